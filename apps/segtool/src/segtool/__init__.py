@@ -1,0 +1,1 @@
+"""Segment medical images with pretrained models, by task, in one command."""

@@ -1,0 +1,1 @@
+"""Sliding-window prediction, export, ensembling, postprocessing and evaluation."""

@@ -1,0 +1,21 @@
+"""Exceptions of segkit.io; every user-facing error in segkit derives from `SegkitError`."""
+
+
+class SegkitError(Exception):
+    """Base class of all segkit errors: a one-line message a CLI prints as-is (exit code 2)."""
+
+
+class ImageReadError(SegkitError):
+    """A file or folder could not be read as an image (missing, corrupt, unsupported)."""
+
+
+class ImageWriteError(SegkitError):
+    """An image could not be written (unsupported extension, unwritable folder)."""
+
+
+class ImageGeometryError(SegkitError):
+    """An image has invalid geometry, or two images that must share a grid do not."""
+
+
+class DatasetError(SegkitError):
+    """A dataset folder or its dataset.json does not follow the nnU-Net v2 raw layout."""

@@ -1,0 +1,56 @@
+"""NIfTI reading and writing through nibabel."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from segkit.io.errors import ImageGeometryError, ImageReadError
+from segkit.io.image import Image
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+def read_nifti(path: Path) -> Image:
+    """Read a 3D or 4D NIfTI file; a 4th axis (time or channels) becomes the channel axis."""
+    try:
+        nifti = nib.load(str(path))
+        array = np.asanyarray(nifti.dataobj)
+    except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as err:
+        raise ImageReadError(f"{path}: not a readable NIfTI file ({_reason(err)})") from err
+    zooms = nifti.header.get_zooms()[:3]
+    if any(not np.isfinite(z) or z <= 0 for z in zooms):
+        raise ImageGeometryError(f"{path}: voxel spacing must be positive, header has {tuple(map(float, zooms))}")
+    array = _to_channels_first(array, path)
+    meta = {"intent_name": nifti.header.get_intent()[2]} if nifti.header.get_intent()[2] else {}
+    return Image(array, nifti.affine, meta)
+
+
+def write_nifti(image: Image, path: Path) -> None:
+    """Write ``image`` as NIfTI (gzip-compressed when ``path`` ends in .nii.gz)."""
+    array = image.array if image.array.ndim == 3 else np.moveaxis(image.array, 0, -1)
+    nifti = nib.Nifti1Image(array, image.affine)
+    nifti.header.set_qform(image.affine, code=1)
+    nifti.header.set_sform(image.affine, code=1)
+    nifti.header.set_xyzt_units("mm", "sec")
+    nib.save(nifti, str(path))
+
+
+def _to_channels_first(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.ndim == 2:
+        return array[:, :, None]
+    if array.ndim == 5 and array.shape[3] == 1:
+        array = array[:, :, :, 0, :]
+    if array.ndim == 4:
+        return np.ascontiguousarray(np.moveaxis(array, -1, 0))
+    if array.ndim != 3:
+        raise ImageGeometryError(f"{path}: expected a 2D, 3D or 4D image, got shape {array.shape}")
+    return array
+
+
+def _reason(err: Exception) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text if len(text) < 160 else text[:157] + "..."

@@ -1,0 +1,89 @@
+"""Read any supported image: NIfTI, SimpleITK formats, DICOM folders and zips, channel files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from segkit.io.errors import ImageGeometryError, ImageReadError
+from segkit.io.image import Image
+from segkit.io.nifti import NIFTI_SUFFIXES, read_nifti
+from segkit.io.safe_zip import extract_zip
+from segkit.io.sitk_format import read_dicom_series, read_sitk
+
+SITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd", ".nii", ".nii.gz", ".tif", ".tiff", ".dcm", ".png")
+
+
+def read_image(path: str | os.PathLike) -> Image:
+    """Read an image file, a DICOM series folder or a zip of a DICOM series.
+
+    Args:
+        path: ``.nii``/``.nii.gz`` (nibabel), ``.nrrd``/``.mha``/``.mhd`` and other
+            SimpleITK formats, a folder holding one DICOM series, or a ``.zip`` of one.
+
+    Returns:
+        The image in segkit's axis order (see `segkit.io.image`).
+
+    Raises:
+        ImageReadError: the path is missing, unsupported or corrupt.
+        ImageGeometryError: the file's geometry is invalid (e.g. zero spacing).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return read_dicom_series(path)
+    name = path.name.lower()
+    if name.endswith(NIFTI_SUFFIXES):
+        return read_nifti(path)
+    if name.endswith(".zip"):
+        return _read_dicom_zip(path)
+    if name.endswith(SITK_SUFFIXES):
+        return read_sitk(path)
+    raise ImageReadError(
+        f"{path}: unsupported file type; expected one of .nii.gz, .nii, .nrrd, .mha, .mhd, "
+        "a DICOM folder or a .zip of one"
+    )
+
+
+def read_channels(paths: Sequence[str | os.PathLike], *, tolerance: float = 1e-4) -> Image:
+    """Read one file per channel (``CASE_0000``, ``CASE_0001``, ...) into one ``(c, i, j, k)`` image.
+
+    Raises:
+        ImageGeometryError: the channels do not share one grid.
+    """
+    if not paths:
+        raise ImageReadError("no channel files given")
+    images = [read_image(p) for p in paths]
+    first = images[0]
+    for path, image in zip(paths, images):
+        if image.num_channels != 1:
+            raise ImageGeometryError(f"{path}: a channel file must hold one channel, found {image.num_channels}")
+        if not image.same_grid(first, tolerance=tolerance):
+            raise ImageGeometryError(
+                f"{path}: grid {image.spatial_shape} @ spacing {_fmt(image.spacing)} differs from "
+                f"{paths[0]} ({first.spatial_shape} @ {_fmt(first.spacing)})"
+            )
+    return first.with_array(np.stack([image.array for image in images]))
+
+
+def _read_dicom_zip(path: Path) -> Image:
+    with tempfile.TemporaryDirectory(prefix="segkit-dicom-") as tmp:
+        try:
+            extract_zip(path, Path(tmp))
+        except zipfile.BadZipFile as err:
+            raise ImageReadError(f"{path}: not a valid zip file") from err
+        folders = sorted({p.parent for p in Path(tmp).rglob("*") if p.is_file()}, key=lambda p: len(str(p)))
+        if not folders:
+            raise ImageReadError(f"{path}: the zip holds no files")
+        dicom_folder = max(folders, key=lambda folder: sum(1 for f in folder.iterdir() if f.is_file()))
+        return read_dicom_series(dicom_folder)
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return "x".join(f"{v:.4g}" for v in values)

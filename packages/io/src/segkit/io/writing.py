@@ -1,0 +1,71 @@
+"""Write images atomically, labels in the smallest unsigned integer type that holds them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from segkit.io.atomic import atomic_path
+from segkit.io.errors import ImageWriteError
+from segkit.io.image import Image
+from segkit.io.nifti import NIFTI_SUFFIXES, write_nifti
+from segkit.io.sitk_format import write_sitk
+
+SITK_WRITE_SUFFIXES = (".nrrd", ".mha", ".mhd")
+
+
+def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, dtype=None) -> Path:
+    """Write ``image`` to ``path`` (format from the extension), atomically.
+
+    Args:
+        image: the image to write.
+        path: destination ``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha`` or ``.mhd``.
+        label: store as a label map in the smallest unsigned type holding its values.
+        dtype: cast to this type first (ignored when ``label``); default keeps the dtype.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ImageWriteError: unsupported extension, missing folder, or negative labels.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if not name.endswith(NIFTI_SUFFIXES + SITK_WRITE_SUFFIXES):
+        raise ImageWriteError(f"{path}: cannot write this file type; use .nii.gz, .nii, .nrrd, .mha or .mhd")
+    if not path.parent.is_dir():
+        raise ImageWriteError(f"{path}: folder {path.parent} does not exist")
+    if label:
+        image = image.with_array(as_label_array(image.array))
+    elif dtype is not None:
+        image = image.with_array(image.array.astype(dtype, copy=False))
+    writer = write_nifti if name.endswith(NIFTI_SUFFIXES) else write_sitk
+    suffix = ".nii.gz" if name.endswith(".nii.gz") else path.suffix
+    try:
+        with atomic_path(path, suffix=suffix) as tmp:
+            writer(image, tmp)
+    except OSError as err:
+        raise ImageWriteError(f"{path}: could not write ({err.strerror or err})") from err
+    return path
+
+
+def as_label_array(array: np.ndarray) -> np.ndarray:
+    """Cast integer-valued labels to the smallest unsigned integer dtype that holds them.
+
+    Example:
+        >>> as_label_array(np.array([0, 3, 300])).dtype
+        dtype('uint16')
+    """
+    if array.size == 0:
+        return array.astype(np.uint8)
+    low, high = array.min(), array.max()
+    if low < 0:
+        raise ImageWriteError(f"label values must be >= 0, found {low}")
+    if np.issubdtype(array.dtype, np.floating) and not np.array_equal(array, np.round(array)):
+        raise ImageWriteError("label values must be whole numbers, found fractional values")
+    for dtype in (np.uint8, np.uint16, np.uint32, np.uint64):
+        if high <= np.iinfo(dtype).max:
+            return array.astype(dtype, copy=False)
+    raise ImageWriteError(f"label value {high} does not fit in 64 bits")

@@ -1,0 +1,1 @@
+"""Dynamic U-Nets built from architecture specs, fusion for fast inference, nnU-Net weight import."""

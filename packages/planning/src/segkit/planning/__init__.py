@@ -1,0 +1,1 @@
+"""Dataset fingerprint, plans, preprocessing and resampling."""

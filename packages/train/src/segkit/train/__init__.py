@@ -1,0 +1,1 @@
+"""Training the nnU-Net way: folds, deep supervision, augmentation, resume, fine-tuning."""
