@@ -1,0 +1,40 @@
+"""Shared fixtures: the real data folder (``SEGKIT_TEST_DATA``, default ``../shared/data``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Root of the shared real data; missing data fails under CI=true and skips elsewhere."""
+    root = Path(os.environ.get("SEGKIT_TEST_DATA", REPO_ROOT.parent / "shared" / "data"))
+    if not (root / "README.md").is_file():
+        message = f"real test data not found at {root} (set SEGKIT_TEST_DATA)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture(scope="session")
+def hippocampus_dir(data_dir: Path) -> Path:
+    """The nnU-Net v2 raw hippocampus dataset (220 cases)."""
+    return data_dir / "Dataset004_Hippocampus"
+
+
+@pytest.fixture(scope="session")
+def ct_dir(data_dir: Path) -> Path:
+    """CT/MR examples with TotalSegmentator reference outputs."""
+    return data_dir / "ct_examples"
+
+
+@pytest.fixture(scope="session")
+def nnunet_reference_dir(data_dir: Path) -> Path:
+    """Genuine nnU-Net v2 model folders and their outputs."""
+    return data_dir / "nnunet_reference"
