@@ -1,0 +1,58 @@
+"""A Typer app whose commands turn user errors into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from segkit.io.errors import SegkitError
+
+USAGE_ERROR = 2
+
+
+class App(typer.Typer):
+    """`typer.Typer` for segkit console scripts.
+
+    Every command registered with ``@app.command()`` reports an exception of a type in
+    ``user_errors`` as ``error: <message>`` (one line, no traceback) and exits 2; local
+    variables are never shown in tracebacks.
+
+    Example:
+        >>> app = App(user_errors=(SegkitError,), help="demo")
+    """
+
+    def __init__(self, *, user_errors: tuple[type[Exception], ...] = (SegkitError,), **settings) -> None:
+        settings.setdefault("pretty_exceptions_show_locals", False)
+        settings.setdefault("no_args_is_help", True)
+        super().__init__(**settings)
+        self.user_errors = user_errors
+
+    def command(self, name: str | None = None, **settings) -> Callable[[Callable], Callable]:
+        """Register a command, as `typer.Typer.command`, with user-error reporting."""
+        register = super().command(name, **settings)
+
+        def decorator(func: Callable) -> Callable:
+            register(self._reporting_user_errors(func))
+            return func
+
+        return decorator
+
+    def _reporting_user_errors(self, func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except self.user_errors as err:
+                print_error(str(err))
+                raise typer.Exit(USAGE_ERROR) from None
+
+        return wrapper
+
+
+def print_error(message: str) -> None:
+    """Print ``error: message`` in red on stderr."""
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
