@@ -1,1 +1,24 @@
-"""Dynamic U-Nets built from architecture specs, fusion for fast inference, nnU-Net weight import."""
+"""Dynamic U-Nets built from architecture specs, fusion for fast inference, nnU-Net weight import.
+
+Public API::
+
+    ArchitectureSpec, Block, Norm, Nonlin      the spec (segkit.nets.spec)
+    build_network, register_network            networks by name (segkit.nets.registry)
+    load_nnunet_checkpoint                     nnU-Net v2 checkpoint import (segkit.nets.nnunet_import)
+    spec_from_nnunet_architecture              nnU-Net plans ``architecture`` -> spec
+    read_checkpoint                            safe torch.load with an allow-list
+"""
+
+from segkit.nets.checkpoint import read_checkpoint
+from segkit.nets.errors import ArchitectureSpecError, CheckpointError, NetsError, WeightsMismatchError
+from segkit.nets.nnunet_import import NnunetCheckpointInfo, load_nnunet_checkpoint
+from segkit.nets.nnunet_plans import spec_from_nnunet_architecture
+from segkit.nets.registry import build_network, register_network, registered_networks
+from segkit.nets.spec import ArchitectureSpec, Block, Nonlin, Norm
+from segkit.nets.unet import UNet
+
+__all__ = [
+    "ArchitectureSpec", "ArchitectureSpecError", "Block", "CheckpointError", "NetsError", "NnunetCheckpointInfo",
+    "Nonlin", "Norm", "UNet", "WeightsMismatchError", "build_network", "load_nnunet_checkpoint",
+    "read_checkpoint", "register_network", "registered_networks", "spec_from_nnunet_architecture",
+]

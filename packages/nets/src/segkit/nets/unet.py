@@ -1,0 +1,166 @@
+"""The U-Net built from an `ArchitectureSpec`: encoder of stages, decoder derived from the encoder.
+
+State-dict layout (what `save_weights` stores and the nnU-Net importer maps onto):
+``encoder.stem.*`` (residual only), ``encoder.stages.{s}.{b}.*``, ``decoder.upsamplers.{s}.*``,
+``decoder.stages.{s}.{b}.*``, ``decoder.heads.{s}.*``; decoder index 0 is the deepest decoder stage.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from segkit.nets import layers
+from segkit.nets.blocks import ConvNormAct, RepBlock, ResidualBlock, strided_size
+from segkit.nets.errors import NetsError
+from segkit.nets.layers import LayerOptions
+from segkit.nets.spec import ArchitectureSpec, Block
+
+
+def _conv_stack(block: Block, channels: tuple[int, int], opts: LayerOptions, *, kernel: tuple[int, ...],
+                stride: tuple[int, ...], count: int) -> nn.Sequential:
+    """Return `count` blocks, the first mapping channels[0] -> channels[1] with `stride`, the rest 1."""
+    cls = {Block.PLAIN: ConvNormAct, Block.REP: RepBlock, Block.RESIDUAL: ResidualBlock}[block]
+    in_ch, out_ch = channels
+    mods = [cls(in_ch if b == 0 else out_ch, out_ch, opts, kernel=kernel, stride=stride if b == 0 else 1)
+            for b in range(count)]
+    return nn.Sequential(*mods)
+
+
+def _stack_size(stack: nn.Sequential, input_size: tuple[int, ...]) -> int:
+    total = 0
+    for mod in stack:
+        total += mod.feature_map_size(input_size)
+        input_size = strided_size(input_size, mod.stride)
+    return total
+
+
+class Encoder(nn.Module):
+    """Encoder stages; returns every stage's output (the skips), deepest last."""
+
+    def __init__(self, spec: ArchitectureSpec, in_channels: int, opts: LayerOptions):
+        super().__init__()
+        self.strides = spec.strides
+        self.stem: nn.Module = nn.Identity()
+        width = in_channels
+        if spec.block is Block.RESIDUAL:
+            width = spec.stem_channels or spec.features_per_stage[0]
+            self.stem = ConvNormAct(in_channels, width, opts, kernel=spec.kernel_sizes[0])
+        stages = []
+        for s, features in enumerate(spec.features_per_stage):
+            stages.append(_conv_stack(spec.block, (width, features), opts, kernel=spec.kernel_sizes[s],
+                                      stride=spec.strides[s], count=spec.blocks_per_stage[s]))
+            width = features
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(x)
+        skips = []
+        for stage in self.stages:
+            x = stage(x)
+            skips.append(x)
+        return skips
+
+    def feature_map_size(self, input_size: tuple[int, ...]) -> int:
+        """Return channels x voxels written by the stem and every stage for spatial input `input_size`."""
+        total = self.stem.feature_map_size(input_size) if isinstance(self.stem, ConvNormAct) else 0
+        for stage, stride in zip(self.stages, self.strides):
+            total += _stack_size(stage, input_size)
+            input_size = strided_size(input_size, stride)
+        return total
+
+
+class Decoder(nn.Module):
+    """Upsample (transposed conv), concatenate the skip, convolve; one 1x1 head per decoder stage."""
+
+    def __init__(self, spec: ArchitectureSpec, num_classes: int, opts: LayerOptions):
+        super().__init__()
+        feats, n = spec.features_per_stage, spec.num_stages
+        block = Block.REP if spec.block is Block.REP else Block.PLAIN
+        ups, stages, heads = [], [], []
+        for s in range(n - 1):
+            below, skip = feats[n - 1 - s], feats[n - 2 - s]
+            ups.append(layers.conv_transpose(opts, below, skip, stride=spec.strides[n - 1 - s]))
+            stages.append(_conv_stack(block, (2 * skip, skip), opts, kernel=spec.kernel_sizes[n - 2 - s],
+                                      stride=(1,) * spec.dims, count=spec.blocks_per_stage_decoder[s]))
+            heads.append(layers.conv(opts, skip, num_classes, kernel=(1,) * spec.dims, bias=True))
+        self.upsamplers = nn.ModuleList(ups)
+        self.stages = nn.ModuleList(stages)
+        self.heads = nn.ModuleList(heads)
+        self.strides = spec.strides
+        self.num_classes = num_classes
+        self.deep_supervision = spec.deep_supervision
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+        x = skips[-1]
+        outputs = []
+        last = len(self.stages) - 1
+        for s, (up, stage) in enumerate(zip(self.upsamplers, self.stages)):
+            x = stage(torch.cat((up(x), skips[-(s + 2)]), 1))
+            if self.deep_supervision:
+                outputs.append(self.heads[s](x))
+            elif s == last:
+                outputs.append(self.heads[-1](x))
+        if not self.deep_supervision:
+            return outputs[0]
+        return outputs[::-1]
+
+    def feature_map_size(self, input_size: tuple[int, ...]) -> int:
+        """Return channels x voxels written by upsamplers, conv stacks and used heads (encoder input size)."""
+        sizes = []
+        for stride in self.strides[:-1]:
+            input_size = strided_size(input_size, stride)
+            sizes.append(input_size)
+        total = 0
+        last = len(self.stages) - 1
+        for s, stage in enumerate(self.stages):
+            size = sizes[-(s + 1)]
+            total += _stack_size(stage, size)
+            total += stage[0].out_channels * _prod(size)
+            if self.deep_supervision or s == last:
+                total += self.num_classes * _prod(size)
+        return total
+
+
+def _prod(size: tuple[int, ...]) -> int:
+    out = 1
+    for v in size:
+        out *= v
+    return out
+
+
+class UNet(nn.Module):
+    """A U-Net (plain, residual-encoder or re-parameterizable) built from an `ArchitectureSpec`.
+
+    `forward(x)` takes (batch, in_channels, *spatial) with every spatial size a multiple of the product of
+    the strides; it returns (batch, num_classes, *spatial) when `deep_supervision` is off, else a list of
+    such tensors, full resolution first, one per decoder stage.
+    """
+
+    def __init__(self, spec: ArchitectureSpec, in_channels: int, num_classes: int):
+        super().__init__()
+        opts = LayerOptions.from_spec(spec)
+        self.spec = spec
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.encoder = Encoder(spec, in_channels, opts)
+        self.decoder = Decoder(spec, num_classes, opts)
+
+    @property
+    def deep_supervision(self) -> bool:
+        """Whether forward returns all decoder outputs (training) or only the full-resolution one."""
+        return self.decoder.deep_supervision
+
+    @deep_supervision.setter
+    def deep_supervision(self, enabled: bool) -> None:
+        if enabled and len(self.decoder.heads) < len(self.decoder.stages):
+            raise NetsError("deep supervision cannot be turned on: fuse() dropped the low-resolution heads")
+        self.decoder.deep_supervision = bool(enabled)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        return self.decoder(self.encoder(x))
+
+    def feature_map_size(self, input_size: tuple[int, ...]) -> int:
+        """Return channels x voxels written by all convs for one sample of spatial size `input_size`."""
+        size = tuple(int(v) for v in input_size)
+        return self.encoder.feature_map_size(size) + self.decoder.feature_map_size(size)
