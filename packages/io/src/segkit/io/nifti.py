@@ -21,9 +21,9 @@ def read_nifti(path: Path) -> Image:
         array = np.asanyarray(nifti.dataobj)
     except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as err:
         raise ImageReadError(f"{path}: not a readable NIfTI file ({_reason(err)})") from err
-    zooms = nifti.header.get_zooms()[:3]
+    zooms = _stored_zooms(path, type(nifti.header), nifti.header.get_data_shape())
     if any(not np.isfinite(z) or z <= 0 for z in zooms):
-        raise ImageGeometryError(f"{path}: voxel spacing must be positive, header has {tuple(map(float, zooms))}")
+        raise ImageGeometryError(f"{path}: voxel spacing must be positive, header has {zooms}")
     array = _to_channels_first(array, path)
     meta = {"intent_name": nifti.header.get_intent()[2]} if nifti.header.get_intent()[2] else {}
     return Image(array, nifti.affine, meta)
@@ -37,6 +37,13 @@ def write_nifti(image: Image, path: Path) -> None:
     nifti.header.set_sform(image.affine, code=1)
     nifti.header.set_xyzt_units("mm", "sec")
     nib.save(nifti, str(path))
+
+
+def _stored_zooms(path: Path, header_class: type, shape: tuple[int, ...]) -> tuple[float, ...]:
+    """Voxel sizes as stored in the file (nibabel silently replaces zeros with 1 on load)."""
+    with nib.openers.ImageOpener(str(path)) as fileobj:
+        raw = header_class.from_fileobj(fileobj, check=False)
+    return tuple(float(z) for z in raw["pixdim"][1 : 1 + min(3, len(shape))])
 
 
 def _to_channels_first(array: np.ndarray, path: Path) -> np.ndarray:

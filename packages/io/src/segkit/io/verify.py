@@ -134,6 +134,12 @@ def _dataset_level_problems(dataset: Dataset) -> Iterator[Problem]:
     elif dataset.info.num_training and dataset.info.num_training != len(dataset.training):
         yield Problem("*", "dataset.json",
                       f"numTraining is {dataset.info.num_training} but imagesTr holds {len(dataset.training)} cases")
+    for case in dataset.training + dataset.test:
+        folder = case.image_files[0].parent
+        for path in sorted(folder.glob(f"{case.identifier}_[0-9][0-9][0-9][0-9]{dataset.info.file_ending}")):
+            if path not in case.image_files:
+                yield Problem(case.identifier, path.name,
+                              f"channel file not declared in dataset.json (it declares {dataset.info.num_channels})")
     labels_dir = dataset.root / "labelsTr"
     known = {case.label_file.name for case in dataset.training}
     if labels_dir.is_dir():

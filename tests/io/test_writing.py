@@ -1,0 +1,54 @@
+"""Label dtypes, kept image dtypes and atomic writes."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from segkit.io import Image, ImageWriteError, as_label_array, read_image, write_image
+
+
+@pytest.mark.parametrize(("high", "dtype"), [(2, np.uint8), (255, np.uint8), (256, np.uint16), (70000, np.uint32)])
+def test_labels_use_the_smallest_unsigned_type(tmp_path, high, dtype):
+    array = np.zeros((3, 3, 3), np.int64)
+    array[1, 1, 1] = high
+    path = write_image(Image(array, np.eye(4)), tmp_path / "label.nii.gz", label=True)
+    assert nib.load(path).get_data_dtype() == dtype
+    assert read_image(path).array[1, 1, 1] == high
+
+
+def test_negative_or_fractional_labels_are_refused():
+    with pytest.raises(ImageWriteError, match=">= 0"):
+        as_label_array(np.array([0, -1]))
+    with pytest.raises(ImageWriteError, match="whole numbers"):
+        as_label_array(np.array([0.0, 0.5]))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32, np.uint8])
+def test_images_keep_their_dtype(tmp_path, dtype):
+    image = Image(np.arange(27, dtype=dtype).reshape(3, 3, 3), np.diag([0.5, 0.5, 2.0, 1.0]))
+    assert read_image(write_image(image, tmp_path / "x.nii.gz")).array.dtype == dtype
+
+
+def test_an_interrupted_write_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    target = tmp_path / "scan.nii.gz"
+    old = Image(np.ones((3, 3, 3), np.int16), np.eye(4))
+    write_image(old, target)
+
+    def crash_half_way(nifti, path):
+        with open(path, "wb") as f:
+            f.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(nib, "save", crash_half_way)
+    with pytest.raises(ImageWriteError, match="No space left"):
+        write_image(Image(np.zeros((3, 3, 3), np.int16), np.eye(4)), target)
+    assert [p.name for p in tmp_path.iterdir()] == ["scan.nii.gz"]
+    np.testing.assert_array_equal(read_image(target).array, old.array)
+
+
+def test_unknown_extension_and_missing_folder_are_write_errors(tmp_path):
+    image = Image(np.zeros((2, 2, 2)), np.eye(4))
+    with pytest.raises(ImageWriteError, match="cannot write this file type"):
+        write_image(image, tmp_path / "x.png")
+    with pytest.raises(ImageWriteError, match="does not exist"):
+        write_image(image, tmp_path / "missing" / "x.nii.gz")
