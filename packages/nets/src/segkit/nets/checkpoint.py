@@ -53,7 +53,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} holds objects outside the safe allow-list, refusing to unpickle them: {detail.strip()[:200]}"
         ) from err
-    except (RuntimeError, OSError, EOFError, ValueError) as err:
+    except (RuntimeError, OSError, EOFError, ValueError, IndexError, KeyError) as err:
         raise CheckpointError(f"{path} is not a readable torch checkpoint: {str(err).splitlines()[0][:200]}") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a dict at the top level, found {type(data).__name__}")
