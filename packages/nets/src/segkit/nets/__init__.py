@@ -7,18 +7,26 @@ Public API::
     load_nnunet_checkpoint                     nnU-Net v2 checkpoint import (segkit.nets.nnunet_import)
     spec_from_nnunet_architecture              nnU-Net plans ``architecture`` -> spec
     read_checkpoint                            safe torch.load with an allow-list
+    fuse                                       fused eval-mode copy for inference (segkit.nets.fusion)
+    save_weights, load_weights                 safetensors + spec (segkit.nets.weights)
+    count_parameters, estimate_flops, feature_map_size   counts (segkit.nets.counting)
 """
 
 from segkit.nets.checkpoint import read_checkpoint
+from segkit.nets.counting import count_parameters, estimate_flops, feature_map_size
 from segkit.nets.errors import ArchitectureSpecError, CheckpointError, NetsError, WeightsMismatchError
+from segkit.nets.fusion import fuse
 from segkit.nets.nnunet_import import NnunetCheckpointInfo, load_nnunet_checkpoint
 from segkit.nets.nnunet_plans import spec_from_nnunet_architecture
 from segkit.nets.registry import build_network, register_network, registered_networks
 from segkit.nets.spec import ArchitectureSpec, Block, Nonlin, Norm
 from segkit.nets.unet import UNet
+from segkit.nets.weights import StoredWeights, load_weights, save_weights
 
 __all__ = [
     "ArchitectureSpec", "ArchitectureSpecError", "Block", "CheckpointError", "NetsError", "NnunetCheckpointInfo",
     "Nonlin", "Norm", "UNet", "WeightsMismatchError", "build_network", "load_nnunet_checkpoint",
     "read_checkpoint", "register_network", "registered_networks", "spec_from_nnunet_architecture",
+    "StoredWeights", "count_parameters", "estimate_flops", "feature_map_size", "fuse", "load_weights",
+    "save_weights",
 ]

@@ -1,0 +1,65 @@
+"""Fusion for inference: `fuse(model)` returns an equivalent, faster eval-mode copy.
+
+What it does, all exact up to float rounding:
+
+- folds every batch norm into the conv before it (W' = W * g / s, b' = beta + (b - mu) * g / s with
+  s = sqrt(running_var + eps)), for plain blocks, residual blocks and their 1x1 skip projections;
+- merges each re-parameterizable block's kxk, 1x1 and identity branches into one biased kxk conv;
+- drops the deep-supervision heads and switches deep supervision off (single full-resolution output);
+- switches to eval mode.
+
+Instance norm cannot be folded: its mean and variance are computed from each input, so it stays as it
+is (and so does group norm, for the same reason). A model with instance norm therefore gains only the
+dropped heads from fusing; its speed-ups come from the dtype (bf16 autocast) chosen at inference.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from segkit.nets import layers
+from segkit.nets.blocks import ConvNormAct, RepBlock
+from segkit.nets.folding import fold_batch_norm
+from segkit.nets.unet import UNet
+
+
+@torch.no_grad()
+def _fold_conv_norm(block: ConvNormAct) -> None:
+    conv = block.conv
+    weight, bias = fold_batch_norm(conv.weight, conv.bias, block.norm)
+    new = type(conv)(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, padding=conv.padding,
+                     bias=True).to(device=weight.device, dtype=weight.dtype)
+    new.weight.copy_(weight)
+    new.bias.copy_(bias)
+    block.conv = new
+    block.norm = nn.Identity()
+
+
+def fuse(model: nn.Module) -> nn.Module:
+    """Return a fused eval-mode copy of `model` (the argument is left untouched).
+
+    Args:
+        model: a network from `build_network` (other modules get the folding of their segkit blocks, and
+            their ``deep_supervision`` switched off if they have one).
+
+    Returns:
+        The fused copy, in eval mode, returning a single tensor; its ``deep_supervision`` cannot be turned
+        back on because the low-resolution heads are gone.
+    """
+    fused = copy.deepcopy(model).eval()
+    for module in list(fused.modules()):
+        if isinstance(module, ConvNormAct) and isinstance(module.norm, _BatchNorm) and layers.is_conv(module.conv):
+            _fold_conv_norm(module)
+        elif isinstance(module, RepBlock):
+            module.merge_branches()
+    if isinstance(fused, UNet):
+        fused.deep_supervision = False
+        fused.decoder.heads = nn.ModuleList([fused.decoder.heads[-1]])
+    elif hasattr(fused, "deep_supervision"):
+        fused.deep_supervision = False
+    fused.is_fused = True
+    return fused

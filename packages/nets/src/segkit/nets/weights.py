@@ -1,0 +1,102 @@
+"""segkit's own weights format: safetensors, with the spec and channel counts in the file's metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from segkit.nets.errors import CheckpointError, NetsError
+from segkit.nets.nnunet_import import check_state_dict
+from segkit.nets.registry import build_network
+from segkit.nets.spec import ArchitectureSpec
+
+FORMAT = "segkit-nets-weights/1"
+
+
+@dataclass(frozen=True)
+class StoredWeights:
+    """The content of a weights file: tensors, the spec they belong to, in/out channel counts."""
+
+    state_dict: dict[str, torch.Tensor]
+    spec: ArchitectureSpec
+    in_channels: int
+    num_classes: int
+
+    def build(self) -> nn.Module:
+        """Build the network from the spec and load the tensors into it (eval mode, float32)."""
+        model = build_network(self.spec, self.in_channels, self.num_classes)
+        check_state_dict(model, self.state_dict, source_keys={})
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+
+def save_weights(model_or_state: nn.Module | dict[str, torch.Tensor], spec: ArchitectureSpec, path: str | Path, *,
+                 in_channels: int | None = None, num_classes: int | None = None) -> Path:
+    """Write weights atomically as safetensors, with spec and channel counts in the metadata.
+
+    Args:
+        model_or_state: an unfused network from `build_network`, or its state dict.
+        spec: the spec the weights belong to.
+        path: target file (conventionally ``weights.safetensors``).
+        in_channels: needed for a state dict; read from the model otherwise.
+        num_classes: needed for a state dict; read from the model otherwise.
+
+    Returns:
+        The written path.
+
+    Raises:
+        NetsError: a fused model (its tensors no longer match the spec) or missing channel counts.
+    """
+    if isinstance(model_or_state, nn.Module):
+        if getattr(model_or_state, "is_fused", False):
+            raise NetsError("save_weights: got a fused model; save the unfused one (fusing is done at load time)")
+        in_channels = in_channels or getattr(model_or_state, "in_channels", None)
+        num_classes = num_classes or getattr(model_or_state, "num_classes", None)
+        state = model_or_state.state_dict()
+    else:
+        state = model_or_state
+    if not in_channels or not num_classes:
+        raise NetsError("save_weights: pass in_channels and num_classes with a state dict")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    meta = {"format": FORMAT, "spec": json.dumps(spec.to_dict()), "in_channels": str(int(in_channels)),
+            "num_classes": str(int(num_classes))}
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_weights(path: str | Path) -> StoredWeights:
+    """Read a file written by `save_weights`.
+
+    Raises:
+        CheckpointError: missing file, not safetensors, or metadata without a segkit spec.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path} is not a safetensors file: {err}") from err
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: expected metadata format {FORMAT!r}, found {meta.get('format')!r}")
+    spec = ArchitectureSpec.from_dict(json.loads(meta["spec"]))
+    return StoredWeights(state_dict=state, spec=spec, in_channels=int(meta["in_channels"]),
+                         num_classes=int(meta["num_classes"]))

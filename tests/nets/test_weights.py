@@ -1,0 +1,61 @@
+"""segkit weights files: safetensors with the spec in the metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from segkit.nets.errors import CheckpointError, NetsError, WeightsMismatchError
+from segkit.nets.fusion import fuse
+from segkit.nets.registry import build_network
+from segkit.nets.weights import load_weights, save_weights
+
+from .test_unet import small_spec
+
+
+def test_round_trip_reproduces_outputs(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    spec = small_spec(3, "residual", "batch")
+    model = build_network(spec, 2, 3).eval()
+    path = save_weights(model, spec, tmp_path / "weights.safetensors")
+    stored = load_weights(path)
+    assert stored.spec == spec and (stored.in_channels, stored.num_classes) == (2, 3)
+    again = stored.build()
+    x = torch.randn(1, 2, 8, 6, 5)
+    with torch.no_grad():
+        assert torch.equal(model(x)[0], again(x)[0])
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_state_dict_needs_channel_counts(tmp_path: Path) -> None:
+    spec = small_spec(2)
+    state = build_network(spec, 1, 2).state_dict()
+    with pytest.raises(NetsError, match="in_channels and num_classes"):
+        save_weights(state, spec, tmp_path / "w.safetensors")
+    save_weights(state, spec, tmp_path / "w.safetensors", in_channels=1, num_classes=2)
+    assert load_weights(tmp_path / "w.safetensors").num_classes == 2
+
+
+def test_fused_model_is_refused(tmp_path: Path) -> None:
+    spec = small_spec(2, "rep", "batch")
+    with pytest.raises(NetsError, match="fused"):
+        save_weights(fuse(build_network(spec, 1, 2)), spec, tmp_path / "w.safetensors")
+
+
+def test_mismatched_tensors_name_the_key(tmp_path: Path) -> None:
+    spec = small_spec(3)
+    state = build_network(spec, 1, 2).state_dict()
+    state["decoder.heads.0.weight"] = torch.zeros(5, 8, 1, 1, 1)
+    save_weights(state, spec, tmp_path / "w.safetensors", in_channels=1, num_classes=2)
+    with pytest.raises(WeightsMismatchError, match=r"'decoder\.heads\.0\.weight' has shape \(5, 8, 1, 1, 1\)"):
+        load_weights(tmp_path / "w.safetensors").build()
+
+
+def test_not_a_weights_file(tmp_path: Path) -> None:
+    (tmp_path / "x.safetensors").write_bytes(b"nope")
+    with pytest.raises(CheckpointError):
+        load_weights(tmp_path / "x.safetensors")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_weights(tmp_path / "missing.safetensors")
