@@ -1,0 +1,67 @@
+"""Fixtures of the planning tests: fingerprints of the real datasets, computed once."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from segkit.io.dataset import Dataset
+from segkit.planning.fingerprint import Fingerprint, extract_fingerprint
+
+TOTALSEG_ZIP = "totalseg/Dataset297_TotalSegmentator_total_3mm_1559subj.zip"
+TOTALSEG_MODEL = "Dataset297_TotalSegmentator_total_3mm_1559subj/nnUNetTrainer_4000epochs_NoMirroring__nnUNetPlans__3d_fullres"
+
+
+@pytest.fixture(scope="session")
+def hippocampus(hippocampus_dir: Path) -> Dataset:
+    return Dataset.load(hippocampus_dir)
+
+
+@pytest.fixture(scope="session")
+def hippocampus_fingerprint(hippocampus: Dataset) -> Fingerprint:
+    return extract_fingerprint(hippocampus, workers=2)
+
+
+@pytest.fixture(scope="session")
+def hippocampus_reference(nnunet_reference_dir: Path) -> dict:
+    """nnU-Net's own plans of the hippocampus dataset."""
+    return json.loads((nnunet_reference_dir / "Dataset004_Hippocampus" / "nnUNetPlans.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def hippocampus_reference_fingerprint(nnunet_reference_dir: Path) -> dict:
+    folder = nnunet_reference_dir / "Dataset004_Hippocampus" / "nnUNetTrainer_refShort__nnUNetPlans__3d_fullres"
+    return json.loads((folder / "dataset_fingerprint.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def totalseg_reference(nnunet_reference_dir: Path) -> dict[str, dict]:
+    """plans.json, dataset.json and dataset_fingerprint.json of the TotalSegmentator-style CT model."""
+    with zipfile.ZipFile(nnunet_reference_dir / TOTALSEG_ZIP) as archive:
+        return {
+            name: json.loads(archive.read(f"{TOTALSEG_MODEL}/{name}.json"))
+            for name in ("plans", "dataset", "dataset_fingerprint")
+        }
+
+
+@pytest.fixture(scope="session")
+def ct_dataset(tmp_path_factory, ct_dir: Path, totalseg_reference: dict) -> Dataset:
+    """The two CT examples with TotalSegmentator's masks as an nnU-Net raw dataset (what the CT reference model was planned on)."""
+    root = tmp_path_factory.mktemp("Dataset297_ct")
+    (root / "imagesTr").mkdir()
+    (root / "labelsTr").mkdir()
+    pairs = {"ct": ("example_ct.nii.gz", "example_seg_fast_force_split.nii.gz"),
+             "ct_sm": ("example_ct_sm.nii.gz", "example_seg.nii.gz")}
+    for case, (image, label) in pairs.items():
+        (root / "imagesTr" / f"{case}_0000.nii.gz").symlink_to(ct_dir / image)
+        (root / "labelsTr" / f"{case}.nii.gz").symlink_to(ct_dir / label)
+    (root / "dataset.json").write_text(json.dumps(totalseg_reference["dataset"]))
+    return Dataset.load(root)
+
+
+@pytest.fixture(scope="session")
+def ct_fingerprint(ct_dataset: Dataset) -> Fingerprint:
+    return extract_fingerprint(ct_dataset, workers=1)
