@@ -17,7 +17,7 @@ USAGE_ERROR = 2
 class App(typer.Typer):
     """`typer.Typer` for segkit console scripts.
 
-    Every command registered with ``@app.command()`` reports an exception of a type in
+    Every command registered with ``@app.command()`` (and the ``@app.callback()``) reports an exception of a type in
     ``user_errors`` as ``error: <message>`` (one line, no traceback) and exits 2; local
     variables are never shown in tracebacks.
 
@@ -34,6 +34,16 @@ class App(typer.Typer):
     def command(self, name: str | None = None, **settings) -> Callable[[Callable], Callable]:
         """Register a command, as `typer.Typer.command`, with user-error reporting."""
         register = super().command(name, **settings)
+
+        def decorator(func: Callable) -> Callable:
+            register(self._reporting_user_errors(func))
+            return func
+
+        return decorator
+
+    def callback(self, **settings) -> Callable[[Callable], Callable]:
+        """Register the app's callback, as `typer.Typer.callback`, with user-error reporting."""
+        register = super().callback(**settings)
 
         def decorator(func: Callable) -> Callable:
             register(self._reporting_user_errors(func))

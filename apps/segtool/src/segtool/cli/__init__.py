@@ -1,0 +1,1 @@
+"""segtool's command line: one small module per command group, mounted in `segtool.cli.main`."""

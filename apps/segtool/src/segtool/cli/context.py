@@ -1,0 +1,61 @@
+"""What every command needs: the registry, the weights store, consoles and progress bars."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+from segtool.registry import ModelEntry, Registry, load_registry
+from segtool.settings import weights_dir
+from segtool.store import WeightsStore
+
+
+def registry() -> Registry:
+    """The registry shipped with segtool."""
+    return load_registry()
+
+
+def store() -> WeightsStore:
+    """The weights store in ``$SEGTOOL_HOME`` (or the user data folder)."""
+    return WeightsStore(weights_dir())
+
+
+def out() -> Console:
+    """Console for results (stdout)."""
+    return Console()
+
+
+def download_bars(quiet: bool) -> Progress:
+    """Progress display for downloads (bytes, speed); disabled when ``quiet``."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    console=Console(stderr=True), disable=quiet, transient=True)
+
+
+def step_bars(quiet: bool) -> Progress:
+    """Progress display for counted steps (cases, tiles); disabled when ``quiet``."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), disable=quiet, transient=True)
+
+
+def progress_for(bars: Progress) -> Callable[[ModelEntry], Callable[[int, int | None], None]]:
+    """Per-model download callbacks that drive one bar each on ``bars``."""
+
+    def make(entry: ModelEntry) -> Callable[[int, int | None], None]:
+        task = bars.add_task(f"downloading {entry.name}", total=entry.size)
+
+        def update(done: int, total: int | None) -> None:
+            bars.update(task, completed=done, total=total)
+
+        return update
+
+    return make

@@ -1,0 +1,38 @@
+"""``segtool download TASK [--mode ...]``."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from segtool.cli import context
+from segtool.registry import Mode
+from segtool.weights import ensure_task
+
+
+class DownloadMode(str, Enum):
+    """Which models to fetch."""
+
+    FASTEST = "fastest"
+    FAST = "fast"
+    DEFAULT = "default"
+    ALL = "all"
+
+
+def download(
+    task: Annotated[str, typer.Argument(help="Task name (see 'segtool tasks').")],
+    mode: Annotated[DownloadMode, typer.Option("--mode", "-m", help="Which models.")] = DownloadMode.DEFAULT,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Download, verify and install the weights of TASK."""
+    registry, store = context.registry(), context.store()
+    spec = registry.task(task)
+    modes = list(spec.modes) if mode is DownloadMode.ALL else [Mode(mode.value)]
+    with context.download_bars(quiet) as bars:
+        for each in modes:
+            installed = ensure_task(spec, each, registry=registry, store=store,
+                                    progress_for=context.progress_for(bars))
+            for entry, path in installed:
+                context.out().print(f"{task} {each.value}: {entry.name} -> {path}")

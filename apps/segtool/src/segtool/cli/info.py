@@ -1,0 +1,28 @@
+"""``segtool info``: versions, device and weights folder."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from rich.table import Table
+
+from segtool.cli import context
+
+DISTRIBUTIONS = ("segtool", "segkit-io", "segkit-planning", "segkit-nets", "segkit-infer", "torch")
+
+
+def info() -> None:
+    """Print versions, the compute device and where weights live."""
+    import torch
+
+    table = Table(show_header=False)
+    for name in DISTRIBUTIONS:
+        try:
+            table.add_row(name, metadata.version(name))
+        except metadata.PackageNotFoundError:
+            table.add_row(name, "not installed")
+    device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
+    table.add_row("device", device)
+    table.add_row("CPU threads", str(torch.get_num_threads()))
+    table.add_row("weights folder", str(context.store().root))
+    context.out().print(table)

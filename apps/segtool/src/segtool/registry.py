@@ -1,0 +1,159 @@
+"""The weights registry: task -> modes -> models, read from ``weights_registry.json``.
+
+A task has a global label map (value -> class name) and up to three modes (``default``,
+``fast``, ``fastest``), each a list of models. A multi-part mode runs every model on the
+same image and paints their local labels into the global map, matched by class name, in
+list order (a later part overwrites an earlier one).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import dataclass
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+
+from segtool.errors import UnknownTaskError
+
+
+class Mode(str, Enum):
+    """Speed/resolution trade-off of a task."""
+
+    DEFAULT = "default"
+    FAST = "fast"
+    FASTEST = "fastest"
+
+
+class ModelFormat(str, Enum):
+    """How a model folder is laid out."""
+
+    SEGKIT = "segkit"
+    NNUNETV2 = "nnunetv2"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One downloadable model: where it lives, how to check it, how to run it.
+
+    Args:
+        name: folder name of the model inside its zip (and in the weights dir).
+        url: http(s) URL, or a path relative to the registry file.
+        sha256: expected digest of the zip, or None when unknown (reported as unverified).
+        size: zip size in bytes, or None when unknown.
+        format: `ModelFormat` of the folder inside the zip.
+        trainer, plans, configuration: locate the result folder inside an nnU-Net zip.
+        folds: folds to ensemble.
+        spacing_mm: isotropic spacing the model expects (informational; plans decide).
+        step_size: sliding-window step as a fraction of the patch.
+        mirroring: whether test-time mirroring is used by default.
+        labels: local label value -> class name.
+    """
+
+    name: str
+    url: str
+    sha256: str | None
+    size: int | None
+    format: ModelFormat
+    trainer: str
+    plans: str
+    configuration: str
+    folds: tuple[int | str, ...]
+    spacing_mm: float | None
+    step_size: float
+    mirroring: bool
+    labels: dict[int, str]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelEntry:
+        """Parse one model object of the registry."""
+        return cls(
+            name=data["name"], url=data["url"], sha256=data.get("sha256"), size=data.get("size"),
+            format=ModelFormat(data.get("format", "segkit")), trainer=data.get("trainer", ""),
+            plans=data.get("plans", ""), configuration=data.get("configuration", "3d_fullres"),
+            folds=tuple(data.get("folds", (0,))), spacing_mm=data.get("spacing_mm"),
+            step_size=float(data.get("step_size", 0.5)), mirroring=bool(data.get("mirroring", True)),
+            labels={int(k): v for k, v in data["labels"].items()},
+        )
+
+    @property
+    def result_folder(self) -> str:
+        """Path of the model folder relative to the installed root (nnU-Net: trainer__plans__config)."""
+        if self.format is ModelFormat.NNUNETV2:
+            return f"{self.name}/{self.trainer}__{self.plans}__{self.configuration}"
+        return self.name
+
+
+@dataclass(frozen=True)
+class Task:
+    """A segmentation task: modality, global labels and models per mode."""
+
+    name: str
+    modality: str
+    labels: dict[int, str]
+    modes: dict[Mode, tuple[ModelEntry, ...]]
+    description: str = ""
+
+    def models(self, mode: Mode | str = Mode.DEFAULT) -> tuple[ModelEntry, ...]:
+        """Models of ``mode``; raises `UnknownTaskError` listing the modes this task has."""
+        mode = Mode(mode)
+        if mode not in self.modes:
+            raise UnknownTaskError(
+                f"task {self.name!r} has no {mode.value!r} mode; it has: {', '.join(m.value for m in self.modes)}"
+            )
+        return self.modes[mode]
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in label order (background excluded)."""
+        return [self.labels[v] for v in sorted(self.labels)]
+
+    def all_models(self) -> tuple[ModelEntry, ...]:
+        """Every model of every mode, each once."""
+        seen: dict[str, ModelEntry] = {}
+        for models in self.modes.values():
+            for model in models:
+                seen.setdefault(model.name, model)
+        return tuple(seen.values())
+
+
+@dataclass(frozen=True)
+class Registry:
+    """All tasks of a ``weights_registry.json``; ``source`` is the file it came from."""
+
+    tasks: dict[str, Task]
+    source: Path
+
+    def task(self, name: str) -> Task:
+        """The task called ``name``; unknown names list the choices and the closest match."""
+        if name not in self.tasks:
+            raise UnknownTaskError(f"unknown task {name!r}{_did_you_mean(name, self.tasks)}; "
+                                   f"available: {', '.join(sorted(self.tasks))}")
+        return self.tasks[name]
+
+    def resolve_url(self, url: str) -> str:
+        """An absolute URL: http(s) as is, anything else relative to the registry file's folder."""
+        if url.startswith(("http://", "https://", "file://")):
+            return url
+        return (self.source.resolve().parent / url).as_uri()
+
+
+def load_registry(path: str | os.PathLike | None = None) -> Registry:
+    """Read a registry file (default: the ``weights_registry.json`` shipped with segtool)."""
+    if path is None:
+        path = Path(str(resources.files("segtool") / "weights_registry.json"))
+    path = Path(path)
+    data = json.loads(path.read_text())
+    tasks = {}
+    for name, task in data["tasks"].items():
+        modes = {Mode(mode): tuple(ModelEntry.from_dict(m) for m in models) for mode, models in task["modes"].items()}
+        labels = {int(k): v for k, v in task["labels"].items()}
+        tasks[name] = Task(name, task["modality"], labels, modes, task.get("description", ""))
+    return Registry(tasks, path)
+
+
+def _did_you_mean(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
