@@ -1,0 +1,103 @@
+"""A local HTTP server with Range support and injectable faults, and real model zips to serve."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+HIPPOCAMPUS_RESULT = "nnUNetTrainer_refShort__nnUNetPlans__3d_fullres"
+
+
+@dataclass
+class ServerState:
+    """Files served and faults to inject; ``log`` records (path, Range header) of every request."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    fail_next: list[int] = field(default_factory=list)
+    cut_after: int | None = None
+    chunk_delay: float = 0.0
+    log: list[tuple[str, str | None]] = field(default_factory=list)
+
+
+def make_handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            state.log.append((self.path, self.headers.get("Range")))
+            if state.fail_next:
+                self.send_error(state.fail_next.pop(0))
+                return
+            body = state.files.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            start = int(self.headers["Range"].split("=")[1].split("-")[0]) if self.headers.get("Range") else 0
+            self.send_response(206 if start else 200)
+            self.send_header("Content-Length", str(len(body) - start))
+            self.end_headers()
+            payload = body[start:]
+            if state.cut_after is not None:
+                payload, state.cut_after = payload[: state.cut_after], None
+            for offset in range(0, len(payload), 1 << 16):
+                self.wfile.write(payload[offset : offset + (1 << 16)])
+                time.sleep(state.chunk_delay)
+
+    return Handler
+
+
+@pytest.fixture()
+def http_server():
+    """Serve ``state.files`` on 127.0.0.1; yields (base_url, state)."""
+    state = ServerState()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def hippocampus_model_zip(nnunet_reference_dir, tmp_path_factory) -> Path:
+    """The genuine nnU-Net hippocampus result folder zipped as TotalSegmentator ships models."""
+    source = nnunet_reference_dir / "Dataset004_Hippocampus" / HIPPOCAMPUS_RESULT
+    archive = tmp_path_factory.mktemp("zips") / "Dataset004_Hippocampus.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"Dataset004_Hippocampus/{HIPPOCAMPUS_RESULT}/{path.relative_to(source)}")
+    return archive
+
+
+@pytest.fixture(scope="session")
+def hippocampus_model_sha256(hippocampus_model_zip) -> str:
+    """sha256 of the hippocampus model zip, computed independently of segtool."""
+    return hashlib.sha256(hippocampus_model_zip.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def make_registry(tmp_path):
+    """Write a registry with one task ``hippo`` whose model is at ``url``; return its path."""
+
+    def make(url: str, sha256: str | None, name: str = "Dataset004_Hippocampus") -> Path:
+        model = {"name": name, "url": url, "sha256": sha256, "size": None, "format": "nnunetv2",
+                 "trainer": "nnUNetTrainer_refShort", "plans": "nnUNetPlans", "configuration": "3d_fullres",
+                 "folds": [0], "spacing_mm": 1.0, "step_size": 0.5, "mirroring": True,
+                 "labels": {"1": "anterior", "2": "posterior"}}
+        registry = {"format_version": 1, "tasks": {"hippo": {
+            "modality": "MR", "labels": {"1": "anterior", "2": "posterior"}, "modes": {"default": [model]}}}}
+        path = tmp_path / "weights_registry.json"
+        path.write_text(json.dumps(registry))
+        return path
+
+    return make
