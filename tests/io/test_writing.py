@@ -52,3 +52,11 @@ def test_unknown_extension_and_missing_folder_are_write_errors(tmp_path):
         write_image(image, tmp_path / "x.png")
     with pytest.raises(ImageWriteError, match="does not exist"):
         write_image(image, tmp_path / "missing" / "x.nii.gz")
+
+
+def test_label_names_round_trip_and_totalsegmentator_tables_are_read(ct_dir, tmp_path):
+    seg = read_image(ct_dir / "example_seg.nii.gz")
+    assert seg.meta["label_names"][5] == "liver" and len(seg.meta["label_names"]) == 117
+    path = write_image(Image(seg.array, seg.affine, {"label_names": {1: "a & b", 2: "c"}}), tmp_path / "m.nii.gz",
+                       label=True)
+    assert read_image(path).meta["label_names"] == {1: "a & b", 2: "c"}

@@ -10,12 +10,16 @@ import numpy as np
 
 from segkit.io.errors import ImageGeometryError, ImageReadError
 from segkit.io.image import Image
+from segkit.io.label_table import label_table_extension, read_label_table
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
 def read_nifti(path: Path) -> Image:
-    """Read a 3D or 4D NIfTI file; a 4th axis (time or channels) becomes the channel axis."""
+    """Read a 3D or 4D NIfTI file; a 4th axis (time or channels) becomes the channel axis.
+
+    A label table in the file (as TotalSegmentator writes) lands in ``meta["label_names"]``.
+    """
     try:
         nifti = nib.load(str(path))
         array = np.asanyarray(nifti.dataobj)
@@ -25,17 +29,22 @@ def read_nifti(path: Path) -> Image:
     if any(not np.isfinite(z) or z <= 0 for z in zooms):
         raise ImageGeometryError(f"{path}: voxel spacing must be positive, header has {zooms}")
     array = _to_channels_first(array, path)
-    meta = {"intent_name": nifti.header.get_intent()[2]} if nifti.header.get_intent()[2] else {}
-    return Image(array, nifti.affine, meta)
+    label_names = read_label_table(nifti.header)
+    return Image(array, nifti.affine, {"label_names": label_names} if label_names else {})
 
 
 def write_nifti(image: Image, path: Path) -> None:
-    """Write ``image`` as NIfTI (gzip-compressed when ``path`` ends in .nii.gz)."""
+    """Write ``image`` as NIfTI (gzip-compressed when ``path`` ends in .nii.gz).
+
+    ``image.meta["label_names"]`` (value -> name), when present, is stored as a label table.
+    """
     array = image.array if image.array.ndim == 3 else np.moveaxis(image.array, 0, -1)
     nifti = nib.Nifti1Image(array, image.affine)
     nifti.header.set_qform(image.affine, code=1)
     nifti.header.set_sform(image.affine, code=1)
     nifti.header.set_xyzt_units("mm", "sec")
+    if image.meta.get("label_names"):
+        nifti.header.extensions.append(label_table_extension(image.meta["label_names"]))
     nib.save(nifti, str(path))
 
 
