@@ -65,3 +65,19 @@ def ct_dataset(tmp_path_factory, ct_dir: Path, totalseg_reference: dict) -> Data
 @pytest.fixture(scope="session")
 def ct_fingerprint(ct_dataset: Dataset) -> Fingerprint:
     return extract_fingerprint(ct_dataset, workers=1)
+
+
+@pytest.fixture(scope="session")
+def small_hippocampus(tmp_path_factory, hippocampus_dir: Path) -> Dataset:
+    """Six hippocampus cases as their own dataset (symlinks), for pipeline and CLI tests."""
+    root = tmp_path_factory.mktemp("Dataset904_SmallHippocampus")
+    (root / "imagesTr").mkdir()
+    (root / "labelsTr").mkdir()
+    source = Dataset.load(hippocampus_dir)
+    for case in source.training[:6]:
+        (root / "imagesTr" / case.image_files[0].name).symlink_to(case.image_files[0])
+        (root / "labelsTr" / case.label_file.name).symlink_to(case.label_file)
+    info = json.loads((hippocampus_dir / "dataset.json").read_text())
+    info["numTraining"] = 6
+    (root / "dataset.json").write_text(json.dumps(info))
+    return Dataset.load(root)

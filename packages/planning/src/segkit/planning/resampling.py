@@ -1,0 +1,192 @@
+"""Resampling images, label maps and logits between grids, with torch (CPU threads or a GPU).
+
+All functions take ``(c, i, j, k)`` arrays or tensors (labels also ``(i, j, k)``) and return
+torch tensors on ``device``. The target grid is either a spacing (the shape is rounded from
+it) or an explicit shape; resampling back with ``to_shape`` = the original shape lands on
+the original grid exactly, so preprocessing and inference share these functions.
+
+Anisotropic data (one axis over 3x coarser than the finest) is handled as nnU-Net does:
+interpolation in-plane only, and ``order_z`` (default nearest) along the coarse axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from segkit.planning.errors import PreprocessingError
+from segkit.planning.interpolation import resize_axis
+from segkit.planning.spacing import ANISOTROPY_THRESHOLD, compute_new_shape
+
+Array = np.ndarray | torch.Tensor
+
+
+def separate_z_axis(
+    from_spacing: Sequence[float] | None,
+    to_spacing: Sequence[float] | None,
+    *,
+    force: bool | None = None,
+) -> int | None:
+    """Return the coarse axis to treat separately, or None (nnU-Net's rule).
+
+    The source spacing decides first, then the target spacing: an axis is separate when the
+    largest spacing is over 3x the smallest and exactly one axis has it. ``force=False``
+    never separates; ``force=True`` uses the source's coarsest axis.
+    """
+    if force is False:
+        return None
+    for spacing in (from_spacing, to_spacing):
+        if spacing is None:
+            continue
+        values = np.asarray(spacing, dtype=np.float64)
+        if force or values.max() / values.min() > ANISOTROPY_THRESHOLD:
+            coarse = np.flatnonzero(values == values.max())
+            return int(coarse[0]) if len(coarse) == 1 else None
+    return None
+
+
+def _as_tensor(array: Array, device: torch.device | str | None) -> torch.Tensor:
+    tensor = array if isinstance(array, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(array))
+    return tensor.to(device) if device is not None else tensor
+
+
+def _target_shape(spatial, from_spacing, to_spacing, to_shape) -> tuple[int, ...]:
+    if to_shape is not None:
+        shape = tuple(int(s) for s in to_shape)
+    elif from_spacing is not None and to_spacing is not None:
+        shape = compute_new_shape(spatial, from_spacing, to_spacing)
+    else:
+        raise PreprocessingError("resampling needs to_shape, or both from_spacing and to_spacing")
+    if len(shape) != len(spatial) or min(shape) < 1:
+        raise PreprocessingError(f"cannot resample shape {tuple(spatial)} to {shape}")
+    return shape
+
+
+def _resize(x: torch.Tensor, shape: Sequence[int], *, order: int, order_z: int, z_axis: int | None) -> torch.Tensor:
+    # x: (c, *spatial); shrink the most-reduced axes first so later passes touch fewer voxels
+    spatial = x.shape[1:]
+    axes = sorted(range(len(shape)), key=lambda a: shape[a] / spatial[a])
+    for axis in axes:
+        x = resize_axis(x, axis + 1, shape[axis], order=order_z if axis == z_axis else order)
+    return x
+
+
+def resample_image(
+    image: Array,
+    *,
+    to_shape: Sequence[int] | None = None,
+    from_spacing: Sequence[float] | None = None,
+    to_spacing: Sequence[float] | None = None,
+    order: int = 3,
+    order_z: int = 0,
+    separate_z: bool | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Resample an image with third-order (cubic) interpolation, clipped to its value range.
+
+    Args:
+        image: ``(c, i, j, k)`` array or tensor.
+        to_shape: target spatial shape; or give ``from_spacing`` and ``to_spacing`` (mm).
+        from_spacing: spacing of ``image`` (also decides separate-z handling).
+        to_spacing: target spacing.
+        order: in-plane interpolation order (0, 1 or 3).
+        order_z: order along the coarse axis when it is handled separately.
+        separate_z: None decides from the spacings (nnU-Net's rule); True/False forces it.
+        device: where to compute (default: where ``image`` is; numpy -> CPU).
+
+    Returns:
+        float32 tensor ``(c, *target shape)`` on ``device``.
+
+    Example:
+        >>> resample_image(np.ones((1, 4, 4, 2)), to_shape=(8, 8, 4)).shape
+        torch.Size([1, 8, 8, 4])
+    """
+    x = _as_tensor(image, device).float()
+    shape = _target_shape(x.shape[1:], from_spacing, to_spacing, to_shape)
+    z_axis = separate_z_axis(from_spacing, to_spacing, force=separate_z)
+    if tuple(x.shape[1:]) == shape:
+        return x.clone() if x is image else x
+    channels = []
+    for c in range(x.shape[0]):
+        channel = x[c : c + 1]
+        out = _resize(channel, shape, order=order, order_z=order_z, z_axis=z_axis)
+        if order > 1:
+            out = out.clamp_(channel.min(), channel.max())
+        channels.append(out)
+    return torch.cat(channels)
+
+
+def resample_logits(
+    logits: Array,
+    *,
+    to_shape: Sequence[int] | None = None,
+    from_spacing: Sequence[float] | None = None,
+    to_spacing: Sequence[float] | None = None,
+    order: int = 1,
+    order_z: int = 0,
+    separate_z: bool | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Resample logits or probabilities ``(c, i, j, k)`` (linear by default, no clipping).
+
+    Arguments as `resample_image`. Returns float32 ``(c, *target shape)`` on ``device``
+    (half-precision input stays half precision).
+    """
+    x = _as_tensor(logits, device)
+    if not x.is_floating_point():
+        x = x.float()
+    shape = _target_shape(x.shape[1:], from_spacing, to_spacing, to_shape)
+    z_axis = separate_z_axis(from_spacing, to_spacing, force=separate_z)
+    return _resize(x, shape, order=order, order_z=order_z, z_axis=z_axis)
+
+
+def resample_labels(
+    labels: Array,
+    *,
+    to_shape: Sequence[int] | None = None,
+    from_spacing: Sequence[float] | None = None,
+    to_spacing: Sequence[float] | None = None,
+    order: int = 1,
+    order_z: int = 0,
+    separate_z: bool | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Resample a label map without label bleeding.
+
+    With ``order`` 1 (default) each label's one-hot mask is interpolated linearly and every
+    voxel takes the label of largest membership (ties go to the smaller label), so labels
+    never mix into values that exist in neither neighbour. ``order`` 0 is nearest neighbour.
+
+    Args:
+        labels: ``(i, j, k)`` or ``(1, i, j, k)`` integer labels (negative values allowed).
+        Others as `resample_image`.
+
+    Returns:
+        Tensor of the input's dtype and number of dimensions, on ``device``.
+    """
+    x = _as_tensor(labels, device)
+    squeeze = x.ndim == 3
+    x = x[None] if squeeze else x
+    shape = _target_shape(x.shape[1:], from_spacing, to_spacing, to_shape)
+    z_axis = separate_z_axis(from_spacing, to_spacing, force=separate_z)
+    if tuple(x.shape[1:]) == shape:
+        out = x.clone()
+    elif order == 0:
+        out = _resize(x, shape, order=0, order_z=0, z_axis=None)
+    else:
+        out = _one_hot_resize(x, shape, order=order, order_z=order_z, z_axis=z_axis)
+    return out[0] if squeeze else out
+
+
+def _one_hot_resize(x: torch.Tensor, shape, *, order: int, order_z: int, z_axis: int | None) -> torch.Tensor:
+    values = torch.unique(x)
+    best = torch.full((1, *shape), -1.0, dtype=torch.float32, device=x.device)
+    out = torch.empty((1, *shape), dtype=x.dtype, device=x.device)
+    for value in values:
+        membership = _resize((x == value).float(), shape, order=order, order_z=order_z, z_axis=z_axis)
+        better = membership > best
+        out[better] = value
+        best = torch.where(better, membership, best)
+    return out
