@@ -1,0 +1,78 @@
+"""Training checkpoints: plain tensors and dicts saved with torch.save, loaded with ``weights_only=True``.
+
+Two files rotate in the fold folder, ``checkpoint_latest.pt`` and ``checkpoint_previous.pt``; each is
+written under a temporary name and renamed, so a crash or ``kill -9`` at any moment leaves at least one
+complete checkpoint. `load_newest` returns the newest one that reads back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segkit.train.errors import ResumeError
+
+log = logging.getLogger(__name__)
+LATEST = "checkpoint_latest.pt"
+PREVIOUS = "checkpoint_previous.pt"
+FORMAT = "segkit-train-checkpoint/1"
+
+
+def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
+    """Write `state` (tensors, numbers, strings, lists, dicts only) as the newest checkpoint of `folder`."""
+    folder = Path(folder)
+    latest = folder / LATEST
+    fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        torch.save({"format": FORMAT, **state}, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        if latest.exists():
+            os.replace(latest, folder / PREVIOUS)
+        os.replace(tmp, latest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return latest
+
+
+def read_checkpoint_file(path: Path) -> dict[str, Any]:
+    """Read one checkpoint safely (no code is unpickled).
+
+    Raises:
+        ResumeError: unreadable, not a segkit checkpoint.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
+        raise ResumeError(f"{path}: unreadable checkpoint ({str(err).splitlines()[0] if str(err) else err!r})") from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ResumeError(f"{path}: not a segkit training checkpoint")
+    return state
+
+
+def load_newest(folder: Path) -> dict[str, Any]:
+    """Return the newest readable checkpoint of `folder`.
+
+    Raises:
+        ResumeError: none is readable.
+    """
+    errors = []
+    for name in (LATEST, PREVIOUS):
+        path = Path(folder) / name
+        if not path.is_file():
+            continue
+        try:
+            return read_checkpoint_file(path)
+        except ResumeError as err:
+            log.warning("%s", err)
+            errors.append(str(err))
+    detail = f" ({'; '.join(errors)})" if errors else ""
+    raise ResumeError(f"{folder}: no valid checkpoint to resume from{detail}")

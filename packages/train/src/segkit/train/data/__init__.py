@@ -1,0 +1,1 @@
+"""Training data: case stores, patch sampling with foreground oversampling, batch loading, splits."""

@@ -1,0 +1,84 @@
+"""After training: predict each validation case whole (train's own sliding window) and write Dice.
+
+Predictions are made and scored in the preprocessed grid (segkit.infer, which maps results back to the
+original images, is not imported here: train must not depend on infer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from segkit.io import atomic_path
+from segkit.train.precision import Autocast
+from segkit.train.validation import dice_per_class, sliding_window
+
+log = logging.getLogger(__name__)
+
+
+def _labels_from_output(logits: torch.Tensor, regions, order) -> tuple[np.ndarray, torch.Tensor]:
+    if regions is None:
+        probs = logits.softmax(0)
+        return probs.argmax(0).numpy().astype(np.int16), probs
+    probs = logits.sigmoid()
+    seg = torch.zeros(probs.shape[1:], dtype=torch.int16)
+    for channel, label in enumerate(order):
+        seg[probs[channel] > 0.5] = label
+    return seg.numpy(), probs
+
+
+def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device, autocast: Autocast,
+                   save_probabilities: bool = False) -> dict:
+    """Sliding-window predict `data.val_ids`, write ``folder/summary.json``; return the summary.
+
+    Args:
+        model: the unwrapped network (deep supervision is switched off while predicting).
+        data: the run's `DataSetup`.
+        folder: output folder (``fold_K/validation``).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tile = tuple(data.configuration.patch_size)
+    regions = data.regions
+    order = data.dataset.regions_class_order
+    ignore = data.dataset.ignore_label
+    classes = list(order) if regions is not None else list(range(1, data.num_outputs))
+    had_ds = getattr(model, "deep_supervision", False)
+    if had_ds:
+        model.deep_supervision = False
+    model.eval()
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        with autocast.context():
+            return model(x.to(device)).float().cpu()
+
+    cases = []
+    try:
+        for case_id in data.val_ids:
+            shape = data.store.shape(case_id)
+            image, truth = data.store.read(case_id, tuple(slice(0, n) for n in shape))
+            logits = sliding_window(predict, torch.from_numpy(image), tile, data.num_outputs)
+            pred, probs = _labels_from_output(logits, regions, order)
+            dice = dice_per_class(pred, truth[0], classes, ignore_label=ignore)
+            cases.append({"case": case_id, "dice": {str(c): d for c, d in dice.items()}})
+            if save_probabilities:
+                np.savez_compressed(folder / f"{case_id}.npz", probabilities=probs.numpy().astype(np.float16))
+    finally:
+        if had_ds:
+            model.deep_supervision = True
+    mean = {}
+    for c in classes:
+        values = [case["dice"][str(c)] for case in cases if case["dice"][str(c)] is not None]
+        mean[str(c)] = float(np.mean(values)) if values else None
+    present = [v for v in mean.values() if v is not None]
+    summary = {"grid": "preprocessed", "mean": mean, "foreground_mean": float(np.mean(present)) if present else None,
+               "cases": cases}
+    with atomic_path(folder / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    log.info("validation Dice per class: %s", mean)
+    return summary

@@ -1,0 +1,216 @@
+"""The training loop: epochs of `train_step`, `validation_step`, and the `on_epoch_*` hooks.
+
+Everything the loop needs is built elsewhere (`segkit.train.setup`) and handed over as `TrainParts`;
+the loop owns only the running state (epoch, EMA pseudo Dice, history), which checkpoints save and restore.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from segkit.train.augment import Augmenter
+from segkit.train.checkpoint import load_newest, save_checkpoint
+from segkit.train.config import TrainConfig
+from segkit.train.data.batches import PatchBatches, iterate_batches
+from segkit.train.errors import NonFiniteLossError, ResumeError
+from segkit.train.losses import SegmentationLoss
+from segkit.train.precision import Autocast
+from segkit.train.progress import append_log, plot_progress, rewrite_log
+from segkit.train.schedules import learning_rate, set_learning_rate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainParts:
+    """The injected parts of a run (see `segkit.train.setup.build_parts`)."""
+
+    config: TrainConfig
+    model: nn.Module
+    loss: SegmentationLoss
+    optimizer: torch.optim.Optimizer
+    train_batches: PatchBatches
+    val_batches: PatchBatches | None
+    device: torch.device
+    folder: Path
+    autocast: Autocast
+    workers: int = 0
+    device_augmenter: Augmenter | None = None
+    regions: bool = False
+    is_main: bool = True
+    reduce_mean: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda t: t)
+    reduce_sum: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda t: t)
+
+
+class Trainer:
+    """Run epochs over `TrainParts`; `fit` resumes from `start_epoch` (set by `resume`)."""
+
+    def __init__(self, parts: TrainParts) -> None:
+        self.parts = parts
+        self.config = parts.config
+        self.epoch = 0
+        self.ema_dice: float | None = None
+        self.history: list[dict] = []
+        self.scaler = torch.amp.GradScaler("cuda") if parts.autocast.needs_scaler else None
+        self.aug_gen = torch.Generator().manual_seed(parts.config.seed)
+
+    def fit(self, on_epoch: Callable[[dict], None] | None = None) -> None:
+        """Train from `self.epoch` to ``config.epochs``; checkpoint every N epochs and at the end."""
+        cfg, p = self.config, self.parts
+        remaining = cfg.epochs - self.epoch
+        if remaining <= 0:
+            return
+        train_iter = iterate_batches(p.train_batches, self.epoch * cfg.iters_per_epoch,
+                                     remaining * cfg.iters_per_epoch, workers=p.workers)
+        val_iter = None
+        if p.val_batches is not None and cfg.val_iters_per_epoch:
+            val_iter = iterate_batches(p.val_batches, self.epoch * cfg.val_iters_per_epoch,
+                                       remaining * cfg.val_iters_per_epoch, workers=min(p.workers, 1))
+        for epoch in range(self.epoch, cfg.epochs):
+            start = time.perf_counter()
+            self.on_epoch_start(epoch)
+            losses = [self.train_step(next(train_iter), epoch, i) for i in range(cfg.iters_per_epoch)]
+            val = [self.validation_step(next(val_iter)) for _ in range(cfg.val_iters_per_epoch)] if val_iter else []
+            record = self.on_epoch_end(epoch, losses, val, time.perf_counter() - start)
+            if on_epoch is not None:
+                on_epoch(record)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Set the epoch's learning rate and training mode."""
+        set_learning_rate(self.parts.optimizer, learning_rate(self.config, epoch))
+        self.parts.model.train()
+
+    def _to_device(self, batch: dict[str, torch.Tensor], augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.parts
+        image = batch["image"].to(p.device, non_blocking=True)
+        seg = batch["seg"].to(p.device, non_blocking=True).long()
+        if augment and p.device_augmenter is not None:
+            image, seg = p.device_augmenter(image, seg, self.aug_gen)
+        return image, seg
+
+    def train_step(self, batch: dict[str, torch.Tensor], epoch: int, iteration: int) -> float:
+        """One optimizer step on a batch; returns the loss (averaged over ranks).
+
+        Raises:
+            NonFiniteLossError: the loss is NaN or infinite (nothing is stepped or saved).
+        """
+        p = self.parts
+        image, seg = self._to_device(batch, augment=True)
+        p.optimizer.zero_grad(set_to_none=True)
+        with p.autocast.context():
+            outputs = p.model(image)
+        loss = p.loss(outputs, seg)
+        value = float(p.reduce_mean(loss.detach().clone()))
+        if not math.isfinite(value):
+            kept = f"epoch {self.epoch}" if self.history else "none yet"
+            raise NonFiniteLossError(f"training loss is {value} at epoch {epoch} iteration {iteration}; "
+                                     f"stopped, last good checkpoint kept ({kept}) in {p.folder}")
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(p.optimizer)
+            torch.nn.utils.clip_grad_norm_(p.model.parameters(), self.config.grad_clip)
+            self.scaler.step(p.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(p.model.parameters(), self.config.grad_clip)
+            p.optimizer.step()
+        return value
+
+    @torch.no_grad()
+    def validation_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, torch.Tensor]:
+        """Loss and (3, classes) true/false positive/negative counts of the full-resolution output."""
+        p = self.parts
+        p.model.eval()
+        image, seg = self._to_device(batch, augment=False)
+        with p.autocast.context():
+            outputs = p.model(image)
+        loss = float(p.loss(outputs, seg))
+        logits = (outputs[0] if isinstance(outputs, (list, tuple)) else outputs).float()
+        counts = pseudo_dice_counts(logits, seg, regions=p.regions, loss=p.loss)
+        p.model.train()
+        return loss, counts
+
+    def on_epoch_end(self, epoch: int, losses: list[float], val: list[tuple[float, torch.Tensor]],
+                     seconds: float) -> dict:
+        """Log the epoch (JSON line, progress.png), update the EMA Dice, checkpoint when due."""
+        p, cfg = self.parts, self.config
+        record = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "lr": learning_rate(cfg, epoch),
+                  "epoch_time_s": seconds}
+        if val:
+            counts = p.reduce_sum(torch.stack([c for _, c in val]).sum(0)).cpu()
+            tp, fp, fn = counts
+            dice = (2 * tp / (2 * tp + fp + fn).clamp_min(1e-8)).tolist()
+            mean = sum(dice) / len(dice)
+            self.ema_dice = mean if self.ema_dice is None else cfg.ema_alpha * self.ema_dice + (1 - cfg.ema_alpha) * mean
+            val_loss = float(p.reduce_mean(torch.tensor(sum(v for v, _ in val) / len(val), device=p.device)))
+            record.update(val_loss=val_loss, pseudo_dice=dice, mean_pseudo_dice=mean, ema_pseudo_dice=self.ema_dice)
+        self.history.append(record)
+        self.epoch = epoch + 1
+        log.info("epoch %d: %s", epoch, {k: v for k, v in record.items() if k != "epoch"})
+        if p.is_main:
+            append_log(p.folder, record)
+            plot_progress(p.folder, self.history)
+            if self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs:
+                save_checkpoint(p.folder, self.state_dict())
+        return record
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue: weights, optimizer, epoch, EMA, history, RNG states, config."""
+        model = getattr(self.parts.model, "module", self.parts.model)
+        state = {"model": model.state_dict(), "optimizer": self.parts.optimizer.state_dict(), "epoch": self.epoch,
+                 "ema_dice": self.ema_dice, "history": self.history, "config": self.config.to_dict(),
+                 "torch_rng": torch.get_rng_state(), "aug_rng": self.aug_gen.get_state()}
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
+
+    def resume(self) -> None:
+        """Load the newest valid checkpoint of the fold folder and continue from its epoch.
+
+        Raises:
+            ResumeError: no valid checkpoint, or one written for another trainer.
+        """
+        state = load_newest(self.parts.folder)
+        if state["config"].get("name") != self.config.name:
+            raise ResumeError(f"{self.parts.folder}: checkpoint is from trainer {state['config'].get('name')!r}, "
+                              f"not {self.config.name!r}")
+        model = getattr(self.parts.model, "module", self.parts.model)
+        model.load_state_dict(state["model"])
+        self.parts.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.ema_dice, self.history = int(state["epoch"]), state["ema_dice"], list(state["history"])
+        torch.set_rng_state(state["torch_rng"])
+        self.aug_gen.set_state(state["aug_rng"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        if self.parts.is_main:
+            rewrite_log(self.parts.folder, self.history)
+        log.info("resumed %s at epoch %d", self.parts.folder, self.epoch)
+
+
+def pseudo_dice_counts(logits: torch.Tensor, seg: torch.Tensor, *, regions: bool,
+                       loss: SegmentationLoss) -> torch.Tensor:
+    """(3, K) tp/fp/fn of the foreground classes (or regions) over a batch, ignored voxels left out."""
+    ignore = getattr(loss, "ignore_label", None)
+    mask = (seg != ignore) if ignore is not None else torch.ones_like(seg, dtype=torch.bool)
+    if regions:
+        pred = logits.sigmoid() > 0.5
+        truth = torch.cat([torch.isin(seg, torch.tensor(r, device=seg.device)) for r in loss.regions], 1)
+    else:
+        classes = torch.arange(1, logits.shape[1], device=logits.device).view(1, -1, *([1] * (logits.ndim - 2)))
+        pred = logits.argmax(1, keepdim=True) == classes
+        truth = seg == classes
+    pred, truth = pred & mask, truth & mask
+    dims = [0, *range(2, logits.ndim)]
+    tp = (pred & truth).sum(dims)
+    fp = (pred & ~truth).sum(dims)
+    fn = (~pred & truth).sum(dims)
+    return torch.stack([tp, fp, fn]).double().cpu()

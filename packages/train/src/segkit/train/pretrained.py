@@ -1,0 +1,57 @@
+"""Fine-tuning: load matching weights from a pretrained model, leaving the segmentation heads fresh."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from segkit.nets import NetsError, load_weights, read_checkpoint
+from segkit.train.errors import PretrainedError
+
+log = logging.getLogger(__name__)
+HEAD_PREFIX = "decoder.heads."
+
+
+def _read_state(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        return load_weights(path).state_dict
+    state = read_checkpoint(path)
+    for key in ("model", "network_weights", "state_dict"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            return state[key]
+    return state
+
+
+def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
+    """Copy every weight of `path` except the segmentation heads into `model`; return the loaded keys.
+
+    Accepts segkit weights (``.safetensors``), segkit training checkpoints and nnU-Net checkpoints.
+
+    Raises:
+        PretrainedError: missing/unreadable file, a key the model lacks, or a tensor of another shape.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedError(f"pretrained weights not found: {path}")
+    try:
+        source = _read_state(path)
+    except NetsError as err:
+        raise PretrainedError(f"{path}: {err}") from err
+    target = model.state_dict()
+    body = {k: v for k, v in source.items() if not k.startswith(HEAD_PREFIX)}
+    missing = sorted(set(target) - set(body) - {k for k in target if k.startswith(HEAD_PREFIX)})
+    if missing:
+        raise PretrainedError(f"{path}: {len(missing)} network weights missing from the pretrained file "
+                              f"(first: {missing[0]}); was it trained with the same plans architecture?")
+    for key, value in body.items():
+        if key not in target:
+            raise PretrainedError(f"{path}: weight {key!r} does not exist in this network")
+        if tuple(value.shape) != tuple(target[key].shape):
+            raise PretrainedError(f"{path}: weight {key!r} has shape {tuple(value.shape)}, the network expects "
+                                  f"{tuple(target[key].shape)}")
+    model.load_state_dict({**target, **{k: v.to(target[k].dtype) for k, v in body.items()}})
+    log.info("loaded %d pretrained tensors from %s (segmentation heads re-initialized)", len(body), path)
+    return sorted(body)

@@ -1,0 +1,170 @@
+"""`train`: one call from a preprocessed dataset to a model folder (what ``segkit-train`` runs).
+
+Model folder written (rank 0 only)::
+
+    MODEL_DIR/plans.json, dataset.json, model.json, splits_final.json
+    MODEL_DIR/fold_K/weights.safetensors       final weights (segkit.nets format)
+    MODEL_DIR/fold_K/train_config.json         the TrainConfig used
+    MODEL_DIR/fold_K/progress.jsonl, progress.png, checkpoint_latest.pt, checkpoint_previous.pt
+    MODEL_DIR/fold_K/validation/summary.json   per-case Dice of the fold's validation cases
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+
+from segkit.io import atomic_path
+from segkit.io.model_folder import WEIGHTS_FILE, ModelFolderError, ModelInfo, fold_dir, read_model_info, write_model_info
+from segkit.nets import save_weights
+from segkit.train.checkpoint import LATEST, read_checkpoint_file
+from segkit.train.config import TrainConfig
+from segkit.train.data.batches import default_workers
+from segkit.train.distributed import DistContext, all_reduce_mean, all_reduce_sum, barrier, process_group, wrap_model
+from segkit.train.errors import TrainConfigError
+from segkit.train.final_validation import validate_cases
+from segkit.train.loop import Trainer, TrainParts
+from segkit.train.precision import Autocast
+from segkit.train.pretrained import load_pretrained
+from segkit.train.registry import get_trainer
+from segkit.train.setup import DataSetup, build_batches, build_model_and_optimizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options of one run that are not part of the trainer config (paths, device, overrides)."""
+
+    output: Path | None = None
+    trainer: str = "default"
+    device: str = "auto"
+    epochs: int | None = None
+    iters_per_epoch: int | None = None
+    val_iters_per_epoch: int | None = None
+    resume: bool = False
+    pretrained: Path | None = None
+    val_only: bool = False
+    save_probabilities: bool = False
+    workers: int | None = None
+    checkpoint_every: int | None = None
+
+    def config(self) -> TrainConfig:
+        """The registered trainer config with this run's overrides applied."""
+        config = get_trainer(self.trainer)
+        overrides = {k: v for k, v in (("epochs", self.epochs), ("iters_per_epoch", self.iters_per_epoch),
+                                       ("val_iters_per_epoch", self.val_iters_per_epoch),
+                                       ("checkpoint_every", self.checkpoint_every)) if v is not None}
+        return config.replace(**overrides) if overrides else config
+
+
+def resolve_device(name: str, ctx: DistContext) -> torch.device:
+    """``auto`` = CUDA if available; under torchrun each rank takes GPU ``LOCAL_RANK``."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "cuda") and not (name.startswith("cuda:") and name[5:].isdigit()):
+        raise TrainConfigError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainConfigError(f"device {name!r} requested but CUDA is not available")
+    if name == "cuda" and ctx.distributed:
+        name = f"cuda:{ctx.local_rank}"
+    return torch.device(name)
+
+
+def default_output(preprocessed: Path, config: TrainConfig, configuration: str) -> Path:
+    """``<preprocessed>/../models/<dataset folder>__<trainer>__<configuration>``."""
+    return Path(preprocessed).resolve().parent / "models" / f"{Path(preprocessed).name}__{config.name}__{configuration}"
+
+
+def train(preprocessed: Path, configuration: str, fold: int | str, options: RunOptions | None = None) -> Path:
+    """Train one fold and write/extend the model folder; return the model folder.
+
+    Raises:
+        SegkitError subclasses: bad input (not planned, fold out of range, unknown trainer, bad pretrained
+            weights, NaN loss, no checkpoint to resume).
+    """
+    options = options or RunOptions()
+    config = options.config()
+    ctx = DistContext.from_env()
+    device = resolve_device(options.device, ctx)
+    data = DataSetup.load(Path(preprocessed), configuration, fold, config)
+    output = Path(options.output) if options.output else default_output(Path(preprocessed), config, configuration)
+    folder = fold_dir(output, fold)
+    with process_group(ctx, device):
+        if ctx.is_main:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_folder_files(output, Path(preprocessed), data, config)
+        barrier()
+        spec, model, loss, optimizer = build_model_and_optimizer(data, config, device)
+        if options.pretrained is not None and not options.resume:
+            load_pretrained(model, options.pretrained)
+        on_device = device.type == "cuda"
+        train_batches, val_batches, augmenter = build_batches(data, config, rank=ctx.rank, world=ctx.world,
+                                                              augment_on_device=on_device)
+        workers = default_workers() if options.workers is None else options.workers
+        parts = TrainParts(config=config, model=wrap_model(model, ctx, device), loss=loss, optimizer=optimizer,
+                           train_batches=train_batches, val_batches=val_batches, device=device, folder=folder,
+                           autocast=Autocast.choose(config.precision, device), workers=workers,
+                           device_augmenter=augmenter if on_device else None, regions=data.regions is not None,
+                           is_main=ctx.is_main, reduce_mean=all_reduce_mean, reduce_sum=all_reduce_sum)
+        trainer = Trainer(parts)
+        if options.val_only:
+            model.load_state_dict(read_checkpoint_file(folder / LATEST)["model"])
+        else:
+            if options.resume:
+                trainer.resume()
+            if config.compile:
+                parts.model = torch.compile(parts.model)
+            trainer.fit()
+        if ctx.is_main:
+            save_weights(model, spec, folder / WEIGHTS_FILE)
+            _record_fold(output, data, config, fold)
+            if data.val_ids:
+                validate_cases(model, data, folder / "validation", device=device, autocast=parts.autocast,
+                               save_probabilities=options.save_probabilities)
+        barrier()
+    return output
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist_name in ("segkit-train", "segkit-nets", "segkit-planning", "segkit-io"):
+        try:
+            out[dist_name] = version(dist_name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _write_folder_files(output: Path, preprocessed: Path, data: DataSetup, config: TrainConfig) -> None:
+    for name, payload in (("plans.json", data.plans.to_dict()), ("dataset.json", data.dataset.to_dict())):
+        with atomic_path(output / name) as tmp:
+            tmp.write_text(json.dumps(payload, indent=2))
+    splits = preprocessed / "splits_final.json"
+    if splits.is_file():
+        with atomic_path(output / "splits_final.json") as tmp:
+            tmp.write_text(splits.read_text())
+
+
+def _record_fold(output: Path, data: DataSetup, config: TrainConfig, fold: int | str) -> None:
+    """Write the fold's train_config.json and add the fold to model.json."""
+    with atomic_path(fold_dir(output, fold) / "train_config.json") as tmp:
+        tmp.write_text(json.dumps(config.to_dict(), indent=2))
+    folds: tuple = (fold,)
+    try:
+        previous = read_model_info(output)
+        if previous.trainer == config.name and previous.configuration == data.configuration.name:
+            folds = tuple(sorted(set(previous.folds) | {fold}, key=str))
+    except ModelFolderError:
+        pass
+    dims = data.configuration.dims
+    axes = tuple(a for a in config.augmentation.mirror_axes if a < dims)
+    labels = {k: v for k, v in data.dataset.labels.items()}
+    info = ModelInfo(trainer=config.name, configuration=data.configuration.name, folds=folds, labels=labels,
+                     mirroring_axes=axes, versions=_versions())
+    write_model_info(info, output)

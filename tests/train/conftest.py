@@ -1,0 +1,60 @@
+"""Fixtures: a small real hippocampus dataset planned and preprocessed by segkit.planning."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from segkit.io.dataset import Dataset
+from segkit.planning.fingerprint import extract_fingerprint
+from segkit.planning.pipeline import preprocess_dataset
+from segkit.planning.planner import plan_dataset
+from segkit.planning.plans import Plans
+
+NUM_CASES = 20
+TINY_ARCH = {"network": "unet", "dims": 3, "features_per_stage": [4, 8, 16],
+             "kernel_sizes": [[3, 3, 3]] * 3, "strides": [[1, 1, 1], [2, 2, 2], [2, 2, 2]],
+             "blocks_per_stage": [1, 1, 1], "blocks_per_stage_decoder": [1, 1], "block": "plain",
+             "norm": "instance", "deep_supervision": True}
+
+
+def make_raw_subset(source: Path, target: Path, count: int, *, labels: dict | None = None) -> Path:
+    """Symlink `count` hippocampus cases into a new raw dataset folder (optionally other dataset.json labels)."""
+    (target / "imagesTr").mkdir(parents=True)
+    (target / "labelsTr").mkdir()
+    info = json.loads((source / "dataset.json").read_text())
+    if labels is not None:
+        info.update(labels)
+    info["numTraining"] = count
+    (target / "dataset.json").write_text(json.dumps(info))
+    for image in sorted((source / "imagesTr").glob("*_0000.nii.gz"))[:count]:
+        case = image.name[: -len("_0000.nii.gz")]
+        os.symlink(image, target / "imagesTr" / image.name)
+        os.symlink(source / "labelsTr" / f"{case}.nii.gz", target / "labelsTr" / f"{case}.nii.gz")
+    return target
+
+
+def preprocess(raw: Path, out: Path) -> Path:
+    """Plan and preprocess `raw` into `out` (plans.json, dataset.json, 3d_fullres/), with a tiny config."""
+    dataset = Dataset.load(raw)
+    plans = plan_dataset(extract_fingerprint(dataset), dataset.info, dataset_name=raw.name)
+    configs = dict(plans.configurations)
+    configs["tiny"] = {"inherits_from": "3d_fullres", "batch_size": 2, "patch_size": [16, 24, 16],
+                       "architecture": TINY_ARCH}
+    plans = Plans.from_dict({**plans.to_dict(), "configurations": configs})
+    out.mkdir(parents=True, exist_ok=True)
+    plans.save(out / "plans.json")
+    (out / "dataset.json").write_text((raw / "dataset.json").read_text())
+    preprocess_dataset(dataset, plans, configuration="3d_fullres", output=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def hippo_preprocessed(hippocampus_dir: Path, tmp_path_factory) -> Path:
+    """20 real hippocampus cases, planned and preprocessed (3d_fullres + a tiny configuration)."""
+    root = tmp_path_factory.mktemp("hippo")
+    raw = make_raw_subset(hippocampus_dir, root / "Dataset004_Hippocampus", NUM_CASES)
+    return preprocess(raw, root / "preprocessed")
