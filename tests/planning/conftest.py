@@ -81,3 +81,17 @@ def small_hippocampus(tmp_path_factory, hippocampus_dir: Path) -> Dataset:
     info["numTraining"] = 6
     (root / "dataset.json").write_text(json.dumps(info))
     return Dataset.load(root)
+
+
+@pytest.fixture(scope="session")
+def brain_dataset(tmp_path_factory, data_dir: Path) -> Path:
+    """One anisotropic NRRD case (0.78 x 0.78 x 6.5 mm) as a one-case dataset."""
+    root = tmp_path_factory.mktemp("Dataset905_Brain")
+    (root / "imagesTr").mkdir()
+    (root / "labelsTr").mkdir()
+    (root / "imagesTr" / "brain_0000.nrrd").symlink_to(data_dir / "misc" / "nrrd" / "brain1_image.nrrd")
+    (root / "labelsTr" / "brain.nrrd").symlink_to(data_dir / "misc" / "nrrd" / "brain1_label.nrrd")
+    info = {"channel_names": {"0": "T1"}, "labels": {"background": 0, "tumour": 1, "oedema": 2},
+            "numTraining": 1, "file_ending": ".nrrd"}
+    (root / "dataset.json").write_text(json.dumps(info))
+    return root

@@ -1,0 +1,169 @@
+"""The steps of ``segkit-plan`` as a Python API: verify, fingerprint, plan, preprocess.
+
+Each step reads what the previous one wrote in the output folder and writes atomically,
+so an interrupted run resumes: a finished fingerprint or plans file is reused when it
+still matches, preprocessed cases that are complete are skipped, everything else is redone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from segkit.io.dataset import Dataset
+from segkit.io.errors import DatasetError
+from segkit.planning.errors import FingerprintError, PlansError
+from segkit.planning.fingerprint import Fingerprint, extract_fingerprint
+from segkit.planning.pipeline import preprocess_dataset
+from segkit.planning.planner import PlanOptions, plan_dataset
+from segkit.planning.plans import Plans
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT_FILE = "fingerprint.json"
+PLANS_FILE = "plans.json"
+DEFAULT_CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
+
+Progress = Callable[[str, int], contextlib.AbstractContextManager[Callable[[], None]]]
+"""Opens a progress display for a step (description, total) and yields its advance callback."""
+
+
+@contextlib.contextmanager
+def no_progress(description: str, total: int) -> Iterator[Callable[[], None]]:
+    """A `Progress` that shows nothing."""
+    yield lambda: None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options of `plan_and_preprocess`.
+
+    Args:
+        workers: processes for verification, fingerprint and preprocessing.
+        plan: planner options (preset, GPU memory, ...).
+        configurations: configurations to preprocess (absent ones are skipped with a note).
+        preprocess: whether to preprocess at all.
+        verify: whether to verify the dataset first.
+    """
+
+    workers: int = 1
+    plan: PlanOptions = PlanOptions()
+    configurations: tuple[str, ...] = DEFAULT_CONFIGURATIONS
+    preprocess: bool = True
+    verify: bool = True
+
+
+def verify(dataset_dir: Path, *, workers: int, progress: Progress = no_progress) -> None:
+    """Run segkit.io's dataset verification; raise `DatasetError` naming the problems.
+
+    Raises:
+        DatasetError: the dataset has problems (the message gives their number and the first ones).
+    """
+    from segkit.io.verify import verify_dataset
+
+    dataset = Dataset.load(dataset_dir)
+    with progress("verifying", len(dataset.training) + len(dataset.test)) as advance:
+        problems = verify_dataset(dataset_dir, workers=workers, on_case_done=advance)
+    if problems:
+        for problem in problems:
+            log.error("%s %s: %s", problem.case, problem.file, problem.message)
+        shown = "; ".join(f"{p.case}: {p.message}" for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise DatasetError(f"{dataset_dir}: {len(problems)} problem(s): {shown}{more}; "
+                           "see `segkit-dataset verify` for the full list")
+
+
+def fingerprint_step(dataset: Dataset, output: Path, *, workers: int, progress: Progress = no_progress) -> Fingerprint:
+    """Return the dataset's fingerprint, reusing ``output/fingerprint.json`` if it covers the same cases."""
+    path = output / FINGERPRINT_FILE
+    wanted = tuple(sorted(case.identifier for case in dataset.training))
+    if path.is_file():
+        try:
+            existing = Fingerprint.load(path)
+        except FingerprintError as err:
+            log.warning("recomputing the fingerprint: %s", err)
+        else:
+            if existing.identifiers == wanted:
+                log.info("using the existing %s", path)
+                return existing
+            log.info("the dataset's cases changed: recomputing the fingerprint")
+    with progress("fingerprint", len(dataset.training)) as advance:
+        fingerprint = extract_fingerprint(dataset, workers=workers, on_case_done=advance)
+    output.mkdir(parents=True, exist_ok=True)
+    fingerprint.save(path)
+    return fingerprint
+
+
+def plan_step(dataset: Dataset, fingerprint: Fingerprint, output: Path, *, options: PlanOptions) -> Plans:
+    """Return the plans: ``output/plans.json`` if made with the same options, else new plans.
+
+    New plans keep the configurations a user added to an existing file (e.g. ``3d_fullres_bs4``).
+    """
+    path = output / PLANS_FILE
+    plans = plan_dataset(fingerprint, dataset.info, options, dataset_name=dataset.root.name)
+    if path.is_file():
+        try:
+            existing = Plans.load(path)
+        except PlansError as err:
+            log.warning("replanning: %s", err)
+        else:
+            same = all(existing.extra.get(k) == plans.extra.get(k) for k in ("planner", "gpu_memory_gb"))
+            if same and existing.original_median_shape == plans.original_median_shape:
+                log.info("using the existing %s", path)
+                return existing
+            added = {k: v for k, v in existing.configurations.items() if k not in plans.configurations}
+            plans = Plans.from_dict({**plans.to_dict(), "configurations": {**plans.configurations, **added}})
+    output.mkdir(parents=True, exist_ok=True)
+    plans.save(path)
+    return plans
+
+
+def preprocess_step(
+    dataset: Dataset,
+    plans: Plans,
+    output: Path,
+    *,
+    configurations: Sequence[str],
+    workers: int,
+    progress: Progress = no_progress,
+) -> list[str]:
+    """Preprocess the listed configurations that the plans hold; return those done."""
+    done = []
+    for name in configurations:
+        if name not in plans.configurations:
+            log.info("skipping %s: the plans have no such configuration", name)
+            continue
+        with progress(f"preprocessing {name}", len(dataset.training)) as advance:
+            preprocess_dataset(dataset, plans, configuration=name, output=output, workers=workers,
+                               on_case_done=advance)
+        done.append(name)
+    return done
+
+
+def plan_and_preprocess(
+    dataset_dir: str | Path,
+    output: str | Path,
+    *,
+    options: RunOptions = RunOptions(),
+    progress: Progress = no_progress,
+) -> Plans:
+    """Verify, fingerprint, plan and (optionally) preprocess a dataset into ``output``.
+
+    Raises:
+        DatasetError: the dataset is inconsistent (nothing is written then).
+    """
+    dataset_dir, output = Path(dataset_dir), Path(output)
+    if options.verify:
+        verify(dataset_dir, workers=options.workers, progress=progress)
+    dataset = Dataset.load(dataset_dir)
+    if not dataset.training:
+        raise DatasetError(f"{dataset_dir}: no training cases in imagesTr")
+    fingerprint = fingerprint_step(dataset, output, workers=options.workers, progress=progress)
+    plans = plan_step(dataset, fingerprint, output, options=options.plan)
+    if options.preprocess:
+        preprocess_step(dataset, plans, output, configurations=options.configurations, workers=options.workers,
+                        progress=progress)
+    return plans

@@ -1,0 +1,97 @@
+"""``segkit-plan``: whole runs, single steps, resume, move-plans, and exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from typer.testing import CliRunner
+
+from segkit.planning.cli import app, with_default_command
+from segkit.planning.plans import Plans
+from segkit.planning.storage import PreprocessedCase
+
+runner = CliRunner()
+
+
+def test_full_run_then_resume(tmp_path, small_hippocampus):
+    out = tmp_path / "out"
+    args = ["run", str(small_hippocampus.root), "-o", str(out), "-c", "3d_fullres", "-c", "3d_lowres", "-w", "2", "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    plans = Plans.load(out / "plans.json")
+    assert plans.configuration("3d_fullres").patch_size == (40, 56, 40)
+    assert (out / "fingerprint.json").is_file() and not (out / "3d_lowres").exists()
+    cases = sorted(p.stem for p in (out / "3d_fullres").glob("*.json"))
+    assert len(cases) == 6
+    stamp = (out / "plans.json").stat().st_mtime_ns
+    (out / "3d_fullres" / f"{cases[0]}.b2nd").unlink()  # interrupted mid-case
+    assert runner.invoke(app, args).exit_code == 0
+    assert (out / "plans.json").stat().st_mtime_ns == stamp  # same options: plans reused
+    config_hash = json.loads((out / "3d_fullres" / f"{cases[1]}.json").read_text())["configuration_hash"]
+    assert PreprocessedCase.is_complete(out / "3d_fullres", cases[0], config_hash)
+
+
+def test_steps_on_their_own_and_user_configuration_survives_replanning(tmp_path, small_hippocampus):
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["fingerprint", str(small_hippocampus.root), "-o", str(out), "-q"]).exit_code == 0
+    assert runner.invoke(app, ["plan", str(small_hippocampus.root), "-o", str(out), "-q"]).exit_code == 0
+    data = json.loads((out / "plans.json").read_text())
+    data["configurations"]["3d_fullres_bs4"] = {"inherits_from": "3d_fullres", "batch_size": 4}
+    (out / "plans.json").write_text(json.dumps(data))
+    result = runner.invoke(app, ["plan", str(small_hippocampus.root), "-o", str(out), "--gpu-memory", "24", "-q"])
+    assert result.exit_code == 0, result.output
+    plans = Plans.load(out / "plans.json")
+    assert plans.extra["gpu_memory_gb"] == 24 and plans.configuration("3d_fullres_bs4").batch_size == 4
+    result = runner.invoke(app, ["preprocess", str(small_hippocampus.root), "-o", str(out), "-c", "3d_fullres_bs4"])
+    assert result.exit_code == 0 and len(list((out / "3d_fullres_bs4").glob("*.b2nd"))) == 12
+
+
+def test_inconsistent_dataset_gets_the_verify_report(tmp_path, small_hippocampus):
+    broken = tmp_path / "broken"
+    shutil.copytree(small_hippocampus.root, broken, symlinks=True)
+    next((broken / "labelsTr").iterdir()).unlink()
+    result = runner.invoke(app, ["run", str(broken), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 2 and "problem(s)" in result.output
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_anisotropic_one_case_dataset_plans_and_preprocesses(tmp_path, brain_dataset):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(brain_dataset), "-o", str(out), "-c", "3d_fullres", "-c", "2d", "-w", "1"])
+    assert result.exit_code == 0, result.output
+    assert "occur in no training case" in result.output  # the declared oedema label is absent
+    plans = Plans.load(out / "plans.json")
+    fullres = plans.configuration("3d_fullres")
+    assert fullres.spacing[2] > 6 and fullres.architecture.kernel_sizes[0] == (3, 3, 1)
+    assert plans.configuration("2d").slice_axis == 2
+    case = PreprocessedCase.open(out / "2d", "brain")
+    assert case.data.shape[3] == case.properties.shape_after_crop[2]  # 2D keeps the slices
+
+
+def test_move_plans(tmp_path, small_hippocampus, brain_dataset):
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["plan", str(small_hippocampus.root), "-o", str(out), "-q"]).exit_code == 0
+    moved_dir = tmp_path / "moved"
+    result = runner.invoke(app, ["move-plans", str(out / "plans.json"), str(brain_dataset), "-o", str(moved_dir),
+                                 "--plans-name", "pretrained"])
+    assert result.exit_code == 0, result.output
+    moved, source = Plans.load(moved_dir / "plans.json"), Plans.load(out / "plans.json")
+    assert moved.dataset_name == brain_dataset.name and moved.extra["moved_from"] == source.dataset_name
+    assert moved.configuration("3d_fullres").patch_size == source.configuration("3d_fullres").patch_size
+    assert moved.configuration("3d_fullres").data_identifier == "pretrained_3d_fullres"
+    assert moved.foreground_intensity_properties_per_channel == source.foreground_intensity_properties_per_channel
+
+
+def test_usage_errors_exit_2(tmp_path, small_hippocampus):
+    result = runner.invoke(app, ["run", str(small_hippocampus.root), "-o", str(tmp_path), "--preset", "huge", "-q"])
+    assert result.exit_code == 2 and "valid: default, resenc_m" in result.output
+    result = runner.invoke(app, ["preprocess", str(small_hippocampus.root), "-o", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "cannot read plans" in result.output
+    assert runner.invoke(app, ["run", str(tmp_path / "missing"), "-o", str(tmp_path)]).exit_code == 2
+
+
+def test_default_command_is_run():
+    assert with_default_command(["data", "-o", "x"]) == ["run", "data", "-o", "x"]
+    assert with_default_command(["move-plans", "a"]) == ["move-plans", "a"]
+    assert with_default_command(["--help"]) == ["--help"]
