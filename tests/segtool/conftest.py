@@ -92,7 +92,7 @@ def make_registry(tmp_path):
     def make(url: str, sha256: str | None, name: str = "Dataset004_Hippocampus") -> Path:
         model = {"name": name, "url": url, "sha256": sha256, "size": None, "format": "nnunetv2",
                  "trainer": "nnUNetTrainer_refShort", "plans": "nnUNetPlans", "configuration": "3d_fullres",
-                 "folds": [0], "spacing_mm": 1.0, "step_size": 0.5, "mirroring": True,
+                 "folds": [0], "spacing_mm": 1.0, "step_size": 0.5, "mirroring": True, "precision": "fp32",
                  "labels": {"1": "anterior", "2": "posterior"}}
         registry = {"format_version": 1, "tasks": {"hippo": {
             "modality": "MR", "labels": {"1": "anterior", "2": "posterior"}, "modes": {"default": [model]}}}}
@@ -101,3 +101,31 @@ def make_registry(tmp_path):
         return path
 
     return make
+
+
+@pytest.fixture()
+def hippo_cli(http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, tmp_path, monkeypatch):
+    """segtool's CLI context pointed at a registry whose task ``hippo`` is served locally; returns the state."""
+    from segtool.cli import context
+    from segtool.registry import load_registry
+
+    base, state = http_server
+    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
+    registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256))
+    monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(context, "registry", lambda: registry)
+    return state
+
+
+@pytest.fixture()
+def total_fast_installed(nnunet_reference_dir, tmp_path, monkeypatch):
+    """SEGTOOL_HOME with TotalSegmentator's 'total --fast' reference zip imported (offline)."""
+    from segtool.registry import load_registry
+    from segtool.store import WeightsStore
+    from segtool.weights import import_zip
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("SEGTOOL_HOME", str(home))
+    archive = nnunet_reference_dir / "totalseg" / "Dataset297_TotalSegmentator_total_3mm_1559subj.zip"
+    import_zip(archive, registry=load_registry(), store=WeightsStore(home / "weights"))
+    return home

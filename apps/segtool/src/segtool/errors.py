@@ -1,5 +1,8 @@
 """Exceptions of segtool; all derive from `SegtoolError` (itself a `SegkitError`)."""
 
+import difflib
+from collections.abc import Iterable
+
 from segkit.io.errors import SegkitError
 
 
@@ -25,3 +28,9 @@ class ChecksumMismatchError(SegtoolError):
 
 class ArchiveError(SegtoolError):
     """A model archive is corrupt, unsafe, or holds no recognisable model folder."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

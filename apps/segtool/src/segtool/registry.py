@@ -8,7 +8,6 @@ list order (a later part overwrites an earlier one).
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from enum import Enum
 from importlib import resources
 from pathlib import Path
 
-from segtool.errors import UnknownTaskError
+from segtool.errors import UnknownTaskError, did_you_mean
 
 
 class Mode(str, Enum):
@@ -49,6 +48,7 @@ class ModelEntry:
         spacing_mm: isotropic spacing the model expects (informational; plans decide).
         step_size: sliding-window step as a fraction of the patch.
         mirroring: whether test-time mirroring is used by default.
+        precision: network precision by default (``auto``, ``fp32``, ``bf16``, ``fp16``).
         labels: local label value -> class name.
     """
 
@@ -65,6 +65,7 @@ class ModelEntry:
     step_size: float
     mirroring: bool
     labels: dict[int, str]
+    precision: str = "auto"
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelEntry:
@@ -75,7 +76,7 @@ class ModelEntry:
             plans=data.get("plans", ""), configuration=data.get("configuration", "3d_fullres"),
             folds=tuple(data.get("folds", (0,))), spacing_mm=data.get("spacing_mm"),
             step_size=float(data.get("step_size", 0.5)), mirroring=bool(data.get("mirroring", True)),
-            labels={int(k): v for k, v in data["labels"].items()},
+            labels={int(k): v for k, v in data["labels"].items()}, precision=data.get("precision", "auto"),
         )
 
     @property
@@ -129,7 +130,7 @@ class Registry:
     def task(self, name: str) -> Task:
         """The task called ``name``; unknown names list the choices and the closest match."""
         if name not in self.tasks:
-            raise UnknownTaskError(f"unknown task {name!r}{_did_you_mean(name, self.tasks)}; "
+            raise UnknownTaskError(f"unknown task {name!r}{did_you_mean(name, self.tasks)}; "
                                    f"available: {', '.join(sorted(self.tasks))}")
         return self.tasks[name]
 
@@ -152,8 +153,3 @@ def load_registry(path: str | os.PathLike | None = None) -> Registry:
         labels = {int(k): v for k, v in task["labels"].items()}
         tasks[name] = Task(name, task["modality"], labels, modes, task.get("description", ""))
     return Registry(tasks, path)
-
-
-def _did_you_mean(name: str, choices) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated
 
 import typer
 
 from segtool.cli import context
+from segtool.cli.choices import DownloadMode
 from segtool.registry import Mode
 from segtool.weights import ensure_task
-
-
-class DownloadMode(str, Enum):
-    """Which models to fetch."""
-
-    FASTEST = "fastest"
-    FAST = "fast"
-    DEFAULT = "default"
-    ALL = "all"
 
 
 def download(

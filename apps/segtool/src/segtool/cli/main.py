@@ -2,14 +2,61 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
 from segkit.io.console import App
+from segkit.nets.errors import NetsError
 
-from segtool.cli import download, info, tasks, weights
+from segtool.cli import combine, download, info, tasks, weights
+from segtool.cli.choices import Precision
+from segtool.errors import SegtoolError
 
-app = App(help="Segment medical images with pretrained models, by task, in one command.")
+app = App(user_errors=(SegtoolError, NetsError) + App().user_errors, no_args_is_help=False,
+          help="Segment medical images with pretrained models, by task, in one command.\n\n"
+               "Example: segtool -i ct.nii.gz -o out -ta total --fast")
+
+
+@app.callback(invoke_without_command=True)
+def segment(
+    ctx: typer.Context,
+    input_path: Annotated[Path | None, typer.Option("--input", "-i",
+                                                    help="Scan (NIfTI/NRRD/MHA), DICOM folder or zip, or a folder of scans.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                help="Output folder (one mask per class) or file with --ml.")] = None,
+    task: Annotated[str, typer.Option("--task", "-ta", help="Task (see 'segtool tasks').")] = "total",
+    fast: Annotated[bool, typer.Option("--fast", help="Faster, lower-resolution (3 mm) models.")] = False,
+    fastest: Annotated[bool, typer.Option("--fastest", help="Fastest, coarsest (6 mm) models.")] = False,
+    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    ml: Annotated[bool, typer.Option("--ml", help="One multilabel file instead of one mask per class.")] = False,
+    roi_subset: Annotated[list[str] | None, typer.Option("--roi-subset", "-rs",
+                                                         help="Only these classes (repeat the option).")] = None,
+    statistics: Annotated[bool, typer.Option("--statistics", "-s", help="Write statistics.json.")] = False,
+    preview: Annotated[bool, typer.Option("--preview", "-p", help="Write preview.png.")] = False,
+    no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time mirroring.")] = False,
+    precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")] = False,
+) -> None:
+    """Segment INPUT into OUTPUT (run without a sub-command)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if input_path is None or output is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0 if input_path is None and output is None else 2)
+    from segtool.cli.segment import run_segment
+
+    code = run_segment(input_path, output, task=task, fast=fast, fastest=fastest, device=device, ml=ml,
+                       roi_subset=roi_subset or [], statistics=statistics, preview=preview, no_tta=no_tta,
+                       precision=precision.value if precision else None, quiet=quiet)
+    raise typer.Exit(code)
+
+
 app.command("tasks")(tasks.tasks)
 app.command("classes")(tasks.classes)
 app.command("download")(download.download)
+app.command("combine")(combine.combine)
 app.command("info")(info.info)
 app.add_typer(weights.app, name="weights")
 

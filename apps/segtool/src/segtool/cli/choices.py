@@ -1,0 +1,21 @@
+"""Closed option sets of the command line (listed in --help, validated by Typer)."""
+
+from enum import Enum
+
+
+class Precision(str, Enum):
+    """Network precision."""
+
+    AUTO = "auto"
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+class DownloadMode(str, Enum):
+    """Which models to fetch."""
+
+    FASTEST = "fastest"
+    FAST = "fast"
+    DEFAULT = "default"
+    ALL = "all"

@@ -1,0 +1,43 @@
+"""``segtool -i INPUT -o OUTPUT [-ta TASK] ...``: the main command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from segkit.io.console import USAGE_ERROR, print_error
+
+from segtool.cli import context
+from segtool.errors import SegtoolError
+from segtool.registry import Mode
+from segtool.run import find_scans, run_many
+from segtool.segment import SegmentOptions, Segmenter
+
+
+def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastest: bool, device: str, ml: bool,
+                roi_subset: list[str], statistics: bool, preview: bool, no_tta: bool, precision: str | None,
+                quiet: bool) -> int:
+    """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
+    if fast and fastest:
+        raise SegtoolError("choose either --fast or --fastest, not both")
+    scans = find_scans(input_path)
+    mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
+    options = SegmentOptions(task=task, mode=mode, device=device, tta=False if no_tta else None,
+                             precision=precision, roi_subset=tuple(roi_subset))
+    with context.download_bars(quiet) as bars:
+        segmenter = Segmenter(options, registry=context.registry(), store=context.store(),
+                              progress_for=context.progress_for(bars))
+    console = context.out()
+    with context.step_bars(quiet) as bars:
+        progress = bars.add_task(f"segmenting ({task}, {mode.value})", total=len(scans))
+
+        def done(scan: Path, target: Path) -> None:
+            bars.advance(progress)
+            if not quiet:
+                console.print(f"{scan.name} -> {target}")
+
+        failures = run_many(scans, output, segmenter, ml=ml, statistics=statistics, preview=preview, on_done=done)
+    for scan, message in failures:
+        print_error(f"{scan}: {message}")
+    if not quiet:
+        console.print(f"done: {len(scans) - len(failures)} of {len(scans)} scan(s) segmented into {output}")
+    return USAGE_ERROR if failures else 0

@@ -1,0 +1,56 @@
+"""Writing a segmentation: one binary mask per class, or one multilabel file with its names."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from segkit.io import Image, write_image
+from segkit.io.atomic import atomic_path
+
+MASK_ENDING = ".nii.gz"
+
+
+def write_class_masks(labels: Image, names: dict[int, str], folder: Path) -> list[Path]:
+    """Write ``folder/<class>.nii.gz`` (uint8, 0/1) for every class, all or nothing.
+
+    Masks are written to a temporary folder beside ``folder`` first and moved in only when
+    all are complete, so an interruption never leaves a partial set.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".segtool-", dir=folder.parent) as tmp:
+        written = []
+        for value, name in sorted(names.items()):
+            mask = labels.with_array((labels.array == value).astype(np.uint8))
+            written.append(write_image(mask, Path(tmp) / f"{name}{MASK_ENDING}"))
+        for path in written:
+            os.replace(path, folder / path.name)
+    return [folder / p.name for p in written]
+
+
+def write_multilabel(labels: Image, names: dict[int, str], path: Path) -> Path:
+    """Write one label map with its class names inside (label table) and in ``<name>.json`` beside it."""
+    labelled = Image(labels.array, labels.affine, {**labels.meta, "label_names": dict(names)})
+    write_image(labelled, path, label=True)
+    with atomic_path(label_names_path(path)) as tmp:
+        tmp.write_text(json.dumps({str(k): v for k, v in sorted(names.items())}, indent=1))
+    return path
+
+
+def label_names_path(multilabel: Path) -> Path:
+    """The JSON file of class names that accompanies a multilabel file."""
+    return multilabel.with_name(multilabel.name.removesuffix(MASK_ENDING).removesuffix(".nii") + ".json")
+
+
+def read_label_names(multilabel: Path, image: Image) -> dict[int, str]:
+    """Class names of a multilabel file: from its label table, else from its JSON sidecar."""
+    if image.meta.get("label_names"):
+        return dict(image.meta["label_names"])
+    sidecar = label_names_path(multilabel)
+    if sidecar.is_file():
+        return {int(k): v for k, v in json.loads(sidecar.read_text()).items()}
+    return {}

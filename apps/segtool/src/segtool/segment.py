@@ -1,0 +1,202 @@
+"""The Python API: ``segment(input, output, task=...)`` and a reusable `Segmenter`.
+
+Example:
+    >>> from segtool import segment                                    # doctest: +SKIP
+    >>> labels = segment("ct.nii.gz", "out", task="total", fast=True)   # doctest: +SKIP
+    >>> labels.extra["label_names"][5]                                  # doctest: +SKIP
+    'liver'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from segkit.io import Image, read_image
+
+from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
+from segtool.registry import Mode, ModelEntry, Registry, Task, load_registry
+from segtool.settings import weights_dir
+from segtool.store import WeightsStore
+from segtool.weights import ensure_model
+
+ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    """How to segment.
+
+    Args:
+        task: registry task name.
+        mode: `Mode` (default, fast = 3 mm models, fastest = 6 mm models).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        tta: mirroring test-time augmentation; None uses each model's registry setting.
+        precision: network precision (auto, fp32, bf16, fp16); None uses each model's registry setting.
+        roi_subset: only these classes (and only the models that predict them).
+        allow_download: fetch missing weights (else fail with a hint).
+    """
+
+    task: str = "total"
+    mode: Mode = Mode.DEFAULT
+    device: str = "auto"
+    tta: bool | None = None
+    precision: str | None = None
+    roi_subset: tuple[str, ...] = ()
+    allow_download: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode(self.mode))
+        object.__setattr__(self, "roi_subset", tuple(self.roi_subset))
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise SegtoolError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
+class Segmenter:
+    """A task's models loaded once, segmenting many scans into one global label map each.
+
+    Example:
+        >>> segmenter = Segmenter(SegmentOptions(task="total", mode="fast"))  # doctest: +SKIP
+        >>> labels = segmenter.segment(read_image("ct.nii.gz"))               # doctest: +SKIP
+    """
+
+    def __init__(self, options: SegmentOptions, *, registry: Registry | None = None,
+                 store: WeightsStore | None = None, progress_for: ModelProgress = lambda entry: None) -> None:
+        from segkit.infer.predictor import PredictOptions, Predictor
+
+        self.options = options
+        self.registry = registry or load_registry()
+        self.task: Task = self.registry.task(options.task)
+        self.roi_values = _roi_values(self.task, options.roi_subset)
+        store = store or WeightsStore(weights_dir())
+        device = _resolve_device(options.device)
+        self.parts: list[tuple[ModelEntry, Predictor]] = []
+        for entry in self._needed_models():
+            folder = ensure_model(entry, registry=self.registry, store=store, allow_download=options.allow_download,
+                                  on_progress=progress_for(entry))
+            predict_options = PredictOptions(
+                step=entry.step_size, tta=entry.mirroring if options.tta is None else options.tta,
+                precision=options.precision or entry.precision)
+            predictor = Predictor.from_model_folder(folder, folds=entry.folds, device=device, options=predict_options)
+            self.parts.append((entry, predictor))
+
+    @property
+    def label_names(self) -> dict[int, str]:
+        """Global label value -> class name of the maps this segmenter produces."""
+        return {v: n for v, n in self.task.labels.items() if not self.roi_values or v in self.roi_values}
+
+    def segment(self, image: Image) -> Image:
+        """Segment ``image`` into the task's global label map, exactly on the image's grid.
+
+        Raises:
+            SegtoolError: the image is not a single-channel 3D scan, or holds NaN/Inf.
+        """
+        _check_input(image)
+        global_of = {name: value for value, name in self.task.labels.items()}
+        result = np.zeros(image.spatial_shape, dtype=np.uint16)
+        for entry, predictor in self.parts:
+            local = predictor.predict(image).array
+            lookup = np.zeros(max(entry.labels) + 1, dtype=np.uint16)
+            for value, name in entry.labels.items():
+                lookup[value] = global_of.get(name, 0)
+            painted = lookup[local]
+            result = np.where(painted > 0, painted, result)
+        if self.roi_values:
+            result = np.where(np.isin(result, list(self.roi_values)), result, 0).astype(np.uint16)
+        return Image(result, image.affine, {"label_names": self.label_names})
+
+    def _needed_models(self) -> tuple[ModelEntry, ...]:
+        models = self.task.models(self.options.mode)
+        if not self.roi_values:
+            return models
+        wanted = {self.task.labels[v] for v in self.roi_values}
+        return tuple(m for m in models if wanted & set(m.labels.values()))
+
+
+def segment(
+    input: str | os.PathLike | nib.Nifti1Image,  # noqa: A002 (the name users expect)
+    output: str | os.PathLike | None = None,
+    *,
+    task: str = "total",
+    fast: bool = False,
+    fastest: bool = False,
+    device: str = "auto",
+    roi_subset: list[str] | None = None,
+    ml: bool = False,
+    statistics: bool = False,
+    preview: bool = False,
+    tta: bool | None = None,
+) -> nib.Nifti1Image:
+    """Segment one scan and return the multilabel map as a NIfTI image on the input grid.
+
+    Args:
+        input: image path (NIfTI, NRRD, MHA, DICOM folder or zip) or a nibabel image.
+        output: folder of per-class masks, or (with ``ml``) a multilabel file; None writes nothing.
+        task, fast, fastest, device, roi_subset, tta: see `SegmentOptions`.
+        ml: write one multilabel file instead of one mask per class.
+        statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
+            and, with ``output``, ``statistics.json``).
+        preview: with ``output``, also write ``preview.png``.
+
+    Returns:
+        The label map; ``extra["label_names"]`` maps values to class names.
+    """
+    from segtool.run import output_target, write_outputs
+
+    if fast and fastest:
+        raise SegtoolError("choose either fast or fastest, not both")
+    mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
+    options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=tuple(roi_subset or ()))
+    image = from_nibabel(input) if isinstance(input, nib.spatialimages.SpatialImage) else read_image(input)
+    segmenter = Segmenter(options)
+    labels = segmenter.segment(image)
+    target = None if output is None else output_target(Path(output), _input_path(input), ml=ml, batch=False)
+    stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
+    result = nib.Nifti1Image(labels.array, labels.affine)
+    result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if statistics else {})})
+    return result
+
+
+def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
+    """A segkit `Image` from an in-memory nibabel image (3D, or 4D with channels last)."""
+    array = np.asanyarray(image.dataobj)
+    if array.ndim == 4:
+        array = np.moveaxis(array, -1, 0)
+    return Image(array, image.affine)
+
+
+def _input_path(input: str | os.PathLike | nib.Nifti1Image) -> Path:  # noqa: A002
+    return Path("segmentation.nii.gz") if isinstance(input, nib.spatialimages.SpatialImage) else Path(input)
+
+
+def _roi_values(task: Task, roi_subset: tuple[str, ...]) -> frozenset[int]:
+    value_of = {name: value for value, name in task.labels.items()}
+    unknown = [name for name in roi_subset if name not in value_of]
+    if unknown:
+        raise UnknownTaskError(f"task {task.name!r} has no class {unknown[0]!r}{did_you_mean(unknown[0], value_of)}; "
+                               f"see 'segtool classes {task.name}'")
+    return frozenset(value_of[name] for name in roi_subset)
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SegtoolError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+def _check_input(image: Image) -> None:
+    if image.num_channels != 1:
+        raise SegtoolError(f"expected a single-channel 3D scan, got {image.num_channels} channels")
+    if min(image.spatial_shape) < 2:
+        raise SegtoolError(f"expected a 3D scan, got shape {image.spatial_shape} (a 2D image?)")
+    if np.issubdtype(image.array.dtype, np.floating) and not np.all(np.isfinite(image.array)):
+        raise SegtoolError("the scan contains NaN or Inf values")

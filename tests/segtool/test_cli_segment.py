@@ -1,0 +1,149 @@
+"""segtool -i ... -o ... end to end on real scans, with weights from a local HTTP server or imported offline."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+from typer.testing import CliRunner
+
+from segkit.io import Image, read_image, write_image
+from segtool.cli.main import app
+
+runner = CliRunner()
+CASES = ["hippocampus_033", "hippocampus_035"]
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+
+
+@pytest.fixture(scope="module")
+def inputs(nnunet_reference_dir):
+    folder = nnunet_reference_dir / "predictions" / "inputs"
+    return {case: folder / f"{case}_0000.nii.gz" for case in CASES}
+
+
+def test_segment_one_scan_into_class_masks(hippo_cli, inputs, nnunet_reference_dir, tmp_path):
+    case = CASES[0]
+    result = runner.invoke(app, ["-i", str(inputs[case]), "-o", str(tmp_path / "out"), "-ta", "hippo"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["anterior.nii.gz", "posterior.nii.gz"]
+    scan = read_image(inputs[case])
+    reference = read_image(nnunet_reference_dir / "predictions" / "hippocampus_tta" / f"{case}.nii.gz").array
+    for value, name in ((1, "anterior"), (2, "posterior")):
+        mask = read_image(tmp_path / "out" / f"{name}.nii.gz")
+        assert mask.same_grid(scan, tolerance=1e-5) and mask.array.dtype == np.uint8
+        assert dice(mask.array == 1, reference == value) >= 0.99
+    assert len(hippo_cli.log) == 1
+
+
+def test_batch_folder_loads_the_model_once(hippo_cli, inputs, tmp_path, monkeypatch):
+    from segkit.infer.predictor import Predictor
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for path in inputs.values():
+        (folder / path.name).write_bytes(path.read_bytes())
+    loads = []
+    original = Predictor.from_model_folder.__func__
+    monkeypatch.setattr(Predictor, "from_model_folder",
+                        classmethod(lambda cls, *a, **k: loads.append(1) or original(cls, *a, **k)))
+    result = runner.invoke(app, ["-i", str(folder), "-o", str(tmp_path / "out"), "-ta", "hippo", "--ml", "-q"])
+    assert result.exit_code == 0, result.output
+    assert loads == [1]
+    for case in CASES:
+        labels = read_image(tmp_path / "out" / f"{case}.nii.gz")
+        assert labels.meta["label_names"] == {1: "anterior", 2: "posterior"}
+        assert set(np.unique(labels.array)) == {0, 1, 2}
+
+
+def test_multilabel_with_statistics_and_preview(hippo_cli, inputs, tmp_path):
+    target = tmp_path / "seg.nii.gz"
+    result = runner.invoke(app, ["-i", str(inputs[CASES[1]]), "-o", str(target), "-ta", "hippo", "--ml",
+                                 "--statistics", "--preview", "--no-tta", "-q"])
+    assert result.exit_code == 0, result.output
+    labels, scan = read_image(target), read_image(inputs[CASES[1]])
+    assert json.loads((tmp_path / "seg.json").read_text()) == {"1": "anterior", "2": "posterior"}
+    stats = json.loads((tmp_path / "seg_statistics.json").read_text())
+    anterior = labels.array == 1
+    assert stats["anterior"]["volume"] == pytest.approx(anterior.sum() * np.prod(scan.spacing))
+    assert stats["anterior"]["intensity"] == pytest.approx(scan.array[anterior].mean(), abs=1e-4)
+    picture = mpimg.imread(tmp_path / "seg_preview.png")
+    assert picture.ndim == 3 and picture.shape[0] > 100 and picture.shape[1] > 300
+    rgb = picture[..., :3]
+    coloured = (np.abs(rgb[..., 0] - rgb[..., 1]) > 0.1) | (np.abs(rgb[..., 1] - rgb[..., 2]) > 0.1)
+    assert coloured.sum() > 20  # the overlay is drawn where labels are
+
+
+@pytest.mark.parametrize(("make_input", "message"), [
+    (lambda d, src: d / "missing.nii.gz", "no such file"),
+    (lambda d, src: _nan_copy(d, src), "NaN"),
+    (lambda d, src: _four_d_copy(d, src), "2 channels"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(hippo_cli, inputs, tmp_path, make_input, message):
+    bad = make_input(tmp_path, inputs[CASES[0]])
+    result = runner.invoke(app, ["-i", str(bad), "-o", str(tmp_path / "out"), "-ta", "hippo"])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _nan_copy(folder, source):
+    image = read_image(source)
+    array = image.array.astype(np.float32)
+    array[3, 3, 3] = np.nan
+    return write_image(image.with_array(array), folder / "nan.nii.gz")
+
+
+def _four_d_copy(folder, source):
+    image = read_image(source)
+    return write_image(Image(np.stack([image.array, image.array]), image.affine), folder / "two.nii.gz")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-ta", "hipo"], "did you mean 'hippo'"),
+    (["-ta", "hippo", "--fast"], "no 'fast' mode"),
+    (["-ta", "hippo", "--roi-subset", "anterio"], "did you mean 'anterior'"),
+    (["-ta", "hippo", "--fast", "--fastest"], "either --fast or --fastest"),
+    (["-ta", "hippo", "--device", "tpu"], "device must be"),
+])
+def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
+    result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "out"), *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_roi_subset_keeps_only_those_classes(hippo_cli, inputs, tmp_path):
+    result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "o.nii.gz"), "-ta", "hippo",
+                                 "--ml", "--roi-subset", "posterior", "-q"])
+    assert result.exit_code == 0, result.output
+    labels = read_image(tmp_path / "o.nii.gz")
+    assert set(np.unique(labels.array)) == {0, 2} and labels.meta["label_names"] == {2: "posterior"}
+
+
+def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_dir, nnunet_reference_dir, tmp_path):
+    target = tmp_path / "total.nii.gz"
+    result = runner.invoke(app, ["-i", str(ct_dir / "example_ct.nii.gz"), "-o", str(target), "-ta", "total",
+                                 "--fast", "--ml", "-q"])
+    assert result.exit_code == 0, result.output
+    ours, scan = read_image(target), read_image(ct_dir / "example_ct.nii.gz")
+    theirs = read_image(nnunet_reference_dir / "predictions" / "totalseg_fast_example_ct.nii.gz")
+    assert ours.same_grid(scan, tolerance=1e-5)
+    np.testing.assert_allclose(ours.affine, theirs.affine, atol=1e-5)
+    large = [v for v in np.unique(theirs.array) if v and (theirs.array == v).sum() > 1000]
+    assert len(large) >= 4
+    for value in large:
+        assert dice(ours.array == value, theirs.array == value) >= 0.99, value
+    assert (ours.array == theirs.array).mean() > 0.999
+
+
+def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir):
+    from segtool import segment
+
+    result = segment(ct_dir / "example_ct_dicom", task="total", fast=True, statistics=True)
+    reference = nib.load(ct_dir / "example_seg_dicom.nii.gz")
+    assert isinstance(result, nib.Nifti1Image) and result.shape == (512, 512, 20)
+    np.testing.assert_allclose(result.affine, reference.affine, atol=1e-4)
+    assert result.extra["label_names"][5] == "liver"
+    assert set(result.extra["statistics"]) == set(result.extra["label_names"].values())
