@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from segkit.io.console import USAGE_ERROR, App, print_error
 
@@ -26,7 +26,7 @@ def path() -> None:
 def list_installed() -> None:
     """List installed models with their sha256 and whether it was verified."""
     records = context.store().records()
-    table = Table("model", "sha256", "verified", "source")
+    table = Table(Column("model", no_wrap=True), "sha256", "verified", "source")
     for name, record in sorted(records.items()):
         table.add_row(name, record.sha256[:16] + "...", "yes" if record.verified else "no (recorded)", record.source)
     context.out().print(table if records else "no weights installed")

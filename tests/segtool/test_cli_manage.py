@@ -1,0 +1,95 @@
+"""segtool tasks, classes, download, weights, combine and info: exit 0 on success, 2 with one line otherwise."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from segkit.io import read_image, write_image
+from segtool.cli.main import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+def test_tasks_and_classes(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path))
+    result = invoke("tasks")
+    assert result.exit_code == 0 and "total_mr" in result.output and "117" in result.output
+    result = invoke("classes", "total")
+    assert result.exit_code == 0 and "liver" in result.output and "costal_cartilages" in result.output
+    result = invoke("classes", "totl")
+    assert result.exit_code == 2 and "did you mean 'total'" in result.output
+
+
+def test_download_then_weights_list_verify_remove(hippo_cli, tmp_path):
+    result = invoke("download", "hippo", "-q")
+    assert result.exit_code == 0, result.output
+    assert "Dataset004_Hippocampus" in result.output
+    assert invoke("weights", "path").output.strip() == str(tmp_path / "home" / "weights")
+    listing = invoke("weights", "list")
+    assert listing.exit_code == 0 and "Dataset004_Hippocampus" in listing.output and "yes" in listing.output
+    assert invoke("weights", "verify").exit_code == 0
+    checkpoint = next((tmp_path / "home" / "weights").rglob("checkpoint_final.pth"))
+    checkpoint.write_bytes(b"tampered")
+    result = invoke("weights", "verify", "hippo")
+    assert result.exit_code == 2 and "modified since install" in result.output
+    assert invoke("weights", "remove", "hippo").exit_code == 0
+    assert "no weights installed" in invoke("weights", "list").output
+
+
+def test_download_failure_is_one_line(hippo_cli):
+    hippo_cli.files.clear()
+    result = invoke("download", "hippo", "-q")
+    assert result.exit_code == 2 and "HTTP 404" in result.output and "Traceback" not in result.output
+    assert invoke("download", "hippo", "--mode", "fast").exit_code == 2
+
+
+def test_weights_import_of_a_non_model_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path / "home"))
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip")
+    result = invoke("weights", "import", junk)
+    assert result.exit_code == 2 and "not a readable zip" in result.output
+    assert invoke("weights", "import", tmp_path / "absent.zip").exit_code == 2
+
+
+def test_combine_lung_from_a_totalsegmentator_multilabel(ct_dir, tmp_path):
+    result = invoke("combine", "-i", ct_dir / "example_seg.nii.gz", "-o", tmp_path / "lung.nii.gz", "-m", "lung")
+    assert result.exit_code == 0, result.output
+    seg = read_image(ct_dir / "example_seg.nii.gz")
+    expected = np.isin(seg.array, [10, 11, 12, 13, 14])  # the five lobes of total_labels.json
+    combined = read_image(tmp_path / "lung.nii.gz")
+    assert expected.sum() > 0
+    np.testing.assert_array_equal(combined.array.astype(bool), expected)
+
+
+def test_combine_from_a_folder_of_masks(ct_dir, tmp_path):
+    seg = read_image(ct_dir / "example_seg.nii.gz")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for value, name in ((27, "vertebrae_L5"), (28, "vertebrae_L4"), (5, "liver")):
+        write_image(seg.with_array((seg.array == value).astype(np.uint8)), masks / f"{name}.nii.gz")
+    result = invoke("combine", "-i", masks, "-o", tmp_path / "v.nii.gz", "-m", "vertebrae")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(read_image(tmp_path / "v.nii.gz").array.astype(bool), np.isin(seg.array, [27, 28]))
+
+
+@pytest.mark.parametrize(("group", "message"), [("lungs", "did you mean 'lung'"), ("body", "holds no class")])
+def test_combine_errors(ct_dir, tmp_path, group, message):
+    result = invoke("combine", "-i", ct_dir / "example_seg.nii.gz", "-o", tmp_path / "x.nii.gz", "-m", group)
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "x.nii.gz").exists()
+
+
+def test_info(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path))
+    result = invoke("info")
+    assert result.exit_code == 0 and "segkit-infer" in result.output and str(tmp_path) in result.output
+
+
+def test_no_arguments_shows_help_and_half_arguments_exit_2(tmp_path):
+    assert "segtool -i ct.nii.gz" in invoke().output
+    assert invoke("-i", tmp_path).exit_code == 2
