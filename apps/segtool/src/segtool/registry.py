@@ -48,7 +48,8 @@ class ModelEntry:
         spacing_mm: isotropic spacing the model expects (informational; plans decide).
         step_size: sliding-window step as a fraction of the patch.
         mirroring: whether test-time mirroring is used by default.
-        precision: network precision by default (``auto``, ``fp32``, ``bf16``, ``fp16``).
+        precision: network precision by default (``auto``, ``fp32``, ``bf16``, ``fp16``, or ``nnunet``:
+            fp32 on CPU and fp16 autocast on CUDA, as nnU-Net itself runs).
         labels: local label value -> class name.
     """
 

@@ -81,7 +81,7 @@ class Segmenter:
                                   on_progress=progress_for(entry))
             predict_options = PredictOptions(
                 step=entry.step_size, tta=entry.mirroring if options.tta is None else options.tta,
-                precision=options.precision or entry.precision)
+                precision=_precision(options.precision or entry.precision, device))
             predictor = Predictor.from_model_folder(folder, folds=entry.folds, device=device, options=predict_options)
             self.parts.append((entry, predictor))
 
@@ -181,6 +181,13 @@ def _roi_values(task: Task, roi_subset: tuple[str, ...]) -> frozenset[int]:
         raise UnknownTaskError(f"task {task.name!r} has no class {unknown[0]!r}{did_you_mean(unknown[0], value_of)}; "
                                f"see 'segtool classes {task.name}'")
     return frozenset(value_of[name] for name in roi_subset)
+
+
+def _precision(precision: str, device: str) -> str:
+    """Resolve the registry's ``nnunet`` precision: fp32 on CPU, fp16 autocast (auto) on CUDA, as nnU-Net runs."""
+    if precision == "nnunet":
+        return "fp32" if device == "cpu" else "auto"
+    return precision
 
 
 def _resolve_device(device: str) -> str:
