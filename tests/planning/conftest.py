@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from segkit.io.dataset import Dataset
+from segkit.planning.architecture import Block
 from segkit.planning.fingerprint import Fingerprint, extract_fingerprint
 
 TOTALSEG_ZIP = "totalseg/Dataset297_TotalSegmentator_total_3mm_1559subj.zip"
@@ -95,3 +96,28 @@ def brain_dataset(tmp_path_factory, data_dir: Path) -> Path:
             "numTraining": 1, "file_ending": ".nrrd"}
     (root / "dataset.json").write_text(json.dumps(info))
     return root
+
+
+def _compare_plans(ours, theirs: dict) -> None:
+    """Assert that a segkit configuration equals nnU-Net's (per-axis lists reversed)."""
+    kwargs = theirs["architecture"]["arch_kwargs"]
+    assert list(ours.patch_size) == theirs["patch_size"][::-1]
+    assert list(ours.spacing) == pytest.approx(theirs["spacing"][::-1])
+    assert ours.batch_size == theirs["batch_size"]
+    assert list(ours.median_image_size_in_voxels) == pytest.approx(theirs["median_image_size_in_voxels"][::-1])
+    assert [s.value for s in ours.normalization_schemes] == theirs["normalization_schemes"]
+    assert list(ours.use_mask_for_norm) == theirs["use_mask_for_norm"]
+    assert ours.batch_dice == theirs["batch_dice"]
+    spec = ours.architecture
+    assert spec.num_stages == kwargs["n_stages"]
+    assert list(spec.features_per_stage) == kwargs["features_per_stage"]
+    assert [list(k) for k in spec.kernel_sizes] == [k[::-1] for k in kwargs["kernel_sizes"]]
+    assert [list(s) for s in spec.strides] == [s[::-1] for s in kwargs["strides"]]
+    assert list(spec.blocks_per_stage) == kwargs["n_conv_per_stage"]
+    assert list(spec.blocks_per_stage_decoder) == kwargs["n_conv_per_stage_decoder"]
+    assert spec.block is Block.PLAIN and spec.norm.value == "instance"
+
+
+@pytest.fixture(scope="session")
+def compare_plans():
+    return _compare_plans

@@ -15,42 +15,23 @@ from segkit.planning.planner import PlanOptions, plan_dataset
 from segkit.planning.spacing import target_spacing
 
 
-def _compare(ours, theirs: dict) -> None:
-    kwargs = theirs["architecture"]["arch_kwargs"]
-    assert list(ours.patch_size) == theirs["patch_size"][::-1]
-    assert list(ours.spacing) == pytest.approx(theirs["spacing"][::-1])
-    assert ours.batch_size == theirs["batch_size"]
-    assert list(ours.median_image_size_in_voxels) == pytest.approx(theirs["median_image_size_in_voxels"][::-1])
-    assert [s.value for s in ours.normalization_schemes] == theirs["normalization_schemes"]
-    assert list(ours.use_mask_for_norm) == theirs["use_mask_for_norm"]
-    assert ours.batch_dice == theirs["batch_dice"]
-    spec = ours.architecture
-    assert spec.num_stages == kwargs["n_stages"]
-    assert list(spec.features_per_stage) == kwargs["features_per_stage"]
-    assert [list(k) for k in spec.kernel_sizes] == [k[::-1] for k in kwargs["kernel_sizes"]]
-    assert [list(s) for s in spec.strides] == [s[::-1] for s in kwargs["strides"]]
-    assert list(spec.blocks_per_stage) == kwargs["n_conv_per_stage"]
-    assert list(spec.blocks_per_stage_decoder) == kwargs["n_conv_per_stage_decoder"]
-    assert spec.block is Block.PLAIN and spec.norm.value == "instance"
-
-
-def test_hippocampus_plans_equal_nnunet(hippocampus, hippocampus_fingerprint, hippocampus_reference):
+def test_hippocampus_plans_equal_nnunet(hippocampus, hippocampus_fingerprint, hippocampus_reference, compare_plans):
     plans = plan_dataset(hippocampus_fingerprint, hippocampus.info, dataset_name="Dataset004_Hippocampus")
     assert set(plans.configuration_names) == set(hippocampus_reference["configurations"]) == {"2d", "3d_fullres"}
     fullres = plans.configuration("3d_fullres")
     assert fullres.patch_size == (40, 56, 40) and fullres.batch_size == 8 and fullres.spacing == (1.0, 1.0, 1.0)
     assert fullres.architecture.features_per_stage == (32, 64, 128, 256)
     for name in ("2d", "3d_fullres"):
-        _compare(plans.configuration(name), hippocampus_reference["configurations"][name])
+        compare_plans(plans.configuration(name), hippocampus_reference["configurations"][name])
     assert list(plans.original_median_shape) == hippocampus_reference["original_median_shape_after_transp"][::-1]
 
 
-def test_ct_plans_equal_nnunet(ct_dataset, ct_fingerprint, totalseg_reference):
+def test_ct_plans_equal_nnunet(ct_dataset, ct_fingerprint, totalseg_reference, compare_plans):
     reference = totalseg_reference["plans"]
     plans = plan_dataset(ct_fingerprint, ct_dataset.info)
     assert set(plans.configuration_names) == set(reference["configurations"])
     for name in reference["configurations"]:
-        _compare(plans.configuration(name), reference["configurations"][name])
+        compare_plans(plans.configuration(name), reference["configurations"][name])
     assert plans.configuration("3d_fullres").patch_size == (128, 112, 80)
     assert plans.configuration("2d").slice_axis == 2
     assert any("occur in no training case" in line for line in plans.extra["decisions"])

@@ -82,3 +82,18 @@ def test_class_locations_sample_each_label():
     assert locations[2].tolist() == [[35, 5, 5]] and locations[3].shape == (0, 3)
     big = np.ones((1, 120, 100, 100), np.int16)  # 1.2M voxels -> 1% = 12000 sampled
     assert class_locations(big, (1,))[1].shape == (12000, 3)
+
+
+def test_revert_to_original_grid_inverts_preprocessing(hippocampus, plans):
+    from segkit.planning.preprocessing import revert_to_original_grid
+
+    image, labels = _read(hippocampus.training[2])
+    out = preprocess_arrays(image.array, labels, spacing=image.spacing, configuration=plans.configuration("3d_fine"),
+                            intensity_properties=plans.foreground_intensity_properties_per_channel)
+    geometry = {"crop_box": out.crop_box, "shape_after_crop": out.shape_after_crop, "original_shape": labels.shape}
+    restored = revert_to_original_grid(np.maximum(out.seg[0], 0), is_labels=True, **geometry)
+    assert restored.shape == labels.shape and restored.dtype == np.int16
+    assert (restored == labels).mean() > 0.99
+    one_hot = np.stack([out.seg[0] == v for v in (0, 1, 2)]).astype(np.float32)
+    probabilities = revert_to_original_grid(one_hot, is_labels=False, **geometry)
+    assert probabilities.shape == (3, *labels.shape) and (probabilities.argmax(0) == labels).mean() > 0.98

@@ -104,7 +104,8 @@ def preprocess_dataset(
     folder = Path(output) / configuration
     folder.mkdir(parents=True, exist_ok=True)
     config_hash = configuration_hash(plans, configuration)
-    labels = tuple(v for v in plans.extra.get("label_values", dataset.info.label_values) if v > 0)
+    ignore = dataset.info.ignore_label
+    labels = tuple(v for v in plans.extra.get("label_values", dataset.info.label_values) if v > 0 and v != ignore)
     todo = []
     for case in dataset.training:
         if PreprocessedCase.is_complete(folder, case.identifier, config_hash):

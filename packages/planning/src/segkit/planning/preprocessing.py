@@ -119,3 +119,37 @@ def class_locations(
         picked = rng.choice(members, take, replace=False) if take < n else members
         result[int(label)] = np.stack(np.unravel_index(np.sort(picked), spatial.shape), axis=1).astype(np.int32)
     return result
+
+
+def revert_to_original_grid(
+    array: np.ndarray | torch.Tensor,
+    *,
+    crop_box: Box,
+    shape_after_crop: Sequence[int],
+    original_shape: Sequence[int],
+    is_labels: bool,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """Map a result on the preprocessed grid back to the original image grid.
+
+    Resamples to the crop's shape (label-safe for labels, linear for logits or
+    probabilities), then places it into the original shape (labels outside the crop box are
+    0, and so are logits; callers wanting probability 1 for background fill it themselves).
+
+    Args:
+        array: ``(i, j, k)`` labels or ``(c, i, j, k)`` logits on the preprocessed grid.
+        crop_box, shape_after_crop, original_shape: from the case's properties.
+        is_labels: whether ``array`` holds labels.
+        device: where resampling runs.
+
+    Returns:
+        numpy array on the original grid (labels keep their dtype; logits are float32).
+    """
+    from segkit.planning.cropping import uncrop
+    from segkit.planning.resampling import resample_labels, resample_logits
+
+    if is_labels:
+        resampled = resample_labels(array, to_shape=shape_after_crop, device=device)
+    else:
+        resampled = resample_logits(array, to_shape=shape_after_crop, device=device)
+    return uncrop(resampled.cpu().numpy(), crop_box, original_shape)

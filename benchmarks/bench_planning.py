@@ -1,0 +1,208 @@
+"""Fingerprint + plan + preprocess of the 220 hippocampus cases: segkit-plan beside nnU-Net v2.
+
+Runs, in this one process and one after the other (alternating when repeated):
+
+- nnU-Net: ``nnUNetv2_plan_and_preprocess -d 4 -c 3d_fullres -np 2`` from the peer venv
+  (``/work/peers/venv``), with nnUNet_raw / nnUNet_preprocessed / nnUNet_results set to
+  fresh temp folders and the dataset symlinked into nnUNet_raw;
+- segkit: ``segkit-plan DATASET -o OUT -c 3d_fullres -w 2 -q`` (dataset verification included).
+
+Wall time is measured around each command. Peak memory is the largest sum, over the command's
+whole process tree, of each process's proportional set size (PSS: shared pages split between
+the processes sharing them), sampled every 20 ms from /proc; the peak RSS sum is printed too.
+
+Usage: .venv/bin/python benchmarks/bench_planning.py [--repeats N] [--dataset DIR]
+
+``--write-reference-plans FILE`` instead runs nnU-Net's ExperimentPlanner (peer venv) on a few
+synthetic fingerprints (large isotropic images, thick-sliced scans, CT + masked MR) and writes
+the fingerprints and nnU-Net's plans to FILE, for tests/planning/test_nnunet_reference.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "Dataset004_Hippocampus"
+PEER_VENV = Path("/work/peers/venv")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found.extend(int(c) for c in handle.read().split())
+    except OSError:
+        pass
+    return found
+
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    pss = rss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+                elif line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+    except OSError:
+        pass
+    return pss, rss
+
+
+class TreeMemory(threading.Thread):
+    """Samples the PSS and RSS sums of a process tree until stopped; keeps the peaks."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_pss_kb = self.peak_rss_kb = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            pids, queue = [], [self.pid]
+            while queue:
+                pid = queue.pop()
+                pids.append(pid)
+                queue.extend(_children(pid))
+            sums = [_memory_kb(pid) for pid in pids]
+            self.peak_pss_kb = max(self.peak_pss_kb, sum(s[0] for s in sums))
+            self.peak_rss_kb = max(self.peak_rss_kb, sum(s[1] for s in sums))
+            time.sleep(self.interval)
+
+
+def measure(command: list[str], env: dict[str, str]) -> dict:
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    monitor = TreeMemory(process.pid)
+    monitor.start()
+    output, _ = process.communicate()
+    wall = time.perf_counter() - start
+    monitor.stop.set()
+    monitor.join()
+    if process.returncode != 0:
+        sys.exit(f"{command[0]} failed ({process.returncode}):\n{output.decode(errors='replace')[-3000:]}")
+    return {"wall_s": wall, "pss_mb": monitor.peak_pss_kb / 1024, "rss_mb": monitor.peak_rss_kb / 1024}
+
+
+def run_nnunet(dataset: Path, work: Path) -> dict:
+    raw, pre, res = (work / name for name in ("raw", "preprocessed", "results"))
+    for folder in (raw, pre, res):
+        folder.mkdir(parents=True)
+    (raw / "Dataset004_Hippocampus").symlink_to(dataset)
+    env = {**os.environ, "nnUNet_raw": str(raw), "nnUNet_preprocessed": str(pre), "nnUNet_results": str(res)}
+    command = [str(PEER_VENV / "bin" / "nnUNetv2_plan_and_preprocess"), "-d", "4", "-c", "3d_fullres", "-np", "2"]
+    result = measure(command, env)
+    cases = list((pre / "Dataset004_Hippocampus" / "nnUNetPlans_3d_fullres").glob("*.b2nd"))
+    result["outputs"] = len([c for c in cases if not c.name.endswith("_seg.b2nd")])
+    return result
+
+
+def run_segkit(dataset: Path, work: Path) -> dict:
+    out = work / "segkit"
+    command = [str(REPO / ".venv" / "bin" / "segkit-plan"), str(dataset), "-o", str(out), "-c", "3d_fullres",
+               "-w", "2", "-q"]
+    result = measure(command, dict(os.environ))
+    result["outputs"] = len(list((out / "3d_fullres").glob("*.json")))
+    return result
+
+
+SYNTHETIC = {
+    # name: (channel_names, median_relative_size_after_cropping, spacings (i, j, k), shapes (i, j, k))
+    "large_isotropic": ({"0": "MRI"}, 1.0, [[0.8, 0.8, 0.8]] * 10,
+                        [[400 + 7 * n, 380 + 5 * n, 360 + 3 * n] for n in range(10)]),
+    "thick_slices": ({"0": "CT"}, 0.9, [[0.7 + 0.02 * n, 0.7 + 0.02 * n, [2.5, 3.0, 5.0, 5.0, 6.0][n % 5]] for n in range(20)],
+                     [[512, 512, 40 + 9 * n] for n in range(20)]),
+    "ct_and_masked_mr": ({"0": "CT", "1": "T2"}, 0.5, [[1.0, 1.2, 1.5]] * 4, [[160, 170, 120]] * 4),
+}
+
+PEER_PLANNER = """
+import json, sys
+from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
+print(json.dumps(ExperimentPlanner(sys.argv[1], 8).plan_experiment()))
+"""
+
+
+def write_reference_plans(path: Path) -> None:
+    work = Path(tempfile.mkdtemp(prefix="nnunet_reference_plans_"))
+    reference = {}
+    try:
+        for index, (name, (channels, relative, spacings, shapes)) in enumerate(SYNTHETIC.items()):
+            dataset = f"Dataset{900 + index}_{name}"
+            raw, pre = work / "raw" / dataset, work / "preprocessed" / dataset
+            (raw / "imagesTr").mkdir(parents=True)
+            pre.mkdir(parents=True)
+            for case in range(len(spacings)):
+                for channel in channels:
+                    (raw / "imagesTr" / f"case{case:03d}_{int(channel):04d}.nii.gz").touch()
+            labels = {"background": 0, "a": 1, "b": 2}
+            (raw / "dataset.json").write_text(json.dumps({
+                "channel_names": channels, "labels": labels, "numTraining": len(spacings), "file_ending": ".nii.gz",
+                "overwrite_image_reader_writer": "SimpleITKIO"}))
+            stats = {str(c): {"mean": 50.0, "std": 100.0, "median": 40.0, "min": -1000.0, "max": 2000.0,
+                              "percentile_00_5": -900.0, "percentile_99_5": 900.0} for c in channels}
+            (pre / "dataset_fingerprint.json").write_text(json.dumps({
+                "spacings": [s[::-1] for s in spacings], "shapes_after_crop": [s[::-1] for s in shapes],
+                "foreground_intensity_properties_per_channel": stats,
+                "median_relative_size_after_cropping": relative}))
+            env = {**os.environ, "nnUNet_raw": str(work / "raw"), "nnUNet_preprocessed": str(work / "preprocessed"),
+                   "nnUNet_results": str(work / "results")}
+            done = subprocess.run([str(PEER_VENV / "bin" / "python"), "-c", PEER_PLANNER, dataset], env=env,
+                                  capture_output=True, text=True, check=True)
+            plans = json.loads(done.stdout.strip().splitlines()[-1])
+            reference[name] = {"channel_names": channels, "labels": labels, "median_relative_size_after_cropping": relative,
+                               "spacings": spacings, "shapes_after_crop": shapes, "intensity": stats,
+                               "nnunet_plans": plans}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    path.write_text(json.dumps(reference, indent=1))
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--dataset", type=Path, default=DATA)
+    parser.add_argument("--write-reference-plans", type=Path, default=None)
+    args = parser.parse_args()
+    if args.write_reference_plans is not None:
+        write_reference_plans(args.write_reference_plans)
+        return
+    results: dict[str, list[dict]] = {"nnU-Net": [], "segkit": []}
+    for repeat in range(args.repeats):
+        order = [("nnU-Net", run_nnunet), ("segkit", run_segkit)]
+        for name, runner in order if repeat % 2 == 0 else order[::-1]:
+            work = Path(tempfile.mkdtemp(prefix=f"bench_planning_{name}_"))
+            try:
+                result = runner(args.dataset.resolve(), work)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            results[name].append(result)
+            print(f"run {repeat + 1} {name:8s} wall {result['wall_s']:6.1f} s  peak PSS {result['pss_mb']:7.0f} MB  "
+                  f"peak RSS sum {result['rss_mb']:7.0f} MB  cases written {result['outputs']}", flush=True)
+    best = {name: min(runs, key=lambda r: r["wall_s"]) for name, runs in results.items()}
+    ours, theirs = best["segkit"], best["nnU-Net"]
+    print()
+    print("| tool | wall time (best) | peak memory (PSS sum) | peak RSS sum |")
+    print("|---|---|---|---|")
+    for name in ("nnU-Net", "segkit"):
+        r = best[name]
+        print(f"| {name} | {r['wall_s']:.1f} s | {r['pss_mb']:.0f} MB | {r['rss_mb']:.0f} MB |")
+    print(f"| segkit / nnU-Net | {ours['wall_s'] / theirs['wall_s']:.2f}x | {ours['pss_mb'] / theirs['pss_mb']:.2f}x | "
+          f"{ours['rss_mb'] / theirs['rss_mb']:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
