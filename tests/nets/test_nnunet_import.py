@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from segkit.nets.errors import ArchitectureSpecError, WeightsMismatchError
+from segkit.nets.fusion import fuse
 from segkit.nets.nnunet_import import load_nnunet_checkpoint, map_nnunet_key
 from segkit.nets.spec import Block, Norm
 
@@ -38,6 +39,7 @@ def test_hippocampus_logits_match_nnunet(hippocampus_model_dir: Path, nnunet_ref
     assert info.trainer_name == "nnUNetTrainer_refShort" and info.weights_dtype == "float32"
     assert info.mirroring_axes == (0, 1, 2) and info.fold == "0"
     assert _max_rel_diff(model, nnunet_reference_dir, "hippocampus") < 1e-5
+    assert _max_rel_diff(fuse(model), nnunet_reference_dir, "hippocampus") < 1e-5
 
 
 def test_totalseg_fp16_logits_match_nnunet(totalseg_model_dir: Path, nnunet_reference_dir: Path) -> None:

@@ -1,0 +1,84 @@
+"""Faster exact replacements for two layers that oneDNN handles poorly on CPU.
+
+- `PointwiseConv`: a 1x1(x1) conv (the segmentation heads) as one GEMM per sample, W (out, in) @ x (in, voxels).
+- `ShuffleUpsample`: a transposed conv whose kernel equals its stride (the decoder's upsamplers) as one
+  GEMM per sample, W^T (out * prod(stride), in) @ x (in, voxels), then a pixel shuffle that places each
+  voxel's (s0, s1, s2) block, with the bias added in the same pass.
+
+Both compute the same sums as the layers they replace (only the summation order differs) and follow CPU
+autocast: under ``torch.autocast("cpu", dtype=torch.bfloat16)`` they compute in bfloat16 as the conv would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        return torch.get_autocast_dtype("cpu")
+    return x.dtype
+
+
+class PointwiseConv(nn.Module):
+    """A 1x1(x1) conv with bias, computed as a matrix product per sample."""
+
+    def __init__(self, conv: nn.Module):
+        super().__init__()
+        self.weight = nn.Parameter(conv.weight.detach().reshape(conv.out_channels, conv.in_channels).clone(),
+                                   requires_grad=False)
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels)
+        self.bias = nn.Parameter(bias.clone().reshape(-1, 1), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = _compute_dtype(x)
+        n, c, *spatial = x.shape
+        x = x.to(dtype).reshape(n, c, -1)
+        weight, bias = self.weight.to(dtype), self.bias.to(dtype)
+        out = torch.empty((n, weight.shape[0], x.shape[2]), dtype=dtype, device=x.device)
+        for i in range(n):
+            torch.addmm(bias, weight, x[i], out=out[i])
+        return out.reshape(n, weight.shape[0], *spatial)
+
+
+class ShuffleUpsample(nn.Module):
+    """A transposed conv with kernel == stride and no padding, as a matrix product and a pixel shuffle."""
+
+    def __init__(self, conv_t: nn.Module):
+        super().__init__()
+        self.stride = tuple(conv_t.stride)
+        self.out_channels = conv_t.out_channels
+        in_ch = conv_t.in_channels
+        # (in, out, *k) -> (out * prod(k), in): row index = out-channel major, then kernel offsets
+        w = conv_t.weight.detach().reshape(in_ch, -1).t().contiguous()
+        self.weight = nn.Parameter(w, requires_grad=False)
+        bias = conv_t.bias.detach() if conv_t.bias is not None else torch.zeros(self.out_channels)
+        dims = len(self.stride)
+        self.bias = nn.Parameter(bias.clone().reshape(1, -1, *([1] * (2 * dims))), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = _compute_dtype(x)
+        n, c, *spatial = x.shape
+        dims = len(spatial)
+        y = torch.matmul(self.weight.to(dtype), x.to(dtype).reshape(n, c, -1))
+        y = y.reshape(n, self.out_channels, *self.stride, *spatial)
+        # (n, o, s0..sd, x0..xd) -> (n, o, x0, s0, x1, s1, ...)
+        order = [0, 1] + [a for d in range(dims) for a in (2 + dims + d, 2 + d)]
+        out_shape = (n, self.out_channels, *(v * s for v, s in zip(spatial, self.stride)))
+        return torch.add(y.permute(order), self.bias.to(dtype)).reshape(out_shape)
+
+
+def is_pointwise(conv: nn.Module) -> bool:
+    """Tell whether a conv is 1x1(x1), stride 1, ungrouped, undilated, unpadded."""
+    return (math.prod(conv.kernel_size) == 1 and all(s == 1 for s in conv.stride) and conv.groups == 1
+            and all(p == 0 for p in conv.padding))
+
+
+def is_shuffle_upsample(conv_t: nn.Module) -> bool:
+    """Tell whether a transposed conv has kernel == stride, no padding, no groups, no dilation."""
+    return (tuple(conv_t.kernel_size) == tuple(conv_t.stride) and all(p == 0 for p in conv_t.padding)
+            and all(p == 0 for p in conv_t.output_padding) and conv_t.groups == 1
+            and all(d == 1 for d in conv_t.dilation))
