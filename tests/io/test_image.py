@@ -61,3 +61,14 @@ def test_with_array_requires_the_same_grid():
     assert image.with_array(np.ones((3, 4, 5, 6))).num_channels == 3
     with pytest.raises(ImageGeometryError, match="expected \\(4, 5, 6\\)"):
         image.with_array(np.zeros((4, 5, 7)))
+
+
+def test_crop_keeps_every_voxel_at_its_world_position():
+    rng = np.random.default_rng(2)
+    image = Image(rng.normal(size=(2, 6, 7, 8)), oblique_affine())
+    crop = image.crop((slice(1, 4), slice(2, 7), slice(0, 5)))
+    assert crop.spatial_shape == (3, 5, 5) and crop.num_channels == 2
+    np.testing.assert_allclose(crop.affine @ [0, 0, 0, 1], image.affine @ [1, 2, 0, 1])
+    np.testing.assert_array_equal(crop.array[:, 0, 0, 0], image.array[:, 1, 2, 0])
+    with pytest.raises(ImageGeometryError, match="non-empty"):
+        image.crop((slice(3, 3), slice(None), slice(None)))

@@ -25,6 +25,7 @@ from segtool.settings import weights_dir
 from segtool.store import WeightsStore
 from segtool.weights import ensure_model
 
+ROI_MARGIN_MM = 20.0
 ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
 
 
@@ -60,6 +61,9 @@ class SegmentOptions:
 class Segmenter:
     """A task's models loaded once, segmenting many scans into one global label map each.
 
+    With a ROI subset in the default mode, the task's fastest model first locates those
+    classes and the default models then run only on that region (plus `ROI_MARGIN_MM`).
+
     Example:
         >>> segmenter = Segmenter(SegmentOptions(task="total", mode="fast"))  # doctest: +SKIP
         >>> labels = segmenter.segment(read_image("ct.nii.gz"))               # doctest: +SKIP
@@ -67,23 +71,16 @@ class Segmenter:
 
     def __init__(self, options: SegmentOptions, *, registry: Registry | None = None,
                  store: WeightsStore | None = None, progress_for: ModelProgress = lambda entry: None) -> None:
-        from segkit.infer.predictor import PredictOptions, Predictor
-
         self.options = options
         self.registry = registry or load_registry()
         self.task: Task = self.registry.task(options.task)
         self.roi_values = _roi_values(self.task, options.roi_subset)
-        store = store or WeightsStore(weights_dir())
-        device = _resolve_device(options.device)
-        self.parts: list[tuple[ModelEntry, Predictor]] = []
-        for entry in self._needed_models():
-            folder = ensure_model(entry, registry=self.registry, store=store, allow_download=options.allow_download,
-                                  on_progress=progress_for(entry))
-            predict_options = PredictOptions(
-                step=entry.step_size, tta=entry.mirroring if options.tta is None else options.tta,
-                precision=_precision(options.precision or entry.precision, device))
-            predictor = Predictor.from_model_folder(folder, folds=entry.folds, device=device, options=predict_options)
-            self.parts.append((entry, predictor))
+        self._store = store or WeightsStore(weights_dir())
+        self._device = _resolve_device(options.device)
+        self._progress_for = progress_for
+        self.parts = self._load(self._models_for(options.mode))
+        locate = self.roi_values and options.mode is Mode.DEFAULT and Mode.FASTEST in self.task.modes
+        self.locator = self._load(self._models_for(Mode.FASTEST)) if locate else []
 
     @property
     def label_names(self) -> dict[int, str]:
@@ -97,25 +94,60 @@ class Segmenter:
             SegtoolError: the image is not a single-channel 3D scan, or holds NaN/Inf.
         """
         _check_input(image)
-        global_of = {name: value for value, name in self.task.labels.items()}
-        result = np.zeros(image.spatial_shape, dtype=np.uint16)
-        for entry, predictor in self.parts:
-            local = predictor.predict(image).array
-            lookup = np.zeros(max(entry.labels) + 1, dtype=np.uint16)
-            for value, name in entry.labels.items():
-                lookup[value] = global_of.get(name, 0)
-            painted = lookup[local]
-            result = np.where(painted > 0, painted, result)
+        if self.locator:
+            result = np.zeros(image.spatial_shape, dtype=np.uint16)
+            box = self._roi_box(image)
+            if box is not None:
+                result[box] = self._paint(image.crop(box), self.parts)
+        else:
+            result = self._paint(image, self.parts)
         if self.roi_values:
             result = np.where(np.isin(result, list(self.roi_values)), result, 0).astype(np.uint16)
         return Image(result, image.affine, {"label_names": self.label_names})
 
-    def _needed_models(self) -> tuple[ModelEntry, ...]:
-        models = self.task.models(self.options.mode)
+    def _paint(self, image: Image, parts: list) -> np.ndarray:
+        """Run every part and paint its classes, by name, into one global label map (later parts win)."""
+        global_of = {name: value for value, name in self.task.labels.items()}
+        result = np.zeros(image.spatial_shape, dtype=np.uint16)
+        for entry, predictor in parts:
+            lookup = np.zeros(max(entry.labels) + 1, dtype=np.uint16)
+            for value, name in entry.labels.items():
+                lookup[value] = global_of.get(name, 0)
+            painted = lookup[predictor.predict(image).array]
+            result = np.where(painted > 0, painted, result)
+        return result
+
+    def _roi_box(self, image: Image) -> tuple[slice, slice, slice] | None:
+        """Bounding box of the ROI classes found by the fastest model, widened by `ROI_MARGIN_MM`."""
+        found = np.argwhere(np.isin(self._paint(image, self.locator), list(self.roi_values)))
+        if len(found) == 0:
+            return None
+        margin = np.ceil(ROI_MARGIN_MM / np.asarray(image.spacing)).astype(int)
+        low = np.maximum(found.min(axis=0) - margin, 0)
+        high = np.minimum(found.max(axis=0) + 1 + margin, image.spatial_shape)
+        return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high))
+
+    def _models_for(self, mode: Mode) -> tuple[ModelEntry, ...]:
+        models = self.task.models(mode)
         if not self.roi_values:
             return models
         wanted = {self.task.labels[v] for v in self.roi_values}
         return tuple(m for m in models if wanted & set(m.labels.values()))
+
+    def _load(self, entries: tuple[ModelEntry, ...]) -> list:
+        """(entry, Predictor) for each model, installing missing weights first."""
+        from segkit.infer.predictor import PredictOptions, Predictor
+
+        loaded = []
+        for entry in entries:
+            folder = ensure_model(entry, registry=self.registry, store=self._store,
+                                  allow_download=self.options.allow_download, on_progress=self._progress_for(entry))
+            options = PredictOptions(
+                step=entry.step_size, tta=entry.mirroring if self.options.tta is None else self.options.tta,
+                precision=_precision(self.options.precision or entry.precision, self._device))
+            loaded.append((entry, Predictor.from_model_folder(folder, folds=entry.folds, device=self._device,
+                                                              options=options)))
+        return loaded
 
 
 def segment(

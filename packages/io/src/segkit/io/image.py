@@ -97,6 +97,25 @@ class Image:
             return self
         return replace(self, array=self.array[index])
 
+    def crop(self, box: tuple[slice, slice, slice]) -> Image:
+        """Return the sub-volume ``box`` (one ``start:stop`` slice per spatial axis) at its true position.
+
+        Example:
+            >>> img = Image(np.zeros((4, 5, 6)), np.diag([2.0, 2.0, 3.0, 1.0]))
+            >>> img.crop((slice(1, 3), slice(0, 5), slice(2, 4))).origin
+            (2.0, 0.0, 6.0)
+        """
+        starts = []
+        for axis, (part, size) in enumerate(zip(box, self.spatial_shape)):
+            start, stop, step = part.indices(size)
+            if step != 1 or stop <= start:
+                raise ImageGeometryError(f"crop along axis {axis} must be a non-empty start:stop slice, got {part}")
+            starts.append(start)
+        affine = self.affine.copy()
+        affine[:3, 3] = self.affine[:3, :3] @ np.asarray(starts, dtype=np.float64) + self.affine[:3, 3]
+        array = self.array[(..., *box)]
+        return replace(self, array=np.ascontiguousarray(array), affine=affine)
+
     def reorient(self, axis_codes: tuple[str, str, str] | str) -> Image:
         """Return the same voxels re-laid so that axes point along ``axis_codes``.
 
