@@ -1,0 +1,71 @@
+"""Bring network-grid logits back to the input grid: resample, argmax, uncrop, undo orientation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from segkit.infer.model_setup import ModelSetup
+from segkit.infer.preprocessing import CaseGeometry
+from segkit.infer.resampling import argmax_on_grid, labels_to_grid, logits_to_grid
+from segkit.io import Image
+from segkit.planning.cropping import uncrop
+
+
+def _to_input_grid(array: np.ndarray, geometry: CaseGeometry, setup: ModelSetup, image: Image) -> Image:
+    """Uncropped ``(..., *network order)`` array -> Image on ``image``'s grid (orientation undone)."""
+    lead = array.ndim - len(setup.axis_permutation)
+    inverse = np.argsort(setup.axis_permutation)
+    array = np.transpose(array, (*range(lead), *(lead + int(i) for i in inverse)))
+    canonical = Image(np.ascontiguousarray(array), geometry.canonical_affine)
+    restored = canonical.reorient(image.axis_codes)
+    return Image(restored.array, image.affine, dict(image.meta))
+
+
+def _labels_as_values(indices: np.ndarray, setup: ModelSetup) -> np.ndarray:
+    values = np.asarray(setup.label_values)
+    dtype = np.uint8 if values.max() < 256 else np.uint16
+    if np.array_equal(values, np.arange(len(values))):
+        return indices.astype(dtype)
+    return values.astype(dtype)[indices]
+
+
+def labels_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setup: ModelSetup, *, image: Image,
+                       fast: bool = False) -> Image:
+    """Return the label map of ``logits`` on the grid of ``image``.
+
+    Args:
+        logits: ``(classes, *network_shape)`` on any device.
+        geometry: from `preprocess`.
+        setup: the model's setup.
+        image: the input image (its grid and orientation are reproduced exactly).
+        fast: argmax on the network grid, then nearest-neighbour resampling (instead of resampling logits).
+    """
+    grid = {"from_spacing": setup.spacing, "to_spacing": geometry.spacing, "options": setup.resampling}
+    if fast:
+        labels = labels_to_grid(logits.argmax(0), geometry.cropped_shape, **grid)
+    else:
+        labels = argmax_on_grid(logits, geometry.cropped_shape, **grid)
+    indices = uncrop(labels.cpu().numpy().astype(np.int16), geometry.box, _uncropped_shape(geometry, setup))
+    return _to_input_grid(_labels_as_values(indices, setup), geometry, setup, image)
+
+
+def _uncropped_shape(geometry: CaseGeometry, setup: ModelSetup) -> tuple[int, ...]:
+    return tuple(geometry.canonical_shape[p] for p in setup.axis_permutation)
+
+
+def probabilities_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setup: ModelSetup, *,
+                              image: Image) -> np.ndarray:
+    """Return softmax probabilities ``(classes, i, j, k)`` on the grid of ``image`` (float32).
+
+    Logits are resampled to the cropped input shape before the softmax (as nnU-Net); outside the crop box
+    the background probability is 1.
+    """
+    resampled = logits_to_grid(logits.float(), geometry.cropped_shape, from_spacing=setup.spacing,
+                               to_spacing=geometry.spacing, options=setup.resampling)
+    probs = torch.softmax(resampled, dim=0).cpu().numpy()
+    full = uncrop(probs, geometry.box, _uncropped_shape(geometry, setup))
+    outside = np.ones(_uncropped_shape(geometry, setup), dtype=bool)
+    outside[tuple(slice(a, b) for a, b in geometry.box)] = False
+    full[0][outside] = 1.0
+    return _to_input_grid(full, geometry, setup, image).array

@@ -1,0 +1,168 @@
+"""Load a model folder (segkit's, or an nnU-Net v2 result folder) into networks plus a `ModelSetup`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from segkit.infer.errors import ModelLoadError
+from segkit.infer.model_setup import ModelSetup
+from segkit.io.model_folder import (NNUNET_CHECKPOINT, WEIGHTS_FILE, fold_dir, is_nnunet_result_folder,
+                                    read_model_info)
+from segkit.nets import load_nnunet_checkpoint, load_weights
+from segkit.planning.normalization import Scheme
+from segkit.planning.plans import Plans, Resampling
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One network per fold (eval mode, CPU, float32) and the setup they share."""
+
+    networks: tuple[nn.Module, ...]
+    folds: tuple[int | str, ...]
+    setup: ModelSetup
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise ModelLoadError(f"model folder lacks {path.name} ({path})") from err
+    except json.JSONDecodeError as err:
+        raise ModelLoadError(f"{path}: invalid JSON ({err})") from err
+
+
+def available_folds(folder: Path, file_name: str) -> tuple[int | str, ...]:
+    """Return the folds that have ``fold_X/file_name``, integers first, then ``all``."""
+    found = []
+    for path in folder.glob(f"fold_*/{file_name}"):
+        name = path.parent.name.removeprefix("fold_")
+        found.append(int(name) if name.isdigit() else name)
+    return tuple(sorted(found, key=lambda f: (isinstance(f, str), f if isinstance(f, int) else 0)))
+
+
+def _choose_folds(folder: Path, folds, file_name: str) -> tuple[int | str, ...]:
+    have = available_folds(folder, file_name)
+    if folds is None:
+        if not have:
+            raise ModelLoadError(f"{folder}: no fold_*/{file_name} found")
+        return have
+    chosen = tuple(f if f == "all" else int(f) for f in folds)
+    missing = [f for f in chosen if f not in have]
+    if missing:
+        raise ModelLoadError(f"{folder}: fold(s) {missing} not found; available: {list(have) or 'none'}")
+    return chosen
+
+
+def _nnunet_resampling(config: dict) -> Resampling:
+    data = config.get("resampling_fn_data_kwargs") or {}
+    probs = config.get("resampling_fn_probabilities_kwargs") or {}
+    seg = config.get("resampling_fn_seg_kwargs") or {}
+    return Resampling(order_data=int(data.get("order", 3)), order_seg=int(seg.get("order", 1)),
+                      order_probabilities=int(probs.get("order", 1)), order_z=int(data.get("order_z", 0)),
+                      force_separate_z=data.get("force_separate_z"))
+
+
+def nnunet_setup(folder: Path, checkpoint_info_axes: tuple[int, ...]) -> tuple[ModelSetup, dict, int]:
+    """Return the setup of an nnU-Net v2 result folder, its architecture section and the class count."""
+    plans = _read_json(folder / "plans.json")
+    dataset = _read_json(folder / "dataset.json")
+    configuration = folder.name.rsplit("__", 1)[-1]
+    configs = plans.get("configurations", {})
+    if configuration not in configs:
+        raise ModelLoadError(f"{folder}: configuration {configuration!r} (from the folder name) not in plans.json; "
+                             f"there: {', '.join(configs)}")
+    config = dict(configs[configuration])
+    while "inherits_from" in config:
+        parent = config.pop("inherits_from")
+        config = {**configs[parent], **config}
+    labels = dataset.get("labels", {})
+    if any(isinstance(v, (list, tuple)) for v in labels.values()):
+        raise ModelLoadError(f"{folder}: region-based nnU-Net models are not supported")
+    labels = {k: int(v) for k, v in labels.items() if k != "ignore"}
+    tf = list(plans.get("transpose_forward", [0, 1, 2]))
+    dims = len(config["patch_size"])
+    if dims != 3:
+        raise ModelLoadError(f"{folder}: {dims}D configuration {configuration!r}; only 3D models are supported")
+    perm = tuple(dims - 1 - tf[dims - 1 - m] for m in range(dims))
+    channels = dataset.get("channel_names", dataset.get("modality", {}))
+    setup = ModelSetup(
+        configuration=configuration,
+        patch_size=tuple(int(v) for v in config["patch_size"][::-1]),
+        spacing=tuple(float(v) for v in config["spacing"][::-1]),
+        normalization=tuple(Scheme.parse(s) for s in config["normalization_schemes"]),
+        use_mask_for_norm=tuple(bool(v) for v in config["use_mask_for_norm"]),
+        intensity_stats={int(k): {kk: float(vv) for kk, vv in v.items()}
+                         for k, v in plans.get("foreground_intensity_properties_per_channel", {}).items()},
+        labels=labels,
+        in_channels=len(channels),
+        mirror_axes=checkpoint_info_axes,
+        axis_permutation=perm,
+        file_ending=dataset.get("file_ending", ".nii.gz"),
+        previous_stage=config.get("previous_stage"),
+        resampling=_nnunet_resampling(config),
+    )
+    return setup, config["architecture"], len(labels)
+
+
+def _load_nnunet(folder: Path, folds, checkpoint: str) -> LoadedModel:
+    chosen = _choose_folds(folder, folds, checkpoint)
+    _, architecture, num_classes = nnunet_setup(folder, ())
+    channels = len(_read_json(folder / "dataset.json").get("channel_names", {}))
+    networks, axes = [], None
+    for fold in chosen:
+        net, _, info = load_nnunet_checkpoint(fold_dir(folder, fold) / checkpoint, architecture,
+                                              in_channels=channels, num_classes=num_classes)
+        networks.append(net)
+        axes = info.mirroring_axes if axes is None else tuple(a for a in axes if a in info.mirroring_axes)
+    setup, _, _ = nnunet_setup(folder, tuple(axes or ()))
+    return LoadedModel(networks=tuple(networks), folds=chosen, setup=setup)
+
+
+def _load_segkit(folder: Path, folds) -> LoadedModel:
+    info = read_model_info(folder)
+    chosen = _choose_folds(folder, folds if folds is not None else info.folds, WEIGHTS_FILE)
+    plans = Plans.load(folder / "plans.json")
+    config = plans.configuration(info.configuration)
+    dataset = _read_json(folder / "dataset.json")
+    stored = [load_weights(fold_dir(folder, fold) / WEIGHTS_FILE) for fold in chosen]
+    labels = {k: v for k, v in info.labels.items() if k != "ignore"}
+    if any(isinstance(v, tuple) for v in labels.values()):
+        raise ModelLoadError(f"{folder}: region-based models are not supported")
+    setup = ModelSetup(
+        configuration=info.configuration, patch_size=tuple(config.patch_size), spacing=tuple(config.spacing),
+        normalization=tuple(config.normalization_schemes), use_mask_for_norm=tuple(config.use_mask_for_norm),
+        intensity_stats=dict(plans.foreground_intensity_properties_per_channel), labels=labels,
+        in_channels=stored[0].in_channels, mirror_axes=tuple(info.mirroring_axes),
+        file_ending=dataset.get("file_ending", ".nii.gz"), previous_stage=config.previous_stage,
+        resampling=config.resampling,
+    )
+    return LoadedModel(networks=tuple(s.build() for s in stored), folds=chosen, setup=setup)
+
+
+def load_model_folder(folder: str | Path, *, folds=None, checkpoint: str = NNUNET_CHECKPOINT) -> LoadedModel:
+    """Load the networks of the chosen folds and the model's setup.
+
+    Args:
+        folder: a segkit model folder (``model.json``) or an nnU-Net v2 result folder.
+        folds: folds to load (ints or ``"all"``); None for all that exist (segkit: those in model.json).
+        checkpoint: nnU-Net checkpoint file name in each fold folder (``checkpoint_final.pth``).
+
+    Raises:
+        ModelLoadError: not a model folder, missing folds or files, unsupported configuration.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelLoadError(f"model folder not found: {folder}")
+    if (folder / "model.json").is_file():
+        return _load_segkit(folder, folds)
+    if is_nnunet_result_folder(folder) or any(folder.glob(f"fold_*/{checkpoint}")):
+        return _load_nnunet(folder, folds, checkpoint)
+    raise ModelLoadError(f"{folder} is neither a segkit model folder (model.json) nor an nnU-Net result folder "
+                         f"(plans.json, dataset.json, fold_K/{checkpoint})")

@@ -1,0 +1,143 @@
+"""`Predictor`: a model loaded once, predicting many images (sliding window, TTA, fold ensemble)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from segkit.infer.errors import InferError
+from segkit.infer.export import labels_from_logits, probabilities_from_logits
+from segkit.infer.model_folder import LoadedModel, load_model_folder
+from segkit.infer.model_setup import ModelSetup
+from segkit.infer.preprocessing import PreparedCase, preprocess
+from segkit.infer.runtime import Precision, autocast_dtype, parse_device, torch_threads
+from segkit.infer.sliding_window import WindowOptions, predict_sliding_window
+from segkit.io import Image
+from segkit.io.model_folder import NNUNET_CHECKPOINT
+from segkit.nets import fuse
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How to predict.
+
+    Args:
+        step: sliding-window step as a fraction of the patch size.
+        tta: mirroring test-time augmentation over the axes the model allows.
+        batch_size: network inputs per forward pass (tiles x flips); halved on out-of-memory.
+        precision: network precision (`Precision`).
+        fast_export: argmax on the network grid, then nearest-neighbour back (instead of resampling logits).
+        num_threads: torch CPU threads during prediction (None: torch's default).
+    """
+
+    step: float = 0.5
+    tta: bool = True
+    batch_size: int = 4
+    precision: Precision = Precision.AUTO
+    fast_export: bool = False
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", Precision.parse(self.precision))
+        if not 0 < self.step <= 1:
+            raise InferError(f"step must be in (0, 1], got {self.step}")
+        if self.batch_size < 1:
+            raise InferError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+class Predictor:
+    """A loaded model that predicts label maps, logits or probabilities for many images.
+
+    Example:
+        >>> predictor = Predictor.from_model_folder("MODEL", folds=[0])  # doctest: +SKIP
+        >>> labels = predictor.predict(read_image("case_0000.nii.gz"))  # doctest: +SKIP
+    """
+
+    def __init__(self, model: LoadedModel, *, device: str | torch.device = "cpu",
+                 options: PredictOptions | None = None) -> None:
+        self.device = parse_device(device)
+        self.options = options or PredictOptions()
+        self.setup: ModelSetup = model.setup
+        self.folds = model.folds
+        self.networks: tuple[nn.Module, ...] = tuple(fuse(n).to(self.device) for n in model.networks)
+        self._window = WindowOptions(
+            tile_size=self.setup.patch_size, step=self.options.step,
+            mirror_axes=self.setup.mirror_axes if self.options.tta else (), batch_size=self.options.batch_size,
+            autocast_dtype=autocast_dtype(self.options.precision, self.device))
+
+    @classmethod
+    def from_model_folder(cls, path: str | Path, *, folds: Iterable[int | str] | None = None,
+                          device: str | torch.device = "cpu", checkpoint: str = NNUNET_CHECKPOINT,
+                          options: PredictOptions | None = None) -> Predictor:
+        """Load a segkit model folder or an nnU-Net v2 result folder (no pickled code is executed).
+
+        Args:
+            path: the model folder.
+            folds: folds to ensemble (None: all available).
+            device: ``cpu``, ``cuda``, ``cuda:N``.
+            checkpoint: nnU-Net checkpoint file name in each fold folder.
+            options: prediction options.
+        """
+        model = load_model_folder(path, folds=None if folds is None else tuple(folds), checkpoint=checkpoint)
+        return cls(model, device=device, options=options)
+
+    def prepare(self, image: Image) -> PreparedCase:
+        """Run the pre-processing of ``image`` (see `preprocess`)."""
+        return preprocess(image, self.setup, device=self.device)
+
+    def logits_of(self, case: PreparedCase) -> torch.Tensor:
+        """Return the ``(classes, *network_shape)`` logits of a prepared case, folds ensembled.
+
+        Several folds are averaged in probability space; the result is returned as log-probabilities so that
+        softmax and argmax of it are those of the averaged probabilities.
+        """
+        with torch_threads(self.options.num_threads):
+            outputs = [predict_sliding_window(net, case.data, self._window, num_classes=self.setup.num_classes)
+                       for net in self.networks]
+        if len(outputs) == 1:
+            return outputs[0]
+        mean = torch.stack([torch.softmax(o.float(), 0) for o in outputs]).mean(0)
+        return torch.log(mean.clamp_min(1e-12))
+
+    def predict_logits(self, image: Image) -> tuple[torch.Tensor, PreparedCase]:
+        """Return network-grid logits of ``image`` and the prepared case they belong to."""
+        case = self.prepare(image)
+        return self.logits_of(case), case
+
+    def predict(self, image: Image) -> Image:
+        """Return the label map of ``image``, exactly on its grid (same shape and affine)."""
+        logits, case = self.predict_logits(image)
+        return labels_from_logits(logits, case.geometry, self.setup, image=image, fast=self.options.fast_export)
+
+    def predict_probabilities(self, image: Image) -> tuple[Image, np.ndarray]:
+        """Return the label map and the ``(classes, i, j, k)`` probabilities of ``image`` on its grid."""
+        logits, case = self.predict_logits(image)
+        labels = labels_from_logits(logits, case.geometry, self.setup, image=image, fast=self.options.fast_export)
+        return labels, probabilities_from_logits(logits, case.geometry, self.setup, image=image)
+
+    def predict_many(self, images: Iterable[Image]) -> Iterator[Image]:
+        """Yield the label map of each image; the next image is pre-processed while the current one predicts."""
+        iterator = iter(images)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = _submit_next(pool, iterator, self.prepare)
+            while pending is not None:
+                image, future = pending
+                case = future.result()
+                pending = _submit_next(pool, iterator, self.prepare)
+                logits = self.logits_of(case)
+                yield labels_from_logits(logits, case.geometry, self.setup, image=image,
+                                         fast=self.options.fast_export)
+
+
+def _submit_next(pool: ThreadPoolExecutor, iterator: Iterator[Image], prepare):
+    image = next(iterator, None)
+    return None if image is None else (image, pool.submit(prepare, image))

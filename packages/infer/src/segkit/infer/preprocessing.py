@@ -1,0 +1,94 @@
+"""Pre-processing for inference: canonical orientation, crop, normalization, resampling to the model grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from segkit.infer.errors import InputMismatchError
+from segkit.infer.model_setup import ModelSetup
+from segkit.io import Image
+from segkit.planning.cropping import Box, crop_to_nonzero
+from segkit.planning.normalization import normalize
+from segkit.planning.resampling import resample_image
+from segkit.planning.spacing import compute_new_shape
+
+
+@dataclass(frozen=True)
+class CaseGeometry:
+    """What export needs to bring a prediction back onto the input grid.
+
+    Args:
+        canonical_affine: affine of the canonical (RAS) grid the prediction is made on.
+        canonical_shape: spatial shape of that grid, ``(i, j, k)``.
+        box: crop box in network axis order.
+        cropped_shape: spatial shape after cropping (network axis order).
+        network_shape: spatial shape after resampling to the model spacing (network axis order).
+        spacing: the input's spacing in mm (network axis order).
+    """
+
+    canonical_affine: np.ndarray
+    canonical_shape: tuple[int, ...]
+    box: Box
+    cropped_shape: tuple[int, ...]
+    network_shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PreparedCase:
+    """A normalized ``(c, *network_shape)`` float32 tensor and its geometry."""
+
+    data: torch.Tensor
+    geometry: CaseGeometry
+
+
+def check_image(image: Image, setup: ModelSetup) -> None:
+    """Raise `InputMismatchError` if ``image`` cannot go through a model with ``setup``."""
+    if image.num_channels != setup.in_channels:
+        raise InputMismatchError(f"image has {image.num_channels} channel(s), the model expects {setup.in_channels}; "
+                                 f"pass one file per channel (_0000, _0001, ...)")
+    if min(image.spatial_shape) < 2 and len(setup.patch_size) == 3:
+        raise InputMismatchError(f"image of shape {image.spatial_shape} is 2D, the model is 3D")
+    if np.issubdtype(image.array.dtype, np.floating) and not np.isfinite(image.array).all():
+        raise InputMismatchError("image holds NaN or infinite voxels; replace them before predicting")
+
+
+def preprocess(image: Image, setup: ModelSetup, *, device: torch.device | str = "cpu") -> PreparedCase:
+    """Return the network-ready tensor of ``image`` and the geometry to undo the steps.
+
+    Steps, as nnU-Net: canonical orientation (RAS), axis permutation to the network order, crop to the
+    nonzero box, per-channel normalization on the cropped array, resampling to the model spacing (skipped
+    when the shape does not change).
+
+    Args:
+        image: the input, any orientation, ``(i, j, k)`` or ``(c, i, j, k)``.
+        setup: the model's setup.
+        device: where the returned tensor lives (resampling runs there).
+
+    Raises:
+        InputMismatchError: wrong channel count, 2D image, NaNs.
+    """
+    check_image(image, setup)
+    canonical = image.to_canonical()
+    array = canonical.array if canonical.array.ndim == 4 else canonical.array[None]
+    perm = setup.axis_permutation
+    data = np.transpose(array, (0, *(1 + p for p in perm)))
+    spacing = tuple(canonical.spacing[p] for p in perm)
+    cropped, seg, box = crop_to_nonzero(data)
+    mask = seg[0] >= 0
+    channels = [normalize(cropped[c], setup.normalization[c], stats=setup.intensity_stats.get(c),
+                          mask=mask if setup.use_mask_for_norm[c] else None) for c in range(cropped.shape[0])]
+    tensor = torch.from_numpy(np.ascontiguousarray(np.stack(channels))).to(device)
+    new_shape = compute_new_shape(cropped.shape[1:], spacing, setup.spacing)
+    if tuple(new_shape) != tuple(cropped.shape[1:]):
+        options = setup.resampling
+        tensor = resample_image(tensor, to_shape=new_shape, from_spacing=spacing, to_spacing=setup.spacing,
+                                order=options.order_data, order_z=options.order_z,
+                                separate_z=options.force_separate_z)
+    geometry = CaseGeometry(canonical_affine=canonical.affine, canonical_shape=canonical.spatial_shape, box=box,
+                            cropped_shape=tuple(cropped.shape[1:]), network_shape=tuple(new_shape),
+                            spacing=spacing)
+    return PreparedCase(data=tensor, geometry=geometry)

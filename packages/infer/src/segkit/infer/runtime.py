@@ -1,0 +1,82 @@
+"""Torch runtime choices: device, precision, thread count (global state changed only inside a context)."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+from collections.abc import Iterator
+
+import torch
+
+from segkit.infer.errors import InferError
+
+
+class Precision(str, enum.Enum):
+    """Network precision: ``auto`` = fp16 autocast on CUDA, bf16 autocast on CPUs with native bf16, else fp32."""
+
+    AUTO = "auto"
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+    @classmethod
+    def parse(cls, value: str | Precision) -> Precision:
+        """Return the precision named ``value``; unknown names raise `InferError` listing the valid ones."""
+        try:
+            return cls(value)
+        except ValueError as err:
+            raise InferError(f"unknown precision {value!r}; valid: {', '.join(p.value for p in cls)}") from err
+
+
+def cpu_has_bf16() -> bool:
+    """Tell whether the CPU runs bf16 convolutions natively (AVX-512 BF16 / AMX)."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(check()) if check is not None else False
+
+
+def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
+    """Return the autocast dtype for ``precision`` on ``device`` (None: plain fp32)."""
+    if precision is Precision.FP32:
+        return None
+    if precision is Precision.BF16:
+        return torch.bfloat16
+    if precision is Precision.FP16:
+        return torch.float16
+    if device.type == "cuda":
+        return torch.float16
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_bf16() else None
+
+
+def parse_device(device: str | torch.device) -> torch.device:
+    """Return a torch device; raises `InferError` for an unknown or unavailable one."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InferError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from err
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise InferError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise InferError(f"device {device!r} requested but MPS is not available; use --device cpu")
+    return parsed
+
+
+def available_cpus() -> int:
+    """Number of CPUs this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op thread count inside the block and restore it afterwards (None: leave it)."""
+    if num_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(num_threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

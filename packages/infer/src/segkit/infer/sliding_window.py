@@ -1,0 +1,157 @@
+"""Sliding-window prediction: batched tiles, Gaussian blending, mirroring TTA, OOM fallback."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from segkit.infer.errors import InferError
+from segkit.infer.gaussian import gaussian_importance_map
+from segkit.infer.tiling import flip_sets, pad_amounts, tile_starts
+
+logger = logging.getLogger(__name__)
+
+Network = Callable[[torch.Tensor], torch.Tensor]
+OOM_ERRORS: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError,)
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """How to slide the network over an image.
+
+    Args:
+        tile_size: network input size per spatial axis (the model's patch size, segkit axis order).
+        step: tile step as a fraction of the tile size (0.5: tiles overlap by half).
+        mirror_axes: spatial axes (0-based, segkit order) flipped for test-time augmentation; () for none.
+        batch_size: network inputs (tiles x flips) per forward pass; halved on out-of-memory.
+        autocast_dtype: dtype for `torch.autocast` (bf16 on CPU, fp16 on CUDA), or None for fp32.
+        accumulate_on_device: keep the blended logits on the compute device (falls back to CPU on OOM).
+    """
+
+    tile_size: tuple[int, ...]
+    step: float = 0.5
+    mirror_axes: tuple[int, ...] = ()
+    batch_size: int = 2
+    autocast_dtype: torch.dtype | None = None
+    accumulate_on_device: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.step <= 1:
+            raise InferError(f"tile step must be in (0, 1], got {self.step}")
+        if self.batch_size < 1:
+            raise InferError(f"batch_size must be >= 1, got {self.batch_size}")
+        bad = [a for a in self.mirror_axes if not 0 <= a < len(self.tile_size)]
+        if bad:
+            raise InferError(f"mirror axes {bad} outside 0..{len(self.tile_size) - 1}")
+
+
+def _flip(tensor: torch.Tensor, axes: tuple[int, ...], offset: int) -> torch.Tensor:
+    return torch.flip(tensor, [a + offset for a in axes]) if axes else tensor
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _accumulators(num_classes: int, shape: Sequence[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    return (torch.zeros((num_classes, *shape), dtype=dtype, device=device),
+            torch.zeros(tuple(shape), dtype=dtype, device=device))
+
+
+class _Runner:
+    """Runs the network on batches of (tile, flip) jobs, halving the batch on out-of-memory."""
+
+    def __init__(self, network: Network, options: WindowOptions, device: torch.device) -> None:
+        self.network = network
+        self.options = options
+        self.device = device
+        self.batch_size = options.batch_size
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        while True:
+            try:
+                outs = []
+                for start in range(0, inputs.shape[0], self.batch_size):
+                    with _autocast(self.device, self.options.autocast_dtype):
+                        outs.append(self.network(inputs[start:start + self.batch_size]).float())
+                return torch.cat(outs) if len(outs) > 1 else outs[0]
+            except OOM_ERRORS:
+                if self.batch_size == 1:
+                    raise
+                self.batch_size //= 2
+                logger.warning("out of memory in the forward pass; batch size now %d", self.batch_size)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+
+
+@torch.inference_mode()
+def predict_sliding_window(network: Network, data: torch.Tensor, options: WindowOptions, *,
+                           num_classes: int) -> torch.Tensor:
+    """Return the blended logits of `network` slid over `data`.
+
+    Args:
+        network: maps ``(b, c, *tile_size)`` to ``(b, num_classes, *tile_size)`` logits.
+        data: ``(c, *spatial)`` float image on the compute device (segkit axis order).
+        options: tiling, TTA, batching and precision.
+        num_classes: number of network outputs.
+
+    Returns:
+        ``(num_classes, *spatial)`` float32 logits on the compute device if they fit, else on the CPU.
+    """
+    device = data.device
+    result_device = device if options.accumulate_on_device else torch.device("cpu")
+    try:
+        return _predict(network, data, options, num_classes=num_classes, result_device=result_device)
+    except OOM_ERRORS:
+        logger.warning("out of memory accumulating %s logits on %s; accumulating on the CPU instead",
+                       tuple(data.shape[1:]), result_device)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return _predict(network, data, options, num_classes=num_classes, result_device=torch.device("cpu"))
+
+
+def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, num_classes: int,
+             result_device: torch.device) -> torch.Tensor:
+    tile = tuple(options.tile_size)
+    spatial = tuple(data.shape[1:])
+    if len(spatial) != len(tile):
+        raise InferError(f"image has {len(spatial)} spatial axes, the model's tile {len(tile)}")
+    pads = pad_amounts(spatial, tile)
+    if any(p for pair in pads for p in pair):
+        data = F.pad(data, [p for pair in reversed(pads) for p in pair], mode="constant", value=0.0)
+    padded = tuple(data.shape[1:])
+    starts = tile_starts(padded, tile, options.step)
+    logits, weights = _accumulators(num_classes, padded, result_device)
+    gaussian = torch.from_numpy(np.array(gaussian_importance_map(tile))).to(result_device, logits.dtype)
+    flips = flip_sets(options.mirror_axes)
+    runner = _Runner(network, options, data.device)
+    per_forward = max(1, options.batch_size // len(flips))
+    for first in range(0, len(starts), per_forward):
+        chunk = starts[first:first + per_forward]
+        slices = [tuple(slice(s, s + t) for s, t in zip(start, tile)) for start in chunk]
+        tiles = torch.stack([data[(slice(None), *sl)] for sl in slices])
+        inputs = torch.cat([_flip(tiles, axes, 2) for axes in flips])
+        outputs = runner.forward(inputs).view(len(flips), len(chunk), num_classes, *tile)
+        summed = outputs[0].clone()
+        for index, axes in enumerate(flips[1:], start=1):
+            summed += _flip(outputs[index], axes, 2)
+        summed *= 1.0 / len(flips)
+        summed = summed.to(result_device)
+        for sl, out in zip(slices, summed):
+            logits[(slice(None), *sl)] += (out * gaussian).to(logits.dtype)
+            weights[sl] += gaussian
+    logits = logits.float()
+    logits /= weights.float()
+    if not torch.isfinite(logits).all():
+        raise InferError("the prediction holds non-finite values (overflow in the blended logits)")
+    unpad = tuple(slice(before, size - after) for (before, after), size in zip(pads, padded))
+    return logits[(slice(None), *unpad)]

@@ -1,0 +1,82 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from segkit.infer import sliding_window
+from segkit.infer.errors import InferError
+from segkit.infer.sliding_window import WindowOptions, predict_sliding_window
+
+
+class Pointwise(torch.nn.Module):
+    """A 1x1x1 conv: its sliding-window result must equal the plain forward pass on the whole image."""
+
+    def __init__(self, fail_above: int | None = None) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv3d(2, 3, 1)
+        self.fail_above = fail_above
+        self.batches: list[int] = []
+
+    def forward(self, x):
+        self.batches.append(x.shape[0])
+        if self.fail_above is not None and x.shape[0] > self.fail_above:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return self.conv(x)
+
+
+def _data(shape=(2, 37, 61, 45)):
+    return torch.from_numpy(np.random.default_rng(1).normal(size=shape).astype(np.float32))
+
+
+@pytest.mark.parametrize("mirror", [(), (0, 1, 2)])
+def test_blending_reproduces_a_pointwise_network(mirror):
+    net, data = Pointwise(), _data()
+    out = predict_sliding_window(net, data, WindowOptions((16, 24, 20), mirror_axes=mirror, batch_size=8),
+                                 num_classes=3)
+    expected = net.conv(data[None])[0]
+    assert out.shape == expected.shape
+    torch.testing.assert_close(out, expected.detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_image_smaller_than_tile_is_padded_and_cropped_back():
+    net, data = Pointwise(), _data((2, 10, 12, 9))
+    out = predict_sliding_window(net, data, WindowOptions((16, 16, 16)), num_classes=3)
+    torch.testing.assert_close(out, net.conv(data[None])[0].detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_forward_out_of_memory_halves_the_batch(caplog):
+    net, data = Pointwise(fail_above=2), _data()
+    with caplog.at_level(logging.WARNING):
+        out = predict_sliding_window(net, data, WindowOptions((16, 24, 20), mirror_axes=(0,), batch_size=8),
+                                     num_classes=3)
+    torch.testing.assert_close(out, net.conv(data[None])[0].detach(), rtol=1e-4, atol=1e-5)
+    assert "batch size now 2" in caplog.text
+    assert max(net.batches[-3:]) <= 2
+
+
+def test_accumulation_out_of_memory_falls_back_to_cpu(monkeypatch, caplog):
+    calls = []
+    real = sliding_window._accumulators
+
+    def failing_once(num_classes, shape, device):
+        calls.append(device)
+        if len(calls) == 1:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real(num_classes, shape, device)
+
+    monkeypatch.setattr(sliding_window, "_accumulators", failing_once)
+    net, data = Pointwise(), _data()
+    with caplog.at_level(logging.WARNING):
+        out = predict_sliding_window(net, data, WindowOptions((16, 24, 20)), num_classes=3)
+    assert len(calls) == 2 and calls[1] == torch.device("cpu")
+    assert "accumulating on the CPU" in caplog.text
+    torch.testing.assert_close(out, net.conv(data[None])[0].detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_options_are_checked():
+    with pytest.raises(InferError, match="step"):
+        WindowOptions((16, 16, 16), step=1.5)
+    with pytest.raises(InferError, match="mirror axes"):
+        WindowOptions((16, 16, 16), mirror_axes=(3,))
