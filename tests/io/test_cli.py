@@ -1,10 +1,9 @@
 """segkit-dataset and segkit-image: exit code 0 on success, 2 with one line on bad input."""
 
 import pytest
-from typer.testing import CliRunner
-
 from segkit.io import read_image
 from segkit.io.cli import dataset_app, image_app
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

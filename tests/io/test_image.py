@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from segkit.io import Image, ImageGeometryError
 
 

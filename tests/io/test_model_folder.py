@@ -4,7 +4,6 @@ import json
 import shutil
 
 import pytest
-
 from segkit.io.model_folder import (
     ModelFolderError,
     ModelInfo,

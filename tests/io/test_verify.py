@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from segkit.io import Image, read_image, write_image
 from segkit.io.verify import verify_dataset
 

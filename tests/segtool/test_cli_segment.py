@@ -6,10 +6,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
-from typer.testing import CliRunner
-
 from segkit.io import Image, read_image, write_image
 from segtool.cli.main import app
+from typer.testing import CliRunner
 
 runner = CliRunner()
 CASES = ["hippocampus_033", "hippocampus_035"]
@@ -153,7 +152,7 @@ def test_roi_subset_in_default_mode_crops_with_the_fastest_model(http_server, hi
                                                                   hippocampus_model_sha256, make_registry, inputs,
                                                                   tmp_path):
     from segtool.registry import load_registry
-    from segtool.segment import SegmentOptions, Segmenter
+    from segtool.segment import Segmenter, SegmentOptions
     from segtool.store import WeightsStore
 
     base, state = http_server

@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-
 from segtool.download import download, file_sha256
 from segtool.errors import ChecksumMismatchError, DownloadError
 

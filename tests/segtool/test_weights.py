@@ -4,7 +4,6 @@ import io
 import zipfile
 
 import pytest
-
 from segtool.errors import ArchiveError, ChecksumMismatchError, WeightsNotFoundError
 from segtool.registry import load_registry
 from segtool.store import WeightsStore

@@ -3,6 +3,6 @@
 Python API: `segment` for one scan, `Segmenter` to keep models loaded across many scans.
 """
 
-from segtool.segment import SegmentOptions, Segmenter, segment
+from segtool.segment import Segmenter, SegmentOptions, segment
 
 __all__ = ["SegmentOptions", "Segmenter", "segment"]

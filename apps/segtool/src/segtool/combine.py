@@ -9,7 +9,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-
 from segkit.io import Image, read_image
 
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean

@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from segkit.io import Image, write_image
 from segkit.io.atomic import atomic_path
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from segkit.io import Image
 from segkit.io.atomic import atomic_path
 
@@ -35,7 +34,7 @@ def write_preview(scan: Image, labels: Image, path: Path) -> Path:
     ]
     figure, axes = plt.subplots(1, 3, figsize=(12, 4.5), facecolor="black")
     colours = plt.get_cmap("tab20", 20)
-    for axis, (title, image_slice, label_slice, aspect) in zip(axes, views):
+    for axis, (title, image_slice, label_slice, aspect) in zip(axes, views, strict=True):
         axis.imshow(np.rot90(image_slice), cmap="gray", vmin=low, vmax=high, aspect=aspect)
         overlay = np.ma.masked_equal(np.rot90(label_slice), 0)
         axis.imshow(overlay % 20, cmap=colours, vmin=0, vmax=19, alpha=0.5, aspect=aspect, interpolation="nearest")

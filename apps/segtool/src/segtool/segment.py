@@ -16,7 +16,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-
 from segkit.io import Image, read_image
 
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
@@ -125,7 +124,7 @@ class Segmenter:
         margin = np.ceil(ROI_MARGIN_MM / np.asarray(image.spacing)).astype(int)
         low = np.maximum(found.min(axis=0) - margin, 0)
         high = np.minimum(found.max(axis=0) + 1 + margin, image.spatial_shape)
-        return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high))
+        return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
 
     def _models_for(self, mode: Mode) -> tuple[ModelEntry, ...]:
         models = self.task.models(mode)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from segkit.io import write_image
 
 from segtool.cli import context

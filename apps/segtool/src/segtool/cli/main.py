@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from segkit.io.console import App
 from segkit.nets.errors import NetsError
 
@@ -22,8 +21,8 @@ app = App(user_errors=(SegtoolError, NetsError) + App().user_errors, no_args_is_
 @app.callback(invoke_without_command=True)
 def segment(
     ctx: typer.Context,
-    input_path: Annotated[Path | None, typer.Option("--input", "-i",
-                                                    help="Scan (NIfTI/NRRD/MHA), DICOM folder or zip, or a folder of scans.")] = None,
+    input_path: Annotated[Path | None, typer.Option(
+        "--input", "-i", help="Scan (NIfTI/NRRD/MHA), DICOM folder or zip, or a folder of scans.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o",
                                                 help="Output folder (one mask per class) or file with --ml.")] = None,
     task: Annotated[str, typer.Option("--task", "-ta", help="Task (see 'segtool tasks').")] = "total",

@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-
 from segkit.io.console import USAGE_ERROR, App
 
 dataset_app = App(help="Check and convert nnU-Net v2 raw dataset folders.")
@@ -43,7 +42,9 @@ def verify(dataset_dir: ExistingDir, workers: Workers = None, quiet: Quiet = Fal
 
 
 @dataset_app.command("convert-msd")
-def convert_msd_command(msd_task_dir: ExistingDir, out_dir: Path, workers: Workers = None, quiet: Quiet = False) -> None:
+def convert_msd_command(
+    msd_task_dir: ExistingDir, out_dir: Path, workers: Workers = None, quiet: Quiet = False
+) -> None:
     """Convert a Medical Segmentation Decathlon task folder into OUT_DIR (nnU-Net v2 layout)."""
     from segkit.io.msd import _msd_images, convert_msd
 

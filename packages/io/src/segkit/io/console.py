@@ -8,7 +8,6 @@ from collections.abc import Callable
 import typer
 from rich.console import Console
 from rich.markup import escape
-
 from segkit.io.errors import SegkitError
 
 USAGE_ERROR = 2

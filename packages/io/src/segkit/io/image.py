@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 
 import nibabel.orientations as nio
 import numpy as np
-
 from segkit.io.errors import ImageGeometryError
 
 CANONICAL_AXES = ("R", "A", "S")
@@ -106,7 +105,7 @@ class Image:
             (2.0, 0.0, 6.0)
         """
         starts = []
-        for axis, (part, size) in enumerate(zip(box, self.spatial_shape)):
+        for axis, (part, size) in enumerate(zip(box, self.spatial_shape, strict=True)):
             start, stop, step = part.indices(size)
             if step != 1 or stop <= start:
                 raise ImageGeometryError(f"crop along axis {axis} must be a non-empty start:stop slice, got {part}")

@@ -10,7 +10,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
-
 from segkit.io.atomic import atomic_path
 from segkit.io.dataset import DatasetInfo, channel_file_name
 from segkit.io.errors import DatasetError

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
 from segkit.io.errors import ImageGeometryError, ImageReadError
 from segkit.io.image import Image
 from segkit.io.nifti import NIFTI_SUFFIXES, read_nifti
@@ -61,7 +60,7 @@ def read_channels(paths: Sequence[str | os.PathLike], *, tolerance: float = 1e-4
         raise ImageReadError("no channel files given")
     images = [read_image(p) for p in paths]
     first = images[0]
-    for path, image in zip(paths, images):
+    for path, image in zip(paths, images, strict=True):
         if image.num_channels != 1:
             raise ImageGeometryError(f"{path}: a channel file must hold one channel, found {image.num_channels}")
         if not image.same_grid(first, tolerance=tolerance):

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from segkit.io.dataset import Case, Dataset, DatasetInfo
 from segkit.io.errors import DatasetError, SegkitError
 from segkit.io.image import Image
@@ -107,8 +106,9 @@ def _label_value_problems(case: Case, label: Image, info: DatasetInfo) -> list[P
     found = set(np.unique(array).astype(np.int64).tolist())
     undeclared = sorted(found - set(info.label_values))
     if undeclared:
+        declared = list(info.label_values)
         return [Problem(case.identifier, case.label_file.name,
-                        f"label values {undeclared} are not declared in dataset.json (declared: {list(info.label_values)})")]
+                        f"label values {undeclared} are not declared in dataset.json (declared: {declared})")]
     return []
 
 
