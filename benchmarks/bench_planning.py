@@ -97,6 +97,28 @@ def measure(command: list[str], env: dict[str, str]) -> dict:
     return {"wall_s": wall, "pss_mb": monitor.peak_pss_kb / 1024, "rss_mb": monitor.peak_rss_kb / 1024}
 
 
+def compare_outputs(nnunet_work: Path, segkit_work: Path) -> str:
+    """Compare the preprocessed arrays of every case (nnU-Net's are (c, z, y, x): reversed)."""
+    import blosc2
+    import numpy as np
+
+    theirs_dir = nnunet_work / "preprocessed" / "Dataset004_Hippocampus" / "nnUNetPlans_3d_fullres"
+    ours_dir = segkit_work / "segkit" / "3d_fullres"
+    worst, seg_equal, n = 0.0, 0, 0
+    for path in sorted(ours_dir.glob("*.json")):
+        case = path.stem
+        ours = blosc2.open(str(ours_dir / f"{case}.b2nd"))[:]
+        theirs = blosc2.open(str(theirs_dir / f"{case}.b2nd"))[:].transpose(0, 3, 2, 1)
+        seg_ours = blosc2.open(str(ours_dir / f"{case}_seg.b2nd"))[:]
+        seg_theirs = blosc2.open(str(theirs_dir / f"{case}_seg.b2nd"))[:].transpose(0, 3, 2, 1)
+        if ours.shape != theirs.shape:
+            return f"case {case}: shape {ours.shape} vs nnU-Net {theirs.shape}"
+        worst = max(worst, float(np.abs(ours - theirs).max()))
+        seg_equal += int(np.array_equal(seg_ours, seg_theirs))
+        n += 1
+    return f"{n} cases: same shapes, max |data difference| {worst:.2e}, labels identical in {seg_equal}/{n}"
+
+
 def run_nnunet(dataset: Path, work: Path) -> dict:
     raw, pre, res = (work / name for name in ("raw", "preprocessed", "results"))
     for folder in (raw, pre, res):
@@ -183,15 +205,19 @@ def main() -> None:
     results: dict[str, list[dict]] = {"nnU-Net": [], "segkit": []}
     for repeat in range(args.repeats):
         order = [("nnU-Net", run_nnunet), ("segkit", run_segkit)]
-        for name, runner in order if repeat % 2 == 0 else order[::-1]:
-            work = Path(tempfile.mkdtemp(prefix=f"bench_planning_{name}_"))
-            try:
-                result = runner(args.dataset.resolve(), work)
-            finally:
+        works = {}
+        try:
+            for name, runner in order if repeat % 2 == 0 else order[::-1]:
+                works[name] = Path(tempfile.mkdtemp(prefix=f"bench_planning_{name}_"))
+                result = runner(args.dataset.resolve(), works[name])
+                results[name].append(result)
+                print(f"run {repeat + 1} {name:8s} wall {result['wall_s']:6.1f} s  peak PSS {result['pss_mb']:7.0f} MB  "
+                      f"peak RSS sum {result['rss_mb']:7.0f} MB  cases written {result['outputs']}", flush=True)
+            if repeat == 0:
+                print("outputs:", compare_outputs(works["nnU-Net"], works["segkit"]), flush=True)
+        finally:
+            for work in works.values():
                 shutil.rmtree(work, ignore_errors=True)
-            results[name].append(result)
-            print(f"run {repeat + 1} {name:8s} wall {result['wall_s']:6.1f} s  peak PSS {result['pss_mb']:7.0f} MB  "
-                  f"peak RSS sum {result['rss_mb']:7.0f} MB  cases written {result['outputs']}", flush=True)
     best = {name: min(runs, key=lambda r: r["wall_s"]) for name, runs in results.items()}
     ours, theirs = best["segkit"], best["nnU-Net"]
     print()

@@ -2,53 +2,46 @@
 
 Everything per-axis is in segkit's ``(i, j, k)`` order (the reverse of nnU-Net's).
 The pure functions here (cropping, normalization, resampling, preprocessing) serve both
-training and inference.
+training and inference. Torch is imported only when resampling is used.
 """
 
-from segkit.planning.architecture import ArchitectureSpec, Block, Norm
-from segkit.planning.cropping import crop_to_nonzero, uncrop
-from segkit.planning.errors import (
-    FingerprintError,
-    PlanningError,
-    PlansError,
-    PreprocessingError,
-    WorkerError,
-)
-from segkit.planning.fingerprint import Fingerprint, extract_fingerprint
-from segkit.planning.memory import feature_map_size
-from segkit.planning.normalization import Scheme, normalize, scheme_for_channel
-from segkit.planning.planner import PlanOptions, plan_dataset
-from segkit.planning.plans import Configuration, Plans
-from segkit.planning.preprocessing import preprocess_arrays, revert_to_original_grid
-from segkit.planning.resampling import resample_image, resample_labels, resample_logits
-from segkit.planning.storage import CaseProperties, PreprocessedCase
+import importlib
 
-__all__ = [
-    "ArchitectureSpec",
-    "Block",
-    "CaseProperties",
-    "Configuration",
-    "Fingerprint",
-    "FingerprintError",
-    "Norm",
-    "PlanOptions",
-    "PlanningError",
-    "Plans",
-    "PlansError",
-    "PreprocessedCase",
-    "PreprocessingError",
-    "Scheme",
-    "WorkerError",
-    "crop_to_nonzero",
-    "extract_fingerprint",
-    "feature_map_size",
-    "normalize",
-    "plan_dataset",
-    "preprocess_arrays",
-    "resample_image",
-    "resample_labels",
-    "resample_logits",
-    "revert_to_original_grid",
-    "scheme_for_channel",
-    "uncrop",
-]
+# Names are imported on first use, so that e.g. the CLI's --help does not import torch.
+_EXPORTS = {
+    "ArchitectureSpec": "architecture",
+    "Block": "architecture",
+    "Norm": "architecture",
+    "crop_to_nonzero": "cropping",
+    "uncrop": "cropping",
+    "FingerprintError": "errors",
+    "PlanningError": "errors",
+    "PlansError": "errors",
+    "PreprocessingError": "errors",
+    "WorkerError": "errors",
+    "Fingerprint": "fingerprint",
+    "extract_fingerprint": "fingerprint",
+    "feature_map_size": "memory",
+    "Scheme": "normalization",
+    "normalize": "normalization",
+    "scheme_for_channel": "normalization",
+    "PlanOptions": "planner",
+    "plan_dataset": "planner",
+    "Configuration": "plans",
+    "Plans": "plans",
+    "preprocess_arrays": "preprocessing",
+    "revert_to_original_grid": "preprocessing",
+    "resample_image": "resampling",
+    "resample_labels": "resampling",
+    "resample_logits": "resampling",
+    "CaseProperties": "storage",
+    "PreprocessedCase": "storage",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"segkit.planning.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'segkit.planning' has no attribute {name!r}")

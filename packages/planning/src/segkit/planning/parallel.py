@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -24,11 +25,11 @@ def available_cpus() -> int:
 
 
 def _init_worker() -> None:
-    # One thread per worker: the workers already use every CPU, and a forked child must not
-    # enter the parent's OpenMP pool.
-    import torch
-
-    torch.set_num_threads(1)
+    # One torch thread per worker: the workers already use every CPU, and a forked child must
+    # not enter the parent's OpenMP pool. Torch is not imported here if the parent did not.
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 def map_cases(

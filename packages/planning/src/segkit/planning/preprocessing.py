@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from segkit.planning.cropping import Box, crop_to_nonzero
 from segkit.planning.normalization import normalize
 from segkit.planning.plans import Configuration
-from segkit.planning.resampling import resample_image, resample_labels
 from segkit.planning.spacing import compute_new_shape
+
+if TYPE_CHECKING:
+    import torch
 
 MIN_LOCATIONS = 10_000
 MIN_LOCATION_COVERAGE = 0.01
@@ -69,7 +72,7 @@ def preprocess_arrays(
         spacing: the image's spacing (mm, ``(i, j, k)``).
         configuration: the plans configuration.
         intensity_properties: channel -> foreground statistics (CT normalization).
-        device: where resampling runs.
+        device: where resampling runs (torch is imported only when the grid changes).
     """
     if seg is not None and seg.ndim == data.ndim - 1:
         seg = seg[None]
@@ -82,6 +85,10 @@ def preprocess_arrays(
     normalized = np.stack(channels)
     target = configuration_spacing(configuration, spacing)
     shape = compute_new_shape(normalized.shape[1:], spacing, target)
+    if shape == normalized.shape[1:]:
+        return PreprocessedArrays(normalized, cropped_seg, box, shape, target)
+    from segkit.planning.resampling import resample_image, resample_labels
+
     options = configuration.resampling
     common = {"to_shape": shape, "from_spacing": spacing, "to_spacing": target, "order_z": options.order_z,
               "separate_z": options.force_separate_z, "device": device}

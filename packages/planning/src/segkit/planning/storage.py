@@ -25,7 +25,11 @@ BLOCK_EDGE = 32
 
 @dataclass(frozen=True)
 class CaseProperties:
-    """What is needed to use a preprocessed case and to map results back to the original grid."""
+    """What is needed to use a preprocessed case and to map results back to the original grid.
+
+    ``class_locations`` maps each foreground label to ``(n, 3)`` voxel coordinates in the
+    preprocessed grid (stored in JSON as flat indices into ``shape``).
+    """
 
     identifier: str
     original_spacing: tuple[float, ...]
@@ -49,7 +53,10 @@ class CaseProperties:
             "shape_after_crop": list(self.shape_after_crop),
             "spacing": list(self.spacing),
             "shape": list(self.shape),
-            "class_locations": {str(k): v.tolist() for k, v in self.class_locations.items()},
+            "class_locations": {  # flat (C-order) indices into `shape`: compact and fast to parse
+                str(k): np.ravel_multi_index(tuple(v.T), self.shape).tolist() if len(v) else []
+                for k, v in self.class_locations.items()
+            },
             "configuration_hash": self.configuration_hash,
         }
         return data
@@ -67,12 +74,17 @@ class CaseProperties:
                 shape_after_crop=tuple(data["shape_after_crop"]),
                 spacing=tuple(data["spacing"]),
                 shape=tuple(data["shape"]),
-                class_locations={int(k): np.asarray(v, dtype=np.int32).reshape(-1, 3)
-                                 for k, v in data["class_locations"].items()},
+                class_locations={int(k): _unravel(v, tuple(data["shape"])) for k, v in data["class_locations"].items()},
                 configuration_hash=str(data["configuration_hash"]),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise PreprocessingError(f"malformed case properties ({err!r}); preprocess again") from err
+
+
+def _unravel(flat: list[int], shape: tuple[int, ...]) -> np.ndarray:
+    if not flat:
+        return np.zeros((0, len(shape)), np.int32)
+    return np.stack(np.unravel_index(np.asarray(flat, dtype=np.int64), shape), axis=1).astype(np.int32)
 
 
 def _chunking(shape: Sequence[int], patch_size: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -85,9 +97,9 @@ def _chunking(shape: Sequence[int], patch_size: Sequence[int]) -> tuple[tuple[in
 def _write_array(path: Path, array: np.ndarray, patch_size: Sequence[int]) -> None:
     chunks, blocks = _chunking(array.shape, patch_size)
     cparams = {"codec": blosc2.Codec.LZ4, "clevel": 5, "filters": [blosc2.Filter.SHUFFLE], "nthreads": 1}
+    frame = blosc2.asarray(np.ascontiguousarray(array), chunks=chunks, blocks=blocks, cparams=cparams).to_cframe()
     with atomic_path(path) as tmp:
-        blosc2.asarray(np.ascontiguousarray(array), urlpath=str(tmp), mode="w", chunks=chunks, blocks=blocks,
-                       cparams=cparams)
+        tmp.write_bytes(frame)
 
 
 class PreprocessedCase:
