@@ -1,0 +1,102 @@
+"""Predict every case of an input file or folder into an output folder (what segkit-predict runs)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segkit.infer.cases import InputCase, check_output_folder, find_input_cases
+from segkit.infer.export import labels_from_logits, probabilities_from_logits
+from segkit.infer.predictor import Predictor
+from segkit.infer.preprocessing import PreparedCase
+from segkit.infer.probabilities import save_probabilities
+from segkit.io import Image, read_channels, read_image, write_image
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Options of a folder run.
+
+    Args:
+        save_probabilities: also write ``CASE.npz`` (nnU-Net's layout: key ``probabilities``, (c, z, y, x)).
+        skip_existing: leave cases whose output file already exists (``--continue``).
+    """
+
+    save_probabilities: bool = False
+    skip_existing: bool = False
+
+
+def _read(case: InputCase) -> Image:
+    return read_image(case.files[0]) if len(case.files) == 1 else read_channels(case.files)
+
+
+def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str | os.PathLike, *,
+                   options: BatchOptions | None = None,
+                   on_case: Callable[[InputCase, str], None] | None = None) -> list[Path]:
+    """Predict all cases of ``inputs`` into ``output``; returns the label files written.
+
+    Reading and pre-processing of the next case overlap the prediction of the current one, and writing
+    overlaps the next prediction. Every file is written atomically, so an interrupted run leaves only
+    complete files behind (and ``skip_existing`` resumes it).
+
+    Args:
+        predictor: the loaded model.
+        inputs: an image file or a folder of ``CASE_XXXX`` files.
+        output: the output folder (created).
+        options: see `BatchOptions`.
+        on_case: called with ``(case, "done" | "skipped")`` after each case (progress display).
+
+    Raises:
+        InputMismatchError: no inputs, or an image that does not fit the model.
+        OutputError: the output folder cannot be written.
+    """
+    options = options or BatchOptions()
+    cases = find_input_cases(inputs, num_channels=predictor.setup.in_channels)
+    out_dir = check_output_folder(output)
+    todo = []
+    for case in cases:
+        if options.skip_existing and (out_dir / case.output_name()).is_file():
+            if on_case:
+                on_case(case, "skipped")
+            continue
+        todo.append(case)
+    written: list[Path] = []
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
+        def prepare(case: InputCase) -> tuple[Image, PreparedCase]:
+            image = _read(case)
+            return image, predictor.prepare(image)
+
+        pending: Future | None = reader.submit(prepare, todo[0]) if todo else None
+        writes: list[Future] = []
+        for index, case in enumerate(todo):
+            image, prepared = pending.result()
+            pending = reader.submit(prepare, todo[index + 1]) if index + 1 < len(todo) else None
+            logits = predictor.logits_of(prepared)
+            labels = labels_from_logits(logits, prepared.geometry, predictor.setup, image=image,
+                                        fast=predictor.options.fast_export)
+            probs = (probabilities_from_logits(logits, prepared.geometry, predictor.setup, image=image)
+                     if options.save_probabilities else None)
+            del logits
+            writes.append(writer.submit(_write_case, labels, probs, out_dir, case))
+            if on_case:
+                writes[-1].add_done_callback(lambda _f, c=case: on_case(c, "done"))
+        for future in writes:
+            written.append(future.result())
+    return written
+
+
+def _write_case(labels: Image, probs: np.ndarray | None, out_dir: Path, case: InputCase) -> Path:
+    path = out_dir / case.output_name()
+    if probs is not None:
+        save_probabilities(probs, out_dir / f"{case.identifier}.npz")
+    write_image(labels, path, label=True)
+    logger.info("wrote %s", path)
+    return path

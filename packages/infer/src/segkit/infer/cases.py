@@ -1,0 +1,89 @@
+"""Finding the input cases of a prediction run and naming its outputs as nnU-Net does."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from segkit.infer.errors import InputMismatchError, OutputError
+
+IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+_CHANNEL = re.compile(r"^(?P<cid>.+)_(?P<channel>\d{4})$")
+
+
+@dataclass(frozen=True)
+class InputCase:
+    """One case: its identifier, its channel files (sorted) and the file ending of its images."""
+
+    identifier: str
+    files: tuple[Path, ...]
+    file_ending: str
+
+    def output_name(self) -> str:
+        """Output file name: the identifier (no ``_0000`` suffix) plus the file ending, as nnUNetv2_predict."""
+        return f"{self.identifier}{self.file_ending}"
+
+
+def _split(name: str) -> tuple[str, str] | None:
+    lower = name.lower()
+    for ending in IMAGE_ENDINGS:
+        if lower.endswith(ending):
+            return name[: -len(ending)], name[-len(ending):]
+    return None
+
+
+def find_input_cases(path: str | os.PathLike, *, num_channels: int) -> list[InputCase]:
+    """Return the cases of an input file or folder.
+
+    A folder holds ``CASE_XXXX<ending>`` files (one per channel) or plain ``CASE<ending>`` single-channel
+    files; a single file is one case (its ``_0000`` suffix removed from the identifier).
+
+    Raises:
+        InputMismatchError: no such path, no images in the folder, or channel files missing.
+    """
+    path = Path(path)
+    if path.is_file():
+        parts = _split(path.name)
+        if parts is None:
+            raise InputMismatchError(f"{path}: not an image file ({', '.join(IMAGE_ENDINGS)})")
+        match = _CHANNEL.match(parts[0])
+        return [InputCase(match["cid"] if match else parts[0], (path,), parts[1])]
+    if not path.is_dir():
+        raise InputMismatchError(f"input {path} does not exist")
+    groups: dict[tuple[str, str], dict[int, Path]] = {}
+    for child in sorted(path.iterdir()):
+        parts = _split(child.name) if child.is_file() else None
+        if parts is None:
+            continue
+        match = _CHANNEL.match(parts[0])
+        key = (match["cid"] if match else parts[0], parts[1])
+        groups.setdefault(key, {})[int(match["channel"]) if match else 0] = child
+    if not groups:
+        raise InputMismatchError(f"input folder {path} holds no images ({', '.join(IMAGE_ENDINGS)})")
+    cases = []
+    for (cid, ending), channels in sorted(groups.items()):
+        missing = [c for c in range(num_channels) if c not in channels]
+        if missing:
+            raise InputMismatchError(f"case {cid!r}: missing channel file(s) {[f'{cid}_{c:04d}{ending}' for c in missing]}"
+                                     f"; the model expects {num_channels} channel(s)")
+        cases.append(InputCase(cid, tuple(channels[c] for c in sorted(channels)), ending))
+    return cases
+
+
+def check_output_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and check that files can be written into it.
+
+    Raises:
+        OutputError: it cannot be created or written.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".segkit-write-test-"):
+            pass
+    except OSError as err:
+        raise OutputError(f"output folder {folder} is not writable ({err.strerror or err})") from err
+    return folder

@@ -1,0 +1,75 @@
+"""``segkit-predict``: predict an image or a folder of images with a model folder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from segkit.infer.errors import InferError
+from segkit.io.console import App
+from segkit.io.errors import SegkitError
+from segkit.nets import NetsError
+
+app = App(user_errors=(SegkitError, NetsError), help="Predict label maps with a segkit or nnU-Net v2 model folder.")
+
+
+def parse_folds(folds: list[str] | None) -> tuple[int | str, ...] | None:
+    """Parse ``-f 0 1`` / ``-f all`` values."""
+    if not folds:
+        return None
+    out: list[int | str] = []
+    for value in folds:
+        for part in value.replace(",", " ").split():
+            if part == "all":
+                out.append("all")
+            elif part.isdigit():
+                out.append(int(part))
+            else:
+                raise InferError(f"fold {part!r} is neither a number nor 'all'")
+    return tuple(out)
+
+
+@app.command()
+def predict(
+    input: Annotated[Path, typer.Option("-i", "--input", help="Image file or folder of CASE_XXXX images.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created).")],
+    model: Annotated[Path, typer.Option("-m", "--model", help="segkit model folder or nnU-Net v2 result folder.")],
+    folds: Annotated[list[str] | None, typer.Option("-f", "--folds", help="Folds to ensemble (default: all).")] = None,
+    step: Annotated[float, typer.Option(help="Sliding-window step as a fraction of the patch.")] = 0.5,
+    no_tta: Annotated[bool, typer.Option("--no-tta", help="Disable mirroring test-time augmentation.")] = False,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Network inputs per forward pass.")] = 4,
+    checkpoint: Annotated[str, typer.Option(help="nnU-Net checkpoint file name.")] = "checkpoint_final.pth",
+    save_probabilities: Annotated[bool, typer.Option("--save-probabilities", help="Also write CASE.npz.")] = False,
+    fast_export: Annotated[bool, typer.Option("--fast-export", help="Argmax on the model grid, then nearest.")] = False,
+    resume: Annotated[bool, typer.Option("--continue", help="Skip cases whose output exists.")] = False,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Predict every case of INPUT and write CASE.nii.gz label maps (named as nnUNetv2_predict names them)."""
+    from segkit.infer.batch import BatchOptions, predict_folder
+    from segkit.infer.cases import check_output_folder, find_input_cases
+    from segkit.infer.predictor import Predictor, PredictOptions
+    from segkit.infer.progress import case_progress
+
+    options = PredictOptions(step=step, tta=not no_tta, batch_size=batch_size, precision=precision,
+                             fast_export=fast_export, num_threads=threads)
+    if not input.exists():
+        raise InferError(f"input {input} does not exist")
+    check_output_folder(output)
+    predictor = Predictor.from_model_folder(model, folds=parse_folds(folds), device=device, checkpoint=checkpoint,
+                                            options=options)
+    total = len(find_input_cases(input, num_channels=predictor.setup.in_channels))
+    with case_progress(total, quiet=quiet) as advance:
+        written = predict_folder(predictor, input, output, on_case=advance,
+                                 options=BatchOptions(save_probabilities=save_probabilities, skip_existing=resume))
+    logging.getLogger(__name__).info("%d case(s) written to %s", len(written), output)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,94 @@
+"""Evaluate a folder of predicted label maps against reference label maps (``summary.json``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segkit.infer.cases import IMAGE_ENDINGS
+from segkit.infer.errors import EvaluationError
+from segkit.infer.metrics import case_metrics
+from segkit.io import atomic_path, read_image
+
+METRICS = ("dice", "iou", "nsd", "hd95")
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """Args: labels to score (None: every nonzero value found); ignore label; NSD tolerance (mm)."""
+
+    labels: tuple[int, ...] | None = None
+    ignore_label: int | None = None
+    tolerance_mm: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.tolerance_mm < 0:
+            raise EvaluationError(f"tolerance must be >= 0 mm, got {self.tolerance_mm}")
+
+
+def _images(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise EvaluationError(f"folder {folder} does not exist")
+    return {p.name: p for p in sorted(folder.iterdir()) if p.name.lower().endswith(IMAGE_ENDINGS)}
+
+
+def _nanmean(values: Sequence[float]) -> float | None:
+    finite = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.mean(finite)) if finite else None
+
+
+def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
+                     options: EvaluateOptions | None = None) -> dict:
+    """Score every prediction that has a reference of the same file name.
+
+    Returns:
+        ``{"metric_per_case": [{"case", "metrics": {label: {...}}}], "mean": {label: {...}},
+        "foreground_mean": {...}, "labels": [...], ...}``; HD95 means use finite values only.
+
+    Raises:
+        EvaluationError: a missing folder, no matching files, a prediction without reference, or
+            mismatched grids.
+    """
+    options = options or EvaluateOptions()
+    preds, refs = _images(Path(pred_dir)), _images(Path(ref_dir))
+    if not preds:
+        raise EvaluationError(f"no predictions in {pred_dir}")
+    missing = [name for name in preds if name not in refs]
+    if missing:
+        raise EvaluationError(f"{len(missing)} prediction(s) without reference in {ref_dir}, e.g. {missing[0]}")
+    loaded = []
+    for name, path in preds.items():
+        pred, ref = read_image(path), read_image(refs[name])
+        if not pred.same_grid(ref, tolerance=1e-3):
+            raise EvaluationError(f"{name}: prediction grid {pred.spatial_shape} differs from the reference grid "
+                                  f"{ref.spatial_shape} (or their affines differ)")
+        loaded.append((name, pred, ref))
+    labels = options.labels
+    if labels is None:
+        found = set()
+        for _, pred, ref in loaded:
+            found |= set(np.unique(ref.array).tolist()) | set(np.unique(pred.array).tolist())
+        labels = tuple(sorted(int(v) for v in found if v != 0 and v != options.ignore_label))
+    per_case = []
+    for name, pred, ref in loaded:
+        scores = case_metrics(np.asarray(pred.array), np.asarray(ref.array), ref.spacing, labels=labels,
+                              tolerance_mm=options.tolerance_mm, ignore_label=options.ignore_label)
+        per_case.append({"case": name, "metrics": {str(k): v.to_dict() for k, v in scores.items()}})
+    mean = {str(label): {m: _nanmean([c["metrics"][str(label)][m] for c in per_case]) for m in METRICS}
+            for label in labels}
+    foreground = {m: _nanmean([mean[str(label)][m] for label in labels]) for m in METRICS}
+    return {"labels": list(labels), "tolerance_mm": options.tolerance_mm, "ignore_label": options.ignore_label,
+            "metric_per_case": per_case, "mean": mean, "foreground_mean": foreground}
+
+
+def write_summary(summary: dict, path: str | os.PathLike) -> Path:
+    """Write ``summary.json`` atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    return path

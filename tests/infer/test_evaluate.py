@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from segkit.infer.cli_evaluate import app
+from segkit.infer.errors import EvaluationError
+from segkit.infer.evaluate import EvaluateOptions, evaluate_folders
+from segkit.io import Image, read_image, write_image
+
+
+def _write(folder, name, array, spacing=(1.0, 1.0, 1.0)):
+    folder.mkdir(exist_ok=True)
+    write_image(Image(array.astype(np.uint8), np.diag([*spacing, 1.0])), folder / name, label=True)
+
+
+def test_summary_per_case_mean_and_foreground(tmp_path):
+    ref = np.zeros((8, 8, 8))
+    ref[1:3, 1:3, 1:3] = 1
+    ref[5:7, 5:7, 5:7] = 2
+    pred = ref.copy()
+    pred[1:3, 1:3, 3] = 1  # 4 extra voxels of label 1
+    _write(tmp_path / "pred", "a.nii.gz", pred)
+    _write(tmp_path / "ref", "a.nii.gz", ref)
+    _write(tmp_path / "pred", "b.nii.gz", ref)
+    _write(tmp_path / "ref", "b.nii.gz", ref)
+    summary = evaluate_folders(tmp_path / "pred", tmp_path / "ref")
+    assert summary["labels"] == [1, 2]
+    cases = {c["case"]: c["metrics"] for c in summary["metric_per_case"]}
+    assert cases["a.nii.gz"]["1"]["dice"] == pytest.approx(16 / 20)
+    assert cases["b.nii.gz"]["1"]["dice"] == 1.0
+    assert summary["mean"]["1"]["dice"] == pytest.approx(0.9)
+    assert summary["mean"]["2"]["dice"] == 1.0
+    assert summary["foreground_mean"]["dice"] == pytest.approx(0.95)
+
+
+def test_reference_folder_predictions_against_labels(predictions_dir, hippocampus_dir, tmp_path):
+    result = CliRunner().invoke(app, [str(predictions_dir / "hippocampus_tta"), str(hippocampus_dir / "labelsTr"),
+                                      "-o", str(tmp_path / "summary.json")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert len(summary["metric_per_case"]) == 10
+    # the short nnU-Net run reached a pseudo Dice of about 0.8
+    assert 0.7 < summary["foreground_mean"]["dice"] < 0.95
+    assert "foreground" in result.output
+
+
+def test_errors_exit_2(tmp_path):
+    _write(tmp_path / "pred", "a.nii.gz", np.zeros((4, 4, 4)))
+    _write(tmp_path / "ref", "a.nii.gz", np.zeros((4, 4, 5)))
+    result = CliRunner().invoke(app, [str(tmp_path / "pred"), str(tmp_path / "ref")])
+    assert result.exit_code == 2 and "grid" in result.output
+    result = CliRunner().invoke(app, [str(tmp_path / "pred"), str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    with pytest.raises(EvaluationError, match="tolerance"):
+        EvaluateOptions(tolerance_mm=-1)
+    (tmp_path / "other").mkdir()
+    _write(tmp_path / "other", "z.nii.gz", np.zeros((4, 4, 4)))
+    with pytest.raises(EvaluationError, match="without reference"):
+        evaluate_folders(tmp_path / "other", tmp_path / "ref")
+    assert read_image(tmp_path / "pred" / "a.nii.gz").spatial_shape == (4, 4, 4)
