@@ -23,7 +23,8 @@ def _cubic_weights(t: torch.Tensor) -> list[torch.Tensor]:
     return [far(1 + t), near(t), near(1 - t), far(2 - t)]
 
 
-def _taps(in_len: int, out_len: int, order: int, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+def taps(in_len: int, out_len: int, order: int, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Return, per tap, the source index and weight (None for nearest) of every output sample."""
     position = (torch.arange(out_len, device=device, dtype=torch.float64) + 0.5) * (in_len / out_len) - 0.5
     if order == 0:
         index = torch.floor(position + 0.5).long().clamp_(0, in_len - 1)
@@ -43,7 +44,7 @@ def interpolation_matrix(in_len: int, out_len: int, *, order: int, device: torch
     """Return the ``(out_len, in_len)`` float32 matrix that resizes a signal (rows sum to 1)."""
     matrix = torch.zeros(out_len, in_len, dtype=torch.float64, device=device)
     rows = torch.arange(out_len, device=device)
-    for index, weight in _taps(in_len, out_len, order, torch.device(device)):
+    for index, weight in taps(in_len, out_len, order, torch.device(device)):
         values = torch.ones(out_len, dtype=torch.float64, device=device) if weight is None else weight
         matrix.index_put_((rows, index), values, accumulate=True)
     return matrix.float()
@@ -71,14 +72,40 @@ def resize_axis(x: torch.Tensor, axis: int, size: int, *, order: int) -> torch.T
         return torch.matmul(x, matrix.T)
     if axis == x.ndim - 1:
         return resize_axis(x.movedim(axis, 0).contiguous(), 0, size, order=order).movedim(0, axis)
-    taps = _taps(in_len, size, order, x.device)
+    return apply_taps(x, axis, taps(in_len, size, order, x.device))
+
+
+def apply_taps(x: torch.Tensor, axis: int, weights: list[tuple[torch.Tensor, torch.Tensor | None]]) -> torch.Tensor:
+    """Return ``sum_t weight_t * x.index_select(axis, index_t)`` (the output length is the taps' length)."""
+    axis = axis % x.ndim
+    if axis == x.ndim - 1 and x.ndim > 1:
+        # gathers along the innermost axis are slow: gather along the outermost instead
+        return apply_taps(x.movedim(axis, 0).contiguous(), 0, weights).movedim(0, axis)
     shape = [1] * x.ndim
-    shape[axis] = size
+    shape[axis] = -1
     out = None
-    for index, weight in taps:
+    for index, weight in weights:
         picked = x.index_select(axis, index)
         if weight is None:
             return picked
         term = picked.mul_(weight.to(x.dtype).view(shape))
         out = term if out is None else out.add_(term)
     return out
+
+
+def window_taps(
+    weights: list[tuple[torch.Tensor, torch.Tensor | None]], lo: int, hi: int
+) -> tuple[slice, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Restrict taps to a source window ``[lo, hi)`` that holds all nonzero input.
+
+    Returns the output rows the window influences and their taps, indexing into the window
+    (taps outside it get weight 0), so a cropped signal resizes exactly like the full one.
+    """
+    inside = []
+    for index, weight in weights:
+        w = torch.ones_like(index, dtype=torch.float64) if weight is None else weight
+        inside.append(((index >= lo) & (index < hi) & (w != 0), index, w))
+    hit = torch.nonzero(torch.stack([m for m, _, _ in inside]).any(0)).flatten()
+    rows = slice(int(hit[0]), int(hit[-1]) + 1)
+    restricted = [((index[rows] - lo).clamp(0, hi - lo - 1), w[rows] * mask[rows]) for mask, index, w in inside]
+    return rows, restricted

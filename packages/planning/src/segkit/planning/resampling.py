@@ -15,9 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from scipy.ndimage import find_objects
 
 from segkit.planning.errors import PreprocessingError
-from segkit.planning.interpolation import resize_axis
+from segkit.planning.interpolation import apply_taps, resize_axis, taps, window_taps
 from segkit.planning.spacing import ANISOTROPY_THRESHOLD, compute_new_shape
 
 Array = np.ndarray | torch.Tensor
@@ -181,12 +182,41 @@ def resample_labels(
 
 
 def _one_hot_resize(x: torch.Tensor, shape, *, order: int, order_z: int, z_axis: int | None) -> torch.Tensor:
-    values = torch.unique(x)
-    best = torch.full((1, *shape), -1.0, dtype=torch.float32, device=x.device)
-    out = torch.empty((1, *shape), dtype=x.dtype, device=x.device)
-    for value in values:
-        membership = _resize((x == value).float(), shape, order=order, order_z=order_z, z_axis=z_axis)
-        better = membership > best
-        out[better] = value
-        best = torch.where(better, membership, best)
+    # Each label's one-hot mask is interpolated only over its bounding box (and the output
+    # region it influences); the most frequent label is implicit: its membership is one minus
+    # the others' (the interpolation weights sum to one), so it is never resized at all.
+    spatial = x.shape[1:]
+    axis_taps = [taps(spatial[a], shape[a], order_z if a == z_axis else order, x.device) for a in range(len(shape))]
+    values, counts = torch.unique(x, return_counts=True)
+    implicit = values[counts.argmax()]
+    best = torch.zeros((1, *shape), dtype=torch.float32, device=x.device)
+    total = torch.zeros_like(best)
+    out = torch.full((1, *shape), int(implicit), dtype=x.dtype, device=x.device)
+    boxes = _label_boxes(x[0])
+    for value in values.tolist():
+        if value == int(implicit):
+            continue
+        box = boxes[value]
+        membership = (x[0][tuple(slice(lo, hi) for lo, hi in box)] == value).float()
+        region = []
+        for axis, (lo, hi) in enumerate(box):
+            rows, restricted = window_taps(axis_taps[axis], lo, hi)
+            membership = apply_taps(membership, axis, restricted)
+            region.append(rows)
+        target = (0, *region)
+        better = membership > best[target]
+        out[target] = torch.where(better, value, out[target])
+        best[target] = torch.where(better, membership, best[target])
+        total[target] += membership
+    rest = 1 - total
+    wins = (rest > best) | ((rest == best) & (implicit < out))
+    out[wins] = implicit
     return out
+
+
+def _label_boxes(labels: torch.Tensor) -> dict[int, list[tuple[int, int]]]:
+    # bounding box of every label value, in one pass (scipy's find_objects)
+    array = labels.cpu().numpy()
+    low = int(array.min())
+    objects = find_objects((array.astype(np.int64) - low + 1))
+    return {index + low: [(s.start, s.stop) for s in box] for index, box in enumerate(objects) if box is not None}
