@@ -95,3 +95,29 @@ def test_default_command_is_run():
     assert with_default_command(["data", "-o", "x"]) == ["run", "data", "-o", "x"]
     assert with_default_command(["move-plans", "a"]) == ["move-plans", "a"]
     assert with_default_command(["--help"]) == ["--help"]
+
+
+def test_two_d_dataset(tmp_path, hippocampus):
+    import nibabel as nib
+    import numpy as np
+
+    root = tmp_path / "Dataset906_Slices"
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
+    for case in hippocampus.training[:4]:  # the middle slice of each case, stored as (i, j, 1)
+        image, label = nib.load(case.image_files[0]), nib.load(case.label_file)
+        k = image.shape[2] // 2
+        for source, target in ((image, root / "imagesTr" / case.image_files[0].name),
+                               (label, root / "labelsTr" / case.label_file.name)):
+            array = np.asanyarray(source.dataobj)[:, :, k : k + 1]
+            nib.save(nib.Nifti1Image(array, source.affine), target)
+    (root / "dataset.json").write_text(json.dumps({"channel_names": {"0": "MRI"}, "numTraining": 4,
+                                                   "labels": {"background": 0, "a": 1, "b": 2}, "file_ending": ".nii.gz"}))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(root), "-o", str(out), "-w", "2"])
+    assert result.exit_code == 0, result.output
+    assert "2D dataset" in result.output
+    plans = Plans.load(out / "plans.json")
+    assert plans.configuration_names == ("2d",) and plans.configuration("2d").slice_axis == 2
+    case = PreprocessedCase.open(out / "2d", hippocampus.training[0].identifier)
+    assert case.data.shape[3] == 1 and case.seg.shape == case.data.shape

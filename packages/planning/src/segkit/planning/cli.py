@@ -30,6 +30,7 @@ GpuMemory = Annotated[float | None, typer.Option("--gpu-memory", help="GPU memor
                                                  "(default: 8, or the preset's).")]
 Preset = Annotated[str, typer.Option("--preset", help="Planner: default, resenc_m, resenc_l, resenc_xl.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Device = Annotated[str, typer.Option("--device", help="Where preprocessing resamples: cpu, cuda, cuda:N.")]
 
 COMMANDS = {"run", "fingerprint", "plan", "preprocess", "move-plans"}
 
@@ -72,6 +73,7 @@ def run(
     no_preprocess: Annotated[bool, typer.Option("--no-preprocess", help="Stop after planning.")] = False,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip dataset verification.")] = False,
     workers: Workers = None,
+    device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
     """Verify, fingerprint, plan and preprocess DATASET_DIR into OUTPUT."""
@@ -84,6 +86,7 @@ def run(
         configurations=tuple(configs or DEFAULT_CONFIGURATIONS),
         preprocess=not no_preprocess,
         verify=not no_verify,
+        device=device,
     )
     plans = plan_and_preprocess(dataset_dir, output, options=options, progress=_progress(quiet))
     _report(plans, quiet)
@@ -124,6 +127,7 @@ def preprocess(
     output: OutDir,
     configs: Configs = None,
     workers: Workers = None,
+    device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
     """Preprocess DATASET_DIR with OUTPUT/plans.json into OUTPUT/<configuration>/."""
@@ -133,7 +137,7 @@ def preprocess(
 
     plans = Plans.load(output / PLANS_FILE)
     preprocess_step(Dataset.load(dataset_dir), plans, output, configurations=tuple(configs or DEFAULT_CONFIGURATIONS),
-                    workers=_workers(workers), progress=_progress(quiet))
+                    workers=_workers(workers), device=device, progress=_progress(quiet))
 
 
 @app.command("move-plans")

@@ -39,6 +39,7 @@ class _Job:
     foreground_labels: tuple[int, ...]
     folder: Path
     config_hash: str
+    device: str = "cpu"
 
 
 def preprocess_case(job: _Job) -> str:
@@ -50,7 +51,7 @@ def preprocess_case(job: _Job) -> str:
     if seg is not None and np.issubdtype(seg.dtype, np.floating):
         seg = np.rint(seg)
     result = preprocess_arrays(data, seg, spacing=image.spacing, configuration=job.configuration,
-                               intensity_properties=job.intensity_properties)
+                               intensity_properties=job.intensity_properties, device=job.device)
     properties = CaseProperties(
         identifier=case.identifier,
         original_spacing=tuple(float(s) for s in image.spacing),
@@ -82,6 +83,7 @@ def preprocess_dataset(
     configuration: str,
     output: str | os.PathLike,
     workers: int = 1,
+    device: str = "cpu",
     on_case_done: Callable[[], None] | None = None,
 ) -> Path:
     """Preprocess all training cases into ``output/<configuration>/``; skip cases already done.
@@ -94,7 +96,8 @@ def preprocess_dataset(
         plans: its plans.
         configuration: configuration name (``inherits_from`` resolved).
         output: the output folder (the one holding ``plans.json``).
-        workers: processes to use.
+        workers: processes to use (a GPU ``device`` runs in this process: CUDA does not survive fork).
+        device: where resampling runs (``cpu``, ``cuda``, ``cuda:1``...).
         on_case_done: called once per case, skipped ones included (for progress bars).
 
     Returns:
@@ -113,11 +116,13 @@ def preprocess_dataset(
                 on_case_done()
         else:
             todo.append(_Job(case, config, plans.foreground_intensity_properties_per_channel, labels, folder,
-                             config_hash))
+                             config_hash, device))
     if len(todo) < len(dataset.training):
         log.info("%s: %d of %d cases already preprocessed", configuration, len(dataset.training) - len(todo),
                  len(dataset.training))
     names = [job.case.identifier for job in todo]
+    if device != "cpu":
+        workers = 1
     for _ in map_cases(preprocess_case, todo, workers=workers, names=names):
         if on_case_done is not None:
             on_case_done()

@@ -47,6 +47,7 @@ class RunOptions:
         configurations: configurations to preprocess (absent ones are skipped with a note).
         preprocess: whether to preprocess at all.
         verify: whether to verify the dataset first.
+        device: where preprocessing resamples (``cpu`` or a GPU such as ``cuda``).
     """
 
     workers: int = 1
@@ -54,6 +55,7 @@ class RunOptions:
     configurations: tuple[str, ...] = DEFAULT_CONFIGURATIONS
     preprocess: bool = True
     verify: bool = True
+    device: str = "cpu"
 
 
 def verify(dataset_dir: Path, *, workers: int, progress: Progress = no_progress) -> None:
@@ -128,6 +130,7 @@ def preprocess_step(
     *,
     configurations: Sequence[str],
     workers: int,
+    device: str = "cpu",
     progress: Progress = no_progress,
 ) -> list[str]:
     """Preprocess the listed configurations that the plans hold; return those done."""
@@ -138,7 +141,7 @@ def preprocess_step(
             continue
         with progress(f"preprocessing {name}", len(dataset.training)) as advance:
             preprocess_dataset(dataset, plans, configuration=name, output=output, workers=workers,
-                               on_case_done=advance)
+                               device=device, on_case_done=advance)
         done.append(name)
     return done
 
@@ -165,5 +168,5 @@ def plan_and_preprocess(
     plans = plan_step(dataset, fingerprint, output, options=options.plan)
     if options.preprocess:
         preprocess_step(dataset, plans, output, configurations=options.configurations, workers=options.workers,
-                        progress=progress)
+                        device=options.device, progress=progress)
     return plans
