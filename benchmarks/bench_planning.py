@@ -134,8 +134,17 @@ def run_nnunet(dataset: Path, work: Path) -> dict:
 
 def run_segkit(dataset: Path, work: Path) -> dict:
     out = work / "segkit"
-    command = [str(REPO / ".venv" / "bin" / "segkit-plan"), str(dataset), "-o", str(out), "-c", "3d_fullres",
-               "-w", "2", "-q"]
+    command = [
+        str(REPO / ".venv" / "bin" / "segkit-plan"),
+        str(dataset),
+        "-o",
+        str(out),
+        "-c",
+        "3d_fullres",
+        "-w",
+        "2",
+        "-q",
+    ]
     result = measure(command, dict(os.environ))
     result["outputs"] = len(list((out / "3d_fullres").glob("*.json")))
     return result
@@ -143,10 +152,18 @@ def run_segkit(dataset: Path, work: Path) -> dict:
 
 SYNTHETIC = {
     # name: (channel_names, median_relative_size_after_cropping, spacings (i, j, k), shapes (i, j, k))
-    "large_isotropic": ({"0": "MRI"}, 1.0, [[0.8, 0.8, 0.8]] * 10,
-                        [[400 + 7 * n, 380 + 5 * n, 360 + 3 * n] for n in range(10)]),
-    "thick_slices": ({"0": "CT"}, 0.9, [[0.7 + 0.02 * n, 0.7 + 0.02 * n, [2.5, 3.0, 5.0, 5.0, 6.0][n % 5]] for n in range(20)],
-                     [[512, 512, 40 + 9 * n] for n in range(20)]),
+    "large_isotropic": (
+        {"0": "MRI"},
+        1.0,
+        [[0.8, 0.8, 0.8]] * 10,
+        [[400 + 7 * n, 380 + 5 * n, 360 + 3 * n] for n in range(10)],
+    ),
+    "thick_slices": (
+        {"0": "CT"},
+        0.9,
+        [[0.7 + 0.02 * n, 0.7 + 0.02 * n, [2.5, 3.0, 5.0, 5.0, 6.0][n % 5]] for n in range(20)],
+        [[512, 512, 40 + 9 * n] for n in range(20)],
+    ),
     "ct_and_masked_mr": ({"0": "CT", "1": "T2"}, 0.5, [[1.0, 1.2, 1.5]] * 4, [[160, 170, 120]] * 4),
 }
 
@@ -170,23 +187,62 @@ def write_reference_plans(path: Path) -> None:
                 for channel in channels:
                     (raw / "imagesTr" / f"case{case:03d}_{int(channel):04d}.nii.gz").touch()
             labels = {"background": 0, "a": 1, "b": 2}
-            (raw / "dataset.json").write_text(json.dumps({
-                "channel_names": channels, "labels": labels, "numTraining": len(spacings), "file_ending": ".nii.gz",
-                "overwrite_image_reader_writer": "SimpleITKIO"}))
-            stats = {str(c): {"mean": 50.0, "std": 100.0, "median": 40.0, "min": -1000.0, "max": 2000.0,
-                              "percentile_00_5": -900.0, "percentile_99_5": 900.0} for c in channels}
-            (pre / "dataset_fingerprint.json").write_text(json.dumps({
-                "spacings": [s[::-1] for s in spacings], "shapes_after_crop": [s[::-1] for s in shapes],
-                "foreground_intensity_properties_per_channel": stats,
-                "median_relative_size_after_cropping": relative}))
-            env = {**os.environ, "nnUNet_raw": str(work / "raw"), "nnUNet_preprocessed": str(work / "preprocessed"),
-                   "nnUNet_results": str(work / "results")}
-            done = subprocess.run([str(PEER_VENV / "bin" / "python"), "-c", PEER_PLANNER, dataset], env=env,
-                                  capture_output=True, text=True, check=True)
+            (raw / "dataset.json").write_text(
+                json.dumps(
+                    {
+                        "channel_names": channels,
+                        "labels": labels,
+                        "numTraining": len(spacings),
+                        "file_ending": ".nii.gz",
+                        "overwrite_image_reader_writer": "SimpleITKIO",
+                    }
+                )
+            )
+            stats = {
+                str(c): {
+                    "mean": 50.0,
+                    "std": 100.0,
+                    "median": 40.0,
+                    "min": -1000.0,
+                    "max": 2000.0,
+                    "percentile_00_5": -900.0,
+                    "percentile_99_5": 900.0,
+                }
+                for c in channels
+            }
+            (pre / "dataset_fingerprint.json").write_text(
+                json.dumps(
+                    {
+                        "spacings": [s[::-1] for s in spacings],
+                        "shapes_after_crop": [s[::-1] for s in shapes],
+                        "foreground_intensity_properties_per_channel": stats,
+                        "median_relative_size_after_cropping": relative,
+                    }
+                )
+            )
+            env = {
+                **os.environ,
+                "nnUNet_raw": str(work / "raw"),
+                "nnUNet_preprocessed": str(work / "preprocessed"),
+                "nnUNet_results": str(work / "results"),
+            }
+            done = subprocess.run(
+                [str(PEER_VENV / "bin" / "python"), "-c", PEER_PLANNER, dataset],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             plans = json.loads(done.stdout.strip().splitlines()[-1])
-            reference[name] = {"channel_names": channels, "labels": labels, "median_relative_size_after_cropping": relative,
-                               "spacings": spacings, "shapes_after_crop": shapes, "intensity": stats,
-                               "nnunet_plans": plans}
+            reference[name] = {
+                "channel_names": channels,
+                "labels": labels,
+                "median_relative_size_after_cropping": relative,
+                "spacings": spacings,
+                "shapes_after_crop": shapes,
+                "intensity": stats,
+                "nnunet_plans": plans,
+            }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     path.write_text(json.dumps(reference, indent=1))
@@ -211,8 +267,11 @@ def main() -> None:
                 works[name] = Path(tempfile.mkdtemp(prefix=f"bench_planning_{name}_"))
                 result = runner(args.dataset.resolve(), works[name])
                 results[name].append(result)
-                print(f"run {repeat + 1} {name:8s} wall {result['wall_s']:6.1f} s  peak PSS {result['pss_mb']:7.0f} MB  "
-                      f"peak RSS sum {result['rss_mb']:7.0f} MB  cases written {result['outputs']}", flush=True)
+                print(
+                    f"run {repeat + 1} {name:8s} wall {result['wall_s']:6.1f} s  peak PSS {result['pss_mb']:7.0f} MB  "
+                    f"peak RSS sum {result['rss_mb']:7.0f} MB  cases written {result['outputs']}",
+                    flush=True,
+                )
             if repeat == 0:
                 print("outputs:", compare_outputs(works["nnU-Net"], works["segkit"]), flush=True)
         finally:
@@ -226,8 +285,10 @@ def main() -> None:
     for name in ("nnU-Net", "segkit"):
         r = best[name]
         print(f"| {name} | {r['wall_s']:.1f} s | {r['pss_mb']:.0f} MB | {r['rss_mb']:.0f} MB |")
-    print(f"| segkit / nnU-Net | {ours['wall_s'] / theirs['wall_s']:.2f}x | {ours['pss_mb'] / theirs['pss_mb']:.2f}x | "
-          f"{ours['rss_mb'] / theirs['rss_mb']:.2f}x |")
+    print(
+        f"| segkit / nnU-Net | {ours['wall_s'] / theirs['wall_s']:.2f}x | {ours['pss_mb'] / theirs['pss_mb']:.2f}x | "
+        f"{ours['rss_mb'] / theirs['rss_mb']:.2f}x |"
+    )
 
 
 if __name__ == "__main__":

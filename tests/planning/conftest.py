@@ -7,13 +7,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from segkit.io.dataset import Dataset
 from segkit.planning.architecture import Block
 from segkit.planning.fingerprint import Fingerprint, extract_fingerprint
 
 TOTALSEG_ZIP = "totalseg/Dataset297_TotalSegmentator_total_3mm_1559subj.zip"
-TOTALSEG_MODEL = "Dataset297_TotalSegmentator_total_3mm_1559subj/nnUNetTrainer_4000epochs_NoMirroring__nnUNetPlans__3d_fullres"
+TOTALSEG_MODEL = (
+    "Dataset297_TotalSegmentator_total_3mm_1559subj/nnUNetTrainer_4000epochs_NoMirroring__nnUNetPlans__3d_fullres"
+)
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +51,14 @@ def totalseg_reference(nnunet_reference_dir: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def ct_dataset(tmp_path_factory, ct_dir: Path, totalseg_reference: dict) -> Dataset:
-    """The two CT examples with TotalSegmentator's masks as an nnU-Net raw dataset (what the CT reference model was planned on)."""
+    """The two CT examples with TotalSegmentator's masks as a raw dataset (what the CT model was planned on)."""
     root = tmp_path_factory.mktemp("Dataset297_ct")
     (root / "imagesTr").mkdir()
     (root / "labelsTr").mkdir()
-    pairs = {"ct": ("example_ct.nii.gz", "example_seg_fast_force_split.nii.gz"),
-             "ct_sm": ("example_ct_sm.nii.gz", "example_seg.nii.gz")}
+    pairs = {
+        "ct": ("example_ct.nii.gz", "example_seg_fast_force_split.nii.gz"),
+        "ct_sm": ("example_ct_sm.nii.gz", "example_seg.nii.gz"),
+    }
     for case, (image, label) in pairs.items():
         (root / "imagesTr" / f"{case}_0000.nii.gz").symlink_to(ct_dir / image)
         (root / "labelsTr" / f"{case}.nii.gz").symlink_to(ct_dir / label)
@@ -92,8 +95,12 @@ def brain_dataset(tmp_path_factory, data_dir: Path) -> Path:
     (root / "labelsTr").mkdir()
     (root / "imagesTr" / "brain_0000.nrrd").symlink_to(data_dir / "misc" / "nrrd" / "brain1_image.nrrd")
     (root / "labelsTr" / "brain.nrrd").symlink_to(data_dir / "misc" / "nrrd" / "brain1_label.nrrd")
-    info = {"channel_names": {"0": "T1"}, "labels": {"background": 0, "tumour": 1, "oedema": 2},
-            "numTraining": 1, "file_ending": ".nrrd"}
+    info = {
+        "channel_names": {"0": "T1"},
+        "labels": {"background": 0, "tumour": 1, "oedema": 2},
+        "numTraining": 1,
+        "file_ending": ".nrrd",
+    }
     (root / "dataset.json").write_text(json.dumps(info))
     return root
 

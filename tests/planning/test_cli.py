@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 
-from typer.testing import CliRunner
-
 from segkit.planning.cli import app, with_default_command
 from segkit.planning.plans import Plans
 from segkit.planning.storage import PreprocessedCase
+from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -73,8 +72,10 @@ def test_move_plans(tmp_path, small_hippocampus, brain_dataset):
     out = tmp_path / "out"
     assert runner.invoke(app, ["plan", str(small_hippocampus.root), "-o", str(out), "-q"]).exit_code == 0
     moved_dir = tmp_path / "moved"
-    result = runner.invoke(app, ["move-plans", str(out / "plans.json"), str(brain_dataset), "-o", str(moved_dir),
-                                 "--plans-name", "pretrained"])
+    result = runner.invoke(
+        app,
+        ["move-plans", str(out / "plans.json"), str(brain_dataset), "-o", str(moved_dir), "--plans-name", "pretrained"],
+    )
     assert result.exit_code == 0, result.output
     moved, source = Plans.load(moved_dir / "plans.json"), Plans.load(out / "plans.json")
     assert moved.dataset_name == brain_dataset.name and moved.extra["moved_from"] == source.dataset_name
@@ -107,12 +108,22 @@ def test_two_d_dataset(tmp_path, hippocampus):
     for case in hippocampus.training[:4]:  # the middle slice of each case, stored as (i, j, 1)
         image, label = nib.load(case.image_files[0]), nib.load(case.label_file)
         k = image.shape[2] // 2
-        for source, target in ((image, root / "imagesTr" / case.image_files[0].name),
-                               (label, root / "labelsTr" / case.label_file.name)):
+        for source, target in (
+            (image, root / "imagesTr" / case.image_files[0].name),
+            (label, root / "labelsTr" / case.label_file.name),
+        ):
             array = np.asanyarray(source.dataobj)[:, :, k : k + 1]
             nib.save(nib.Nifti1Image(array, source.affine), target)
-    (root / "dataset.json").write_text(json.dumps({"channel_names": {"0": "MRI"}, "numTraining": 4,
-                                                   "labels": {"background": 0, "a": 1, "b": 2}, "file_ending": ".nii.gz"}))
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {
+                "channel_names": {"0": "MRI"},
+                "numTraining": 4,
+                "labels": {"background": 0, "a": 1, "b": 2},
+                "file_ending": ".nii.gz",
+            }
+        )
+    )
     out = tmp_path / "out"
     result = runner.invoke(app, ["run", str(root), "-o", str(out), "-w", "2"])
     assert result.exit_code == 0, result.output

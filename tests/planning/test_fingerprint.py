@@ -5,7 +5,6 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-
 from segkit.planning.fingerprint import Fingerprint, fingerprint_case
 from segkit.planning.intensity import Moments
 
@@ -34,13 +33,21 @@ def test_hippocampus_intensities_close_to_nnunet(hippocampus_fingerprint, hippoc
     theirs = hippocampus_reference_fingerprint["foreground_intensity_properties_per_channel"]["0"]
     # nnU-Net samples the same number of voxels per case (cases weigh equally); we use every voxel
     assert ours["min"] == theirs["min"] and ours["max"] == theirs["max"]
-    for key, rel in (("mean", 0.03), ("std", 0.03), ("median", 0.01), ("percentile_00_5", 0.01), ("percentile_99_5", 0.01)):
+    for key, rel in (
+        ("mean", 0.03),
+        ("std", 0.03),
+        ("median", 0.01),
+        ("percentile_00_5", 0.01),
+        ("percentile_99_5", 0.01),
+    ):
         assert ours[key] == pytest.approx(theirs[key], rel=rel), key
 
 
 def test_hippocampus_geometry_equals_nnunet_reversed(hippocampus_fingerprint, hippocampus_reference_fingerprint):
     theirs = hippocampus_reference_fingerprint
-    assert [list(s) for s in hippocampus_fingerprint.shapes_after_crop] == [s[::-1] for s in theirs["shapes_after_crop"]]
+    assert [list(s) for s in hippocampus_fingerprint.shapes_after_crop] == [
+        s[::-1] for s in theirs["shapes_after_crop"]
+    ]
     assert np.allclose(hippocampus_fingerprint.spacings, [s[::-1] for s in theirs["spacings"]])
     assert hippocampus_fingerprint.median_relative_size_after_cropping == theirs["median_relative_size_after_cropping"]
     assert hippocampus_fingerprint.median_shape_after_crop == (35.0, 50.0, 36.0)
@@ -61,8 +68,10 @@ def test_ct_fingerprint(ct_dataset, ct_fingerprint, totalseg_reference):
     ours = ct_fingerprint.intensity_properties[0]
     assert ours["mean"] == pytest.approx(values.mean(), rel=1e-9)
     assert ours["percentile_00_5"] == pytest.approx(np.percentile(values, 0.5))
-    assert (ours["min"], ours["max"]) == (theirs["foreground_intensity_properties_per_channel"]["0"]["min"],
-                                          theirs["foreground_intensity_properties_per_channel"]["0"]["max"])
+    assert (ours["min"], ours["max"]) == (
+        theirs["foreground_intensity_properties_per_channel"]["0"]["min"],
+        theirs["foreground_intensity_properties_per_channel"]["0"]["max"],
+    )
     # most of TotalSegmentator's 117 labels are absent from these two scans, and counted as 0
     assert sum(ct_fingerprint.class_voxel_counts.values()) == sum(np.prod(s) for s in ct_fingerprint.shapes)
 

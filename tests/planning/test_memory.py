@@ -22,15 +22,18 @@ def test_plain_unet_matches_nnunet_count():
 
 
 def test_residual_encoder_matches_nnunet_count():
-    spec = dataclasses.replace(HIPPOCAMPUS, block=Block.RESIDUAL, blocks_per_stage=(1, 3, 4, 6),
-                               blocks_per_stage_decoder=(1, 1, 1))
+    spec = dataclasses.replace(
+        HIPPOCAMPUS, block=Block.RESIDUAL, blocks_per_stage=(1, 3, 4, 6), blocks_per_stage_decoder=(1, 1, 1)
+    )
     assert feature_map_size(spec, (40, 56, 40), num_classes=3) == 23_609_600
 
 
 def test_anisotropic_strides_match_nnunet_count():
     spec = ArchitectureSpec.plain_unet(
-        features_per_stage=(32, 64, 128, 256, 320), kernel_sizes=((3, 3, 3),) * 5,
-        strides=((1, 1, 1), (2, 2, 2), (2, 2, 2), (2, 2, 1), (2, 1, 1)))
+        features_per_stage=(32, 64, 128, 256, 320),
+        kernel_sizes=((3, 3, 3),) * 5,
+        strides=((1, 1, 1), (2, 2, 2), (2, 2, 2), (2, 2, 1), (2, 1, 1)),
+    )
     assert feature_map_size(spec, (48, 40, 24), num_classes=4) == 10_149_120
 
 
@@ -44,7 +47,6 @@ def test_equals_segkit_nets_count_for_planned_specs(hippocampus, hippocampus_fin
     # planning never imports nets; this test checks the analytic sums against the real networks
     from segkit.nets.counting import feature_map_size as nets_feature_map_size
     from segkit.nets.spec import ArchitectureSpec as NetsSpec
-
     from segkit.planning.planner import PlanOptions, plan_dataset
 
     checked = 0
@@ -59,8 +61,10 @@ def test_equals_segkit_nets_count_for_planned_specs(hippocampus, hippocampus_fin
                 assert ours == theirs, (preset, name, deep_supervision)
                 checked += 1
     anisotropic = ArchitectureSpec.plain_unet(
-        features_per_stage=(32, 64, 128, 256, 320), kernel_sizes=((3, 3, 1),) * 2 + ((3, 3, 3),) * 3,
-        strides=((1, 1, 1), (2, 2, 1), (2, 2, 2), (2, 2, 2), (2, 2, 1)))
+        features_per_stage=(32, 64, 128, 256, 320),
+        kernel_sizes=((3, 3, 1),) * 2 + ((3, 3, 3),) * 3,
+        strides=((1, 1, 1), (2, 2, 1), (2, 2, 2), (2, 2, 2), (2, 2, 1)),
+    )
     theirs = nets_feature_map_size(NetsSpec.from_dict(anisotropic.to_dict()), (160, 192, 48), num_classes=5)
     assert feature_map_size(anisotropic, (160, 192, 48), num_classes=5, deep_supervision=True) == theirs
     assert checked == 8

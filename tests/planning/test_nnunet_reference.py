@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from segkit.io.dataset import DatasetInfo
 from segkit.planning.fingerprint import Fingerprint
 from segkit.planning.planner import plan_dataset
@@ -31,8 +30,9 @@ def _inputs(entry: dict) -> tuple[Fingerprint, DatasetInfo]:
         class_voxel_counts={0: 100, 1: 10, 2: 10},
         median_relative_size_after_cropping=entry["median_relative_size_after_cropping"],
     )
-    info = DatasetInfo.from_dict({"channel_names": entry["channel_names"], "labels": entry["labels"],
-                                  "numTraining": n, "file_ending": ".nii.gz"})
+    info = DatasetInfo.from_dict(
+        {"channel_names": entry["channel_names"], "labels": entry["labels"], "numTraining": n, "file_ending": ".nii.gz"}
+    )
     return fingerprint, info
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from segkit.planning.fingerprint import extract_fingerprint
 from segkit.planning.pipeline import preprocess_dataset
 from segkit.planning.planner import plan_dataset
@@ -15,8 +14,14 @@ def test_preprocess_resume_and_redo(tmp_path, small_hippocampus):
     fingerprint = extract_fingerprint(small_hippocampus, workers=2)
     plans = plan_dataset(fingerprint, small_hippocampus.info)
     calls = []
-    folder = preprocess_dataset(small_hippocampus, plans, configuration="3d_fullres", output=tmp_path, workers=2,
-                                on_case_done=lambda: calls.append(1))
+    folder = preprocess_dataset(
+        small_hippocampus,
+        plans,
+        configuration="3d_fullres",
+        output=tmp_path,
+        workers=2,
+        on_case_done=lambda: calls.append(1),
+    )
     ids = [c.identifier for c in small_hippocampus.training]
     assert folder == tmp_path / "3d_fullres" and len(calls) == 6
     case = PreprocessedCase.open(folder, ids[0])

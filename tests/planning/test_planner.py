@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from segkit.io.dataset import DatasetInfo
 from segkit.planning.architecture import Block
 from segkit.planning.errors import PlansError
@@ -39,10 +38,26 @@ def test_ct_plans_equal_nnunet(ct_dataset, ct_fingerprint, totalseg_reference, c
 
 def _synthetic(spacings, shapes) -> Fingerprint:
     n = len(spacings)
-    props = {0: {"mean": 0.0, "std": 1.0, "median": 0.0, "min": -1.0, "max": 1.0,
-                 "percentile_00_5": -1.0, "percentile_99_5": 1.0}}
-    return Fingerprint(tuple(f"c{i}" for i in range(n)), tuple(map(tuple, spacings)), tuple(map(tuple, shapes)),
-                       tuple(map(tuple, shapes)), props, {0: 10, 1: 5}, 1.0)
+    props = {
+        0: {
+            "mean": 0.0,
+            "std": 1.0,
+            "median": 0.0,
+            "min": -1.0,
+            "max": 1.0,
+            "percentile_00_5": -1.0,
+            "percentile_99_5": 1.0,
+        }
+    }
+    return Fingerprint(
+        tuple(f"c{i}" for i in range(n)),
+        tuple(map(tuple, spacings)),
+        tuple(map(tuple, shapes)),
+        tuple(map(tuple, shapes)),
+        props,
+        {0: 10, 1: 5},
+        1.0,
+    )
 
 
 INFO = DatasetInfo({0: "MRI"}, {"background": 0, "tumour": 1}, ".nii.gz", 3)

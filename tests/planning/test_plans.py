@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from segkit.planning.architecture import ArchitectureSpec
 from segkit.planning.errors import PlansError
-from segkit.planning.plans import Plans
 from segkit.planning.planner import plan_dataset
+from segkit.planning.plans import Plans
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +66,18 @@ def test_load_errors(tmp_path):
 
 def test_architecture_contract_keys(plans):
     arch = plans.to_dict()["configurations"]["3d_fullres"]["architecture"]
-    assert set(arch) == {"network", "dims", "features_per_stage", "kernel_sizes", "strides", "blocks_per_stage",
-                         "blocks_per_stage_decoder", "block", "norm", "deep_supervision"}
+    assert set(arch) == {
+        "network",
+        "dims",
+        "features_per_stage",
+        "kernel_sizes",
+        "strides",
+        "blocks_per_stage",
+        "blocks_per_stage_decoder",
+        "block",
+        "norm",
+        "deep_supervision",
+    }
     assert arch["dims"] == 3 and arch["strides"][0] == [1, 1, 1] and arch["deep_supervision"] is True
     assert ArchitectureSpec.from_dict(arch).to_dict() == arch
     with pytest.raises(PlansError, match="blocks_per_stage_decoder needs 3"):

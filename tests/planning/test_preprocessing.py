@@ -5,7 +5,6 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-
 from segkit.io import read_channels, read_image
 from segkit.planning.cropping import uncrop
 from segkit.planning.planner import plan_dataset
@@ -29,8 +28,13 @@ def _read(case):
 def test_fullres_case_is_cropped_and_zscored(hippocampus, plans):
     image, labels = _read(hippocampus.training[0])
     config = plans.configuration("3d_fullres")
-    out = preprocess_arrays(image.array, labels, spacing=image.spacing, configuration=config,
-                            intensity_properties=plans.foreground_intensity_properties_per_channel)
+    out = preprocess_arrays(
+        image.array,
+        labels,
+        spacing=image.spacing,
+        configuration=config,
+        intensity_properties=plans.foreground_intensity_properties_per_channel,
+    )
     assert out.data.shape[1:] == out.shape_after_crop and out.data.dtype == np.float32
     assert abs(out.data.mean()) < 1e-4 and abs(out.data.std() - 1) < 1e-4
     assert np.array_equal(uncrop(out.seg[0], out.crop_box, labels.shape), labels)
@@ -40,9 +44,14 @@ def test_resampled_case_maps_back_to_original_grid(hippocampus, plans):
     case = hippocampus.training[1]
     image, labels = _read(case)
     config = plans.configuration("3d_fine")
-    out = preprocess_arrays(image.array, labels, spacing=image.spacing, configuration=config,
-                            intensity_properties=plans.foreground_intensity_properties_per_channel)
-    expected = tuple(round(s * 1.0 / t) for s, t in zip(out.shape_after_crop, (0.8, 0.7, 0.9)))
+    out = preprocess_arrays(
+        image.array,
+        labels,
+        spacing=image.spacing,
+        configuration=config,
+        intensity_properties=plans.foreground_intensity_properties_per_channel,
+    )
+    expected = tuple(round(s * 1.0 / t) for s, t in zip(out.shape_after_crop, (0.8, 0.7, 0.9), strict=True))
     assert out.data.shape[1:] == expected and out.spacing == (0.8, 0.7, 0.9)
     back = resample_labels(out.seg, to_shape=out.shape_after_crop).numpy()[0]
     restored = uncrop(np.maximum(back, 0), out.crop_box, labels.shape)
@@ -56,8 +65,13 @@ def test_ct_normalization_clips_to_percentiles(ct_dataset, ct_fingerprint):
     config = plans.configuration("3d_fullres")
     case = ct_dataset.training[1]
     image = read_channels(case.image_files)
-    out = preprocess_arrays(image.array, None, spacing=image.spacing, configuration=config,
-                            intensity_properties=plans.foreground_intensity_properties_per_channel)
+    out = preprocess_arrays(
+        image.array,
+        None,
+        spacing=image.spacing,
+        configuration=config,
+        intensity_properties=plans.foreground_intensity_properties_per_channel,
+    )
     stats = plans.foreground_intensity_properties_per_channel[0]
     low = (stats["percentile_00_5"] - stats["mean"]) / stats["std"]
     high = (stats["percentile_99_5"] - stats["mean"]) / stats["std"]
@@ -88,8 +102,13 @@ def test_revert_to_original_grid_inverts_preprocessing(hippocampus, plans):
     from segkit.planning.preprocessing import revert_to_original_grid
 
     image, labels = _read(hippocampus.training[2])
-    out = preprocess_arrays(image.array, labels, spacing=image.spacing, configuration=plans.configuration("3d_fine"),
-                            intensity_properties=plans.foreground_intensity_properties_per_channel)
+    out = preprocess_arrays(
+        image.array,
+        labels,
+        spacing=image.spacing,
+        configuration=plans.configuration("3d_fine"),
+        intensity_properties=plans.foreground_intensity_properties_per_channel,
+    )
     geometry = {"crop_box": out.crop_box, "shape_after_crop": out.shape_after_crop, "original_shape": labels.shape}
     restored = revert_to_original_grid(np.maximum(out.seg[0], 0), is_labels=True, **geometry)
     assert restored.shape == labels.shape and restored.dtype == np.int16

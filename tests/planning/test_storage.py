@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from segkit.planning.errors import PreprocessingError
 from segkit.planning.storage import CaseProperties, PreprocessedCase
 
 
 def _properties(identifier="case_1", config_hash="abc"):
     return CaseProperties(
-        identifier=identifier, original_spacing=(1.0, 1.0, 2.0), original_shape=(50, 60, 70),
-        affine=tuple(tuple(float(v) for v in row) for row in np.eye(4)), crop_box=((1, 41), (2, 52), (3, 33)),
-        shape_after_crop=(40, 50, 30), spacing=(1.0, 1.0, 1.0), shape=(40, 50, 60),
+        identifier=identifier,
+        original_spacing=(1.0, 1.0, 2.0),
+        original_shape=(50, 60, 70),
+        affine=tuple(tuple(float(v) for v in row) for row in np.eye(4)),
+        crop_box=((1, 41), (2, 52), (3, 33)),
+        shape_after_crop=(40, 50, 30),
+        spacing=(1.0, 1.0, 1.0),
+        shape=(40, 50, 60),
         class_locations={1: np.array([[1, 2, 3], [4, 5, 6]], np.int32), 2: np.zeros((0, 3), np.int32)},
         configuration_hash=config_hash,
     )
@@ -28,9 +32,14 @@ def test_write_then_read_patches(tmp_path):
     assert case.data.chunks == (1, 16, 16, 16)
     region = (slice(3, 19), slice(10, 40), slice(50, 60))
     patch, patch_seg = case.read_patch(region)
-    assert np.array_equal(patch, data[(slice(None), *region)]) and np.array_equal(patch_seg, seg[(slice(None), *region)])
+    assert np.array_equal(patch, data[(slice(None), *region)]) and np.array_equal(
+        patch_seg, seg[(slice(None), *region)]
+    )
     loaded = case.properties
-    assert loaded.crop_box == ((1, 41), (2, 52), (3, 33)) and loaded.class_locations[1].tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert loaded.crop_box == ((1, 41), (2, 52), (3, 33)) and loaded.class_locations[1].tolist() == [
+        [1, 2, 3],
+        [4, 5, 6],
+    ]
     assert loaded.class_locations[2].shape == (0, 3)
     assert CaseProperties.from_dict(loaded.to_dict()).to_dict() == _properties().to_dict()
 
@@ -50,5 +59,10 @@ def test_errors(tmp_path):
     with pytest.raises(PreprocessingError, match="no complete preprocessed case"):
         PreprocessedCase.open(tmp_path, "missing")
     with pytest.raises(PreprocessingError, match="one grid"):
-        PreprocessedCase.write(tmp_path, data=np.zeros((1, 4, 4, 4)), seg=np.zeros((4, 4, 4)),
-                               properties=_properties(), patch_size=(4, 4, 4))
+        PreprocessedCase.write(
+            tmp_path,
+            data=np.zeros((1, 4, 4, 4)),
+            seg=np.zeros((4, 4, 4)),
+            properties=_properties(),
+            patch_size=(4, 4, 4),
+        )

@@ -15,7 +15,7 @@ def test_coarse_axis_joins_later():
     assert t.strides[1] == (2, 2, 1)
     # once the in-plane spacing is coarse enough, the slice axis pools and gets 3-wide kernels
     assert any(s[2] == 2 for s in t.strides) and t.kernel_sizes[-1] == (3, 3, 3)
-    assert all(p % d == 0 for p, d in zip(t.patch_size, t.divisor))
+    assert all(p % d == 0 for p, d in zip(t.patch_size, t.divisor, strict=True))
 
 
 def test_short_axis_stops_pooling_at_min_edge():

@@ -66,13 +66,16 @@ class ArchitectureSpec:
             raise PlansError("architecture: at least one stage is needed")
         for name in ("kernel_sizes", "strides", "blocks_per_stage"):
             if len(getattr(self, name)) != n:
-                raise PlansError(f"architecture: {name} needs {n} entries (one per stage), got {len(getattr(self, name))}")
+                raise PlansError(
+                    f"architecture: {name} needs {n} entries (one per stage), got {len(getattr(self, name))}"
+                )
         if len(self.blocks_per_stage_decoder) != n - 1:
             raise PlansError(
-                f"architecture: blocks_per_stage_decoder needs {n - 1} entries, got {len(self.blocks_per_stage_decoder)}"
+                f"architecture: blocks_per_stage_decoder needs {n - 1} entries, "
+                f"got {len(self.blocks_per_stage_decoder)}"
             )
         if self.dims not in (2, 3) or any(len(k) != self.dims for k in (*self.kernel_sizes, *self.strides)):
-            raise PlansError(f"architecture: every kernel size and stride needs 2 or 3 axes, consistently")
+            raise PlansError("architecture: every kernel size and stride needs 2 or 3 axes, consistently")
         if any(s != 1 for s in self.strides[0]):
             raise PlansError(f"architecture: the first stage's stride must be all 1, got {list(self.strides[0])}")
         if self.network != "unet":

@@ -16,7 +16,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from segkit.io.console import App
 
 app = App(help="Plan and preprocess an nnU-Net v2 raw dataset for segkit training.")
@@ -24,10 +23,13 @@ app = App(help="Plan and preprocess an nnU-Net v2 raw dataset for segkit trainin
 DatasetDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, help="nnU-Net v2 raw dataset folder.")]
 OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output folder (fingerprint.json, plans.json, cases).")]
 Workers = Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Processes (default: all CPUs).")]
-Configs = Annotated[list[str] | None, typer.Option("--configs", "-c", help="Configurations to preprocess "
-                                                   "(default: 2d 3d_fullres 3d_lowres).")]
-GpuMemory = Annotated[float | None, typer.Option("--gpu-memory", help="GPU memory to plan for, GB "
-                                                 "(default: 8, or the preset's).")]
+Configs = Annotated[
+    list[str] | None,
+    typer.Option("--configs", "-c", help="Configurations to preprocess (default: 2d 3d_fullres 3d_lowres)."),
+]
+GpuMemory = Annotated[
+    float | None, typer.Option("--gpu-memory", help="GPU memory to plan for, GB (default: 8, or the preset's).")
+]
 Preset = Annotated[str, typer.Option("--preset", help="Planner: default, resenc_m, resenc_l, resenc_xl.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Device = Annotated[str, typer.Option("--device", help="Where preprocessing resamples: cpu, cuda, cuda:N.")]
@@ -136,8 +138,15 @@ def preprocess(
     from segkit.planning.runner import DEFAULT_CONFIGURATIONS, PLANS_FILE, preprocess_step
 
     plans = Plans.load(output / PLANS_FILE)
-    preprocess_step(Dataset.load(dataset_dir), plans, output, configurations=tuple(configs or DEFAULT_CONFIGURATIONS),
-                    workers=_workers(workers), device=device, progress=_progress(quiet))
+    preprocess_step(
+        Dataset.load(dataset_dir),
+        plans,
+        output,
+        configurations=tuple(configs or DEFAULT_CONFIGURATIONS),
+        workers=_workers(workers),
+        device=device,
+        progress=_progress(quiet),
+    )
 
 
 @app.command("move-plans")
@@ -162,8 +171,11 @@ def move_plans_command(
 
 def with_default_command(args: list[str]) -> list[str]:
     """Insert ``run`` unless the arguments start with a command name or a help flag."""
-    if args and args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--install-completion",
-                                                             "--show-completion"):
+    if (
+        args
+        and args[0] not in COMMANDS
+        and args[0] not in ("--help", "-h", "--install-completion", "--show-completion")
+    ):
         return ["run", *args]
     return args
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
 from segkit.planning.architecture import ArchitectureSpec
 from segkit.planning.errors import PlansError
 from segkit.planning.memory import feature_map_size
@@ -60,11 +59,11 @@ def build_spec(topology: Topology, preset: Preset) -> ArchitectureSpec:
 
 
 def initial_patch_size(spacing: Sequence[float], median_shape: Sequence[float]) -> tuple[float, ...]:
-    """Return a patch with the aspect of the spacing and the volume of 256**3 (2048**2 in 2D), clipped to the median shape."""
+    """Return a patch with the spacing's aspect and the volume of 256**3 (2048**2 in 2D), clipped to the median."""
     inverse = 1 / np.asarray(spacing, dtype=np.float64)
     edge = INITIAL_EDGE_3D if len(spacing) == 3 else INITIAL_EDGE_2D
     scale = (edge ** len(spacing) / np.prod(inverse)) ** (1 / len(spacing))
-    return tuple(min(float(round(v)), float(m)) for v, m in zip(inverse * scale, median_shape))
+    return tuple(min(float(round(v)), float(m)) for v, m in zip(inverse * scale, median_shape, strict=True))
 
 
 def plan_network(

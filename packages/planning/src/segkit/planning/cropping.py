@@ -50,9 +50,7 @@ def box_slices(box: Box) -> tuple[slice, ...]:
     return tuple(slice(start, stop) for start, stop in box)
 
 
-def crop_to_nonzero(
-    data: np.ndarray, seg: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, Box]:
+def crop_to_nonzero(data: np.ndarray, seg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, Box]:
     """Crop an image (and its segmentation) to the box of its nonzero region.
 
     Inside the box, segmentation voxels that are background and outside the nonzero mask
@@ -81,9 +79,7 @@ def crop_to_nonzero(
     return cropped, out, box
 
 
-def uncrop(
-    array: np.ndarray, box: Box, shape: Sequence[int], *, fill: float = 0
-) -> np.ndarray:
+def uncrop(array: np.ndarray, box: Box, shape: Sequence[int], *, fill: float = 0) -> np.ndarray:
     """Place a cropped array back into the full grid ``shape`` (inverse of the crop).
 
     Args:

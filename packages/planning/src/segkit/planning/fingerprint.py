@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from segkit.io import atomic_path, read_channels, read_image
 from segkit.io.dataset import Case, Dataset
 from segkit.planning.cropping import crop_to_nonzero
@@ -70,7 +69,7 @@ def fingerprint_case(case: Case, *, sample_limit: int = DEFAULT_SAMPLE_BUDGET) -
         spacing=tuple(float(s) for s in image.spacing),
         shape=tuple(int(s) for s in data.shape[1:]),
         shape_after_crop=tuple(int(s) for s in cropped.shape[1:]),
-        class_voxel_counts={int(v): int(n) for v, n in zip(values, counts)},
+        class_voxel_counts={int(v): int(n) for v, n in zip(values, counts, strict=True)},
         moments=tuple(Moments.of(v) for v in channel_values),
         samples=tuple(sample_values(v, sample_limit).astype(np.float32) for v in channel_values),
     )

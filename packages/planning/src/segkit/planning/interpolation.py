@@ -16,10 +16,13 @@ CUBIC_A = -0.5
 def _cubic_weights(t: torch.Tensor) -> list[torch.Tensor]:
     # weights of the taps at offsets -1, 0, 1, 2 for fractional position t in [0, 1)
     a = CUBIC_A
+
     def near(x):  # |x| <= 1
         return ((a + 2) * x - (a + 3)) * x * x + 1
+
     def far(x):  # 1 < |x| < 2
         return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
     return [far(1 + t), near(t), near(1 - t), far(2 - t)]
 
 
@@ -36,7 +39,7 @@ def taps(in_len: int, out_len: int, order: int, device: torch.device) -> list[tu
         return [(base.clamp(0, in_len - 1), 1 - t), ((base + 1).clamp(0, in_len - 1), t)]
     if order == 3:
         weights = _cubic_weights(t)
-        return [((base + offset).clamp(0, in_len - 1), w) for offset, w in zip((-1, 0, 1, 2), weights)]
+        return [((base + offset).clamp(0, in_len - 1), w) for offset, w in zip((-1, 0, 1, 2), weights, strict=True)]
     raise ValueError(f"interpolation order must be 0, 1 or 3, got {order}")
 
 

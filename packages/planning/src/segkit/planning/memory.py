@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
 from segkit.planning.architecture import ArchitectureSpec, Block
 
 
@@ -23,7 +22,7 @@ def _stage_sizes(spec: ArchitectureSpec, patch_size: Sequence[int]) -> list[list
     sizes = []
     size = list(patch_size)
     for stride in spec.strides:
-        size = [s // st for s, st in zip(size, stride)]
+        size = [s // st for s, st in zip(size, stride, strict=True)]
         sizes.append(size)
     return sizes
 
@@ -34,12 +33,12 @@ def _encoder_size(spec: ArchitectureSpec, patch_size: Sequence[int]) -> int:
     if spec.block is Block.RESIDUAL:
         total += _volume(spec.features_per_stage[0], patch_size)  # stem
         in_channels, in_size = spec.features_per_stage[0], list(patch_size)
-        for f, n, size in zip(spec.features_per_stage, spec.blocks_per_stage, sizes):
+        for f, n, size in zip(spec.features_per_stage, spec.blocks_per_stage, sizes, strict=True):
             shortcut = in_channels != f or in_size != size
             total += (2 * n + int(shortcut)) * _volume(f, size)
             in_channels, in_size = f, size
         return total
-    for f, n, size in zip(spec.features_per_stage, spec.blocks_per_stage, sizes):
+    for f, n, size in zip(spec.features_per_stage, spec.blocks_per_stage, sizes, strict=True):
         total += n * _volume(f, size)
     return total
 

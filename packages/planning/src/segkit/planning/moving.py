@@ -29,8 +29,7 @@ def move_plans(plans: Plans, target: DatasetInfo, *, dataset_name: str, plans_na
             )
         if "data_identifier" in entry:
             entry["data_identifier"] = f"{name}_{config_name}"
-    extra = {**copy.deepcopy(plans.extra), "moved_from": plans.dataset_name,
-             "label_values": list(target.label_values)}
+    extra = {**copy.deepcopy(plans.extra), "moved_from": plans.dataset_name, "label_values": list(target.label_values)}
     return Plans(
         dataset_name=dataset_name,
         plans_name=name,

@@ -89,8 +89,7 @@ def _drain(
             except BrokenProcessPool as err:
                 name = names[index] if names is not None else str(index)
                 raise WorkerError(
-                    f"a worker process died while processing {name} (out of memory?); "
-                    "rerun with fewer workers"
+                    f"a worker process died while processing {name} (out of memory?); rerun with fewer workers"
                 ) from err
             yield index, result
             next_index = next(queue, None)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from segkit.io import read_channels, read_image
 from segkit.io.dataset import Case, Dataset
 from segkit.planning.parallel import map_cases
@@ -25,8 +24,11 @@ log = logging.getLogger(__name__)
 def configuration_hash(plans: Plans, name: str) -> str:
     """Hash of everything that changes a configuration's preprocessed data."""
     config = plans.configuration(name).to_dict()
-    relevant = {k: config[k] for k in ("spacing", "normalization_schemes", "use_mask_for_norm", "resampling",
-                                       "patch_size", "slice_axis") if k in config}
+    relevant = {
+        k: config[k]
+        for k in ("spacing", "normalization_schemes", "use_mask_for_norm", "resampling", "patch_size", "slice_axis")
+        if k in config
+    }
     relevant["intensity"] = plans.foreground_intensity_properties_per_channel
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -50,8 +52,14 @@ def preprocess_case(job: _Job) -> str:
     seg = np.asarray(read_image(case.label_file).array) if case.label_file is not None else None
     if seg is not None and np.issubdtype(seg.dtype, np.floating):
         seg = np.rint(seg)
-    result = preprocess_arrays(data, seg, spacing=image.spacing, configuration=job.configuration,
-                               intensity_properties=job.intensity_properties, device=job.device)
+    result = preprocess_arrays(
+        data,
+        seg,
+        spacing=image.spacing,
+        configuration=job.configuration,
+        intensity_properties=job.intensity_properties,
+        device=job.device,
+    )
     properties = CaseProperties(
         identifier=case.identifier,
         original_spacing=tuple(float(s) for s in image.spacing),
@@ -64,8 +72,9 @@ def preprocess_case(job: _Job) -> str:
         class_locations=class_locations(result.seg, job.foreground_labels),
         configuration_hash=job.config_hash,
     )
-    PreprocessedCase.write(job.folder, data=result.data, seg=result.seg, properties=properties,
-                           patch_size=_patch_3d(job.configuration))
+    PreprocessedCase.write(
+        job.folder, data=result.data, seg=result.seg, properties=properties, patch_size=_patch_3d(job.configuration)
+    )
     return case.identifier
 
 
@@ -115,11 +124,18 @@ def preprocess_dataset(
             if on_case_done is not None:
                 on_case_done()
         else:
-            todo.append(_Job(case, config, plans.foreground_intensity_properties_per_channel, labels, folder,
-                             config_hash, device))
+            todo.append(
+                _Job(
+                    case, config, plans.foreground_intensity_properties_per_channel, labels, folder, config_hash, device
+                )
+            )
     if len(todo) < len(dataset.training):
-        log.info("%s: %d of %d cases already preprocessed", configuration, len(dataset.training) - len(todo),
-                 len(dataset.training))
+        log.info(
+            "%s: %d of %d cases already preprocessed",
+            configuration,
+            len(dataset.training) - len(todo),
+            len(dataset.training),
+        )
     names = [job.case.identifier for job in todo]
     if device != "cpu":
         workers = 1

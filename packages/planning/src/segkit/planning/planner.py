@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
 from segkit.io.dataset import DatasetInfo
 from segkit.planning.configuration_planner import Budget, PlannedNetwork, plan_network
 from segkit.planning.errors import PlansError
@@ -93,9 +92,14 @@ def plan_dataset(
     decisions: list[str] = []
     spacing = options.target_spacing or target_spacing(fingerprint.spacings, fingerprint.shapes_after_crop)
     median_spacing = fingerprint.median_spacing
-    if any(abs(t - m) > 1e-6 for t, m in zip(spacing, median_spacing)):
-        decisions.append(f"target spacing {_fmt(spacing)} differs from the median {_fmt(median_spacing)} (anisotropy rule)")
-    new_shapes = [compute_new_shape(sh, sp, spacing) for sh, sp in zip(fingerprint.shapes_after_crop, fingerprint.spacings)]
+    if any(abs(t - m) > 1e-6 for t, m in zip(spacing, median_spacing, strict=True)):
+        decisions.append(
+            f"target spacing {_fmt(spacing)} differs from the median {_fmt(median_spacing)} (anisotropy rule)"
+        )
+    new_shapes = [
+        compute_new_shape(sh, sp, spacing)
+        for sh, sp in zip(fingerprint.shapes_after_crop, fingerprint.spacings, strict=True)
+    ]
     median_shape = tuple(float(v) for v in np.median(np.array(new_shapes, dtype=np.float64), axis=0))
     num_cases = len(fingerprint.identifiers)
     dataset_voxels = float(np.prod(median_shape, dtype=np.float64) * num_cases)
@@ -110,24 +114,35 @@ def plan_dataset(
         if lowres is not None:
             low_spacing, low_shape, low_net = lowres
             configurations["3d_lowres"] = {
-                **_entry("3d_lowres", low_net, low_spacing, low_shape, common), "next_stage": "3d_cascade_fullres"}
+                **_entry("3d_lowres", low_net, low_spacing, low_shape, common),
+                "next_stage": "3d_cascade_fullres",
+            }
             configurations["3d_fullres"]["batch_dice"] = True
             configurations["3d_cascade_fullres"] = {"inherits_from": "3d_fullres", "previous_stage": "3d_lowres"}
-            decisions.append(f"3d_lowres at spacing {_fmt(low_spacing)}: a fullres patch covers less than "
-                             f"{LOWRES_THRESHOLD:.0%} of the median image")
+            decisions.append(
+                f"3d_lowres at spacing {_fmt(low_spacing)}: a fullres patch covers less than "
+                f"{LOWRES_THRESHOLD:.0%} of the median image"
+            )
         else:
             decisions.append("no 3d_lowres: fullres patches cover enough of the median image")
     else:
         decisions.append(f"2D dataset (axis {axis2d} is one voxel thick): only the 2d configuration")
     in_plane = [a for a in range(3) if a != axis2d]
-    net2d = plan_network([spacing[a] for a in in_plane], [median_shape[a] for a in in_plane], budget=budget,
-                         dataset_voxels=dataset_voxels, tie_order=_nnunet_tie_order(in_plane, None))
+    net2d = plan_network(
+        [spacing[a] for a in in_plane],
+        [median_shape[a] for a in in_plane],
+        budget=budget,
+        dataset_voxels=dataset_voxels,
+        tie_order=_nnunet_tie_order(in_plane, None),
+    )
     entry2d = _entry("2d", net2d, [spacing[a] for a in in_plane], [median_shape[a] for a in in_plane], common)
     configurations = {"2d": {**entry2d, "batch_dice": True, "slice_axis": axis2d}, **configurations}
     for name, entry in configurations.items():
         if "patch_size" in entry:
-            decisions.append(f"{name}: patch {_fmt(entry['patch_size'])}, batch {entry['batch_size']}, "
-                             f"{len(entry['architecture']['features_per_stage'])} stages")
+            decisions.append(
+                f"{name}: patch {_fmt(entry['patch_size'])}, batch {entry['batch_size']}, "
+                f"{len(entry['architecture']['features_per_stage'])} stages"
+            )
     for line in decisions:
         log.info("%s", line)
     return Plans(
@@ -137,8 +152,12 @@ def plan_dataset(
         foreground_intensity_properties_per_channel=fingerprint.intensity_properties,
         original_median_spacing=median_spacing,
         original_median_shape=fingerprint.median_shape_after_crop,
-        extra={"planner": preset.name, "gpu_memory_gb": gpu_gb, "label_values": list(info.label_values),
-               "decisions": decisions},
+        extra={
+            "planner": preset.name,
+            "gpu_memory_gb": gpu_gb,
+            "label_values": list(info.label_values),
+            "decisions": decisions,
+        },
     )
 
 
@@ -146,13 +165,21 @@ def _common_entries(fingerprint: Fingerprint, info: DatasetInfo, plans_name: str
     schemes = [scheme_for_channel(info.channel_names[c]) for c in sorted(info.channel_names)]
     masked = fingerprint.median_relative_size_after_cropping < MASK_FOR_NORM_BELOW
     use_mask = [masked and s.zero_stays_zero_when_masked for s in schemes]
-    decisions.append("normalization: " + ", ".join(
-        f"channel {c} ({info.channel_names[c]}) -> {s.value}{' masked' if m else ''}"
-        for c, (s, m) in enumerate(zip(schemes, use_mask))))
+    decisions.append(
+        "normalization: "
+        + ", ".join(
+            f"channel {c} ({info.channel_names[c]}) -> {s.value}{' masked' if m else ''}"
+            for c, (s, m) in enumerate(zip(schemes, use_mask, strict=True))
+        )
+    )
     missing = [v for v in info.label_values if v != 0 and fingerprint.class_voxel_counts.get(v, 0) == 0]
     if missing:
         decisions.append(f"labels {missing} occur in no training case (planned anyway)")
-    return {"plans_name": plans_name, "normalization_schemes": [s.value for s in schemes], "use_mask_for_norm": use_mask}
+    return {
+        "plans_name": plans_name,
+        "normalization_schemes": [s.value for s in schemes],
+        "use_mask_for_norm": use_mask,
+    }
 
 
 def _entry(name: str, net: PlannedNetwork, spacing, median_shape, common: dict) -> dict:
@@ -186,8 +213,9 @@ def _plan_lowres(spacing, median_shape, fullres: PlannedNetwork, *, budget: Budg
         low_shape = fullres_spacing / low_spacing * median
         median_voxels = float(np.prod(low_shape))
         rounded = tuple(float(round(v)) for v in low_shape)
-        net = plan_network(tuple(low_spacing), rounded, budget=budget, dataset_voxels=median_voxels * num_cases,
-                           tie_order=tie_order)
+        net = plan_network(
+            tuple(low_spacing), rounded, budget=budget, dataset_voxels=median_voxels * num_cases, tie_order=tie_order
+        )
         patch_voxels = float(np.prod(net.patch_size, dtype=np.float64))
         result = (tuple(float(v) for v in low_spacing), rounded, net)
     if result is not None and np.prod(median) / median_voxels < 2:

@@ -193,8 +193,16 @@ class Plans:
     @classmethod
     def from_dict(cls, data: dict) -> Plans:
         """Parse a plans JSON object."""
-        known = {"format", "dataset_name", "plans_name", "axis_order", "original_median_spacing",
-                 "original_median_shape", "configurations", "foreground_intensity_properties_per_channel"}
+        known = {
+            "format",
+            "dataset_name",
+            "plans_name",
+            "axis_order",
+            "original_median_spacing",
+            "original_median_shape",
+            "configurations",
+            "foreground_intensity_properties_per_channel",
+        }
         if data.get("axis_order", "ijk") != "ijk":
             raise PlansError(f"plans axis_order must be 'ijk', got {data.get('axis_order')!r}")
         try:

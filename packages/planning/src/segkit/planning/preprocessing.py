@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from segkit.planning.cropping import Box, crop_to_nonzero
 from segkit.planning.normalization import normalize
 from segkit.planning.plans import Configuration
@@ -80,7 +78,9 @@ def preprocess_arrays(
     mask = cropped_seg[0] >= 0
     channels = [
         normalize(cropped[c], scheme, stats=intensity_properties.get(c), mask=mask if use_mask else None)
-        for c, (scheme, use_mask) in enumerate(zip(configuration.normalization_schemes, configuration.use_mask_for_norm))
+        for c, (scheme, use_mask) in enumerate(
+            zip(configuration.normalization_schemes, configuration.use_mask_for_norm, strict=True)
+        )
     ]
     normalized = np.stack(channels)
     target = configuration_spacing(configuration, spacing)
@@ -90,16 +90,20 @@ def preprocess_arrays(
     from segkit.planning.resampling import resample_image, resample_labels
 
     options = configuration.resampling
-    common = {"to_shape": shape, "from_spacing": spacing, "to_spacing": target, "order_z": options.order_z,
-              "separate_z": options.force_separate_z, "device": device}
+    common = {
+        "to_shape": shape,
+        "from_spacing": spacing,
+        "to_spacing": target,
+        "order_z": options.order_z,
+        "separate_z": options.force_separate_z,
+        "device": device,
+    }
     out_data = resample_image(normalized, order=options.order_data, **common).cpu().numpy()
     out_seg = resample_labels(cropped_seg, order=options.order_seg, **common).cpu().numpy()
     return PreprocessedArrays(out_data, out_seg, box, tuple(normalized.shape[1:]), target)
 
 
-def class_locations(
-    seg: np.ndarray, labels: Sequence[int], *, seed: int = 1234
-) -> dict[int, np.ndarray]:
+def class_locations(seg: np.ndarray, labels: Sequence[int], *, seed: int = 1234) -> dict[int, np.ndarray]:
     """Sample voxel coordinates of each label for foreground oversampling.
 
     Per label: ``max(min(10000, n), ceil(1% of n))`` of its ``n`` voxels, without

@@ -47,8 +47,13 @@ class Preset:
 
 _ENCODER_RESENC = (1, 3, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6)
 _DEFAULT = Preset("default", Block.PLAIN, (2,) * 14, (2,) * 13, 560e6, 85e6, 8, 0.05, True)
-_RESENC = dict(block=Block.RESIDUAL, blocks_per_stage=_ENCODER_RESENC, blocks_per_stage_decoder=(1,) * 12,
-               max_dataset_covered=1.0, scale_by_reference_batch=False)
+_RESENC = dict(
+    block=Block.RESIDUAL,
+    blocks_per_stage=_ENCODER_RESENC,
+    blocks_per_stage_decoder=(1,) * 12,
+    max_dataset_covered=1.0,
+    scale_by_reference_batch=False,
+)
 
 
 class PresetName(str, enum.Enum):
@@ -63,8 +68,14 @@ class PresetName(str, enum.Enum):
 PRESETS: dict[PresetName, tuple[Preset, float]] = {
     PresetName.DEFAULT: (_DEFAULT, 8.0),
     PresetName.RESENC_M: (Preset("resenc_m", reference_3d=680e6, reference_2d=135e6, reference_gb=8, **_RESENC), 8.0),
-    PresetName.RESENC_L: (Preset("resenc_l", reference_3d=2100e6, reference_2d=380e6, reference_gb=24, **_RESENC), 24.0),
-    PresetName.RESENC_XL: (Preset("resenc_xl", reference_3d=3600e6, reference_2d=560e6, reference_gb=40, **_RESENC), 40.0),
+    PresetName.RESENC_L: (
+        Preset("resenc_l", reference_3d=2100e6, reference_2d=380e6, reference_gb=24, **_RESENC),
+        24.0,
+    ),
+    PresetName.RESENC_XL: (
+        Preset("resenc_xl", reference_3d=3600e6, reference_2d=560e6, reference_gb=40, **_RESENC),
+        40.0,
+    ),
 }
 """Each preset with its default GPU memory budget (GB)."""
 

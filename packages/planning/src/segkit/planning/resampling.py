@@ -16,7 +16,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from scipy.ndimage import find_objects
-
 from segkit.planning.errors import PreprocessingError
 from segkit.planning.interpolation import apply_taps, resize_axis, taps, window_taps
 from segkit.planning.spacing import ANISOTROPY_THRESHOLD, compute_new_shape
@@ -218,5 +217,5 @@ def _label_boxes(labels: torch.Tensor) -> dict[int, list[tuple[int, int]]]:
     # bounding box of every label value, in one pass (scipy's find_objects)
     array = labels.cpu().numpy()
     low = int(array.min())
-    objects = find_objects((array.astype(np.int64) - low + 1))
+    objects = find_objects(array.astype(np.int64) - low + 1)
     return {index + low: [(s.start, s.stop) for s in box] for index, box in enumerate(objects) if box is not None}

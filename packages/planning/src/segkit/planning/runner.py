@@ -74,8 +74,9 @@ def verify(dataset_dir: Path, *, workers: int, progress: Progress = no_progress)
             log.error("%s %s: %s", problem.case, problem.file, problem.message)
         shown = "; ".join(f"{p.case}: {p.message}" for p in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise DatasetError(f"{dataset_dir}: {len(problems)} problem(s): {shown}{more}; "
-                           "see `segkit-dataset verify` for the full list")
+        raise DatasetError(
+            f"{dataset_dir}: {len(problems)} problem(s): {shown}{more}; see `segkit-dataset verify` for the full list"
+        )
 
 
 def fingerprint_step(dataset: Dataset, output: Path, *, workers: int, progress: Progress = no_progress) -> Fingerprint:
@@ -140,8 +141,9 @@ def preprocess_step(
             log.info("skipping %s: the plans have no such configuration", name)
             continue
         with progress(f"preprocessing {name}", len(dataset.training)) as advance:
-            preprocess_dataset(dataset, plans, configuration=name, output=output, workers=workers,
-                               device=device, on_case_done=advance)
+            preprocess_dataset(
+                dataset, plans, configuration=name, output=output, workers=workers, device=device, on_case_done=advance
+            )
         done.append(name)
     return done
 
@@ -167,6 +169,13 @@ def plan_and_preprocess(
     fingerprint = fingerprint_step(dataset, output, workers=options.workers, progress=progress)
     plans = plan_step(dataset, fingerprint, output, options=options.plan)
     if options.preprocess:
-        preprocess_step(dataset, plans, output, configurations=options.configurations, workers=options.workers,
-                        device=options.device, progress=progress)
+        preprocess_step(
+            dataset,
+            plans,
+            output,
+            configurations=options.configurations,
+            workers=options.workers,
+            device=options.device,
+            progress=progress,
+        )
     return plans

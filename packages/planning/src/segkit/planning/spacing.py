@@ -10,16 +10,14 @@ ANISOTROPY_THRESHOLD = 3.0
 """An axis is anisotropic when its spacing is over this many times the others'."""
 
 
-def compute_new_shape(
-    shape: Sequence[int], spacing: Sequence[float], new_spacing: Sequence[float]
-) -> tuple[int, ...]:
+def compute_new_shape(shape: Sequence[int], spacing: Sequence[float], new_spacing: Sequence[float]) -> tuple[int, ...]:
     """Return the shape of ``shape`` resampled from ``spacing`` to ``new_spacing`` (rounded).
 
     Example:
         >>> compute_new_shape((100, 100, 20), (1.0, 1.0, 5.0), (2.0, 2.0, 2.5))
         (50, 50, 40)
     """
-    return tuple(int(round(s * old / new)) for s, old, new in zip(shape, spacing, new_spacing))
+    return tuple(int(round(s * old / new)) for s, old, new in zip(shape, spacing, new_spacing, strict=True))
 
 
 def target_spacing(

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import blosc2
 import numpy as np
-
 from segkit.io import atomic_path
 from segkit.planning.errors import PreprocessingError
 
@@ -89,7 +88,7 @@ def _unravel(flat: list[int], shape: tuple[int, ...]) -> np.ndarray:
 
 def _chunking(shape: Sequence[int], patch_size: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     spatial = shape[1:]
-    chunk = tuple(min(s, p) for s, p in zip(spatial, patch_size))
+    chunk = tuple(min(s, p) for s, p in zip(spatial, patch_size, strict=True))
     block = tuple(min(c, BLOCK_EDGE) for c in chunk)
     return (1, *chunk), (1, *block)
 

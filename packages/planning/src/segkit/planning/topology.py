@@ -43,7 +43,7 @@ def pad_to_multiple(shape: Sequence[int], divisor: Sequence[int]) -> tuple[int, 
         >>> pad_to_multiple((35, 50, 36), (8, 8, 8))
         (40, 56, 40)
     """
-    return tuple(int(math.ceil(s / d) * d) for s, d in zip(shape, divisor))
+    return tuple(int(math.ceil(s / d) * d) for s, d in zip(shape, divisor, strict=True))
 
 
 def plan_topology(
