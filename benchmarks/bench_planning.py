@@ -16,6 +16,10 @@ Usage: .venv/bin/python benchmarks/bench_planning.py [--repeats N] [--dataset DI
 ``--write-reference-plans FILE`` instead runs nnU-Net's ExperimentPlanner (peer venv) on a few
 synthetic fingerprints (large isotropic images, thick-sliced scans, CT + masked MR) and writes
 the fingerprints and nnU-Net's plans to FILE, for tests/planning/test_nnunet_reference.py.
+
+``--compare-resampling`` instead resamples the CT example and its 62-label mask with nnU-Net's
+``resample_data_or_seg_to_shape`` (peer venv) and with segkit's torch functions, isotropic and
+with separate-z handling, and prints how far apart they are and how long each took.
 """
 
 from __future__ import annotations
@@ -249,12 +253,93 @@ def write_reference_plans(path: Path) -> None:
     print(f"wrote {path}")
 
 
+PEER_RESAMPLER = """
+import sys, time, numpy as np
+from nnunetv2.preprocessing.resampling.default_resampling import resample_data_or_seg_to_shape
+data = np.load(sys.argv[1])
+shape, spacing, new_spacing = [[float(v) for v in a.split(',')] for a in sys.argv[3:6]]
+is_seg = sys.argv[6] == 'seg'
+start = time.perf_counter()
+out = resample_data_or_seg_to_shape(data, [int(v) for v in shape], spacing, new_spacing, is_seg=is_seg,
+                                    order=1 if is_seg else 3, order_z=0, force_separate_z=None)
+print(time.perf_counter() - start)
+np.save(sys.argv[2], out)
+"""
+
+
+def compare_resampling() -> None:
+    import nibabel as nib
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "packages" / "planning" / "src"))
+    from segkit.planning.resampling import resample_image, resample_labels
+    from segkit.planning.spacing import compute_new_shape
+
+    ct = REPO.parent / "shared" / "data" / "ct_examples"
+    image = np.asanyarray(nib.load(ct / "example_ct.nii.gz").dataobj).astype(np.float32)[None]
+    labels = np.asanyarray(nib.load(ct / "example_seg_fast_force_split.nii.gz").dataobj).astype(np.int16)[None]
+    cases = {
+        "isotropic 3 -> 1.5 mm": ((3.0, 3.0, 3.0), (1.5, 1.5, 1.5)),
+        "thick slices 1x1x5 -> 0.8x0.8x2.5 mm (separate z)": ((1.0, 1.0, 5.0), (0.8, 0.8, 2.5)),
+    }
+    work = Path(tempfile.mkdtemp(prefix="resampling_compare_"))
+    try:
+        for title, (spacing, target) in cases.items():
+            shape = compute_new_shape(image.shape[1:], spacing, target)
+            print(title, "->", shape)
+            for kind, array in (("image", image), ("seg", labels)):
+                source, result = work / f"{kind}_in.npy", work / f"{kind}_out.npy"
+                np.save(source, np.ascontiguousarray(array.transpose(0, 3, 2, 1)))  # nnU-Net's (c, z, y, x)
+                args = [",".join(str(v) for v in values[::-1]) for values in (shape, spacing, target)]
+                command = [
+                    str(PEER_VENV / "bin" / "python"),
+                    "-c",
+                    PEER_RESAMPLER,
+                    str(source),
+                    str(result),
+                    *args,
+                    kind,
+                ]
+                done = subprocess.run(command, capture_output=True, text=True, check=True)
+                theirs = np.load(result).transpose(0, 3, 2, 1)
+                start = time.perf_counter()
+                if kind == "image":
+                    ours = resample_image(array, from_spacing=spacing, to_spacing=target).numpy()
+                else:
+                    ours = resample_labels(array, from_spacing=spacing, to_spacing=target).numpy()
+                took = time.perf_counter() - start
+                timing = f"nnU-Net {float(done.stdout.split()[-1]):.2f} s, segkit {took:.2f} s"
+                if kind == "image":
+                    diff = np.abs(ours - theirs)
+                    corr = np.corrcoef(ours.ravel(), theirs.ravel())[0, 1]
+                    print(
+                        f"  image: mean |diff| {diff.mean():.2f} HU, 99th pct {np.percentile(diff, 99):.1f} HU, "
+                        f"correlation {corr:.5f}; {timing}"
+                    )
+                else:
+                    dice = []
+                    for value in np.unique(labels):
+                        a, b = ours == value, theirs == value
+                        if value > 0 and (a.sum() + b.sum()) > 0:
+                            dice.append(2 * (a & b).sum() / (a.sum() + b.sum()))
+                    print(
+                        f"  labels: voxels equal {(ours == theirs).mean():.4f}, Dice ours vs nnU-Net over "
+                        f"{len(dice)} labels: mean {np.mean(dice):.4f}, min {np.min(dice):.4f}; {timing}"
+                    )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--dataset", type=Path, default=DATA)
     parser.add_argument("--write-reference-plans", type=Path, default=None)
+    parser.add_argument("--compare-resampling", action="store_true")
     args = parser.parse_args()
+    if args.compare_resampling:
+        compare_resampling()
+        return
     if args.write_reference_plans is not None:
         write_reference_plans(args.write_reference_plans)
         return
