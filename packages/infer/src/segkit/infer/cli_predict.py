@@ -49,8 +49,13 @@ def predict(
     resume: Annotated[bool, typer.Option("--continue", help="Skip cases whose output exists.")] = False,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    timing: Annotated[Path | None, typer.Option(help="Write wall and forward-pass seconds to this JSON.")] = None,
 ) -> None:
     """Predict every case of INPUT and write CASE.nii.gz label maps (named as nnUNetv2_predict names them)."""
+    import json
+    import time
+
+    began = time.perf_counter()
     from segkit.infer.batch import BatchOptions, predict_folder
     from segkit.infer.cases import check_output_folder, find_input_cases
     from segkit.infer.predictor import Predictor, PredictOptions
@@ -68,6 +73,9 @@ def predict(
         written = predict_folder(predictor, input, output, on_case=advance,
                                  options=BatchOptions(save_probabilities=save_probabilities, skip_existing=resume))
     logging.getLogger(__name__).info("%d case(s) written to %s", len(written), output)
+    if timing is not None:
+        timing.write_text(json.dumps({"cases": len(written), "wall_s": time.perf_counter() - began,
+                                      "forward_s": predictor.clock.seconds, "forward_calls": predictor.clock.calls}))
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from segkit.infer.model_folder import LoadedModel, load_model_folder
 from segkit.infer.model_setup import ModelSetup
 from segkit.infer.preprocessing import PreparedCase, preprocess
 from segkit.infer.runtime import Precision, autocast_dtype, parse_device, torch_threads
-from segkit.infer.sliding_window import WindowOptions, predict_sliding_window
+from segkit.infer.sliding_window import ForwardClock, WindowOptions, predict_sliding_window
 from segkit.io import Image
 from segkit.io.model_folder import NNUNET_CHECKPOINT
 from segkit.nets import fuse
@@ -68,6 +68,7 @@ class Predictor:
         self.options = options or PredictOptions()
         self.setup: ModelSetup = model.setup
         self.folds = model.folds
+        self.clock = ForwardClock()
         self.networks: tuple[nn.Module, ...] = tuple(fuse(n).to(self.device) for n in model.networks)
         self._window = WindowOptions(
             tile_size=self.setup.patch_size, step=self.options.step,
@@ -101,7 +102,8 @@ class Predictor:
         softmax and argmax of it are those of the averaged probabilities.
         """
         with torch_threads(self.options.num_threads):
-            outputs = [predict_sliding_window(net, case.data, self._window, num_classes=self.setup.num_classes)
+            outputs = [predict_sliding_window(net, case.data, self._window, num_classes=self.setup.num_classes,
+                                              clock=self.clock)
                        for net in self.networks]
         if len(outputs) == 1:
             return outputs[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -67,11 +68,26 @@ def _accumulators(num_classes: int, shape: Sequence[int], device: torch.device) 
             torch.zeros(tuple(shape), dtype=dtype, device=device))
 
 
+class ForwardClock:
+    """Accumulates the seconds spent inside network forward passes (for the share-of-time report)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+    def add(self, seconds: float) -> None:
+        """Record one forward pass."""
+        self.seconds += seconds
+        self.calls += 1
+
+
 class _Runner:
     """Runs the network on batches of (tile, flip) jobs, halving the batch on out-of-memory."""
 
-    def __init__(self, network: Network, options: WindowOptions, device: torch.device) -> None:
+    def __init__(self, network: Network, options: WindowOptions, device: torch.device,
+                 clock: ForwardClock | None) -> None:
         self.network = network
+        self.clock = clock
         self.options = options
         self.device = device
         self.batch_size = options.batch_size
@@ -81,8 +97,14 @@ class _Runner:
             try:
                 outs = []
                 for start in range(0, inputs.shape[0], self.batch_size):
+                    began = time.perf_counter()
                     with _autocast(self.device, self.options.autocast_dtype):
-                        outs.append(self.network(inputs[start:start + self.batch_size]).float())
+                        out = self.network(inputs[start:start + self.batch_size])
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize(self.device)
+                    if self.clock is not None:
+                        self.clock.add(time.perf_counter() - began)
+                    outs.append(out.float())
                 return torch.cat(outs) if len(outs) > 1 else outs[0]
             except OOM_ERRORS:
                 if self.batch_size == 1:
@@ -95,7 +117,7 @@ class _Runner:
 
 @torch.inference_mode()
 def predict_sliding_window(network: Network, data: torch.Tensor, options: WindowOptions, *,
-                           num_classes: int) -> torch.Tensor:
+                           num_classes: int, clock: ForwardClock | None = None) -> torch.Tensor:
     """Return the blended logits of `network` slid over `data`.
 
     Args:
@@ -103,6 +125,7 @@ def predict_sliding_window(network: Network, data: torch.Tensor, options: Window
         data: ``(c, *spatial)`` float image on the compute device (segkit axis order).
         options: tiling, TTA, batching and precision.
         num_classes: number of network outputs.
+        clock: if given, accumulates the time spent in forward passes.
 
     Returns:
         ``(num_classes, *spatial)`` float32 logits on the compute device if they fit, else on the CPU.
@@ -110,17 +133,17 @@ def predict_sliding_window(network: Network, data: torch.Tensor, options: Window
     device = data.device
     result_device = device if options.accumulate_on_device else torch.device("cpu")
     try:
-        return _predict(network, data, options, num_classes=num_classes, result_device=result_device)
+        return _predict(network, data, options, num_classes=num_classes, result_device=result_device, clock=clock)
     except OOM_ERRORS:
         logger.warning("out of memory accumulating %s logits on %s; accumulating on the CPU instead",
                        tuple(data.shape[1:]), result_device)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    return _predict(network, data, options, num_classes=num_classes, result_device=torch.device("cpu"))
+    return _predict(network, data, options, num_classes=num_classes, result_device=torch.device("cpu"), clock=clock)
 
 
 def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, num_classes: int,
-             result_device: torch.device) -> torch.Tensor:
+             result_device: torch.device, clock: ForwardClock | None) -> torch.Tensor:
     tile = tuple(options.tile_size)
     spatial = tuple(data.shape[1:])
     if len(spatial) != len(tile):
@@ -133,7 +156,7 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
     logits, weights = _accumulators(num_classes, padded, result_device)
     gaussian = torch.from_numpy(np.array(gaussian_importance_map(tile))).to(result_device, logits.dtype)
     flips = flip_sets(options.mirror_axes)
-    runner = _Runner(network, options, data.device)
+    runner = _Runner(network, options, data.device, clock)
     per_forward = max(1, options.batch_size // len(flips))
     for first in range(0, len(starts), per_forward):
         chunk = starts[first:first + per_forward]
