@@ -174,7 +174,11 @@ SYNTHETIC = {
 PEER_PLANNER = """
 import json, sys
 from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
-print(json.dumps(ExperimentPlanner(sys.argv[1], 8).plan_experiment()))
+from nnunetv2.experiment_planning.experiment_planners.residual_unets.residual_encoder_unet_planners import (
+    nnUNetPlannerResEncL, nnUNetPlannerResEncM, nnUNetPlannerResEncXL)
+planners = {"default": ExperimentPlanner, "resenc_m": nnUNetPlannerResEncM, "resenc_l": nnUNetPlannerResEncL,
+            "resenc_xl": nnUNetPlannerResEncXL}
+print(json.dumps({name: planner(sys.argv[1]).plan_experiment() for name, planner in planners.items()}))
 """
 
 
@@ -245,7 +249,8 @@ def write_reference_plans(path: Path) -> None:
                 "spacings": spacings,
                 "shapes_after_crop": shapes,
                 "intensity": stats,
-                "nnunet_plans": plans,
+                "nnunet_plans": plans["default"],
+                "nnunet_resenc_plans": {k: v for k, v in plans.items() if k != "default"},
             }
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -120,9 +120,10 @@ def _compare_plans(ours, theirs: dict) -> None:
     assert list(spec.features_per_stage) == kwargs["features_per_stage"]
     assert [list(k) for k in spec.kernel_sizes] == [k[::-1] for k in kwargs["kernel_sizes"]]
     assert [list(s) for s in spec.strides] == [s[::-1] for s in kwargs["strides"]]
-    assert list(spec.blocks_per_stage) == kwargs["n_conv_per_stage"]
+    assert list(spec.blocks_per_stage) == kwargs.get("n_conv_per_stage", kwargs.get("n_blocks_per_stage"))
     assert list(spec.blocks_per_stage_decoder) == kwargs["n_conv_per_stage_decoder"]
-    assert spec.block is Block.PLAIN and spec.norm.value == "instance"
+    residual = theirs["architecture"]["network_class_name"].endswith("ResidualEncoderUNet")
+    assert spec.block is (Block.RESIDUAL if residual else Block.PLAIN) and spec.norm.value == "instance"
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 ``data/nnunet_synthetic_plans.json`` holds the fingerprints and nnU-Net v2.8.1's plans of them,
 written by ``benchmarks/bench_planning.py --write-reference-plans`` (the peer runs only there).
 They cover what the real datasets do not: 3d_lowres and the cascade, the anisotropy rule with
-thick slices, and two channels (CT + masked z-score).
+thick slices, two channels (CT + masked z-score), and the residual-encoder presets M/L/XL.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from segkit.io.dataset import DatasetInfo
 from segkit.planning.fingerprint import Fingerprint
-from segkit.planning.planner import plan_dataset
+from segkit.planning.planner import PlanOptions, plan_dataset
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "nnunet_synthetic_plans.json").read_text())
 
@@ -48,3 +48,15 @@ def test_plans_equal_nnunet(name, compare_plans):
             continue
         compare_plans(plans.configuration(config), theirs[config])
         assert plans.configuration(config).next_stage == theirs[config].get("next_stage")
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+@pytest.mark.parametrize("preset", ["resenc_m", "resenc_l", "resenc_xl"])
+def test_resenc_presets_equal_nnunet(name, preset, compare_plans):
+    entry = REFERENCE[name]
+    theirs = entry["nnunet_resenc_plans"][preset]["configurations"]
+    plans = plan_dataset(*_inputs(entry), PlanOptions(preset=preset))
+    assert set(plans.configuration_names) == set(theirs)
+    for config in theirs:
+        if "inherits_from" not in theirs[config]:
+            compare_plans(plans.configuration(config), theirs[config])
