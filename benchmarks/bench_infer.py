@@ -39,6 +39,17 @@ REFERENCE = DATA / "nnunet_reference"
 HIPPO_MODEL = REFERENCE / "Dataset004_Hippocampus" / "nnUNetTrainer_refShort__nnUNetPlans__3d_fullres"
 CT_ZIP = REFERENCE / "totalseg" / "Dataset297_TotalSegmentator_total_3mm_1559subj.zip"
 PEER = Path("/work/peers/venv/bin")
+# nnU-Net finds the trainer class named in the checkpoint by importing every trainer module; in the peer venv
+# that dies importing Primus -> timm -> torchvision (wheel mismatch), and the reference trainers
+# (nnUNetTrainer_refShort, ..._NoMirroring) only change training. The launcher hands nnU-Net its base trainer
+# class (which builds the network from the plans) and runs the unmodified entry point: it skips the search, so
+# it can only make nnU-Net faster.
+LAUNCHER = """import nnunetv2.inference.predict_from_raw_data as p
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+p.recursive_find_trainer_class_by_name = lambda name: nnUNetTrainer
+if __name__ == "__main__":
+    p.predict_entry_point_modelfolder()
+"""
 OURS = REPO / ".venv" / "bin"
 
 
@@ -142,7 +153,9 @@ def prepare_ct(work: Path) -> tuple[Path, Path]:
 def run_pair(name: str, inputs: Path, model: Path, work: Path, *, tta: bool) -> dict:
     theirs, ours = work / f"{name}_nnunet", work / f"{name}_segkit"
     timing = work / f"{name}_timing.json"
-    nnunet = [str(PEER / "nnUNetv2_predict_from_modelfolder"), "-i", str(inputs), "-o", str(theirs), "-m", str(model),
+    launcher = work / "nnunet_launcher.py"
+    launcher.write_text(LAUNCHER)
+    nnunet = [str(PEER / "python"), str(launcher), "-i", str(inputs), "-o", str(theirs), "-m", str(model),
               "-f", "0", "-step_size", "0.5", "-device", "cpu", "-npp", "1", "-nps", "1", "--disable_progress_bar"]
     segkit = [str(OURS / "segkit-predict"), "-i", str(inputs), "-o", str(ours), "-m", str(model), "-f", "0",
               "--step", "0.5", "--device", "cpu", "--quiet", "--timing", str(timing)]

@@ -1,0 +1,72 @@
+"""Model folders to and from a zip (``segkit-export``, ``segkit-import``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from segkit.infer.errors import ModelLoadError
+from segkit.io.model_folder import WEIGHTS_FILE, read_model_info
+from segkit.io.safe_zip import extract_zip
+
+FOLDER_FILES = ("model.json", "plans.json", "dataset.json")
+
+
+def export_model_folder(folder: str | os.PathLike, archive: str | os.PathLike) -> Path:
+    """Write a zip holding the model folder's JSON files and each fold's weights (atomically).
+
+    Raises:
+        ModelLoadError: not a segkit model folder, or a listed fold without weights.
+    """
+    folder, archive = Path(folder), Path(archive)
+    info = read_model_info(folder)
+    members = [folder / name for name in FOLDER_FILES]
+    members += [folder / f"fold_{fold}" / WEIGHTS_FILE for fold in info.folds]
+    missing = [str(m) for m in members if not m.is_file()]
+    if missing:
+        raise ModelLoadError(f"cannot export {folder}: missing {missing[0]}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".tmp", dir=archive.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as handle:
+            for member in members:
+                handle.write(member, f"{folder.name}/{member.relative_to(folder).as_posix()}")
+        os.replace(tmp, archive)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return archive
+
+
+def import_model_folder(archive: str | os.PathLike, target_parent: str | os.PathLike) -> Path:
+    """Extract a model zip into ``target_parent/<model name>``; nothing is left behind on failure.
+
+    The zip is extracted into a temp folder beside the target (zip-slip safe), checked (model.json and
+    weights of its folds), then renamed into place.
+
+    Raises:
+        ModelLoadError: not a model zip, or the target exists already.
+    """
+    archive, parent = Path(archive), Path(target_parent)
+    if not zipfile.is_zipfile(archive):
+        raise ModelLoadError(f"{archive} is not a zip file")
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".segkit-import-", dir=parent))
+    try:
+        extract_zip(archive, staging)
+        found = [p.parent for p in staging.rglob("model.json")]
+        if len(found) != 1:
+            raise ModelLoadError(f"{archive}: expected one model folder (model.json), found {len(found)}")
+        info = read_model_info(found[0])
+        for fold in info.folds:
+            if not (found[0] / f"fold_{fold}" / WEIGHTS_FILE).is_file():
+                raise ModelLoadError(f"{archive}: fold {fold} has no {WEIGHTS_FILE}")
+        target = parent / found[0].name
+        if target.exists():
+            raise ModelLoadError(f"{target} exists already; remove it or import elsewhere")
+        os.replace(found[0], target)
+        return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,134 @@
+"""Small console scripts: ``segkit-ensemble``, ``segkit-postprocess``, ``segkit-export``, ``segkit-import``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from segkit.io.console import App
+from segkit.io.errors import SegkitError
+from segkit.nets import NetsError
+
+ensemble_app = App(user_errors=(SegkitError,), help="Average saved probabilities of several predictions.")
+postprocess_app = App(user_errors=(SegkitError,), help="Connected-component postprocessing.")
+export_app = App(user_errors=(SegkitError,), help="Zip a segkit model folder.")
+import_app = App(user_errors=(SegkitError, NetsError), help="Install a model zip or convert an nnU-Net result folder.")
+
+
+@ensemble_app.command()
+def ensemble(
+    folders: Annotated[list[Path], typer.Argument(help="Prediction folders with CASE.npz probabilities.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
+    save_probabilities: Annotated[bool, typer.Option("--save-probabilities")] = False,
+) -> None:
+    """Average the probabilities of every case present in all FOLDERS and write its label map."""
+    from segkit.infer.ensemble import ensemble_folders
+
+    ensemble_folders(folders, output, save_probabilities_too=save_probabilities)
+
+
+def _pairs(pred_dir: Path, ref_dir: Path):
+    from segkit.infer.errors import InferError
+    from segkit.io import read_image
+
+    pairs = []
+    for path in sorted(pred_dir.glob("*.nii.gz")):
+        ref = ref_dir / path.name
+        if not ref.is_file():
+            raise InferError(f"no reference {ref} for prediction {path.name}")
+        pairs.append((read_image(path).array, read_image(ref).array))
+    return pairs
+
+
+@postprocess_app.command()
+def determine(
+    pred_dir: Annotated[Path, typer.Argument(help="Cross-validation predictions.")],
+    ref_dir: Annotated[Path, typer.Argument(help="Reference label maps (same names).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="postprocessing.json to write.")],
+    labels: Annotated[list[int] | None, typer.Option("-l", "--labels", help="Labels (default: all found).")] = None,
+) -> None:
+    """Decide which largest-component operations raise the mean Dice; write them as JSON."""
+    import numpy as np
+
+    from segkit.infer.errors import InferError
+    from segkit.infer.postprocessing import determine_postprocessing
+
+    pairs = _pairs(pred_dir, ref_dir)
+    if not pairs:
+        raise InferError(f"no predictions (.nii.gz) in {pred_dir}")
+    found = sorted({int(v) for p, r in pairs for v in np.union1d(np.unique(p), np.unique(r)) if v > 0})
+    plan = determine_postprocessing(pairs, labels or found)
+    plan.save(output)
+    typer.echo(f"foreground: {plan.foreground}, classes: {list(plan.classes)}, "
+               f"Dice {plan.dice_before:.4f} -> {plan.dice_after:.4f}")
+
+
+@postprocess_app.command()
+def apply(
+    input_dir: Annotated[Path, typer.Argument(help="Predictions to postprocess.")],
+    output_dir: Annotated[Path, typer.Argument(help="Output folder.")],
+    plan_file: Annotated[Path, typer.Option("-p", "--plan", help="postprocessing.json.")],
+) -> None:
+    """Apply a postprocessing JSON to every label map in INPUT_DIR."""
+    from segkit.infer.cases import check_output_folder
+    from segkit.infer.errors import InferError
+    from segkit.infer.postprocessing import PostprocessingPlan, apply_postprocessing
+    from segkit.io import read_image, write_image
+
+    plan = PostprocessingPlan.load(plan_file)
+    files = sorted(input_dir.glob("*.nii.gz")) if input_dir.is_dir() else []
+    if not files:
+        raise InferError(f"no label maps (.nii.gz) in {input_dir}")
+    out = check_output_folder(output_dir)
+    for path in files:
+        image = read_image(path)
+        write_image(image.with_array(apply_postprocessing(image.array, plan)), out / path.name, label=True)
+
+
+@export_app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="segkit model folder.")],
+    output: Annotated[Path, typer.Argument(help="Zip file to write.")],
+) -> None:
+    """Zip a model folder (model.json, plans.json, dataset.json, fold weights)."""
+    from segkit.infer.archive import export_model_folder
+
+    export_model_folder(model, output)
+
+
+@import_app.command(name="import")
+def import_(
+    source: Annotated[Path, typer.Argument(help="Model zip, or an nnU-Net v2 result folder to convert.")],
+    target: Annotated[Path, typer.Argument(help="Folder to install into (zip) or the new model folder (nnU-Net).")],
+    folds: Annotated[list[str] | None, typer.Option("-f", "--folds", help="nnU-Net folds to convert.")] = None,
+) -> None:
+    """Install a model zip into TARGET/<name>, or convert an nnU-Net result folder into TARGET."""
+    from segkit.infer.archive import import_model_folder
+    from segkit.infer.cli_predict import parse_folds
+    from segkit.infer.convert import convert_nnunet_folder
+
+    path = convert_nnunet_folder(source, target, folds=parse_folds(folds)) if source.is_dir() \
+        else import_model_folder(source, target)
+    typer.echo(str(path))
+
+
+def ensemble_main() -> None:
+    """Console-script entry point."""
+    ensemble_app()
+
+
+def postprocess_main() -> None:
+    """Console-script entry point."""
+    postprocess_app()
+
+
+def export_main() -> None:
+    """Console-script entry point."""
+    export_app()
+
+
+def import_main() -> None:
+    """Console-script entry point."""
+    import_app()

@@ -1,0 +1,138 @@
+"""Connected-component postprocessing: keep the largest component (whole foreground, or per class).
+
+`determine_postprocessing` decides on cross-validation results (predictions beside references) which
+operations help, keeping each only where it raises the mean Dice; the decision is a small JSON file that
+`apply_postprocessing` (and ``segkit-postprocess apply``) applies to new predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import generate_binary_structure, label
+
+from segkit.infer.errors import InferError
+from segkit.io import atomic_path
+
+FORMAT = "segkit-postprocessing/1"
+
+
+@dataclass(frozen=True)
+class PostprocessingPlan:
+    """Which largest-component operations to apply.
+
+    Args:
+        foreground: keep only the largest connected component of all foreground labels together.
+        classes: labels for which only the largest component of that label is kept.
+        dice_before: mean foreground Dice on the cross-validation cases without postprocessing.
+        dice_after: the same with this plan applied.
+    """
+
+    foreground: bool = False
+    classes: tuple[int, ...] = ()
+    dice_before: float | None = None
+    dice_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if any(int(c) <= 0 for c in self.classes):
+            raise InferError(f"postprocessing classes must be labels > 0, got {list(self.classes)}")
+
+    def to_dict(self) -> dict:
+        """JSON object."""
+        return {"format": FORMAT, "keep_largest_foreground": self.foreground, "keep_largest_per_class": list(self.classes),
+                "dice_before": self.dice_before, "dice_after": self.dice_after}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PostprocessingPlan:
+        """Parse `to_dict`'s object."""
+        if data.get("format") != FORMAT:
+            raise InferError(f"postprocessing JSON: 'format' must be {FORMAT!r}, got {data.get('format')!r}")
+        return cls(foreground=bool(data.get("keep_largest_foreground", False)),
+                   classes=tuple(int(c) for c in data.get("keep_largest_per_class", ())),
+                   dice_before=data.get("dice_before"), dice_after=data.get("dice_after"))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the JSON atomically."""
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> PostprocessingPlan:
+        """Read a JSON written by `save`."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise InferError(f"{path}: cannot read postprocessing JSON ({err})") from err
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """Return the largest face-connected component of a boolean mask (empty stays empty).
+
+    Example:
+        >>> m = np.zeros((1, 1, 6), bool); m[0, 0, [0, 2, 3]] = True
+        >>> largest_component(m)[0, 0].astype(int).tolist()
+        [0, 0, 1, 1, 0, 0]
+    """
+    components, count = label(mask, structure=generate_binary_structure(mask.ndim, 1))
+    if count <= 1:
+        return mask.copy()
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    return components == int(sizes.argmax())
+
+
+def apply_postprocessing(labels: np.ndarray, plan: PostprocessingPlan) -> np.ndarray:
+    """Return ``labels`` with the plan's components removed (set to background)."""
+    out = labels.copy()
+    if plan.foreground:
+        out[(out > 0) & ~largest_component(out > 0)] = 0
+    for value in plan.classes:
+        mask = out == value
+        out[mask & ~largest_component(mask)] = 0
+    return out
+
+
+def _mean_dice(pairs: Sequence[tuple[np.ndarray, np.ndarray]], labels: Sequence[int]) -> dict[int, float]:
+    out = {}
+    for value in labels:
+        scores = []
+        for pred, ref in pairs:
+            x, y = pred == value, ref == value
+            total = x.sum() + y.sum()
+            if total:
+                scores.append(2.0 * (x & y).sum() / total)
+        out[value] = float(np.mean(scores)) if scores else float("nan")
+    return out
+
+
+def determine_postprocessing(pairs: Sequence[tuple[np.ndarray, np.ndarray]], labels: Sequence[int]) -> PostprocessingPlan:
+    """Choose the operations that raise the mean Dice on ``(prediction, reference)`` pairs.
+
+    First the whole-foreground operation (kept if the mean over classes rises), then, on top of it, each
+    class's operation (kept if that class's Dice rises).
+    """
+    if not pairs:
+        raise InferError("postprocessing needs at least one (prediction, reference) pair")
+    base = _mean_dice(pairs, labels)
+    before = float(np.nanmean(list(base.values())))
+    fg_plan = PostprocessingPlan(foreground=True)
+    fg = _mean_dice([(apply_postprocessing(p, fg_plan), r) for p, r in pairs], labels)
+    use_fg = float(np.nanmean(list(fg.values()))) > before
+    current = fg if use_fg else base
+    classes = []
+    for value in labels:
+        trial = PostprocessingPlan(foreground=use_fg, classes=(value,))
+        score = _mean_dice([(apply_postprocessing(p, trial), r) for p, r in pairs], [value])[value]
+        if score > current[value]:
+            classes.append(value)
+    final = PostprocessingPlan(foreground=use_fg, classes=tuple(classes))
+    after = _mean_dice([(apply_postprocessing(p, final), r) for p, r in pairs], labels)
+    return PostprocessingPlan(foreground=use_fg, classes=tuple(classes), dice_before=before,
+                              dice_after=float(np.nanmean(list(after.values()))))

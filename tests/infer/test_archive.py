@@ -1,0 +1,45 @@
+"""nnU-Net folder -> segkit model folder -> zip -> installed folder: the same predictions all the way."""
+
+import zipfile
+
+import numpy as np
+from typer.testing import CliRunner
+
+from segkit.infer.cli_tools import export_app, import_app
+from segkit.infer.predictor import Predictor, PredictOptions
+from segkit.io import read_image
+from segkit.io.model_folder import read_model_info
+
+
+def test_convert_export_import_predict_the_same(hippo_model_dir, predictions_dir, hippo_predictor_notta, tmp_path):
+    runner = CliRunner()
+    converted = tmp_path / "hippo_segkit"
+    result = runner.invoke(import_app, [str(hippo_model_dir), str(converted), "-f", "0"])
+    assert result.exit_code == 0, result.output
+    info = read_model_info(converted)
+    assert info.folds == (0,) and info.mirroring_axes == (0, 1, 2) and info.labels["Posterior"] == 2
+    assert (converted / "fold_0" / "weights.safetensors").is_file()
+
+    archive = tmp_path / "hippo.zip"
+    assert runner.invoke(export_app, [str(converted), str(archive)]).exit_code == 0
+    assert sorted(zipfile.ZipFile(archive).namelist()) == [
+        "hippo_segkit/dataset.json", "hippo_segkit/fold_0/weights.safetensors", "hippo_segkit/model.json",
+        "hippo_segkit/plans.json"]
+    result = runner.invoke(import_app, [str(archive), str(tmp_path / "installed")])
+    assert result.exit_code == 0, result.output
+    installed = tmp_path / "installed" / "hippo_segkit"
+    assert [p.name for p in (tmp_path / "installed").iterdir()] == ["hippo_segkit"]
+
+    image = read_image(sorted((predictions_dir / "inputs").glob("*.nii.gz"))[2])
+    expected = hippo_predictor_notta.predict(image).array
+    ours = Predictor.from_model_folder(installed, options=PredictOptions(tta=False, precision="fp32"))
+    assert ours.setup.patch_size == (40, 56, 40) and ours.folds == (0,)
+    assert np.array_equal(ours.predict(image).array, expected)
+
+    # importing again onto an existing folder is refused and leaves nothing half-written
+    result = runner.invoke(import_app, [str(archive), str(tmp_path / "installed")])
+    assert result.exit_code == 2 and "exists already" in result.output
+    assert [p.name for p in (tmp_path / "installed").iterdir()] == ["hippo_segkit"]
+    bad = tmp_path / "bad.zip"
+    bad.write_text("not a zip")
+    assert runner.invoke(import_app, [str(bad), str(tmp_path / "x")]).exit_code == 2

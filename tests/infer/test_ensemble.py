@@ -1,0 +1,37 @@
+import numpy as np
+from typer.testing import CliRunner
+
+from segkit.infer.cli_tools import ensemble_app
+from segkit.infer.probabilities import load_probabilities, save_probabilities
+from segkit.io import Image, read_image, write_image
+
+
+def test_probability_files_round_trip_in_nnunet_layout(tmp_path, predictions_dir):
+    probs = np.random.default_rng(0).random((3, 4, 5, 6)).astype(np.float32)
+    save_probabilities(probs, tmp_path / "a.npz")
+    assert np.load(tmp_path / "a.npz")["probabilities"].shape == (3, 6, 5, 4)
+    np.testing.assert_array_equal(load_probabilities(tmp_path / "a.npz"), probs)
+    ref = load_probabilities(predictions_dir / "hippocampus_tta" / "hippocampus_033.npz")
+    image = read_image(predictions_dir / "hippocampus_tta" / "hippocampus_033.nii.gz")
+    assert ref.shape[1:] == image.spatial_shape
+    assert np.array_equal(ref.argmax(0), image.array)
+
+
+def test_ensemble_averages_probabilities(tmp_path):
+    affine = np.diag([1.0, 2.0, 3.0, 1.0])
+    a = np.zeros((2, 3, 3, 3), np.float32)
+    b = np.zeros((2, 3, 3, 3), np.float32)
+    a[0], a[1] = 0.6, 0.4  # a says background
+    b[0], b[1] = 0.3, 0.7  # b says foreground more strongly
+    b[:, 0] = [[[0.9]], [[0.1]]]  # except in the first slab
+    for name, probs in (("m1", a), ("m2", b)):
+        (tmp_path / name).mkdir()
+        save_probabilities(probs, tmp_path / name / "case.npz")
+        write_image(Image(probs.argmax(0).astype(np.uint8), affine), tmp_path / name / "case.nii.gz", label=True)
+    result = CliRunner().invoke(ensemble_app, [str(tmp_path / "m1"), str(tmp_path / "m2"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    out = read_image(tmp_path / "out" / "case.nii.gz")
+    assert np.array_equal(out.affine, affine)
+    assert (out.array[0] == 0).all() and (out.array[1:] == 1).all()
+    result = CliRunner().invoke(ensemble_app, [str(tmp_path / "m1"), "-o", str(tmp_path / "o2")])
+    assert result.exit_code == 2 and "at least two" in result.output

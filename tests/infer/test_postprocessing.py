@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from segkit.infer.cli_tools import postprocess_app
+from segkit.infer.errors import InferError
+from segkit.infer.postprocessing import (PostprocessingPlan, apply_postprocessing, determine_postprocessing,
+                                         largest_component)
+from segkit.io import Image, read_image, write_image
+
+
+def _case(blob: bool) -> tuple[np.ndarray, np.ndarray]:
+    ref = np.zeros((12, 12, 12), np.uint8)
+    ref[2:6, 2:6, 2:6] = 1
+    ref[7:10, 7:10, 7:10] = 2
+    pred = ref.copy()
+    if blob:
+        pred[0, 11, 0] = 1  # a stray voxel of class 1 far from the organ
+    return pred, ref
+
+
+def test_largest_component_uses_face_connectivity():
+    m = np.zeros((3, 3, 3), bool)
+    m[0, 0, 0] = m[1, 1, 1] = m[1, 1, 2] = True  # diagonal neighbours are separate components
+    kept = largest_component(m)
+    assert kept.sum() == 2 and kept[1, 1, 1] and not kept[0, 0, 0]
+    assert not largest_component(np.zeros((2, 2, 2), bool)).any()
+
+
+def test_apply_foreground_and_per_class():
+    pred, ref = _case(blob=True)
+    out = apply_postprocessing(pred, PostprocessingPlan(classes=(1,)))
+    assert np.array_equal(out, ref)
+    # whole-foreground: class 2 is a separate, smaller component and would be removed
+    out = apply_postprocessing(pred, PostprocessingPlan(foreground=True))
+    assert (out == 2).sum() == 0 and (out == 1).sum() == 64
+
+
+def test_determine_keeps_only_what_helps():
+    plan = determine_postprocessing([_case(True), _case(True)], [1, 2])
+    assert plan.classes == (1,) and not plan.foreground
+    assert plan.dice_after > plan.dice_before
+    plan = determine_postprocessing([_case(False)], [1, 2])
+    assert plan.classes == () and not plan.foreground
+    with pytest.raises(InferError):
+        PostprocessingPlan(classes=(0,))
+    assert PostprocessingPlan.from_dict(plan.to_dict()) == plan
+
+
+def test_cli_determine_then_apply(tmp_path):
+    for folder in ("pred", "ref"):
+        (tmp_path / folder).mkdir()
+    pred, ref = _case(True)
+    affine = np.diag([1.0, 1.0, 2.0, 1.0])
+    write_image(Image(pred, affine), tmp_path / "pred" / "a.nii.gz", label=True)
+    write_image(Image(ref, affine), tmp_path / "ref" / "a.nii.gz", label=True)
+    runner = CliRunner()
+    result = runner.invoke(postprocess_app, ["determine", str(tmp_path / "pred"), str(tmp_path / "ref"),
+                                             "-o", str(tmp_path / "pp.json")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(postprocess_app, ["apply", str(tmp_path / "pred"), str(tmp_path / "out"),
+                                             "-p", str(tmp_path / "pp.json")])
+    assert result.exit_code == 0, result.output
+    out = read_image(tmp_path / "out" / "a.nii.gz")
+    assert np.array_equal(out.array, ref) and np.array_equal(out.affine, affine)
+    result = runner.invoke(postprocess_app, ["apply", str(tmp_path / "empty"), str(tmp_path / "o2"),
+                                             "-p", str(tmp_path / "pp.json")])
+    assert result.exit_code == 2 and "no label maps" in result.output
