@@ -130,3 +130,13 @@ def test_planning_is_deterministic(hippocampus, hippocampus_fingerprint):
     a = plan_dataset(hippocampus_fingerprint, hippocampus.info)
     b = plan_dataset(dataclasses.replace(hippocampus_fingerprint), hippocampus.info)
     assert a == b
+
+
+def test_ct_without_any_foreground_is_an_error():
+    fp = _synthetic([(1.0, 1.0, 1.0)] * 2, [(64, 64, 64)] * 2)
+    nan = float("nan")
+    empty = dataclasses.replace(fp, intensity_properties={0: dict.fromkeys(fp.intensity_properties[0], nan)})
+    ct = DatasetInfo({0: "CT"}, {"background": 0, "organ": 1}, ".nii.gz", 2)
+    with pytest.raises(PlansError, match="no training case has a foreground voxel"):
+        plan_dataset(empty, ct)
+    assert plan_dataset(empty, INFO).configuration("3d_fullres")  # z-score does not need them

@@ -16,7 +16,7 @@ from segkit.io.dataset import DatasetInfo
 from segkit.planning.configuration_planner import Budget, PlannedNetwork, plan_network
 from segkit.planning.errors import PlansError
 from segkit.planning.fingerprint import Fingerprint
-from segkit.planning.normalization import scheme_for_channel
+from segkit.planning.normalization import Scheme, scheme_for_channel
 from segkit.planning.plans import Plans, Resampling
 from segkit.planning.presets import get_preset
 from segkit.planning.spacing import compute_new_shape, target_spacing
@@ -163,6 +163,13 @@ def plan_dataset(
 
 def _common_entries(fingerprint: Fingerprint, info: DatasetInfo, plans_name: str, decisions: list[str]) -> dict:
     schemes = [scheme_for_channel(info.channel_names[c]) for c in sorted(info.channel_names)]
+    for channel, scheme in enumerate(schemes):
+        stats = fingerprint.intensity_properties.get(channel, {})
+        if scheme is Scheme.CT and not np.isfinite(stats.get("mean", float("nan"))):
+            raise PlansError(
+                f"channel {channel} uses CT normalization, which needs foreground intensities, but no training "
+                "case has a foreground voxel; add labels or name the channel differently in dataset.json"
+            )
     masked = fingerprint.median_relative_size_after_cropping < MASK_FOR_NORM_BELOW
     use_mask = [masked and s.zero_stays_zero_when_masked for s in schemes]
     decisions.append(

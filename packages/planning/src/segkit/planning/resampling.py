@@ -203,9 +203,9 @@ def _one_hot_resize(x: torch.Tensor, shape, *, order: int, order_z: int, z_axis:
             membership = apply_taps(membership, axis, restricted)
             region.append(rows)
         target = (0, *region)
-        better = membership > best[target]
-        out[target] = torch.where(better, value, out[target])
-        best[target] = torch.where(better, membership, best[target])
+        best_here, out_here = best[target], out[target]  # views: updated in place
+        out_here.masked_fill_(membership > best_here, value)
+        torch.maximum(best_here, membership, out=best_here)
         total[target] += membership
     rest = 1 - total
     wins = (rest > best) | ((rest == best) & (implicit < out))
