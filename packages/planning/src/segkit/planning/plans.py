@@ -23,6 +23,28 @@ from segkit.planning.normalization import Scheme
 PLANS_FORMAT = "segkit-plans/1"
 
 
+def dumps_readable(value, indent: int = 0) -> str:
+    """Return JSON with objects (and long lists of text) indented, lists of numbers on one line.
+
+    Example:
+        >>> print(dumps_readable({"patch_size": [40, 56, 40], "strides": [[1, 1], [2, 2]]}))
+        {
+          "patch_size": [40, 56, 40],
+          "strides": [[1, 1], [2, 2]]
+        }
+    """
+    pad = "  " * (indent + 1)
+    if isinstance(value, dict) and value:
+        items = [f"{pad}{json.dumps(str(k))}: {dumps_readable(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    compact = json.dumps(value, separators=(", ", ": "))
+    long_text = isinstance(value, list) and len(compact) > 100 and any(isinstance(v, str) for v in value)
+    if isinstance(value, list) and (long_text or any(isinstance(v, dict) for v in value)):
+        items = [pad + dumps_readable(v, indent + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
+    return compact
+
+
 @dataclass(frozen=True)
 class Resampling:
     """Interpolation orders: images, segmentations, probabilities; ``order_z`` along a coarse axis."""
@@ -226,7 +248,7 @@ class Plans:
     def save(self, path: str | os.PathLike) -> None:
         """Write the plans as indented JSON (atomically)."""
         with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+            tmp.write_text(dumps_readable(self.to_dict()) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Plans:
