@@ -51,7 +51,8 @@ def read_checkpoint_file(path: Path) -> dict[str, Any]:
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, IndexError, KeyError, TypeError,
+            AttributeError) as err:
         raise ResumeError(f"{path}: unreadable checkpoint ({str(err).splitlines()[0] if str(err) else err!r})") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ResumeError(f"{path}: not a segkit training checkpoint")

@@ -62,6 +62,7 @@ def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device
         for case_id in data.val_ids:
             shape = data.store.shape(case_id)
             image, truth = data.store.read(case_id, tuple(slice(0, n) for n in shape))
+            truth = np.maximum(truth, 0)  # -1 (outside the nonzero mask) is background
             logits = sliding_window(predict, torch.from_numpy(image), tile, data.num_outputs)
             pred, probs = _labels_from_output(logits, regions, order)
             dice = dice_per_class(pred, truth[0], classes, ignore_label=ignore)

@@ -62,10 +62,14 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if parts.autocast.needs_scaler else None
         self.aug_gen = torch.Generator().manual_seed(parts.config.seed)
 
-    def fit(self, on_epoch: Callable[[dict], None] | None = None) -> None:
-        """Train from `self.epoch` to ``config.epochs``; checkpoint every N epochs and at the end."""
+    def fit(self, *, stop_after: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> None:
+        """Train from `self.epoch` to ``config.epochs`` (or for `stop_after` epochs); checkpoint every N epochs.
+
+        Stopping early (`stop_after`) writes a checkpoint, so ``resume`` continues exactly there.
+        """
         cfg, p = self.config, self.parts
-        remaining = cfg.epochs - self.epoch
+        end = cfg.epochs if stop_after is None else min(cfg.epochs, self.epoch + stop_after)
+        remaining = end - self.epoch
         if remaining <= 0:
             return
         train_iter = iterate_batches(p.train_batches, self.epoch * cfg.iters_per_epoch,
@@ -74,7 +78,7 @@ class Trainer:
         if p.val_batches is not None and cfg.val_iters_per_epoch:
             val_iter = iterate_batches(p.val_batches, self.epoch * cfg.val_iters_per_epoch,
                                        remaining * cfg.val_iters_per_epoch, workers=min(p.workers, 1))
-        for epoch in range(self.epoch, cfg.epochs):
+        for epoch in range(self.epoch, end):
             start = time.perf_counter()
             self.on_epoch_start(epoch)
             losses = [self.train_step(next(train_iter), epoch, i) for i in range(cfg.iters_per_epoch)]
@@ -82,6 +86,8 @@ class Trainer:
             record = self.on_epoch_end(epoch, losses, val, time.perf_counter() - start)
             if on_epoch is not None:
                 on_epoch(record)
+        if end < cfg.epochs and p.is_main and end % cfg.checkpoint_every:
+            save_checkpoint(p.folder, self.state_dict())
 
     def on_epoch_start(self, epoch: int) -> None:
         """Set the epoch's learning rate and training mode."""

@@ -133,6 +133,8 @@ class SegmentationLoss:
         for weight, out in zip(weights, outputs):
             if weight:
                 total = total + weight * self.term(out, downsample_target(target, tuple(out.shape[2:])))
+            else:  # weight 0: no loss, but every head gets a (zero) gradient, as DistributedDataParallel needs
+                total = total + out.float().sum() * 0.0
         return total
 
 

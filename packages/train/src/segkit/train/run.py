@@ -53,6 +53,8 @@ class RunOptions:
     save_probabilities: bool = False
     workers: int | None = None
     checkpoint_every: int | None = None
+    stop_after_epochs: int | None = None
+    dataset_json: Path | None = None
 
     def config(self) -> TrainConfig:
         """The registered trainer config with this run's overrides applied."""
@@ -92,7 +94,7 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
     config = options.config()
     ctx = DistContext.from_env()
     device = resolve_device(options.device, ctx)
-    data = DataSetup.load(Path(preprocessed), configuration, fold, config)
+    data = DataSetup.load(Path(preprocessed), configuration, fold, config, dataset_json=options.dataset_json)
     output = Path(options.output) if options.output else default_output(Path(preprocessed), config, configuration)
     folder = fold_dir(output, fold)
     with process_group(ctx, device):
@@ -120,11 +122,12 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
                 trainer.resume()
             if config.compile:
                 parts.model = torch.compile(parts.model)
-            trainer.fit()
+            trainer.fit(stop_after=options.stop_after_epochs)
+        finished = options.val_only or trainer.epoch >= config.epochs
         if ctx.is_main:
             save_weights(model, spec, folder / WEIGHTS_FILE)
             _record_fold(output, data, config, fold)
-            if data.val_ids:
+            if data.val_ids and finished:
                 validate_cases(model, data, folder / "validation", device=device, autocast=parts.autocast,
                                save_probabilities=options.save_probabilities)
         barrier()

@@ -41,8 +41,11 @@ class DataSetup:
     val_ids: list[str]
 
     @classmethod
-    def load(cls, preprocessed: Path, configuration: str, fold: int | str, config: TrainConfig) -> DataSetup:
+    def load(cls, preprocessed: Path, configuration: str, fold: int | str, config: TrainConfig, *,
+             dataset_json: Path | None = None) -> DataSetup:
         """Read plans, dataset.json, the configuration's cases and the fold's split.
+
+        ``dataset_json`` (a file, or a raw dataset folder holding one) replaces ``PREPROCESSED_DIR/dataset.json``.
 
         Raises:
             TrainDataError: not planned, not preprocessed, or fold out of range.
@@ -51,7 +54,9 @@ class DataSetup:
         if not preprocessed.is_dir():
             raise TrainDataError(f"{preprocessed}: preprocessed folder does not exist")
         plans = Plans.from_dict(read_json(preprocessed / "plans.json", "plans"))
-        dataset = DatasetInfo.from_dict(read_json(preprocessed / "dataset.json", "dataset.json"))
+        if dataset_json is not None and Path(dataset_json).is_dir():
+            dataset_json = Path(dataset_json) / "dataset.json"
+        dataset = DatasetInfo.from_dict(read_json(Path(dataset_json or preprocessed / "dataset.json"), "dataset.json"))
         conf = plans.configuration(configuration)
         store = PreprocessedStore.open(configuration_folder(preprocessed, plans, configuration))
         splits = load_or_create_splits(preprocessed, store.case_ids, num_folds=config.num_folds, seed=config.split_seed)

@@ -33,8 +33,16 @@ def gaussian_weights(tile: tuple[int, ...], sigma_scale: float = 0.125) -> torch
 
 @torch.no_grad()
 def sliding_window(predict: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, tile: tuple[int, ...],
-                   num_outputs: int) -> torch.Tensor:
-    """Return (num_outputs, *spatial) averaged logits of `predict` over overlapping tiles of (C, *spatial) `image`."""
+                   num_outputs: int, *, tiles_per_batch: int = 4) -> torch.Tensor:
+    """Return (num_outputs, *spatial) Gaussian-averaged logits of `predict` over overlapping tiles.
+
+    Args:
+        predict: maps (N, C, *tile) to (N, num_outputs, *tile).
+        image: (C, *spatial); smaller than `tile` along an axis = zero-padded, then cropped back.
+        tile: tile size (the training patch size).
+        num_outputs: output channels.
+        tiles_per_batch: tiles per `predict` call.
+    """
     spatial = tuple(image.shape[1:])
     pad = [max(0, t - s) for s, t in zip(spatial, tile)]
     padding = []
@@ -45,11 +53,14 @@ def sliding_window(predict: Callable[[torch.Tensor], torch.Tensor], image: torch
     weights = gaussian_weights(tile).to(image.device)
     acc = torch.zeros((num_outputs, *shape), device=image.device)
     norm = torch.zeros(shape, device=image.device)
-    for starts in itertools.product(*[window_starts(s, t) for s, t in zip(shape, tile)]):
-        region = tuple(slice(s, s + t) for s, t in zip(starts, tile))
-        out = predict(padded[(slice(None), *region)][None])[0].float()
-        acc[(slice(None), *region)] += out * weights
-        norm[region] += weights
+    regions = [tuple(slice(s, s + t) for s, t in zip(starts, tile))
+               for starts in itertools.product(*[window_starts(s, t) for s, t in zip(shape, tile)])]
+    for first in range(0, len(regions), tiles_per_batch):
+        group = regions[first:first + tiles_per_batch]
+        outs = predict(torch.stack([padded[(slice(None), *region)] for region in group])).float()
+        for region, out in zip(group, outs):
+            acc[(slice(None), *region)] += out * weights
+            norm[region] += weights
     acc /= norm
     crop = tuple(slice(p // 2, p // 2 + s) for p, s in zip(pad, spatial))
     return acc[(slice(None), *crop)]

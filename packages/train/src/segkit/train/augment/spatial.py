@@ -44,7 +44,9 @@ def resample(image: torch.Tensor, seg: torch.Tensor, matrices: torch.Tensor,
     out = torch.tensor(size, dtype=torch.float64)
     theta = torch.diag(1 / inp) @ matrices.to(torch.float64) @ torch.diag(out)
     theta = theta.flip(1).flip(2)  # grid_sample wants the last spatial axis first
-    theta = torch.cat([theta, torch.zeros(theta.shape[0], dims, 1, dtype=theta.dtype)], 2)
+    diff = inp - out  # centre on the same voxel grid as `center_crop` (integer offset floor(diff / 2))
+    shift = ((2 * torch.floor(diff / 2) - diff) / inp).flip(0)
+    theta = torch.cat([theta, shift.expand(theta.shape[0], dims)[..., None]], 2)
     grid = F.affine_grid(theta.to(image.dtype).to(image.device), [image.shape[0], 1, *size], align_corners=False)
     new_image = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     values = torch.unique(seg)

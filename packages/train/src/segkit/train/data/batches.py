@@ -73,6 +73,7 @@ class PatchBatches(Dataset):
             center = choose_center(self.store.class_locations(case_id), rng, exclude=exclude)
         low = patch_box(shape, self.read_size, rng, center=center)
         data, seg = read_padded(self.store, case_id, low, self.read_size)
+        np.maximum(seg, 0, out=seg)  # -1 marks voxels outside the nonzero mask: background for training
         image, labels = torch.from_numpy(data)[None], torch.from_numpy(seg)[None]
         if self.augmenter is not None:
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -98,6 +99,8 @@ def iterate_batches(batches: PatchBatches, first: int, count: int, *, workers: i
                     pin_memory: bool = False) -> Iterator[dict[str, torch.Tensor]]:
     """Yield batches `first` .. `first + count - 1`, built by `workers` processes (0 = in this process).
 
+    Workers are spawned, not forked: a fork copies locked thread pools (blosc2, OpenMP) and can hang.
+
     Raises:
         DataWorkerError: a worker died or produced nothing for WORKER_TIMEOUT_S seconds.
     """
@@ -107,7 +110,7 @@ def iterate_batches(batches: PatchBatches, first: int, count: int, *, workers: i
         return
     loader = DataLoader(batches, batch_size=None, sampler=range(first, first + count), num_workers=workers,
                         worker_init_fn=_worker_init, prefetch_factor=4, pin_memory=pin_memory,
-                        timeout=WORKER_TIMEOUT_S, multiprocessing_context="fork")
+                        timeout=WORKER_TIMEOUT_S, multiprocessing_context="spawn")
     iterator = iter(loader)
     while True:
         try:

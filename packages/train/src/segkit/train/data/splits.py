@@ -45,7 +45,7 @@ def load_or_create_splits(folder: Path, case_ids: tuple[str, ...], *, num_folds:
             raise TrainDataError(f"{path}: invalid JSON ({err})") from err
         known = set(case_ids)
         for i, split in enumerate(splits):
-            missing = sorted(set(split.get("train", [])) | set(split.get("val", [])) - known)
+            missing = sorted((set(split.get("train", [])) | set(split.get("val", []))) - known)
             if missing:
                 raise TrainDataError(f"{path}: fold {i} names cases that are not preprocessed: {missing[:5]}")
         return splits

@@ -116,6 +116,6 @@ def read_json(path: Path, what: str) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as err:
-        raise TrainDataError(f"{path.parent}: no {what} ({path.name} missing); plan the dataset first") from err
+        raise TrainDataError(f"{path}: no {what}; plan the dataset first (or pass --dataset-json for dataset.json)") from err
     except json.JSONDecodeError as err:
         raise TrainDataError(f"{path}: invalid JSON ({err})") from err

@@ -1,0 +1,155 @@
+"""Train hippocampus 3d_fullres fold 0 with segkit and with nnU-Net for the same iterations; compare speed and Dice.
+
+Run with the project venv:  .venv/bin/python benchmarks/bench_train.py [--epochs 2 --iters 20 --val-iters 2]
+
+- nnU-Net (peer venv /work/peers/venv, nnunetv2 2.8.1): fresh nnUNet_raw/preprocessed/results folders,
+  ``nnUNetv2_plan_and_preprocess -d 4 -c 3d_fullres -np 2``, then ``nnUNetv2_train 4 3d_fullres 0 -device cpu
+  -tr nnUNetTrainer_segkitBench...`` with nnUNet_compile=f. nnU-Net finds trainers only inside its package, so
+  a short-schedule trainer file is written into the peer venv's ``training/nnUNetTrainer`` folder (its
+  ``variants`` subfolder is searched only after ``primus``, whose import fails in the peer venv). It keeps
+  mirroring augmentation but validates without test-time mirroring, like segkit's validation.
+- segkit: ``segkit-plan``-equivalent API calls (fingerprint, plan, preprocess), then ``segkit-train PRE 3d_fullres 0
+  --device cpu`` with the same epochs, iterations and validation iterations (default trainer, bf16 autocast on
+  this CPU, spawned data workers).
+- Iterations per second = training iterations / sum of epoch times (each epoch also runs the same number of
+  pseudo-Dice validation batches in both tools). Dice = mean foreground Dice over fold 0's 44 validation cases
+  (nnU-Net: its validation/summary.json "foreground_mean"; segkit: fold_0/validation/summary.json).
+- ``--equal-time``: a second segkit run with as many epochs as fit in nnU-Net's training time, for the
+  "Dice after the same wall-clock time" comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PEER = Path("/work/peers/venv")
+DATA = Path(os.environ.get("SEGKIT_TEST_DATA", REPO.parent / "shared" / "data")) / "Dataset004_Hippocampus"
+
+TRAINER_TEMPLATE = '''import torch
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+
+class {name}(nnUNetTrainer):
+    """segkit benchmark: short schedule; validation without test-time mirroring."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = {epochs}
+        self.num_iterations_per_epoch = {iters}
+        self.num_val_iterations_per_epoch = {val_iters}
+
+    def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
+        out = super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        self.inference_allowed_mirroring_axes = None
+        return out
+'''
+
+
+def run(command: list[str], env: dict | None = None, log: Path | None = None) -> float:
+    start = time.perf_counter()
+    with open(log, "w") if log else open(os.devnull, "w") as out:
+        done = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        tail = log.read_text()[-3000:] if log else ""
+        sys.exit(f"{' '.join(command[:3])} failed ({done.returncode}):\n{tail}")
+    return time.perf_counter() - start
+
+
+def nnunet(work: Path, epochs: int, iters: int, val_iters: int) -> dict:
+    raw, pre, res = (work / n for n in ("raw", "preprocessed", "results"))
+    for folder in (raw, pre, res):
+        folder.mkdir(parents=True, exist_ok=True)
+    if not (raw / "Dataset004_Hippocampus").exists():
+        (raw / "Dataset004_Hippocampus").symlink_to(DATA)
+    env = {**os.environ, "nnUNet_raw": str(raw), "nnUNet_preprocessed": str(pre), "nnUNet_results": str(res),
+           "nnUNet_compile": "f"}
+    if not (pre / "Dataset004_Hippocampus" / "nnUNetPlans_3d_fullres").is_dir():
+        run([str(PEER / "bin" / "nnUNetv2_plan_and_preprocess"), "-d", "4", "-c", "3d_fullres", "-np", "2"], env,
+            work / "nnunet_plan.log")
+    name = f"nnUNetTrainer_segkitBench_{epochs}x{iters}v{val_iters}"
+    # nnU-Net imports modules folder by folder looking for the class; variants/ comes after primus/, whose import
+    # fails in the peer venv (timm -> torchvision mismatch), so the file goes into the top trainer folder.
+    trainers = next(PEER.glob("lib/python3*/site-packages/nnunetv2/training/nnUNetTrainer"))
+    (trainers / f"{name}.py").write_text(TRAINER_TEMPLATE.format(name=name, epochs=epochs, iters=iters,
+                                                                  val_iters=val_iters))
+    wall = run([str(PEER / "bin" / "nnUNetv2_train"), "4", "3d_fullres", "0", "-tr", name, "-device", "cpu"], env,
+               work / "nnunet_train.log")
+    fold = res / "Dataset004_Hippocampus" / f"{name}__nnUNetPlans__3d_fullres" / "fold_0"
+    log_text = "".join(p.read_text() for p in sorted(fold.glob("training_log_*.txt")))
+    epoch_times = [float(v) for v in re.findall(r"Epoch time: ([0-9.]+) s", log_text)]
+    summary = json.loads((fold / "validation" / "summary.json").read_text())
+    dice = {k: v["Dice"] for k, v in summary["mean"].items()}
+    return {"train_s": sum(epoch_times), "wall_s": wall, "it_per_s": epochs * iters / sum(epoch_times),
+            "dice": dice, "foreground_dice": summary["foreground_mean"]["Dice"], "epochs": epochs}
+
+
+def segkit_preprocess(work: Path) -> Path:
+    out = work / "segkit_pre"
+    if (out / "plans.json").is_file():
+        return out
+    from segkit.io.dataset import Dataset
+    from segkit.planning.fingerprint import extract_fingerprint
+    from segkit.planning.pipeline import preprocess_dataset
+    from segkit.planning.planner import plan_dataset
+
+    dataset = Dataset.load(DATA)
+    plans = plan_dataset(extract_fingerprint(dataset, workers=2), dataset.info, dataset_name=DATA.name)
+    out.mkdir(parents=True, exist_ok=True)
+    preprocess_dataset(dataset, plans, configuration="3d_fullres", output=out, workers=2)
+    plans.save(out / "plans.json")
+    shutil.copy(DATA / "dataset.json", out / "dataset.json")
+    return out
+
+
+def segkit(work: Path, pre: Path, epochs: int, iters: int, val_iters: int, tag: str) -> dict:
+    out = work / f"segkit_model_{tag}"
+    shutil.rmtree(out, ignore_errors=True)
+    wall = run([str(REPO / ".venv" / "bin" / "segkit-train"), str(pre), "3d_fullres", "0", "-o", str(out),
+                "--device", "cpu", "--epochs", str(epochs), "--iters-per-epoch", str(iters),
+                "--val-iters-per-epoch", str(val_iters)], dict(os.environ), work / f"segkit_train_{tag}.log")
+    records = [json.loads(line) for line in (out / "fold_0" / "progress.jsonl").read_text().splitlines()]
+    train_s = sum(r["epoch_time_s"] for r in records)
+    summary = json.loads((out / "fold_0" / "validation" / "summary.json").read_text())
+    return {"train_s": train_s, "wall_s": wall, "it_per_s": epochs * iters / train_s, "dice": summary["mean"],
+            "foreground_dice": summary["foreground_mean"], "epochs": epochs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--val-iters", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/segkit_bench_train"))
+    parser.add_argument("--equal-time", action="store_true", help="also train segkit for nnU-Net's training time")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    pre = segkit_preprocess(args.work)
+    theirs = nnunet(args.work / "nnunet", args.epochs, args.iters, args.val_iters)
+    print(f"nnU-Net: {json.dumps(theirs)}", flush=True)
+    ours = segkit(args.work, pre, args.epochs, args.iters, args.val_iters, "same_iters")
+    print(f"segkit:  {json.dumps(ours)}", flush=True)
+    print(f"\nsame iterations ({args.epochs} x {args.iters}, {args.val_iters} val batches/epoch):")
+    print(f"  iterations/s: segkit {ours['it_per_s']:.3f}, nnU-Net {theirs['it_per_s']:.3f}, "
+          f"ratio {ours['it_per_s'] / theirs['it_per_s']:.2f}x")
+    print(f"  foreground Dice: segkit {ours['foreground_dice']:.4f}, nnU-Net {theirs['foreground_dice']:.4f}")
+    if args.equal_time:
+        epochs = max(args.epochs, int(theirs["train_s"] / (ours["train_s"] / args.epochs)))
+        same_time = segkit(args.work, pre, epochs, args.iters, args.val_iters, "same_time")
+        print(f"segkit (same time): {json.dumps(same_time)}")
+        print(f"\nsame training time (nnU-Net {theirs['train_s']:.0f} s; segkit {epochs} epochs, "
+              f"{same_time['train_s']:.0f} s): foreground Dice segkit {same_time['foreground_dice']:.4f}, "
+              f"nnU-Net {theirs['foreground_dice']:.4f}")
+
+
+if __name__ == "__main__":
+    main()

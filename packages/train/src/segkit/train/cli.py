@@ -1,0 +1,66 @@
+"""``segkit-train PREPROCESSED_DIR CONFIG FOLD``: train one fold into a model folder.
+
+Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m segkit.train.cli PREPROCESSED_DIR CONFIG FOLD``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from segkit.io.console import App
+from segkit.io.errors import SegkitError
+from segkit.nets import NetsError
+
+app = App(user_errors=(SegkitError, NetsError), help="Train a segkit model on a planned, preprocessed dataset.",
+          no_args_is_help=True)
+
+
+def parse_fold(value: str) -> int | str:
+    """``0``..``N`` or ``all``."""
+    if value == "all":
+        return value
+    if value.isdigit():
+        return int(value)
+    from segkit.train.errors import TrainDataError
+
+    raise TrainDataError(f"fold must be an integer or 'all', got {value!r}")
+
+
+@app.command()
+def main(
+    preprocessed: Annotated[Path, typer.Argument(help="Folder with plans.json, dataset.json and preprocessed cases.")],
+    configuration: Annotated[str, typer.Argument(help="Plans configuration, e.g. 3d_fullres.")],
+    fold: Annotated[str, typer.Argument(help="Fold 0-4, or 'all'.")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Model folder to write.")] = None,
+    trainer: Annotated[str, typer.Option("-tr", "--trainer", help="Registered trainer name or a .json file.")] = "default",
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
+    epochs: Annotated[Optional[int], typer.Option(help="Override the trainer's epochs.")] = None,
+    iters_per_epoch: Annotated[Optional[int], typer.Option(help="Override iterations per epoch.")] = None,
+    val_iters_per_epoch: Annotated[Optional[int], typer.Option(help="Override pseudo-Dice batches per epoch.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest valid checkpoint.")] = False,
+    pretrained: Annotated[Optional[Path], typer.Option(help="Initialise from these weights (heads fresh).")] = None,
+    val_only: Annotated[bool, typer.Option("--val-only", help="Only run the final validation.")] = False,
+    save_probabilities: Annotated[bool, typer.Option("--save-probabilities", help="Keep validation probabilities.")] = False,
+    workers: Annotated[Optional[int], typer.Option(help="Data worker processes (default: CPUs - 1).")] = None,
+    dataset_json: Annotated[Optional[Path], typer.Option(
+        "--dataset-json", help="dataset.json (or the raw dataset folder) if PREPROCESSED has none.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Log warnings only.")] = False,
+) -> None:
+    """Train FOLD of CONFIGURATION on PREPROCESSED and write the model folder."""
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    from segkit.train.run import RunOptions, train
+
+    options = RunOptions(output=output, trainer=trainer, device=device, epochs=epochs, iters_per_epoch=iters_per_epoch,
+                         val_iters_per_epoch=val_iters_per_epoch, resume=resume, pretrained=pretrained,
+                         val_only=val_only, save_probabilities=save_probabilities, workers=workers,
+                         dataset_json=dataset_json)
+    folder = train(preprocessed, configuration, parse_fold(fold), options)
+    typer.echo(str(folder))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,35 @@
+import json
+
+from typer.testing import CliRunner
+
+from segkit.train.cli import app
+
+runner = CliRunner()
+
+
+def test_cli_trains_and_reports_the_folder(hippo_preprocessed, tmp_path):
+    out = tmp_path / "cli_model"
+    result = runner.invoke(app, [str(hippo_preprocessed), "tiny", "all", "-o", str(out), "--device", "cpu",
+                                 "--epochs", "1", "--iters-per-epoch", "1", "--workers", "0", "-tr", "noMirroring",
+                                 "--quiet"])
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "model.json").read_text())
+    assert info["folds"] == ["all"] and info["trainer"] == "noMirroring" and info["mirroring_axes"] == []
+    assert (out / "fold_all" / "weights.safetensors").is_file()
+
+
+def test_bad_input_is_one_line_and_exit_2(hippo_preprocessed, tmp_path):
+    cases = [
+        [str(tmp_path / "missing"), "3d_fullres", "0"],
+        [str(hippo_preprocessed), "3d_fullres", "5"],
+        [str(hippo_preprocessed), "3d_fullres", "x"],
+        [str(hippo_preprocessed), "3d_lowres", "0"],
+        [str(hippo_preprocessed), "3d_fullres", "0", "-tr", "nnUNetTrainerNope"],
+        [str(hippo_preprocessed), "3d_fullres", "0", "--device", "tpu"],
+        [str(hippo_preprocessed), "tiny", "0", "--pretrained", str(tmp_path / "none.safetensors"), "--epochs", "1"],
+        [str(hippo_preprocessed), "tiny", "1", "--resume", "-o", str(tmp_path / "r")],
+    ]
+    for args in cases:
+        result = runner.invoke(app, [*args, "--workers", "0", "--device", "cpu"] if "--device" not in args else args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "error:" in result.output and "Traceback" not in result.output

@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from segkit.train.config import AugmentConfig, LossName, OptimizerName, TrainConfig
+from segkit.train.errors import TrainConfigError
+from segkit.train.registry import get_trainer, register_trainer, trainer_names
+
+
+def test_defaults_are_nnunets():
+    c = TrainConfig()
+    assert (c.epochs, c.iters_per_epoch, c.lr, c.momentum, c.nesterov, c.weight_decay) == (1000, 250, 1e-2, 0.99, True, 3e-5)
+    assert (c.poly_power, c.grad_clip, c.oversample_foreground, c.split_seed) == (0.9, 12.0, 0.33, 12345)
+
+
+def test_round_trip_through_json():
+    c = get_trainer("adamwCosine").replace(augmentation=AugmentConfig(mirror_axes=(0, 2)))
+    assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+@pytest.mark.parametrize("changes", [{"epochs": 0}, {"lr": -1.0}, {"optimizer": "lbfgs"}, {"oversample_foreground": 2.0},
+                                     {"norm": "layer"}])
+def test_bad_values_raise_one_line(changes):
+    with pytest.raises(TrainConfigError) as err:
+        TrainConfig(**changes)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_key_and_bad_augmentation():
+    with pytest.raises(TrainConfigError, match="unknown keys"):
+        TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(TrainConfigError, match="probability"):
+        AugmentConfig(p_rotation=1.5)
+
+
+def test_builtin_variants():
+    names = trainer_names()
+    for name in ("default", "5epochs", "noMirroring", "topkDice", "adamCosine", "adamwCosine", "batchNorm"):
+        assert name in names
+    assert get_trainer("noMirroring").augmentation.mirror_axes == ()
+    assert get_trainer("topkDice").loss is LossName.DICE_TOPK
+    assert get_trainer("adamCosine").optimizer is OptimizerName.ADAM
+    assert get_trainer("batchNorm").norm == "batch"
+
+
+def test_unknown_trainer_lists_valid_names():
+    with pytest.raises(TrainConfigError, match="registered: .*default"):
+        get_trainer("nnUNetTrainerFoo")
+
+
+def test_user_registers_in_python_and_json(tmp_path):
+    register_trainer(TrainConfig(name="test_user_trainer", epochs=3), replace=True)
+    assert get_trainer("test_user_trainer").epochs == 3
+    with pytest.raises(TrainConfigError, match="already registered"):
+        register_trainer(TrainConfig(name="test_user_trainer"))
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"inherits_from": "topkDice", "epochs": 7, "augmentation": {"p_gamma": 0.0}}))
+    config = get_trainer(str(path))
+    assert (config.name, config.epochs, config.loss, config.augmentation.p_gamma) == ("mine", 7, LossName.DICE_TOPK, 0.0)
+    path.write_text("{nope")
+    with pytest.raises(TrainConfigError, match="invalid JSON"):
+        get_trainer(str(path))
