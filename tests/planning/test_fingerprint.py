@@ -6,7 +6,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 from segkit.planning.fingerprint import Fingerprint, fingerprint_case
-from segkit.planning.intensity import Moments
 
 
 def _foreground_values(case) -> np.ndarray:
@@ -88,12 +87,3 @@ def test_sample_limit_subsamples_without_changing_moments(hippocampus):
     small = fingerprint_case(case, sample_limit=100)
     assert small.samples[0].size == 100 and full.samples[0].size == full.moments[0].count
     assert small.moments == full.moments
-
-
-def test_moments_merge_equals_whole():
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(5, 3, 1000), rng.normal(-2, 1, 333)
-    merged = Moments.of(a).merge(Moments.of(b))
-    whole = np.concatenate([a, b])
-    assert merged.mean == pytest.approx(whole.mean()) and merged.std == pytest.approx(whole.std())
-    assert merged.count == 1333 and Moments().merge(Moments.of(a)) == Moments.of(a)

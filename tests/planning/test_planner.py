@@ -11,7 +11,6 @@ from segkit.planning.architecture import Block
 from segkit.planning.errors import PlansError
 from segkit.planning.fingerprint import Fingerprint
 from segkit.planning.planner import PlanOptions, plan_dataset
-from segkit.planning.spacing import target_spacing
 
 
 def test_hippocampus_plans_equal_nnunet(hippocampus, hippocampus_fingerprint, hippocampus_reference, compare_plans):
@@ -72,13 +71,6 @@ def test_anisotropic_brain_plans_in_plane_first():
     assert fullres.architecture.kernel_sizes[0] == (3, 3, 1)  # no 3-wide kernel across coarse slices
     assert fullres.architecture.strides[1] == (2, 2, 1)  # no pooling along the coarse axis at first
     assert plans.configuration("2d").slice_axis == 2
-
-
-def test_anisotropy_rule_takes_tenth_percentile():
-    spacings = [(1.0, 1.0, z) for z in (3.5, 4.0, 5.0, 5.0, 5.0, 5.0, 6.0, 6.0, 6.0, 6.0)]
-    shapes = [(300, 300, 40)] * 10
-    assert target_spacing(spacings, shapes) == pytest.approx((1.0, 1.0, np.percentile([s[2] for s in spacings], 10)))
-    assert target_spacing(spacings, [(100, 100, 40)] * 10)[2] == 5.0  # not thin along z: median kept
 
 
 def test_large_images_get_lowres_and_cascade():

@@ -1,0 +1,40 @@
+"""The resumable steps of segkit-plan."""
+
+import pytest
+from segkit.io.dataset import Dataset
+from segkit.io.errors import DatasetError
+from segkit.planning.fingerprint import Fingerprint
+from segkit.planning.planner import PlanOptions
+from segkit.planning.runner import FINGERPRINT_FILE, fingerprint_step, plan_step, verify
+
+
+def test_fingerprint_reused_only_when_valid(tmp_path, small_hippocampus):
+    first = fingerprint_step(small_hippocampus, tmp_path, workers=1)
+    stamp = (tmp_path / FINGERPRINT_FILE).stat().st_mtime_ns
+    assert fingerprint_step(small_hippocampus, tmp_path, workers=1) == first
+    assert (tmp_path / FINGERPRINT_FILE).stat().st_mtime_ns == stamp
+    (tmp_path / FINGERPRINT_FILE).write_text('{"truncated": ')  # a damaged file is recomputed
+    assert fingerprint_step(small_hippocampus, tmp_path, workers=1) == first
+    fewer = Dataset(small_hippocampus.root, small_hippocampus.info, small_hippocampus.training[:3])
+    assert len(fingerprint_step(fewer, tmp_path, workers=1).identifiers) == 3  # other cases: recomputed
+    assert len(Fingerprint.load(tmp_path / FINGERPRINT_FILE).identifiers) == 3
+
+
+def test_plans_replanned_when_options_change(tmp_path, small_hippocampus):
+    fingerprint = fingerprint_step(small_hippocampus, tmp_path, workers=1)
+    default = plan_step(small_hippocampus, fingerprint, tmp_path, options=PlanOptions())
+    assert plan_step(small_hippocampus, fingerprint, tmp_path, options=PlanOptions()) == default
+    resenc = plan_step(small_hippocampus, fingerprint, tmp_path, options=PlanOptions(preset="resenc_m"))
+    assert resenc.extra["planner"] == "resenc_m" and resenc != default
+
+
+def test_verify_reports_problems(tmp_path, small_hippocampus):
+    verify(small_hippocampus.root, workers=1)  # a clean dataset passes
+    broken = tmp_path / "broken"
+    (broken / "imagesTr").mkdir(parents=True)
+    (broken / "labelsTr").mkdir()
+    (broken / "dataset.json").write_text((small_hippocampus.root / "dataset.json").read_text())
+    for case in small_hippocampus.training[:2]:
+        (broken / "imagesTr" / case.image_files[0].name).symlink_to(case.image_files[0])
+    with pytest.raises(DatasetError, match="problem"):
+        verify(broken, workers=1)
