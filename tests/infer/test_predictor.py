@@ -103,3 +103,38 @@ def test_bad_inputs_raise_one_line_errors(hippo_predictor_notta, predictions_dir
     flat = Image(image.array[:, :, :1], image.affine)
     with pytest.raises(InputMismatchError, match="2D"):
         hippo_predictor_notta.predict(flat)
+
+
+def test_resampling_to_the_model_spacing_and_back(hippo_predictor_notta, predictions_dir):
+    image = read_image(_inputs(predictions_dir)[0])
+    coarse = Image(image.array, image.affine @ np.diag([1.5, 1.5, 1.25, 1.0]))  # same voxels, larger spacing
+    case = hippo_predictor_notta.prepare(coarse)
+    assert case.geometry.network_shape != case.geometry.cropped_shape
+    assert tuple(case.data.shape[1:]) == case.geometry.network_shape
+    out = hippo_predictor_notta.predict(coarse)
+    assert out.spatial_shape == coarse.spatial_shape and np.array_equal(out.affine, coarse.affine)
+    assert set(np.unique(out.array)) <= {0, 1, 2} and (out.array > 0).any()
+    fast = Predictor.from_model_folder(
+        predictions_dir.parent / "Dataset004_Hippocampus" / "nnUNetTrainer_refShort__nnUNetPlans__3d_fullres",
+        options=PredictOptions(tta=False, precision="fp32", fast_export=True)).predict(coarse)
+    assert (fast.array == out.array).mean() > 0.95
+
+
+def test_cascade_stage_gets_the_previous_prediction_as_one_hot_channels(hippo_model_dir, predictions_dir):
+    from dataclasses import replace
+
+    from segkit.infer.preprocessing import preprocess
+
+    loaded = Predictor.from_model_folder(hippo_model_dir, options=PredictOptions(tta=False, precision="fp32"))
+    cascade = replace(loaded.setup, previous_stage="3d_lowres")
+    image = read_image(_inputs(predictions_dir)[0])
+    previous = read_image(predictions_dir / "hippocampus_notta" / "hippocampus_033.nii.gz")
+    plain = preprocess(image, loaded.setup)
+    case = preprocess(image, cascade, previous=previous)
+    assert case.data.shape[0] == 3  # image + one channel per foreground label
+    assert np.array_equal(case.data[0].numpy(), plain.data[0].numpy())
+    box = tuple(slice(a, b) for a, b in case.geometry.box)
+    for channel, label in ((1, 1), (2, 2)):
+        assert np.array_equal(case.data[channel].numpy() == 1, previous.array[box] == label)
+    with pytest.raises(InputMismatchError, match="cascade"):
+        preprocess(image, cascade)

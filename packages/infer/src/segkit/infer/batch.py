@@ -28,10 +28,12 @@ class BatchOptions:
     Args:
         save_probabilities: also write ``CASE.npz`` (nnU-Net's layout: key ``probabilities``, (c, z, y, x)).
         skip_existing: leave cases whose output file already exists (``--continue``).
+        previous_stage_dir: for a cascade stage, the folder of the previous stage's label maps (same names).
     """
 
     save_probabilities: bool = False
     skip_existing: bool = False
+    previous_stage_dir: Path | None = None
 
 
 def _read(case: InputCase) -> Image:
@@ -72,7 +74,10 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
         def prepare(case: InputCase) -> tuple[Image, PreparedCase]:
             image = _read(case)
-            return image, predictor.prepare(image)
+            previous = None
+            if options.previous_stage_dir is not None:
+                previous = read_image(Path(options.previous_stage_dir) / case.output_name())
+            return image, predictor.prepare(image, previous=previous)
 
         pending: Future | None = reader.submit(prepare, todo[0]) if todo else None
         writes: list[Future] = []

@@ -49,6 +49,8 @@ def predict(
     resume: Annotated[bool, typer.Option("--continue", help="Skip cases whose output exists.")] = False,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    prev_stage: Annotated[Path | None, typer.Option("--prev-stage", help="Cascade: folder of the previous "
+                                                     "stage's label maps.")] = None,
     timing: Annotated[Path | None, typer.Option(help="Write wall and forward-pass seconds to this JSON.")] = None,
 ) -> None:
     """Predict every case of INPUT and write CASE.nii.gz label maps (named as nnUNetv2_predict names them)."""
@@ -71,7 +73,8 @@ def predict(
     total = len(find_input_cases(input, num_channels=predictor.setup.in_channels))
     with case_progress(total, quiet=quiet) as advance:
         written = predict_folder(predictor, input, output, on_case=advance,
-                                 options=BatchOptions(save_probabilities=save_probabilities, skip_existing=resume))
+                                 options=BatchOptions(save_probabilities=save_probabilities, skip_existing=resume,
+                                                     previous_stage_dir=prev_stage))
     logging.getLogger(__name__).info("%d case(s) written to %s", len(written), output)
     if timing is not None:
         timing.write_text(json.dumps({"cases": len(written), "wall_s": time.perf_counter() - began,

@@ -113,8 +113,8 @@ def nnunet_setup(folder: Path, checkpoint_info_axes: tuple[int, ...]) -> tuple[M
 
 def _load_nnunet(folder: Path, folds, checkpoint: str) -> LoadedModel:
     chosen = _choose_folds(folder, folds, checkpoint)
-    _, architecture, num_classes = nnunet_setup(folder, ())
-    channels = len(_read_json(folder / "dataset.json").get("channel_names", {}))
+    base, architecture, num_classes = nnunet_setup(folder, ())
+    channels = base.in_channels + (num_classes - 1 if base.previous_stage else 0)
     networks, axes = [], None
     for fold in chosen:
         net, _, info = load_nnunet_checkpoint(fold_dir(folder, fold) / checkpoint, architecture,
@@ -139,7 +139,7 @@ def _load_segkit(folder: Path, folds) -> LoadedModel:
         configuration=info.configuration, patch_size=tuple(config.patch_size), spacing=tuple(config.spacing),
         normalization=tuple(config.normalization_schemes), use_mask_for_norm=tuple(config.use_mask_for_norm),
         intensity_stats=dict(plans.foreground_intensity_properties_per_channel), labels=labels,
-        in_channels=stored[0].in_channels, mirror_axes=tuple(info.mirroring_axes),
+        in_channels=stored[0].in_channels - (len(labels) - 1 if config.previous_stage else 0), mirror_axes=tuple(info.mirroring_axes),
         file_ending=dataset.get("file_ending", ".nii.gz"), previous_stage=config.previous_stage,
         resampling=config.resampling,
     )

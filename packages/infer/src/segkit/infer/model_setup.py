@@ -25,7 +25,7 @@ class ModelSetup:
         use_mask_for_norm: per channel, normalize only inside the nonzero mask.
         intensity_stats: channel index -> foreground statistics (CT normalization).
         labels: label name -> value, background 0; the network's output k is the k-th value in order.
-        in_channels: number of input channels.
+        in_channels: number of image channels (a cascade stage's network gets one more per foreground label).
         mirror_axes: axes (network order) that test-time mirroring may flip.
         axis_permutation: ``network_axis -> image axis``.
         file_ending: file ending of the training data (``.nii.gz``).

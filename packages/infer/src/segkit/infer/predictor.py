@@ -91,9 +91,9 @@ class Predictor:
         model = load_model_folder(path, folds=None if folds is None else tuple(folds), checkpoint=checkpoint)
         return cls(model, device=device, options=options)
 
-    def prepare(self, image: Image) -> PreparedCase:
-        """Run the pre-processing of ``image`` (see `preprocess`)."""
-        return preprocess(image, self.setup, device=self.device)
+    def prepare(self, image: Image, *, previous: Image | None = None) -> PreparedCase:
+        """Run the pre-processing of ``image`` (see `preprocess`; ``previous``: cascade input)."""
+        return preprocess(image, self.setup, device=self.device, previous=previous)
 
     def logits_of(self, case: PreparedCase) -> torch.Tensor:
         """Return the ``(classes, *network_shape)`` logits of a prepared case, folds ensembled.
@@ -110,14 +110,19 @@ class Predictor:
         mean = torch.stack([torch.softmax(o.float(), 0) for o in outputs]).mean(0)
         return torch.log(mean.clamp_min(1e-12))
 
-    def predict_logits(self, image: Image) -> tuple[torch.Tensor, PreparedCase]:
+    def predict_logits(self, image: Image, *, previous: Image | None = None) -> tuple[torch.Tensor, PreparedCase]:
         """Return network-grid logits of ``image`` and the prepared case they belong to."""
-        case = self.prepare(image)
+        case = self.prepare(image, previous=previous)
         return self.logits_of(case), case
 
-    def predict(self, image: Image) -> Image:
-        """Return the label map of ``image``, exactly on its grid (same shape and affine)."""
-        logits, case = self.predict_logits(image)
+    def predict(self, image: Image, *, previous: Image | None = None) -> Image:
+        """Return the label map of ``image``, exactly on its grid (same shape and affine).
+
+        Args:
+            image: the input, any orientation.
+            previous: for a cascade stage, the previous stage's label map on the same grid.
+        """
+        logits, case = self.predict_logits(image, previous=previous)
         return labels_from_logits(logits, case.geometry, self.setup, image=image, fast=self.options.fast_export)
 
     def predict_probabilities(self, image: Image) -> tuple[Image, np.ndarray]:

@@ -12,7 +12,7 @@ from segkit.infer.model_setup import ModelSetup
 from segkit.io import Image
 from segkit.planning.cropping import Box, crop_to_nonzero
 from segkit.planning.normalization import normalize
-from segkit.planning.resampling import resample_image
+from segkit.planning.resampling import resample_image, resample_labels
 from segkit.planning.spacing import compute_new_shape
 
 
@@ -56,7 +56,31 @@ def check_image(image: Image, setup: ModelSetup) -> None:
         raise InputMismatchError("image holds NaN or infinite voxels; replace them before predicting")
 
 
-def preprocess(image: Image, setup: ModelSetup, *, device: torch.device | str = "cpu") -> PreparedCase:
+def previous_stage_channels(previous: Image, image: Image, setup: ModelSetup, *, box, shape,
+                            spacing) -> torch.Tensor:
+    """Return the cascade input: the previous stage's labels as one-hot foreground channels on the network grid.
+
+    ``previous`` (a label map on the input grid, e.g. the 3d_lowres prediction exported there) goes through
+    the same canonical orientation, axis permutation and crop as the image, is resampled to the network
+    grid (label-safe linear), and becomes one float channel per foreground label of the model.
+
+    Raises:
+        InputMismatchError: the previous prediction is not on the image's grid.
+    """
+    if not previous.same_grid(image, tolerance=1e-3):
+        raise InputMismatchError(f"previous-stage prediction grid {previous.spatial_shape} differs from the image grid "
+                                 f"{image.spatial_shape}")
+    labels = np.transpose(previous.to_canonical().array, setup.axis_permutation)
+    labels = labels[tuple(slice(a, b) for a, b in box)].astype(np.int16)
+    options = setup.resampling
+    resampled = resample_labels(labels, to_shape=shape, from_spacing=spacing, to_spacing=setup.spacing,
+                                order=options.order_seg, order_z=options.order_z, separate_z=options.force_separate_z)
+    values = [v for v in setup.label_values if v != 0]
+    return torch.stack([(resampled == v).float() for v in values])
+
+
+def preprocess(image: Image, setup: ModelSetup, *, device: torch.device | str = "cpu",
+               previous: Image | None = None) -> PreparedCase:
     """Return the network-ready tensor of ``image`` and the geometry to undo the steps.
 
     Steps, as nnU-Net: canonical orientation (RAS), axis permutation to the network order, crop to the
@@ -67,11 +91,16 @@ def preprocess(image: Image, setup: ModelSetup, *, device: torch.device | str = 
         image: the input, any orientation, ``(i, j, k)`` or ``(c, i, j, k)``.
         setup: the model's setup.
         device: where the returned tensor lives (resampling runs there).
+        previous: for a cascade stage (``setup.previous_stage``), the previous stage's label map on the
+            image's grid; its one-hot foreground channels are appended to the image channels.
 
     Raises:
-        InputMismatchError: wrong channel count, 2D image, NaNs.
+        InputMismatchError: wrong channel count, 2D image, NaNs, missing previous-stage prediction.
     """
     check_image(image, setup)
+    if setup.previous_stage is not None and previous is None:
+        raise InputMismatchError(f"configuration {setup.configuration!r} is a cascade stage: pass the "
+                                 f"{setup.previous_stage!r} prediction of this image (--prev-stage)")
     canonical = image.to_canonical()
     array = canonical.array if canonical.array.ndim == 4 else canonical.array[None]
     perm = setup.axis_permutation
@@ -88,6 +117,9 @@ def preprocess(image: Image, setup: ModelSetup, *, device: torch.device | str = 
         tensor = resample_image(tensor, to_shape=new_shape, from_spacing=spacing, to_spacing=setup.spacing,
                                 order=options.order_data, order_z=options.order_z,
                                 separate_z=options.force_separate_z)
+    if setup.previous_stage is not None:
+        extra = previous_stage_channels(previous, image, setup, box=box, shape=new_shape, spacing=spacing)
+        tensor = torch.cat([tensor, extra.to(tensor.device)])
     geometry = CaseGeometry(canonical_affine=canonical.affine, canonical_shape=canonical.spatial_shape, box=box,
                             cropped_shape=tuple(cropped.shape[1:]), network_shape=tuple(new_shape),
                             spacing=spacing)
