@@ -92,6 +92,10 @@ def run(
     )
     plans = plan_and_preprocess(dataset_dir, output, options=options, progress=_progress(quiet))
     _report(plans, quiet)
+    if not quiet:
+        done = [c for c in options.configurations if c in plans.configurations] if options.preprocess else []
+        where = ", ".join(str(output / c) for c in done) or "nothing preprocessed"
+        Console(stderr=True).print(f"wrote {output / 'plans.json'}; {where}", highlight=False)
 
 
 @app.command()
