@@ -8,11 +8,13 @@ Public API::
     spec_from_nnunet_architecture              nnU-Net plans ``architecture`` -> spec
     read_checkpoint                            safe torch.load with an allow-list
     fuse                                       fused eval-mode copy for inference (segkit.nets.fusion)
+    compile_for_inference                      optional torch.compile with freezing (segkit.nets.compiling)
     save_weights, load_weights                 safetensors + spec (segkit.nets.weights)
     count_parameters, estimate_flops, feature_map_size   counts (segkit.nets.counting)
 """
 
 from segkit.nets.checkpoint import read_checkpoint
+from segkit.nets.compiling import compile_for_inference
 from segkit.nets.counting import count_parameters, estimate_flops, feature_map_size
 from segkit.nets.errors import ArchitectureSpecError, CheckpointError, NetsError, WeightsMismatchError
 from segkit.nets.fusion import fuse
@@ -27,6 +29,6 @@ __all__ = [
     "ArchitectureSpec", "ArchitectureSpecError", "Block", "CheckpointError", "NetsError", "NnunetCheckpointInfo",
     "Nonlin", "Norm", "UNet", "WeightsMismatchError", "build_network", "load_nnunet_checkpoint",
     "read_checkpoint", "register_network", "registered_networks", "spec_from_nnunet_architecture",
-    "StoredWeights", "count_parameters", "estimate_flops", "feature_map_size", "fuse", "load_weights",
+    "StoredWeights", "compile_for_inference", "count_parameters", "estimate_flops", "feature_map_size", "fuse", "load_weights",
     "save_weights",
 ]
