@@ -106,20 +106,22 @@ def measure(command: list[str], env: dict | None = None) -> dict:
     return {"wall_s": wall, "pss_mb": peaks["pss"] / 1024, "rss_mb": peaks["rss"] / 1024}
 
 
-def dice_table(ours: Path, theirs: Path) -> tuple[float, float, int]:
-    """Return (min, mean) Dice over cases and classes present in either output, and the number compared."""
+def dice_table(ours: Path, theirs: Path) -> tuple[float, float, int, float]:
+    """Return (min, mean) Dice over cases and classes present in either output, their number, voxel agreement."""
     from segkit.io import read_image
 
-    scores = []
+    scores, same, total = [], 0, 0
     for path in sorted(theirs.glob("*.nii.gz")):
         a = read_image(ours / path.name).array
         b = read_image(path).array
+        same += int((a == b).sum())
+        total += a.size
         for label in np.union1d(np.unique(a), np.unique(b)):
             if label == 0:
                 continue
             x, y = a == label, b == label
             scores.append(2.0 * (x & y).sum() / (x.sum() + y.sum()))
-    return float(np.min(scores)), float(np.mean(scores)), len(scores)
+    return float(np.min(scores)), float(np.mean(scores)), len(scores), same / total
 
 
 def prepare_hippo(work: Path, cases: int) -> Path:
@@ -164,7 +166,7 @@ def run_pair(name: str, inputs: Path, model: Path, work: Path, *, tta: bool) -> 
         segkit.append("--no-tta")
     env = {**os.environ, "nnUNet_raw": str(work), "nnUNet_preprocessed": str(work), "nnUNet_results": str(work)}
     result = {"nnunet": measure(nnunet, env), "segkit": measure(segkit)}
-    result["dice_min"], result["dice_mean"], result["dice_n"] = dice_table(ours, theirs)
+    result["dice_min"], result["dice_mean"], result["dice_n"], result["agreement"] = dice_table(ours, theirs)
     stats = json.loads(timing.read_text())
     result["forward_share"] = stats["forward_s"] / stats["wall_s"]
     result["segkit_inner_wall_s"] = stats["wall_s"]
@@ -181,7 +183,7 @@ def report(name: str, result: dict) -> None:
     print(f"| segkit / nnU-Net | {s['wall_s'] / n['wall_s']:.2f}x | {s['pss_mb'] / n['pss_mb']:.2f}x | "
           f"{s['rss_mb'] / n['rss_mb']:.2f}x |")
     print(f"Dice segkit vs nnU-Net over {result['dice_n']} case-class pairs: min {result['dice_min']:.4f}, "
-          f"mean {result['dice_mean']:.4f}")
+          f"mean {result['dice_mean']:.4f}; voxel agreement {result['agreement']:.5f}")
     print(f"segkit time inside network forward passes: {result['forward_share'] * 100:.0f}% of its "
           f"{result['segkit_inner_wall_s']:.1f} s in-process wall time\n", flush=True)
 
@@ -190,9 +192,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("hippo", "ct"))
     parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="Work in this (new) folder and keep the outputs.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-infer-") as tmp:
         work = Path(tmp)
+        if args.keep is not None:
+            args.keep.mkdir(parents=True)
+            work = args.keep
         print(f"load average at start: {os.getloadavg()}")
         if args.only in (None, "hippo"):
             inputs = prepare_hippo(work, args.cases)

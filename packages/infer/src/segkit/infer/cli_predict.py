@@ -42,7 +42,8 @@ def predict(
     no_tta: Annotated[bool, typer.Option("--no-tta", help="Disable mirroring test-time augmentation.")] = False,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Network inputs per forward pass.")] = 4,
+    batch_size: Annotated[int | None, typer.Option(help="Network inputs per forward pass (default: 4 on CUDA, "
+                                                         "1 on the CPU).")] = None,
     checkpoint: Annotated[str, typer.Option(help="nnU-Net checkpoint file name.")] = "checkpoint_final.pth",
     save_probabilities: Annotated[bool, typer.Option("--save-probabilities", help="Also write CASE.npz.")] = False,
     fast_export: Annotated[bool, typer.Option("--fast-export", help="Argmax on the model grid, then nearest.")] = False,

@@ -164,16 +164,20 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
         tiles = torch.stack([data[(slice(None), *sl)] for sl in slices])
         inputs = torch.cat([_flip(tiles, axes, 2) for axes in flips])
         outputs = runner.forward(inputs).view(len(flips), len(chunk), num_classes, *tile)
-        summed = outputs[0].clone()
+        del inputs, tiles
+        summed = outputs[0]
         for index, axes in enumerate(flips[1:], start=1):
-            summed += _flip(outputs[index], axes, 2)
-        summed *= 1.0 / len(flips)
+            summed.add_(_flip(outputs[index], axes, 2))
+        if len(flips) > 1:
+            summed.mul_(1.0 / len(flips))
         summed = summed.to(result_device)
         for sl, out in zip(slices, summed):
-            logits[(slice(None), *sl)] += (out * gaussian).to(logits.dtype)
+            logits[(slice(None), *sl)].add_(out.mul_(gaussian))
             weights[sl] += gaussian
+        del outputs, summed
     logits = logits.float()
     logits /= weights.float()
+    del weights
     if not torch.isfinite(logits).all():
         raise InferError("the prediction holds non-finite values (overflow in the blended logits)")
     unpad = tuple(slice(before, size - after) for (before, after), size in zip(pads, padded))
