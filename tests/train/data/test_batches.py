@@ -25,3 +25,34 @@ def test_ranks_build_slices_of_the_global_batch(hippo_preprocessed):
     parts = [build_batches(data, config, rank=r, world=2)[0][7] for r in range(2)]
     assert torch.equal(torch.cat([p["image"] for p in parts]), whole[7]["image"])
     assert BatchPlan.for_rank(5, 1, 2, oversample_foreground=0.33, seed=0) == BatchPlan(5, 3, 5, 0.33, 0)
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def test_a_killed_worker_is_reported_not_waited_for(hippo_preprocessed):
+    import os
+    import signal
+
+    import pytest
+
+    from segkit.train.errors import DataWorkerError
+
+    config = TrainConfig()
+    data = DataSetup.load(hippo_preprocessed, "tiny", 0, config)
+    train, _, _ = build_batches(data, config)
+    before = set(_children(os.getpid()))
+    stream = iterate_batches(train, 0, 10_000, workers=1)
+    workers = [p for p in _children(os.getpid()) if p not in before]
+    assert workers
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(DataWorkerError, match="worker"):
+        for _ in range(200):
+            next(stream)

@@ -7,6 +7,7 @@ whatever the number of workers, after a resume, and when data-parallel ranks eac
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from dataclasses import dataclass
@@ -97,21 +98,26 @@ def default_workers() -> int:
 
 def iterate_batches(batches: PatchBatches, first: int, count: int, *, workers: int,
                     pin_memory: bool = False) -> Iterator[dict[str, torch.Tensor]]:
-    """Yield batches `first` .. `first + count - 1`, built by `workers` processes (0 = in this process).
+    """Return an iterator over batches `first` .. `first + count - 1`, built by `workers` processes (0 = here).
 
-    Workers are spawned, not forked: a fork copies locked thread pools (blosc2, OpenMP) and can hang.
+    The workers start now and the first batch is awaited here, so a caller's epoch clock does not count
+    worker start-up. Workers are spawned, not forked: a fork copies locked thread pools (blosc2, OpenMP)
+    and can hang.
 
     Raises:
         DataWorkerError: a worker died or produced nothing for WORKER_TIMEOUT_S seconds.
     """
     if workers == 0:
-        for k in range(first, first + count):
-            yield batches[k]
-        return
+        return (batches[k] for k in range(first, first + count))
     loader = DataLoader(batches, batch_size=None, sampler=range(first, first + count), num_workers=workers,
                         worker_init_fn=_worker_init, prefetch_factor=4, pin_memory=pin_memory,
                         timeout=WORKER_TIMEOUT_S, multiprocessing_context="spawn")
-    iterator = iter(loader)
+    stream = _checked(iter(loader))
+    head = next(stream, None)
+    return stream if head is None else itertools.chain([head], stream)
+
+
+def _checked(iterator: Iterator[dict[str, torch.Tensor]]) -> Iterator[dict[str, torch.Tensor]]:
     while True:
         try:
             batch = next(iterator)
