@@ -14,6 +14,7 @@ from segkit.nets import NetsError
 ensemble_app = App(user_errors=(SegkitError,), help="Average saved probabilities of several predictions.")
 postprocess_app = App(user_errors=(SegkitError,), help="Connected-component postprocessing.")
 export_app = App(user_errors=(SegkitError,), help="Zip a segkit model folder.")
+find_best_app = App(user_errors=(SegkitError,), help="Pick the best configuration or ensemble on cross-validation.")
 import_app = App(user_errors=(SegkitError, NetsError), help="Install a model zip or convert an nnU-Net result folder.")
 
 
@@ -112,6 +113,35 @@ def import_(
     path = convert_nnunet_folder(source, target, folds=parse_folds(folds)) if source.is_dir() \
         else import_model_folder(source, target)
     typer.echo(str(path))
+
+
+@find_best_app.command()
+def find_best(
+    reference: Annotated[Path, typer.Argument(help="Reference label maps.")],
+    candidates: Annotated[list[str], typer.Argument(help="NAME=FOLDER of cross-validation predictions.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="inference_instructions.json to write.")],
+    no_ensembles: Annotated[bool, typer.Option("--no-ensembles")] = False,
+) -> None:
+    """Rank configurations (and pair ensembles) by mean foreground Dice; write how to run the best."""
+    from segkit.infer.errors import InferError
+    from segkit.infer.find_best import find_best as rank
+    from segkit.infer.find_best import write_instructions
+
+    parsed = {}
+    for item in candidates:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise InferError(f"candidate {item!r} must be NAME=FOLDER")
+        parsed[name] = folder
+    result = rank(parsed, reference, try_ensembles=not no_ensembles)
+    write_instructions(result, output)
+    for entry in result["ranking"]:
+        typer.echo(f"{entry['foreground_dice']:.4f}  {entry['name']}")
+
+
+def find_best_main() -> None:
+    """Console-script entry point."""
+    find_best_app()
 
 
 def ensemble_main() -> None:

@@ -1,0 +1,43 @@
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from segkit.infer.cli_tools import find_best_app
+from segkit.infer.probabilities import save_probabilities
+from segkit.io import Image, write_image
+
+AFFINE = np.diag([1.0, 1.0, 1.0, 1.0])
+
+
+def _folder(path, probs_per_case):
+    path.mkdir()
+    for case, probs in probs_per_case.items():
+        save_probabilities(probs, path / f"{case}.npz")
+        write_image(Image(probs.argmax(0).astype(np.uint8), AFFINE), path / f"{case}.nii.gz", label=True)
+
+
+def test_ranks_candidates_and_pair_ensembles(tmp_path):
+    ref = np.zeros((6, 6, 6), np.uint8)
+    ref[:3] = 1
+    (tmp_path / "ref").mkdir()
+    write_image(Image(ref, AFFINE), tmp_path / "ref" / "c.nii.gz", label=True)
+    # a is right on the first slab only, b on the second and third: alone each misses part, together right
+    a = np.zeros((2, 6, 6, 6), np.float32)
+    a[0], a[1] = 0.55, 0.45
+    a[:, 0] = np.array([0.0, 1.0])[:, None, None]
+    b = np.zeros((2, 6, 6, 6), np.float32)
+    b[0], b[1] = 0.55, 0.45
+    b[:, 1:3] = np.array([0.2, 0.8])[:, None, None, None]
+    _folder(tmp_path / "a", {"c": a})
+    _folder(tmp_path / "b", {"c": b})
+    result = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}",
+                                                "-o", str(tmp_path / "instr.json")])
+    assert result.exit_code == 0, result.output
+    instructions = json.loads((tmp_path / "instr.json").read_text())
+    assert instructions["best"]["members"] == ["a", "b"]
+    assert instructions["best"]["foreground_dice"] == 1.0
+    assert [r["name"] for r in instructions["ranking"]][1:] == ["b", "a"]
+    assert instructions["commands"][-1].startswith("segkit-ensemble")
+    bad = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), "a", "-o", str(tmp_path / "x.json")])
+    assert bad.exit_code == 2 and "NAME=FOLDER" in bad.output
