@@ -120,3 +120,22 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(hippo_preprocessed, tmp_path):
 def test_not_preprocessed_configuration(hippo_preprocessed, tmp_path):
     with pytest.raises(TrainDataError):
         train(tmp_path, "3d_fullres", 0, RunOptions(**FAST))
+
+
+@pytest.mark.parametrize("labels, outputs, keys", [
+    ({"labels": {"background": 0, "hippocampus": [1, 2], "posterior": [2]}, "regions_class_order": [1, 2]},
+     2, {"[1, 2]", "[2]"}),
+    ({"labels": {"background": 0, "anterior": 1, "ignore": 2}}, 2, {"1"}),
+], ids=["regions", "ignore_label"])
+def test_region_and_ignore_label_training(hippo_preprocessed, tmp_path, labels, outputs, keys):
+    dataset = json.loads((hippo_preprocessed / "dataset.json").read_text())
+    dataset.update(labels)
+    (tmp_path / "dataset.json").write_text(json.dumps(dataset))
+    out = train(hippo_preprocessed, "tiny", 0, RunOptions(output=tmp_path / "m", epochs=1, iters_per_epoch=2,
+                                                           val_iters_per_epoch=1, workers=0, device="cpu",
+                                                           dataset_json=tmp_path / "dataset.json"))
+    assert load_weights(out / "fold_0" / "weights.safetensors").num_classes == outputs
+    record = json.loads((out / "fold_0" / "progress.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(record["train_loss"]) and len(record["pseudo_dice"]) == len(keys)
+    summary = json.loads((out / "fold_0" / "validation" / "summary.json").read_text())
+    assert set(summary["mean"]) == keys

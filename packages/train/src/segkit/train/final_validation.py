@@ -47,7 +47,7 @@ def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device
     regions = data.regions
     order = data.dataset.regions_class_order
     ignore = data.dataset.ignore_label
-    classes = list(order) if regions is not None else list(range(1, data.num_outputs))
+    classes = list(regions) if regions is not None else list(range(1, data.num_outputs))
     had_ds = getattr(model, "deep_supervision", False)
     if had_ds:
         model.deep_supervision = False
@@ -66,16 +66,16 @@ def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device
             logits = sliding_window(predict, torch.from_numpy(image), tile, data.num_outputs)
             pred, probs = _labels_from_output(logits, regions, order)
             dice = dice_per_class(pred, truth[0], classes, ignore_label=ignore)
-            cases.append({"case": case_id, "dice": {str(c): d for c, d in dice.items()}})
+            cases.append({"case": case_id, "dice": dice})
             if save_probabilities:
                 np.savez_compressed(folder / f"{case_id}.npz", probabilities=probs.numpy().astype(np.float16))
     finally:
         if had_ds:
             model.deep_supervision = True
     mean = {}
-    for c in classes:
-        values = [case["dice"][str(c)] for case in cases if case["dice"][str(c)] is not None]
-        mean[str(c)] = float(np.mean(values)) if values else None
+    for key in (cases[0]["dice"] if cases else {}):
+        values = [case["dice"][key] for case in cases if case["dice"][key] is not None]
+        mean[key] = float(np.mean(values)) if values else None
     present = [v for v in mean.values() if v is not None]
     summary = {"grid": "preprocessed", "mean": mean, "foreground_mean": float(np.mean(present)) if present else None,
                "cases": cases}

@@ -66,13 +66,18 @@ def sliding_window(predict: Callable[[torch.Tensor], torch.Tensor], image: torch
     return acc[(slice(None), *crop)]
 
 
-def dice_per_class(pred: np.ndarray, truth: np.ndarray, classes: list[int], *,
-                   ignore_label: int | None = None) -> dict[int, float | None]:
-    """Dice of each class (None where the class is absent from both); ignored voxels are left out."""
+def dice_per_class(pred: np.ndarray, truth: np.ndarray, classes: list[int | tuple[int, ...]], *,
+                   ignore_label: int | None = None) -> dict[str, float | None]:
+    """Dice of each class or region (a tuple of label values), keyed by its string form.
+
+    A class absent from both maps gets None; voxels equal to `ignore_label` are left out.
+    """
     mask = truth != ignore_label if ignore_label is not None else np.ones(truth.shape, bool)
-    out: dict[int, float | None] = {}
+    out: dict[str, float | None] = {}
     for c in classes:
-        p, t = (pred == c) & mask, (truth == c) & mask
+        values = list(c) if isinstance(c, tuple) else [c]
+        p, t = np.isin(pred, values) & mask, np.isin(truth, values) & mask
         denom = int(p.sum() + t.sum())
-        out[c] = None if denom == 0 else 2.0 * int((p & t).sum()) / denom
+        key = str(c) if not isinstance(c, tuple) else str(list(c))
+        out[key] = None if denom == 0 else 2.0 * int((p & t).sum()) / denom
     return out
