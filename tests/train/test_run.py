@@ -139,3 +139,17 @@ def test_region_and_ignore_label_training(hippo_preprocessed, tmp_path, labels, 
     assert np.isfinite(record["train_loss"]) and len(record["pseudo_dice"]) == len(keys)
     summary = json.loads((out / "fold_0" / "validation" / "summary.json").read_text())
     assert set(summary["mean"]) == keys
+
+
+def test_fine_tuning_from_an_nnunet_checkpoint(hippo_preprocessed, nnunet_reference_dir):
+    from segkit.nets import ArchitectureSpec, build_network
+    from segkit.train.pretrained import load_pretrained
+
+    plans = json.loads((hippo_preprocessed / "plans.json").read_text())
+    model = build_network(ArchitectureSpec.from_dict(plans["configurations"]["3d_fullres"]["architecture"]), 1, 3)
+    heads_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("decoder.heads.")}
+    ckpt = next((nnunet_reference_dir / "Dataset004_Hippocampus").glob("nnUNetTrainer_*/fold_0/checkpoint_final.pth"))
+    loaded = load_pretrained(model, ckpt)
+    assert len(loaded) > 50 and not any(k.startswith("decoder.heads.") for k in loaded)
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in heads_before.items())

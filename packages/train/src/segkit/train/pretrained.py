@@ -9,17 +9,20 @@ import torch
 from torch import nn
 
 from segkit.nets import NetsError, load_weights, read_checkpoint
+from segkit.nets.nnunet_import import convert_state_dict
 from segkit.train.errors import PretrainedError
 
 log = logging.getLogger(__name__)
 HEAD_PREFIX = "decoder.heads."
 
 
-def _read_state(path: Path) -> dict[str, torch.Tensor]:
+def _read_state(path: Path, dims: int) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         return load_weights(path).state_dict
     state = read_checkpoint(path)
-    for key in ("model", "network_weights", "state_dict"):
+    if isinstance(state, dict) and isinstance(state.get("network_weights"), dict):  # nnU-Net v2 checkpoint
+        return convert_state_dict(state["network_weights"], dims)
+    for key in ("model", "state_dict"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             return state[key]
     return state
@@ -28,7 +31,8 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
 def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
     """Copy every weight of `path` except the segmentation heads into `model`; return the loaded keys.
 
-    Accepts segkit weights (``.safetensors``), segkit training checkpoints and nnU-Net checkpoints.
+    Accepts segkit weights (``.safetensors``), segkit training checkpoints and nnU-Net v2 checkpoints
+    (``checkpoint_final.pth``: keys and axis order converted by segkit.nets).
 
     Raises:
         PretrainedError: missing/unreadable file, a key the model lacks, or a tensor of another shape.
@@ -37,7 +41,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
     if not path.is_file():
         raise PretrainedError(f"pretrained weights not found: {path}")
     try:
-        source = _read_state(path)
+        source = _read_state(path, model.spec.dims if hasattr(model, "spec") else 3)
     except NetsError as err:
         raise PretrainedError(f"{path}: {err}") from err
     target = model.state_dict()
