@@ -33,3 +33,16 @@ def test_bad_input_is_one_line_and_exit_2(hippo_preprocessed, tmp_path):
         result = runner.invoke(app, [*args, "--workers", "0", "--device", "cpu"] if "--device" not in args else args)
         assert result.exit_code == 2, (args, result.output)
         assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_val_only_rescores_a_trained_fold(hippo_preprocessed, tmp_path):
+    out = tmp_path / "v"
+    base = [str(hippo_preprocessed), "tiny", "3", "-o", str(out), "--device", "cpu", "--workers", "0", "--quiet"]
+    assert runner.invoke(app, [*base, "--epochs", "1", "--iters-per-epoch", "1"]).exit_code == 0
+    summary = out / "fold_3" / "validation" / "summary.json"
+    first = json.loads(summary.read_text())
+    summary.unlink()
+    result = runner.invoke(app, [*base, "--val-only", "--save-probabilities"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(summary.read_text())["mean"] == first["mean"]
+    assert len(list((out / "fold_3" / "validation").glob("*.npz"))) == len(first["cases"])

@@ -35,7 +35,7 @@ def test_unknown_key_and_bad_augmentation():
 
 def test_builtin_variants():
     names = trainer_names()
-    for name in ("default", "5epochs", "noMirroring", "topkDice", "adamCosine", "adamwCosine", "batchNorm"):
+    for name in ("default", "1epoch", "5epochs", "noMirroring", "topkDice", "adamCosine", "adamwCosine", "batchNorm"):
         assert name in names
     assert get_trainer("noMirroring").augmentation.mirror_axes == ()
     assert get_trainer("topkDice").loss is LossName.DICE_TOPK

@@ -72,7 +72,7 @@ def _builtin() -> list[TrainConfig]:
     default = TrainConfig()
     out = [default]
     for epochs in (1, 5, 10, 20, 50, 100, 250, 500, 2000, 4000):
-        out.append(default.replace(name=f"{epochs}epochs", epochs=epochs))
+        out.append(default.replace(name=f"{epochs}epoch" + ("s" if epochs > 1 else ""), epochs=epochs))
     no_mirror = dataclasses.replace(default.augmentation, mirror_axes=())
     out.append(default.replace(name="noMirroring", augmentation=no_mirror))
     out.append(default.replace(name="topkDice", loss=LossName.DICE_TOPK))

@@ -21,8 +21,8 @@ import torch
 
 from segkit.io import atomic_path
 from segkit.io.model_folder import WEIGHTS_FILE, ModelFolderError, ModelInfo, fold_dir, read_model_info, write_model_info
-from segkit.nets import save_weights
-from segkit.train.checkpoint import LATEST, read_checkpoint_file
+from segkit.nets import load_weights, save_weights
+from segkit.train.checkpoint import load_newest
 from segkit.train.config import TrainConfig
 from segkit.train.data.batches import default_workers
 from segkit.train.distributed import DistContext, all_reduce_mean, all_reduce_sum, barrier, process_group, wrap_model
@@ -116,7 +116,7 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
                            is_main=ctx.is_main, reduce_mean=all_reduce_mean, reduce_sum=all_reduce_sum)
         trainer = Trainer(parts)
         if options.val_only:
-            model.load_state_dict(read_checkpoint_file(folder / LATEST)["model"])
+            _load_for_validation(model, folder)
         else:
             if options.resume:
                 trainer.resume()
@@ -132,6 +132,14 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
                                save_probabilities=options.save_probabilities)
         barrier()
     return output
+
+
+def _load_for_validation(model: torch.nn.Module, folder: Path) -> None:
+    """Load the fold's final weights, else its newest checkpoint (for ``--val-only``)."""
+    if (folder / WEIGHTS_FILE).is_file():
+        model.load_state_dict(load_weights(folder / WEIGHTS_FILE).state_dict)
+    else:
+        model.load_state_dict(load_newest(folder)["model"])
 
 
 def _versions() -> dict[str, str]:
