@@ -153,3 +153,23 @@ def test_fine_tuning_from_an_nnunet_checkpoint(hippo_preprocessed, nnunet_refere
     assert len(loaded) > 50 and not any(k.startswith("decoder.heads.") for k in loaded)
     state = model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in heads_before.items())
+
+
+def test_batched_device_augmentation_path(hippo_preprocessed, tmp_path):
+    """The CUDA path (raw patches from workers, batched augmentation where the network runs), run on the CPU."""
+    from segkit.train.config import TrainConfig
+    from segkit.train.loop import TrainParts
+    from segkit.train.precision import Autocast
+    from segkit.train.setup import DataSetup, build_batches, build_model_and_optimizer
+
+    config = TrainConfig(epochs=1, iters_per_epoch=2, val_iters_per_epoch=1)
+    data = DataSetup.load(hippo_preprocessed, "tiny", 0, config)
+    train_batches, val_batches, augmenter = build_batches(data, config, augment_on_device=True)
+    assert train_batches[0]["image"].shape[2:] == augmenter.input_size != augmenter.patch_size
+    _, model, loss, optimizer = build_model_and_optimizer(data, config, torch.device("cpu"))
+    parts = TrainParts(config=config, model=model, loss=loss, optimizer=optimizer, train_batches=train_batches,
+                       val_batches=val_batches, device=torch.device("cpu"), folder=tmp_path,
+                       autocast=Autocast("cpu", torch.bfloat16), device_augmenter=augmenter)
+    trainer = Trainer(parts)
+    trainer.fit()
+    assert trainer.epoch == 1 and np.isfinite(trainer.history[0]["train_loss"])
