@@ -121,6 +121,7 @@ def segkit(work: Path, pre: Path, epochs: int, iters: int, val_iters: int, tag: 
     train_s = sum(r["epoch_time_s"] for r in records)
     summary = json.loads((out / "fold_0" / "validation" / "summary.json").read_text())
     return {"train_s": train_s, "wall_s": wall, "it_per_s": epochs * iters / train_s, "dice": summary["mean"],
+            "data_wait_s": sum(r.get("data_wait_s", 0.0) for r in records),
             "foreground_dice": summary["foreground_mean"], "epochs": epochs}
 
 

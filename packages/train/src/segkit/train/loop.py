@@ -81,9 +81,14 @@ class Trainer:
         for epoch in range(self.epoch, end):
             start = time.perf_counter()
             self.on_epoch_start(epoch)
-            losses = [self.train_step(next(train_iter), epoch, i) for i in range(cfg.iters_per_epoch)]
+            losses, waited = [], 0.0
+            for i in range(cfg.iters_per_epoch):
+                asked = time.perf_counter()
+                batch = next(train_iter)
+                waited += time.perf_counter() - asked
+                losses.append(self.train_step(batch, epoch, i))
             val = [self.validation_step(next(val_iter)) for _ in range(cfg.val_iters_per_epoch)] if val_iter else []
-            record = self.on_epoch_end(epoch, losses, val, time.perf_counter() - start)
+            record = self.on_epoch_end(epoch, losses, val, time.perf_counter() - start, data_wait_s=waited)
             if on_epoch is not None:
                 on_epoch(record)
         if end < cfg.epochs and p.is_main and end % cfg.checkpoint_every:
@@ -146,11 +151,11 @@ class Trainer:
         return loss, counts
 
     def on_epoch_end(self, epoch: int, losses: list[float], val: list[tuple[float, torch.Tensor]],
-                     seconds: float) -> dict:
+                     seconds: float, *, data_wait_s: float = 0.0) -> dict:
         """Log the epoch (JSON line, progress.png), update the EMA Dice, checkpoint when due."""
         p, cfg = self.parts, self.config
         record = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "lr": learning_rate(cfg, epoch),
-                  "epoch_time_s": seconds}
+                  "epoch_time_s": seconds, "data_wait_s": data_wait_s}
         if val:
             counts = p.reduce_sum(torch.stack([c for _, c in val]).sum(0)).cpu()
             tp, fp, fn = counts
