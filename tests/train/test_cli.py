@@ -1,8 +1,7 @@
 import json
 
-from typer.testing import CliRunner
-
 from segkit.train.cli import app
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -7,7 +7,6 @@ import sys
 
 import torch
 from safetensors.torch import load_file
-
 from segkit.train.run import RunOptions, train
 
 
@@ -31,7 +30,7 @@ def test_two_ranks_match_one_process(hippo_preprocessed, tmp_path):
         assert torch.allclose(a[key], b[key], atol=1e-4, rtol=1e-3), key
     logs = [[json.loads(line) for line in (p / "fold_0" / "progress.jsonl").read_text().splitlines()]
             for p in (tmp_path / "ddp", single)]
-    for x, y in zip(*logs):
+    for x, y in zip(*logs, strict=False):
         assert abs(x["train_loss"] - y["train_loss"]) < 1e-4
-        assert x["pseudo_dice"] == y["pseudo_dice"] or max(abs(p - q) for p, q in zip(x["pseudo_dice"], y["pseudo_dice"])) < 1e-3
+        assert x["pseudo_dice"] == y["pseudo_dice"] or max(abs(p - q) for p, q in zip(x["pseudo_dice"], y["pseudo_dice"], strict=False)) < 1e-3
     assert not list((tmp_path / "ddp").glob("fold_0/.checkpoint.*"))  # only rank 0 wrote, atomically

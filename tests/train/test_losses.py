@@ -1,11 +1,16 @@
 import numpy as np
 import pytest
 import torch
-
 from segkit.io import read_image
 from segkit.train.config import LossName, TrainConfig
-from segkit.train.losses import (build_loss, deep_supervision_weights, dice_ce, downsample_target,
-                                 region_dice_bce, regions_onehot)
+from segkit.train.losses import (
+    build_loss,
+    deep_supervision_weights,
+    dice_ce,
+    downsample_target,
+    region_dice_bce,
+    regions_onehot,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from segkit.io.model_folder import read_model_info
 from segkit.nets import load_weights
 from segkit.train.errors import NonFiniteLossError, PretrainedError, ResumeError, TrainDataError
@@ -84,18 +83,18 @@ def test_fine_tuning_loads_body_and_rejects_mismatch(hippo_preprocessed, tmp_pat
     assert (tuned / "fold_0" / "weights.safetensors").is_file()
     plans = json.loads((hippo_preprocessed / "plans.json").read_text())
     with pytest.raises(PretrainedError, match="shape|missing"):
-        from segkit.train.pretrained import load_pretrained
         from segkit.nets import ArchitectureSpec, build_network
+        from segkit.train.pretrained import load_pretrained
         arch = dict(plans["configurations"]["tiny"]["architecture"], features_per_stage=[8, 16, 32])
         load_pretrained(build_network(ArchitectureSpec.from_dict(arch), 1, 3), weights)
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(hippo_preprocessed, tmp_path):
-    from segkit.train.setup import DataSetup, build_batches, build_model_and_optimizer
     from segkit.train.config import TrainConfig
     from segkit.train.loop import TrainParts
     from segkit.train.losses import SegmentationLoss
     from segkit.train.precision import Autocast
+    from segkit.train.setup import DataSetup, build_batches, build_model_and_optimizer
 
     config = TrainConfig(epochs=3, iters_per_epoch=2, val_iters_per_epoch=0, checkpoint_every=1)
     data = DataSetup.load(hippo_preprocessed, "tiny", 0, config)

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from segkit.train.config import OptimizerName, ScheduleName, TrainConfig
 from segkit.train.schedules import build_optimizer, learning_rate
 

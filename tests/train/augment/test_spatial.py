@@ -3,7 +3,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from segkit.io import read_image
 from segkit.train.augment import Mirror, SpatialTransform, center_crop, initial_patch_size
 
@@ -71,6 +70,6 @@ def test_mirror_flips_both(case):
 def test_initial_patch_size_grows_with_rotation():
     assert initial_patch_size((40, 56, 40), 0.0, (0, 1, 2)) == tuple(math.ceil(v / 0.85) for v in (40, 56, 40))
     big = initial_patch_size((40, 56, 40), math.pi / 6, (0, 1, 2))
-    assert all(b > s for b, s in zip(big, (40, 56, 40)))
+    assert all(b > s for b, s in zip(big, (40, 56, 40), strict=False))
     in_plane = initial_patch_size((10, 56, 40), math.pi / 6, (0,))
     assert in_plane[0] == math.ceil(10 / 0.85)

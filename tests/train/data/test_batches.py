@@ -1,5 +1,4 @@
 import torch
-
 from segkit.train.config import TrainConfig
 from segkit.train.data.batches import BatchPlan, iterate_batches
 from segkit.train.setup import DataSetup, build_batches
@@ -12,7 +11,7 @@ def test_batches_are_a_function_of_their_index(hippo_preprocessed):
     assert train[3]["image"].shape == (2, 1, 16, 24, 16) and train[3]["seg"].dtype == torch.int16
     serial = list(iterate_batches(train, 2, 3, workers=0))
     parallel = list(iterate_batches(train, 2, 3, workers=2))
-    for a, b in zip(serial, parallel):
+    for a, b in zip(serial, parallel, strict=False):
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["seg"], b["seg"])
     assert not torch.equal(serial[0]["image"], serial[1]["image"])
     assert (serial[0]["seg"][1] > 0).any()  # the last sample is centred on foreground
@@ -41,7 +40,6 @@ def test_a_killed_worker_is_reported_not_waited_for(hippo_preprocessed):
     import signal
 
     import pytest
-
     from segkit.train.errors import DataWorkerError
 
     config = TrainConfig()

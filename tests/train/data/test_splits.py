@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from segkit.train.data.splits import SPLITS_FILE, fold_cases, load_or_create_splits, make_splits
 from segkit.train.errors import TrainDataError
 
@@ -10,7 +9,7 @@ def test_splits_equal_nnunets_for_hippocampus(nnunet_reference_dir):
     reference = json.loads((nnunet_reference_dir / "Dataset004_Hippocampus" / "splits_final.json").read_text())
     ids = sorted({k for fold in reference for k in fold["train"] + fold["val"]})
     ours = make_splits(ids, num_folds=5, seed=12345)
-    for mine, theirs in zip(ours, reference):
+    for mine, theirs in zip(ours, reference, strict=False):
         assert mine["val"] == sorted(theirs["val"]) and mine["train"] == sorted(theirs["train"])
 
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
-
 from segkit.io.console import App
 from segkit.io.errors import SegkitError
 from segkit.nets import NetsError
@@ -35,18 +34,20 @@ def main(
     preprocessed: Annotated[Path, typer.Argument(help="Folder with plans.json, dataset.json and preprocessed cases.")],
     configuration: Annotated[str, typer.Argument(help="Plans configuration, e.g. 3d_fullres.")],
     fold: Annotated[str, typer.Argument(help="Fold 0-4, or 'all'.")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Model folder to write.")] = None,
-    trainer: Annotated[str, typer.Option("-tr", "--trainer", help="Registered trainer name or a .json file.")] = "default",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Model folder to write.")] = None,
+    trainer: Annotated[str, typer.Option(
+        "-tr", "--trainer", help="Registered trainer name or a .json file.")] = "default",
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
-    epochs: Annotated[Optional[int], typer.Option(help="Override the trainer's epochs.")] = None,
-    iters_per_epoch: Annotated[Optional[int], typer.Option(help="Override iterations per epoch.")] = None,
-    val_iters_per_epoch: Annotated[Optional[int], typer.Option(help="Override pseudo-Dice batches per epoch.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the trainer's epochs.")] = None,
+    iters_per_epoch: Annotated[int | None, typer.Option(help="Override iterations per epoch.")] = None,
+    val_iters_per_epoch: Annotated[int | None, typer.Option(help="Override pseudo-Dice batches per epoch.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest valid checkpoint.")] = False,
-    pretrained: Annotated[Optional[Path], typer.Option(help="Initialise from these weights (heads fresh).")] = None,
+    pretrained: Annotated[Path | None, typer.Option(help="Initialise from these weights (heads fresh).")] = None,
     val_only: Annotated[bool, typer.Option("--val-only", help="Only run the final validation.")] = False,
-    save_probabilities: Annotated[bool, typer.Option("--save-probabilities", help="Keep validation probabilities.")] = False,
-    workers: Annotated[Optional[int], typer.Option(help="Data worker processes (default: CPUs - 1).")] = None,
-    dataset_json: Annotated[Optional[Path], typer.Option(
+    save_probabilities: Annotated[bool, typer.Option(
+        "--save-probabilities", help="Keep validation probabilities.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Data worker processes (default: CPUs - 1).")] = None,
+    dataset_json: Annotated[Path | None, typer.Option(
         "--dataset-json", help="dataset.json (or the raw dataset folder) if PREPROCESSED has none.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Log warnings only.")] = False,
 ) -> None:

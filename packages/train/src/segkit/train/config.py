@@ -178,12 +178,14 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise TrainConfigError(f"train config {key!r}: expected an integer >= 1, found {value!r}")
         if self.val_iters_per_epoch < 0:
-            raise TrainConfigError(f"train config 'val_iters_per_epoch': expected >= 0, found {self.val_iters_per_epoch}")
+            raise TrainConfigError(
+                f"train config 'val_iters_per_epoch': expected >= 0, found {self.val_iters_per_epoch}")
         if not self.lr > 0 or self.weight_decay < 0 or not self.grad_clip > 0:
             raise TrainConfigError(f"train config: expected lr > 0, weight_decay >= 0, grad_clip > 0, found "
                                    f"{self.lr}, {self.weight_decay}, {self.grad_clip}")
         if not 0.0 <= self.oversample_foreground <= 1.0:
-            raise TrainConfigError(f"train config 'oversample_foreground': expected [0, 1], found {self.oversample_foreground}")
+            raise TrainConfigError(
+                f"train config 'oversample_foreground': expected [0, 1], found {self.oversample_foreground}")
         if not 0.0 < self.topk_percent <= 100.0:
             raise TrainConfigError(f"train config 'topk_percent': expected (0, 100], found {self.topk_percent}")
         if self.norm not in (None, "instance", "batch", "group"):

@@ -9,13 +9,11 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
-from torch import nn
-
 from segkit.train.augment import Augmenter
 from segkit.train.checkpoint import load_newest, save_checkpoint
 from segkit.train.config import TrainConfig
@@ -25,6 +23,7 @@ from segkit.train.losses import SegmentationLoss
 from segkit.train.precision import Autocast
 from segkit.train.progress import append_log, plot_progress, rewrite_log
 from segkit.train.schedules import learning_rate, set_learning_rate
+from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +160,8 @@ class Trainer:
             tp, fp, fn = counts
             dice = (2 * tp / (2 * tp + fp + fn).clamp_min(1e-8)).tolist()
             mean = sum(dice) / len(dice)
-            self.ema_dice = mean if self.ema_dice is None else cfg.ema_alpha * self.ema_dice + (1 - cfg.ema_alpha) * mean
+            alpha = cfg.ema_alpha
+            self.ema_dice = mean if self.ema_dice is None else alpha * self.ema_dice + (1 - alpha) * mean
             val_loss = float(p.reduce_mean(torch.tensor(sum(v for v, _ in val) / len(val), device=p.device)))
             record.update(val_loss=val_loss, pseudo_dice=dice, mean_pseudo_dice=mean, ema_pseudo_dice=self.ema_dice)
         self.history.append(record)

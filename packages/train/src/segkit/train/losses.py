@@ -7,12 +7,11 @@ data pipeline only moves label maps. Voxels equal to ``ignore_label`` add nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
-
 from segkit.train.config import LossName, TrainConfig
 
 SMOOTH = 1e-5
@@ -130,7 +129,7 @@ class SegmentationLoss:
             return self.term(outputs, target)
         weights = deep_supervision_weights(len(outputs))
         total = outputs[0].new_zeros((), dtype=torch.float32)
-        for weight, out in zip(weights, outputs):
+        for weight, out in zip(weights, outputs, strict=False):
             if weight:
                 total = total + weight * self.term(out, downsample_target(target, tuple(out.shape[2:])))
             else:  # weight 0: no loss, but every head gets a (zero) gradient, as DistributedDataParallel needs

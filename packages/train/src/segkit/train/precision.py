@@ -6,7 +6,6 @@ import contextlib
 from dataclasses import dataclass
 
 import torch
-
 from segkit.train.config import Precision
 
 

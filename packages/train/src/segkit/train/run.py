@@ -18,9 +18,15 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
-
 from segkit.io import atomic_path
-from segkit.io.model_folder import WEIGHTS_FILE, ModelFolderError, ModelInfo, fold_dir, read_model_info, write_model_info
+from segkit.io.model_folder import (
+    WEIGHTS_FILE,
+    ModelFolderError,
+    ModelInfo,
+    fold_dir,
+    read_model_info,
+    write_model_info,
+)
 from segkit.nets import load_weights, save_weights
 from segkit.train.checkpoint import load_newest
 from segkit.train.config import TrainConfig

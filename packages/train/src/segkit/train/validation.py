@@ -7,7 +7,7 @@ preprocessed grid and scores against the preprocessed labels.
 from __future__ import annotations
 
 import itertools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ def window_starts(size: int, tile: int, step: float = 0.5) -> list[int]:
 def gaussian_weights(tile: tuple[int, ...], sigma_scale: float = 0.125) -> torch.Tensor:
     """Gaussian importance map of `tile` size (max 1, no zeros)."""
     grids = torch.meshgrid(*[torch.arange(t, dtype=torch.float32) for t in tile], indexing="ij")
-    sq = sum(((g - (t - 1) / 2) / (t * sigma_scale)) ** 2 for g, t in zip(grids, tile))
+    sq = sum(((g - (t - 1) / 2) / (t * sigma_scale)) ** 2 for g, t in zip(grids, tile, strict=False))
     w = torch.exp(-0.5 * sq)
     w = w / w.max()
     return w.clamp_min(w[w > 0].min())
@@ -44,7 +44,7 @@ def sliding_window(predict: Callable[[torch.Tensor], torch.Tensor], image: torch
         tiles_per_batch: tiles per `predict` call.
     """
     spatial = tuple(image.shape[1:])
-    pad = [max(0, t - s) for s, t in zip(spatial, tile)]
+    pad = [max(0, t - s) for s, t in zip(spatial, tile, strict=False)]
     padding = []
     for p in reversed(pad):
         padding += [p // 2, p - p // 2]
@@ -53,16 +53,16 @@ def sliding_window(predict: Callable[[torch.Tensor], torch.Tensor], image: torch
     weights = gaussian_weights(tile).to(image.device)
     acc = torch.zeros((num_outputs, *shape), device=image.device)
     norm = torch.zeros(shape, device=image.device)
-    regions = [tuple(slice(s, s + t) for s, t in zip(starts, tile))
-               for starts in itertools.product(*[window_starts(s, t) for s, t in zip(shape, tile)])]
+    regions = [tuple(slice(s, s + t) for s, t in zip(starts, tile, strict=False))
+               for starts in itertools.product(*[window_starts(s, t) for s, t in zip(shape, tile, strict=False)])]
     for first in range(0, len(regions), tiles_per_batch):
         group = regions[first:first + tiles_per_batch]
         outs = predict(torch.stack([padded[(slice(None), *region)] for region in group])).float()
-        for region, out in zip(group, outs):
+        for region, out in zip(group, outs, strict=False):
             acc[(slice(None), *region)] += out * weights
             norm[region] += weights
     acc /= norm
-    crop = tuple(slice(p // 2, p // 2 + s) for p, s in zip(pad, spatial))
+    crop = tuple(slice(p // 2, p // 2 + s) for p, s in zip(pad, spatial, strict=False))
     return acc[(slice(None), *crop)]
 
 

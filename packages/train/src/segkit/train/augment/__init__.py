@@ -5,7 +5,7 @@ The same code runs batched on the GPU or on a CPU batch inside a data worker. Im
 segkit's (i, j, k) order.
 """
 
-from segkit.train.augment.intensity import Brightness, Contrast, GaussianBlur, GaussianNoise, Gamma, LowResolution
+from segkit.train.augment.intensity import Brightness, Contrast, Gamma, GaussianBlur, GaussianNoise, LowResolution
 from segkit.train.augment.pipeline import Augmenter, initial_patch_size
 from segkit.train.augment.spatial import Mirror, SpatialTransform, center_crop
 

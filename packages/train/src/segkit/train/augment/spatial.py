@@ -25,7 +25,7 @@ def rotation_matrix(angles: tuple[float, float, float] | torch.Tensor) -> torch.
 def center_crop(tensor: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     """Crop the centre `size` of the spatial axes of (B, C, *spatial) (each input >= size)."""
     slices = [slice(None), slice(None)]
-    for have, want in zip(tensor.shape[2:], size):
+    for have, want in zip(tensor.shape[2:], size, strict=False):
         start = (have - want) // 2
         slices.append(slice(start, start + want))
     return tensor[tuple(slices)]
@@ -128,7 +128,7 @@ class Mirror:
             return image, seg
         image, seg = image.clone(), seg.clone()
         for b in range(image.shape[0]):
-            dims = [2 + a for a, f in zip(self.axes, params["flips"][b]) if f and 2 + a < image.ndim]
+            dims = [2 + a for a, f in zip(self.axes, params["flips"][b], strict=False) if f and 2 + a < image.ndim]
             if dims:
                 image[b] = image[b].flip([d - 1 for d in dims])
                 seg[b] = seg[b].flip([d - 1 for d in dims])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -15,7 +15,7 @@ def patch_box(shape: Sequence[int], size: Sequence[int], rng: np.random.Generato
     the box is centred on that voxel, clipped to the same allowed range.
     """
     lows = []
-    for a, (n, p) in enumerate(zip(shape, size)):
+    for a, (n, p) in enumerate(zip(shape, size, strict=False)):
         pad = max(0, p - n)
         lo, hi = -(pad // 2), n + pad // 2 + pad % 2 - p
         if center is not None:
@@ -46,13 +46,13 @@ def forced_foreground(batch_size: int, fraction: float) -> list[bool]:
 def read_padded(store, case_id: str, low: Sequence[int], size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Read the box at `low` of `size` from `store`; parts outside the image are 0 (image) and 0 (labels)."""
     shape = store.shape(case_id)
-    src = tuple(slice(max(0, lo), min(n, lo + s)) for lo, s, n in zip(low, size, shape))
+    src = tuple(slice(max(0, lo), min(n, lo + s)) for lo, s, n in zip(low, size, shape, strict=False))
     data, seg = store.read(case_id, src)
     if data.shape[1:] == tuple(size):
         return data, seg
     out_data = np.zeros((data.shape[0], *size), dtype=np.float32)
     out_seg = np.zeros((1, *size), dtype=np.int16)
-    dst = tuple(slice(s.start - lo, s.stop - lo) for s, lo in zip(src, low))
+    dst = tuple(slice(s.start - lo, s.stop - lo) for s, lo in zip(src, low, strict=False))
     out_data[(slice(None), *dst)] = data
     out_seg[(slice(None), *dst)] = seg
     return out_data, out_seg

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from segkit.io import atomic_path
 from segkit.train.errors import TrainDataError
 

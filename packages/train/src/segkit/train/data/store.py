@@ -7,11 +7,11 @@ for foreground oversampling, and `read(case_id, slices)` that returns only the r
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
-
 from segkit.planning.errors import PlanningError
 from segkit.planning.plans import Plans
 from segkit.planning.storage import PreprocessedCase
@@ -116,6 +116,7 @@ def read_json(path: Path, what: str) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as err:
-        raise TrainDataError(f"{path}: no {what}; plan the dataset first (or pass --dataset-json for dataset.json)") from err
+        raise TrainDataError(
+            f"{path}: no {what}; plan the dataset first (or pass --dataset-json for dataset.json)") from err
     except json.JSONDecodeError as err:
         raise TrainDataError(f"{path}: invalid JSON ({err})") from err
