@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from segkit.infer.errors import ModelLoadError
-from segkit.infer.model_folder import _choose_folds, nnunet_setup
+from segkit.infer.model_folder import choose_folds, nnunet_setup
 from segkit.io.model_folder import NNUNET_CHECKPOINT, WEIGHTS_FILE, ModelInfo, fold_dir, write_model_info
 from segkit.nets import ArchitectureSpec, load_nnunet_checkpoint, save_weights
 from segkit.planning.plans import Plans
@@ -35,10 +35,12 @@ def convert_nnunet_folder(source: str | os.PathLike, target: str | os.PathLike, 
     source, target = Path(source), Path(target)
     if target.exists():
         raise ModelLoadError(f"{target} exists already")
-    chosen = _choose_folds(source, folds, checkpoint)
+    if not source.is_dir():
+        raise ModelLoadError(f"nnU-Net result folder not found: {source}")
+    setup, architecture, num_classes = nnunet_setup(source, ())
+    chosen = choose_folds(source, folds, checkpoint)
     plans_nn = json.loads((source / "plans.json").read_text())
     dataset = json.loads((source / "dataset.json").read_text())
-    setup, architecture, num_classes = nnunet_setup(source, ())
     if setup.axis_permutation != (0, 1, 2):
         raise ModelLoadError(f"{source}: transpose_forward {plans_nn.get('transpose_forward')} cannot be converted")
     target.parent.mkdir(parents=True, exist_ok=True)

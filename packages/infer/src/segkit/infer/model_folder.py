@@ -47,7 +47,8 @@ def available_folds(folder: Path, file_name: str) -> tuple[int | str, ...]:
     return tuple(sorted(found, key=lambda f: (isinstance(f, str), f if isinstance(f, int) else 0)))
 
 
-def _choose_folds(folder: Path, folds, file_name: str) -> tuple[int | str, ...]:
+def choose_folds(folder: Path, folds, file_name: str) -> tuple[int | str, ...]:
+    """Return the requested folds (None: all with ``fold_X/file_name``); missing ones raise `ModelLoadError`."""
     have = available_folds(folder, file_name)
     if folds is None:
         if not have:
@@ -112,7 +113,7 @@ def nnunet_setup(folder: Path, checkpoint_info_axes: tuple[int, ...]) -> tuple[M
 
 
 def _load_nnunet(folder: Path, folds, checkpoint: str) -> LoadedModel:
-    chosen = _choose_folds(folder, folds, checkpoint)
+    chosen = choose_folds(folder, folds, checkpoint)
     base, architecture, num_classes = nnunet_setup(folder, ())
     channels = base.in_channels + (num_classes - 1 if base.previous_stage else 0)
     networks, axes = [], None
@@ -127,7 +128,7 @@ def _load_nnunet(folder: Path, folds, checkpoint: str) -> LoadedModel:
 
 def _load_segkit(folder: Path, folds) -> LoadedModel:
     info = read_model_info(folder)
-    chosen = _choose_folds(folder, folds if folds is not None else info.folds, WEIGHTS_FILE)
+    chosen = choose_folds(folder, folds if folds is not None else info.folds, WEIGHTS_FILE)
     plans = Plans.load(folder / "plans.json")
     config = plans.configuration(info.configuration)
     dataset = _read_json(folder / "dataset.json")
