@@ -87,3 +87,19 @@ def test_bad_targets_are_errors():
         resample_image(np.zeros((1, 2, 2, 2)))
     with pytest.raises(PreprocessingError, match="cannot resample"):
         resample_labels(np.zeros((2, 2, 2), np.int16), to_shape=(0, 2, 2))
+
+
+def test_fused_linear_path_equals_separable_taps():
+    # order 1 runs through torch's fused (tri/bi)linear kernel; it must sample where the taps do
+    from segkit.planning.interpolation import resize_axis
+
+    x = torch.randn(3, 17, 23, 9, generator=torch.Generator().manual_seed(0))
+    for shape, z_axis in (((40, 11, 9), None), ((40, 46, 20), 2), ((30, 46, 4), 2), ((30, 46, 9), 0)):
+        expected = x
+        for axis in range(3):
+            expected = resize_axis(expected, axis + 1, shape[axis], order=0 if axis == z_axis else 1)
+        spacing = [1.0, 1.0, 1.0]
+        if z_axis is not None:
+            spacing[z_axis] = 5.0
+        out = resample_logits(x, to_shape=shape, from_spacing=spacing, to_spacing=spacing)
+        assert torch.allclose(out, expected, atol=1e-5), shape

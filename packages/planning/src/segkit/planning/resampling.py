@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.ndimage import find_objects
 from segkit.planning.errors import PreprocessingError
 from segkit.planning.interpolation import apply_taps, resize_axis, taps, window_taps
@@ -65,12 +66,29 @@ def _target_shape(spatial, from_spacing, to_spacing, to_shape) -> tuple[int, ...
 
 
 def _resize(x: torch.Tensor, shape: Sequence[int], *, order: int, order_z: int, z_axis: int | None) -> torch.Tensor:
-    # x: (c, *spatial); shrink the most-reduced axes first so later passes touch fewer voxels
-    spatial = x.shape[1:]
+    # x: (c, *spatial)
+    spatial = tuple(x.shape[1:])
+    if order == 1 and x.is_floating_point() and len(shape) in (2, 3):
+        return _resize_linear(x, tuple(shape), order_z=order_z, z_axis=z_axis)
+    # separable passes; shrink the most-reduced axes first so later passes touch fewer voxels
     axes = sorted(range(len(shape)), key=lambda a: shape[a] / spatial[a])
     for axis in axes:
         x = resize_axis(x, axis + 1, shape[axis], order=order_z if axis == z_axis else order)
     return x
+
+
+def _resize_linear(x: torch.Tensor, shape: tuple[int, ...], *, order_z: int, z_axis: int | None) -> torch.Tensor:
+    # torch's (bi/tri)linear interpolation with align_corners=False samples exactly where
+    # `interpolation.taps` does (pixel centres, edge clamping), in one fused pass
+    spatial = tuple(x.shape[1:])
+    mode = "trilinear" if len(shape) == 3 else "bilinear"
+    if z_axis is None or order_z == 1 or spatial[z_axis] == shape[z_axis]:
+        return F.interpolate(x[None], size=shape, mode=mode, align_corners=False)[0]
+    # in-plane linear, then order_z along the coarse axis: the coarse axis becomes the batch axis
+    plane = tuple(s for a, s in enumerate(shape) if a != z_axis)
+    batched = x.movedim(z_axis + 1, 0)
+    planar = F.interpolate(batched, size=plane, mode="bilinear" if len(plane) == 2 else "linear", align_corners=False)
+    return resize_axis(planar, 0, shape[z_axis], order=order_z).movedim(0, z_axis + 1).contiguous()
 
 
 def resample_image(
@@ -108,14 +126,12 @@ def resample_image(
     z_axis = separate_z_axis(from_spacing, to_spacing, force=separate_z)
     if tuple(x.shape[1:]) == shape:
         return x.clone() if x is image else x
-    channels = []
+    out = torch.empty((x.shape[0], *shape), dtype=x.dtype, device=x.device)
     for c in range(x.shape[0]):
         channel = x[c : c + 1]
-        out = _resize(channel, shape, order=order, order_z=order_z, z_axis=z_axis)
-        if order > 1:
-            out = out.clamp_(channel.min(), channel.max())
-        channels.append(out)
-    return torch.cat(channels)
+        resized = _resize(channel, shape, order=order, order_z=order_z, z_axis=z_axis)
+        out[c : c + 1] = resized.clamp_(channel.min(), channel.max()) if order > 1 else resized
+    return out
 
 
 def resample_logits(
@@ -139,7 +155,13 @@ def resample_logits(
         x = x.float()
     shape = _target_shape(x.shape[1:], from_spacing, to_spacing, to_shape)
     z_axis = separate_z_axis(from_spacing, to_spacing, force=separate_z)
-    return _resize(x, shape, order=order, order_z=order_z, z_axis=z_axis)
+    if tuple(x.shape[1:]) == shape:
+        return x
+    # one channel at a time: the temporaries stay small, only the output is large
+    out = torch.empty((x.shape[0], *shape), dtype=x.dtype, device=x.device)
+    for c in range(x.shape[0]):
+        out[c : c + 1] = _resize(x[c : c + 1], shape, order=order, order_z=order_z, z_axis=z_axis)
+    return out
 
 
 def resample_labels(
