@@ -1,11 +1,11 @@
 """The resumable steps of segkit-plan."""
 
 import pytest
-from segkit.io.dataset import Dataset
+from segkit.io.dataset import Dataset, DatasetInfo
 from segkit.io.errors import DatasetError
 from segkit.planning.fingerprint import Fingerprint
 from segkit.planning.planner import PlanOptions
-from segkit.planning.runner import FINGERPRINT_FILE, fingerprint_step, plan_step, verify
+from segkit.planning.runner import FINGERPRINT_FILE, copy_dataset_json, fingerprint_step, plan_step, verify
 
 
 def test_fingerprint_reused_only_when_valid(tmp_path, small_hippocampus):
@@ -38,3 +38,9 @@ def test_verify_reports_problems(tmp_path, small_hippocampus):
         (broken / "imagesTr" / case.image_files[0].name).symlink_to(case.image_files[0])
     with pytest.raises(DatasetError, match="problem"):
         verify(broken, workers=1)
+
+
+def test_dataset_json_lands_beside_the_plans(tmp_path, small_hippocampus):
+    path = copy_dataset_json(small_hippocampus, tmp_path / "out")
+    assert path == tmp_path / "out" / "dataset.json"
+    assert DatasetInfo.from_file(path) == small_hippocampus.info

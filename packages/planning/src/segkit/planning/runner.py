@@ -8,11 +8,13 @@ still matches, preprocessed cases that are complete are skipped, everything else
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from segkit.io.atomic import atomic_path
 from segkit.io.dataset import Dataset
 from segkit.io.errors import DatasetError
 from segkit.planning.errors import FingerprintError, PlansError
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 FINGERPRINT_FILE = "fingerprint.json"
 PLANS_FILE = "plans.json"
+DATASET_FILE = "dataset.json"
 DEFAULT_CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
 
 Progress = Callable[[str, int], contextlib.AbstractContextManager[Callable[[], None]]]
@@ -124,6 +127,15 @@ def plan_step(dataset: Dataset, fingerprint: Fingerprint, output: Path, *, optio
     return plans
 
 
+def copy_dataset_json(dataset: Dataset, output: Path) -> Path:
+    """Write ``output/dataset.json`` (as nnU-Net's preprocessed folders hold it), for training to find."""
+    path = output / DATASET_FILE
+    output.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(dataset.info.to_dict(), indent=2))
+    return path
+
+
 def preprocess_step(
     dataset: Dataset,
     plans: Plans,
@@ -168,6 +180,7 @@ def plan_and_preprocess(
         raise DatasetError(f"{dataset_dir}: no training cases in imagesTr")
     fingerprint = fingerprint_step(dataset, output, workers=options.workers, progress=progress)
     plans = plan_step(dataset, fingerprint, output, options=options.plan)
+    copy_dataset_json(dataset, output)
     if options.preprocess:
         preprocess_step(
             dataset,
