@@ -125,6 +125,73 @@ def segkit(work: Path, pre: Path, epochs: int, iters: int, val_iters: int, tag: 
             "foreground_dice": summary["foreground_mean"], "epochs": epochs}
 
 
+NNUNET_STEP = r'''
+import json, sys, time, torch
+import torch.nn.functional as F
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
+plans, steps = json.load(open(sys.argv[1])), int(sys.argv[2])
+arch = plans["configurations"]["3d_fullres"]["architecture"]
+net = get_network_from_plans(arch["network_class_name"], arch["arch_kwargs"], arch["_kw_requires_import"], 1, 3,
+                             deep_supervision=True)
+w = [1 / 2 ** i for i in range(4)]; w[-1] = 0; w = [v / sum(w) for v in w]
+loss = DeepSupervisionWrapper(DC_and_CE_loss({"batch_dice": False, "smooth": 1e-5, "do_bg": False, "ddp": False}, {},
+                                             weight_ce=1, weight_dice=1, dice_class=MemoryEfficientSoftDiceLoss), w)
+opt = torch.optim.SGD(net.parameters(), 1e-2, weight_decay=3e-5, momentum=0.99, nesterov=True)
+g = torch.Generator().manual_seed(0)
+x = torch.randn(8, 1, 40, 56, 40, generator=g); y = (torch.rand(8, 1, 40, 56, 40, generator=g) * 3).long()
+targets = [y] + [F.interpolate(y.float(), scale_factor=0.5 ** i, mode="nearest-exact").long() for i in (1, 2, 3)]
+times = []
+for i in range(steps + 1):
+    t = time.perf_counter(); opt.zero_grad(); l = loss(net(x), targets); l.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 12); opt.step(); times.append(time.perf_counter() - t)
+print(json.dumps(times[1:]))
+'''
+
+SEGKIT_STEP = r'''
+import json, sys, time, torch
+from segkit.nets import ArchitectureSpec, build_network
+from segkit.train.config import TrainConfig
+from segkit.train.losses import build_loss
+from segkit.train.precision import Autocast
+from segkit.train.schedules import build_optimizer
+plans, steps = json.load(open(sys.argv[1])), int(sys.argv[2])
+net = build_network(ArchitectureSpec.from_dict(plans["configurations"]["3d_fullres"]["architecture"]), 1, 3)
+config = TrainConfig(); loss = build_loss(config); opt = build_optimizer(config, net.parameters())
+autocast = Autocast.choose(config.precision, torch.device("cpu"))
+g = torch.Generator().manual_seed(0)
+x = torch.randn(8, 1, 40, 56, 40, generator=g); y = (torch.rand(8, 1, 40, 56, 40, generator=g) * 3).long()
+times = []
+for i in range(steps + 1):
+    t = time.perf_counter(); opt.zero_grad()
+    with autocast.context():
+        out = net(x)
+    l = loss(out, y); l.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 12); opt.step(); times.append(time.perf_counter() - t)
+print(json.dumps(times[1:]))
+'''
+
+
+def compute_ab(work: Path, pre: Path, rounds: int, steps: int) -> None:
+    """Alternate nnU-Net's and segkit's training step (batch 8, 40x56x40, network + loss + SGD) in fresh processes."""
+    nnunet_plans = work / "nnunet" / "preprocessed" / "Dataset004_Hippocampus" / "nnUNetPlans.json"
+    ours, theirs = [], []
+    for _ in range(rounds):
+        out = subprocess.run([str(PEER / "bin" / "python"), "-c", NNUNET_STEP, str(nnunet_plans), str(steps)],
+                             capture_output=True, text=True, check=True)
+        theirs += json.loads(out.stdout.strip().splitlines()[-1])
+        out = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", SEGKIT_STEP, str(pre / "plans.json"),
+                              str(steps)], capture_output=True, text=True, check=True)
+        ours += json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  nnU-Net steps {[round(t, 1) for t in theirs]}  segkit steps {[round(t, 1) for t in ours]}",
+              flush=True)
+    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    print(f"training step (median of {len(ours)}): nnU-Net fp32 {med(theirs):.2f} s, segkit bf16 {med(ours):.2f} s, "
+          f"ratio {med(theirs) / med(ours):.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
@@ -132,9 +199,14 @@ def main() -> None:
     parser.add_argument("--val-iters", type=int, default=2)
     parser.add_argument("--work", type=Path, default=Path("/tmp/segkit_bench_train"))
     parser.add_argument("--equal-time", action="store_true", help="also train segkit for nnU-Net's training time")
+    parser.add_argument("--compute-ab", type=int, default=0, metavar="ROUNDS",
+                        help="only alternate the two tools' training steps (needs a previous run's preprocessed data)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     pre = segkit_preprocess(args.work)
+    if args.compute_ab:
+        compute_ab(args.work, pre, args.compute_ab, 2)
+        return
     theirs = nnunet(args.work / "nnunet", args.epochs, args.iters, args.val_iters)
     print(f"nnU-Net: {json.dumps(theirs)}", flush=True)
     ours = segkit(args.work, pre, args.epochs, args.iters, args.val_iters, "same_iters")
