@@ -176,7 +176,7 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
             weights[sl] += gaussian
         del outputs, summed
     logits = logits.float()
-    logits /= weights.float()
+    logits *= weights.float().reciprocal_()
     del weights
     if not torch.isfinite(logits).all():
         raise InferError("the prediction holds non-finite values (overflow in the blended logits)")
