@@ -37,10 +37,12 @@ def make_raw_subset(source: Path, target: Path, count: int, *, labels: dict | No
 
 
 def preprocess(raw: Path, out: Path) -> Path:
-    """Plan and preprocess `raw` into `out` (plans.json, dataset.json, 3d_fullres/), with a tiny config."""
+    """Plan and preprocess `raw` into `out` (plans.json, dataset.json, 3d_fullres/, 2d/), with tiny configs."""
     dataset = Dataset.load(raw)
     plans = plan_dataset(extract_fingerprint(dataset), dataset.info, dataset_name=raw.name)
     configs = dict(plans.configurations)
+    configs["tiny2d"] = {"inherits_from": "2d", "batch_size": 4, "patch_size": [32, 32], "architecture": {
+        **TINY_ARCH, "dims": 2, "kernel_sizes": [[3, 3]] * 3, "strides": [[1, 1], [2, 2], [2, 2]]}}
     configs["tiny"] = {"inherits_from": "3d_fullres", "batch_size": 2, "patch_size": [16, 24, 16],
                        "architecture": TINY_ARCH}
     plans = Plans.from_dict({**plans.to_dict(), "configurations": configs})
@@ -48,12 +50,13 @@ def preprocess(raw: Path, out: Path) -> Path:
     plans.save(out / "plans.json")
     (out / "dataset.json").write_text((raw / "dataset.json").read_text())
     preprocess_dataset(dataset, plans, configuration="3d_fullres", output=out)
+    preprocess_dataset(dataset, plans, configuration="2d", output=out)
     return out
 
 
 @pytest.fixture(scope="session")
 def hippo_preprocessed(hippocampus_dir: Path, tmp_path_factory) -> Path:
-    """20 real hippocampus cases, planned and preprocessed (3d_fullres + a tiny configuration)."""
+    """20 real hippocampus cases, planned and preprocessed (3d_fullres, 2d, and tiny configurations of both)."""
     root = tmp_path_factory.mktemp("hippo")
     raw = make_raw_subset(hippocampus_dir, root / "Dataset004_Hippocampus", NUM_CASES)
     return preprocess(raw, root / "preprocessed")

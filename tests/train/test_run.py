@@ -172,3 +172,15 @@ def test_batched_device_augmentation_path(hippo_preprocessed, tmp_path):
     trainer = Trainer(parts)
     trainer.fit()
     assert trainer.epoch == 1 and np.isfinite(trainer.history[0]["train_loss"])
+
+
+def test_2d_configuration_trains_slice_by_slice(hippo_preprocessed, tmp_path):
+    plans = json.loads((hippo_preprocessed / "plans.json").read_text())
+    slice_axis = plans["configurations"]["2d"]["slice_axis"]
+    out = train(hippo_preprocessed, "tiny2d", 0, RunOptions(output=tmp_path / "m2d", epochs=1, **FAST))
+    stored = load_weights(out / "fold_0" / "weights.safetensors")
+    assert stored.spec.dims == 2 and stored.num_classes == 3
+    info = read_model_info(out)
+    assert slice_axis not in info.mirroring_axes and len(info.mirroring_axes) == 2
+    summary = json.loads((out / "fold_0" / "validation" / "summary.json").read_text())
+    assert len(summary["cases"]) == 4 and set(summary["mean"]) == {"1", "2"}

@@ -31,6 +31,16 @@ def _labels_from_output(logits: torch.Tensor, regions, order) -> tuple[np.ndarra
     return seg.numpy(), probs
 
 
+def _predict_case(predict, image: torch.Tensor, tile: tuple[int, ...], data) -> torch.Tensor:
+    """(outputs, *spatial) logits of a whole (C, *spatial) case; 2D configurations go slice by slice."""
+    axis = data.configuration.slice_axis
+    if axis is None:
+        return sliding_window(predict, image, tile, data.num_outputs)
+    slices = [sliding_window(predict, image.select(1 + axis, s), tile, data.num_outputs)
+              for s in range(image.shape[1 + axis])]
+    return torch.stack(slices, 1 + axis)
+
+
 def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device, autocast: Autocast,
                    save_probabilities: bool = False) -> dict:
     """Sliding-window predict `data.val_ids`, write ``folder/summary.json``; return the summary.
@@ -62,7 +72,7 @@ def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device
             shape = data.store.shape(case_id)
             image, truth = data.store.read(case_id, tuple(slice(0, n) for n in shape))
             truth = np.maximum(truth, 0)  # -1 (outside the nonzero mask) is background
-            logits = sliding_window(predict, torch.from_numpy(image), tile, data.num_outputs)
+            logits = _predict_case(predict, torch.from_numpy(image), tile, data)
             pred, probs = _labels_from_output(logits, regions, order)
             dice = dice_per_class(pred, truth[0], classes, ignore_label=ignore)
             cases.append({"case": case_id, "dice": dice})

@@ -179,8 +179,11 @@ def _record_fold(output: Path, data: DataSetup, config: TrainConfig, fold: int |
             folds = tuple(sorted(set(previous.folds) | {fold}, key=str))
     except ModelFolderError:
         pass
-    dims = data.configuration.dims
-    axes = tuple(a for a in config.augmentation.mirror_axes if a < dims)
+    conf = data.configuration
+    axes = tuple(a for a in config.augmentation.mirror_axes if a < conf.dims)
+    if conf.slice_axis is not None:  # 2D mirror axes are in-plane indices: name them in (i, j, k)
+        in_plane = [a for a in range(3) if a != conf.slice_axis]
+        axes = tuple(in_plane[a] for a in axes)
     labels = {k: v for k, v in data.dataset.labels.items()}
     info = ModelInfo(trainer=config.name, configuration=data.configuration.name, folds=folds, labels=labels,
                      mirroring_axes=axes, versions=_versions())

@@ -90,21 +90,28 @@ class DataSetup:
         return dataclasses.replace(spec, **changes)
 
 
+def as_3d(size: tuple[int, ...], slice_axis: int | None) -> tuple[int, ...]:
+    """A 2D in-plane size as the 3D box to read (1 voxel thick along `slice_axis`); 3D sizes unchanged."""
+    if slice_axis is None:
+        return tuple(size)
+    in_plane = iter(size)
+    return tuple(1 if a == slice_axis else next(in_plane) for a in range(3))
+
+
 def build_batches(data: DataSetup, config: TrainConfig, *, rank: int = 0, world: int = 1,
                   augment_on_device: bool = False) -> tuple[PatchBatches, PatchBatches | None, Augmenter]:
     """Training and validation batch sources for this rank, and the augmenter."""
     conf = data.configuration
-    if conf.slice_axis is not None:
-        raise TrainDataError(f"configuration {conf.name!r} is 2D; segkit-train handles 3D configurations so far")
     augmenter = Augmenter.build(config.augmentation, conf.patch_size, conf.spacing)
     common = {"oversample_foreground": config.oversample_foreground, "ignore_label": data.dataset.ignore_label}
     plan = BatchPlan.for_rank(conf.batch_size, rank, world, seed=config.seed, **common)
-    train = PatchBatches(data.store, data.train_ids, plan, read_size=augmenter.input_size,
-                         augmenter=None if augment_on_device else augmenter)
+    train = PatchBatches(data.store, data.train_ids, plan, read_size=as_3d(augmenter.input_size, conf.slice_axis),
+                         augmenter=None if augment_on_device else augmenter, slice_axis=conf.slice_axis)
     val = None
     if data.val_ids:
         val_plan = BatchPlan.for_rank(conf.batch_size, rank, world, seed=config.seed + 1, **common)
-        val = PatchBatches(data.store, data.val_ids, val_plan, read_size=conf.patch_size, augmenter=None)
+        val = PatchBatches(data.store, data.val_ids, val_plan, read_size=as_3d(conf.patch_size, conf.slice_axis),
+                           augmenter=None, slice_axis=conf.slice_axis)
     return train, val, augmenter
 
 

@@ -51,11 +51,12 @@ class PatchBatches(Dataset):
     """
 
     def __init__(self, store, case_ids: list[str], plan: BatchPlan, *, read_size: tuple[int, ...],
-                 augmenter: Augmenter | None) -> None:
+                 augmenter: Augmenter | None, slice_axis: int | None = None) -> None:
         self.store = store
         self.case_ids = list(case_ids)
         self.plan = plan
         self.read_size = tuple(read_size)
+        self.slice_axis = slice_axis  # 2D: read_size is 3D with 1 on this axis, which is squeezed out
         self.augmenter = augmenter
         self.forced = forced_foreground(plan.global_batch, plan.oversample_foreground)
 
@@ -74,7 +75,10 @@ class PatchBatches(Dataset):
         low = patch_box(shape, self.read_size, rng, center=center)
         data, seg = read_padded(self.store, case_id, low, self.read_size)
         np.maximum(seg, 0, out=seg)  # -1 marks voxels outside the nonzero mask: background for training
-        image, labels = torch.from_numpy(data)[None], torch.from_numpy(seg)[None]
+        if self.slice_axis is not None:
+            data, seg = data.squeeze(1 + self.slice_axis), seg.squeeze(1 + self.slice_axis)
+        image = torch.from_numpy(np.ascontiguousarray(data))[None]
+        labels = torch.from_numpy(np.ascontiguousarray(seg))[None]
         if self.augmenter is not None:
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
             image, labels = self.augmenter(image, labels.long(), gen)
