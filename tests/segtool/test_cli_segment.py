@@ -151,8 +151,8 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir):
 def test_roi_subset_in_default_mode_crops_with_the_fastest_model(http_server, hippocampus_model_zip,
                                                                   hippocampus_model_sha256, make_registry, inputs,
                                                                   tmp_path):
+    from segtool.api import Segmenter, SegmentOptions
     from segtool.registry import load_registry
-    from segtool.segment import Segmenter, SegmentOptions
     from segtool.store import WeightsStore
 
     base, state = http_server

@@ -33,6 +33,13 @@ class ModelFormat(str, Enum):
     NNUNETV2 = "nnunetv2"
 
 
+class LabelExport(str, Enum):
+    """How a model's labels return to the input grid."""
+
+    RESAMPLE = "resample"
+    NEAREST = "nearest"
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """One downloadable model: where it lives, how to check it, how to run it.
@@ -50,6 +57,8 @@ class ModelEntry:
         mirroring: whether test-time mirroring is used by default.
         precision: network precision by default (``auto``, ``fp32``, ``bf16``, ``fp16``, or ``nnunet``:
             fp32 on CPU and fp16 autocast on CUDA, as nnU-Net itself runs).
+        label_export: ``resample`` (logits back to the input grid, then argmax) or ``nearest``
+            (argmax at the model's spacing, labels back by nearest neighbour, as TotalSegmentator does).
         labels: local label value -> class name.
     """
 
@@ -67,6 +76,7 @@ class ModelEntry:
     mirroring: bool
     labels: dict[int, str]
     precision: str = "auto"
+    label_export: LabelExport = LabelExport.RESAMPLE
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelEntry:
@@ -78,6 +88,7 @@ class ModelEntry:
             folds=tuple(data.get("folds", (0,))), spacing_mm=data.get("spacing_mm"),
             step_size=float(data.get("step_size", 0.5)), mirroring=bool(data.get("mirroring", True)),
             labels={int(k): v for k, v in data["labels"].items()}, precision=data.get("precision", "auto"),
+            label_export=LabelExport(data.get("label_export", "resample")),
         )
 
     @property

@@ -10,10 +10,10 @@ from segkit.io import Image, SegkitError, read_image
 from segkit.io.atomic import atomic_path
 from segkit.io.nifti import NIFTI_SUFFIXES
 
+from segtool.api import Segmenter
 from segtool.errors import SegtoolError
 from segtool.outputs import write_class_masks, write_multilabel
 from segtool.preview import write_preview
-from segtool.segment import Segmenter
 from segtool.statistics import class_statistics
 
 SCAN_SUFFIXES = NIFTI_SUFFIXES + (".nrrd", ".mha", ".mhd", ".zip")

@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 from segkit.io.console import App
-from segkit.nets.errors import NetsError
+from segkit.io.errors import SegkitError
 
 from segtool.cli import combine, download, info, tasks, weights
 from segtool.cli.choices import Precision
-from segtool.errors import SegtoolError
 
-app = App(user_errors=(SegtoolError, NetsError) + App().user_errors, no_args_is_help=False,
+app = App(user_errors=(SegkitError,), no_args_is_help=False,
           help="Segment medical images with pretrained models, by task, in one command.\n\n"
                "Example: segtool -i ct.nii.gz -o out -ta total --fast")
 

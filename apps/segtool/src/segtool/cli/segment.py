@@ -6,11 +6,11 @@ from pathlib import Path
 
 from segkit.io.console import USAGE_ERROR, print_error
 
+from segtool.api import Segmenter, SegmentOptions
 from segtool.cli import context
 from segtool.errors import SegtoolError
 from segtool.registry import Mode
 from segtool.run import find_scans, run_many
-from segtool.segment import Segmenter, SegmentOptions
 
 
 def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastest: bool, device: str, ml: bool,

@@ -19,7 +19,7 @@ import numpy as np
 from segkit.io import Image, read_image
 
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
-from segtool.registry import Mode, ModelEntry, Registry, Task, load_registry
+from segtool.registry import LabelExport, Mode, ModelEntry, Registry, Task, load_registry
 from segtool.settings import weights_dir
 from segtool.store import WeightsStore
 from segtool.weights import ensure_model
@@ -136,6 +136,7 @@ class Segmenter:
     def _load(self, entries: tuple[ModelEntry, ...]) -> list:
         """(entry, Predictor) for each model, installing missing weights first."""
         from segkit.infer.predictor import PredictOptions, Predictor
+        from segkit.nets.errors import NetsError
 
         loaded = []
         for entry in entries:
@@ -143,9 +144,13 @@ class Segmenter:
                                   allow_download=self.options.allow_download, on_progress=self._progress_for(entry))
             options = PredictOptions(
                 step=entry.step_size, tta=entry.mirroring if self.options.tta is None else self.options.tta,
-                precision=_precision(self.options.precision or entry.precision, self._device))
-            loaded.append((entry, Predictor.from_model_folder(folder, folds=entry.folds, device=self._device,
-                                                              options=options)))
+                precision=_precision(self.options.precision or entry.precision, self._device),
+                fast_export=entry.label_export is LabelExport.NEAREST)
+            try:
+                predictor = Predictor.from_model_folder(folder, folds=entry.folds, device=self._device, options=options)
+            except NetsError as err:
+                raise SegtoolError(f"{entry.name}: the installed weights do not load ({err})") from err
+            loaded.append((entry, predictor))
         return loaded
 
 
