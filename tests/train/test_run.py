@@ -67,20 +67,20 @@ def test_loss_falls_when_overfitting(hippo_preprocessed, tmp_path):
     trainer_file = tmp_path / "overfit.json"
     trainer_file.write_text(json.dumps({"inherits_from": "noAugmentation", "schedule": "constant",
                                         "optimizer": "adam", "lr": 3e-3, "weight_decay": 0.0}))
-    out = train(hippo_preprocessed, "tiny", 0, RunOptions(output=tmp_path / "o", trainer=str(trainer_file),
+    out = train(hippo_preprocessed, "tiny", "all", RunOptions(output=tmp_path / "o", trainer=str(trainer_file),
                                                            epochs=6, iters_per_epoch=5, val_iters_per_epoch=0,
                                                            workers=0, device="cpu"))
-    losses = [json.loads(line)["train_loss"] for line in (out / "fold_0" / "progress.jsonl").read_text().splitlines()]
+    losses = [json.loads(line)["train_loss"] for line in (out / "fold_all" / "progress.jsonl").read_text().splitlines()]
     assert losses[-1] < losses[0] - 0.3
 
 
 def test_fine_tuning_loads_body_and_rejects_mismatch(hippo_preprocessed, tmp_path):
-    first = train(hippo_preprocessed, "tiny", 0, RunOptions(output=tmp_path / "p", epochs=1, **FAST))
-    weights = first / "fold_0" / "weights.safetensors"
-    tuned = train(hippo_preprocessed, "tiny", 0, RunOptions(output=tmp_path / "q", epochs=1, pretrained=weights,
+    first = train(hippo_preprocessed, "tiny", "all", RunOptions(output=tmp_path / "p", epochs=1, **FAST))
+    weights = first / "fold_all" / "weights.safetensors"
+    tuned = train(hippo_preprocessed, "tiny", "all", RunOptions(output=tmp_path / "q", epochs=1, pretrained=weights,
                                                             iters_per_epoch=1, val_iters_per_epoch=0, workers=0,
                                                             device="cpu"))
-    assert (tuned / "fold_0" / "weights.safetensors").is_file()
+    assert (tuned / "fold_all" / "weights.safetensors").is_file()
     plans = json.loads((hippo_preprocessed / "plans.json").read_text())
     with pytest.raises(PretrainedError, match="shape|missing"):
         from segkit.nets import ArchitectureSpec, build_network
