@@ -3,11 +3,10 @@
 import shutil
 
 import numpy as np
-from typer.testing import CliRunner
-
 from segkit.infer.cli_predict import app
 from segkit.infer.probabilities import load_probabilities
-from segkit.io import Image, read_image, write_image
+from segkit.io import read_image, write_image
+from typer.testing import CliRunner
 
 
 def _args(inputs, out, model, *extra):
@@ -31,7 +30,8 @@ def test_predict_folder_names_outputs_like_nnunet(hippo_model_dir, predictions_d
     names = sorted(p.name for p in out.iterdir())
     assert names == ["hippocampus_033.nii.gz", "hippocampus_033.npz", "hippocampus_035.nii.gz", "hippocampus_035.npz"]
     for case in ("hippocampus_033", "hippocampus_035"):
-        ours, ref = read_image(out / f"{case}.nii.gz"), read_image(predictions_dir / "hippocampus_notta" / f"{case}.nii.gz")
+        ours = read_image(out / f"{case}.nii.gz")
+        ref = read_image(predictions_dir / "hippocampus_notta" / f"{case}.nii.gz")
         assert np.array_equal(ours.affine, read_image(inputs / f"{case}_0000.nii.gz").affine)
         assert (ours.array == ref.array).mean() > 0.999
         ref_probs = load_probabilities(predictions_dir / "hippocampus_notta" / f"{case}.npz")
@@ -78,5 +78,6 @@ def test_bad_case_mid_run_keeps_written_files_valid(hippo_model_dir, predictions
     written = sorted(out.glob("*.nii.gz"))
     assert [p.name for p in written] == ["hippocampus_033.nii.gz", "hippocampus_035.nii.gz"]
     for path in written:
-        assert read_image(path).spatial_shape == read_image(inputs / path.name.replace(".nii", "_0000.nii")).spatial_shape
+        source = inputs / path.name.replace(".nii", "_0000.nii")
+        assert read_image(path).spatial_shape == read_image(source).spatial_shape
     assert not [p for p in out.iterdir() if p.name.startswith(".")]

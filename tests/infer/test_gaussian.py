@@ -1,5 +1,4 @@
 import numpy as np
-
 from segkit.infer.gaussian import gaussian_importance_map
 
 

@@ -1,7 +1,6 @@
 import math
 
 import numpy as np
-
 from segkit.infer.metrics import case_metrics, class_metrics, surface
 
 

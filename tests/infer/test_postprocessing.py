@@ -1,12 +1,15 @@
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from segkit.infer.cli_tools import postprocess_app
 from segkit.infer.errors import InferError
-from segkit.infer.postprocessing import (PostprocessingPlan, apply_postprocessing, determine_postprocessing,
-                                         largest_component)
+from segkit.infer.postprocessing import (
+    PostprocessingPlan,
+    apply_postprocessing,
+    determine_postprocessing,
+    largest_component,
+)
 from segkit.io import Image, read_image, write_image
+from typer.testing import CliRunner
 
 
 def _case(blob: bool) -> tuple[np.ndarray, np.ndarray]:

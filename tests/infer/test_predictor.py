@@ -4,9 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from segkit.infer.errors import InputMismatchError
-from segkit.infer.predictor import Predictor, PredictOptions
+from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.io import Image, read_image
 
 
@@ -68,7 +67,7 @@ def test_predict_many_equals_predict(hippo_predictor_notta, predictions_dir):
     images = [read_image(p) for p in _inputs(predictions_dir)[:3]]
     many = list(hippo_predictor_notta.predict_many(iter(images)))
     assert len(many) == 3
-    for image, out in zip(images, many):
+    for image, out in zip(images, many, strict=True):
         assert np.array_equal(out.array, hippo_predictor_notta.predict(image).array)
 
 
@@ -79,7 +78,8 @@ def test_fold_ensemble_of_identical_folds_equals_one_fold(hippo_model_dir, predi
         (folder / name).symlink_to(hippo_model_dir / name)
     for fold in (0, 1):
         (folder / f"fold_{fold}").mkdir()
-        (folder / f"fold_{fold}" / "checkpoint_final.pth").symlink_to(hippo_model_dir / "fold_0" / "checkpoint_final.pth")
+        checkpoint = hippo_model_dir / "fold_0" / "checkpoint_final.pth"
+        (folder / f"fold_{fold}" / "checkpoint_final.pth").symlink_to(checkpoint)
     options = PredictOptions(tta=False, precision="fp32")
     both = Predictor.from_model_folder(folder, options=options)
     one = Predictor.from_model_folder(folder, folds=[1], options=options)

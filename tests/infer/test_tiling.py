@@ -1,5 +1,4 @@
 import pytest
-
 from segkit.infer.errors import InferError
 from segkit.infer.tiling import compute_steps, flip_sets, pad_amounts, tile_starts
 
@@ -19,7 +18,7 @@ def test_steps_cover_every_voxel():
         for s in starts:
             covered.update(range(s, s + 40))
         assert covered == set(range(size))
-        assert all(b - a <= 20 for a, b in zip(starts, starts[1:]))
+        assert all(b - a <= 20 for a, b in zip(starts, starts[1:], strict=False))
 
 
 def test_bad_step_and_small_image():

@@ -21,7 +21,7 @@ from segkit.infer.metrics import ClassMetrics, case_metrics, class_metrics
 from segkit.infer.model_folder import LoadedModel, load_model_folder
 from segkit.infer.model_setup import ModelSetup
 from segkit.infer.postprocessing import PostprocessingPlan, apply_postprocessing, determine_postprocessing
-from segkit.infer.predictor import Predictor, PredictOptions
+from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.infer.runtime import Precision
 
 __all__ = [

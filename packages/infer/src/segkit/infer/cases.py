@@ -67,8 +67,9 @@ def find_input_cases(path: str | os.PathLike, *, num_channels: int) -> list[Inpu
     for (cid, ending), channels in sorted(groups.items()):
         missing = [c for c in range(num_channels) if c not in channels]
         if missing:
-            raise InputMismatchError(f"case {cid!r}: missing channel file(s) {[f'{cid}_{c:04d}{ending}' for c in missing]}"
-                                     f"; the model expects {num_channels} channel(s)")
+            names = [f"{cid}_{c:04d}{ending}" for c in missing]
+            raise InputMismatchError(f"case {cid!r}: missing channel file(s) {names}; the model expects "
+                                     f"{num_channels} channel(s)")
         cases.append(InputCase(cid, tuple(channels[c] for c in sorted(channels)), ending))
     return cases
 

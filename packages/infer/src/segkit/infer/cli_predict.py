@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from segkit.infer.errors import InferError
 from segkit.io.console import App
 from segkit.io.errors import SegkitError
@@ -61,7 +60,7 @@ def predict(
     began = time.perf_counter()
     from segkit.infer.batch import BatchOptions, predict_folder
     from segkit.infer.cases import check_output_folder, find_input_cases
-    from segkit.infer.predictor import Predictor, PredictOptions
+    from segkit.infer.predictor import PredictOptions, Predictor
     from segkit.infer.progress import case_progress
 
     options = PredictOptions(step=step, tta=not no_tta, batch_size=batch_size, precision=precision,

@@ -51,7 +51,8 @@ def find_best(candidates: Mapping[str, str | os.PathLike], reference: str | os.P
     return {"ranking": scores, "best": scores[0]}
 
 
-def write_instructions(result: dict, path: str | os.PathLike, *, model_folders: Mapping[str, str] | None = None) -> Path:
+def write_instructions(result: dict, path: str | os.PathLike, *,
+                       model_folders: Mapping[str, str] | None = None) -> Path:
     """Write the winner and how to run it as JSON (``inference_instructions.json``)."""
     best = result["best"]
     folders = model_folders or {}

@@ -7,15 +7,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch import nn
-
 from segkit.infer.errors import ModelLoadError
 from segkit.infer.model_setup import ModelSetup
-from segkit.io.model_folder import (NNUNET_CHECKPOINT, WEIGHTS_FILE, fold_dir, is_nnunet_result_folder,
-                                    read_model_info)
+from segkit.io.model_folder import NNUNET_CHECKPOINT, WEIGHTS_FILE, fold_dir, is_nnunet_result_folder, read_model_info
 from segkit.nets import load_nnunet_checkpoint, load_weights
 from segkit.planning.normalization import Scheme
 from segkit.planning.plans import Plans, Resampling
+from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +138,8 @@ def _load_segkit(folder: Path, folds) -> LoadedModel:
         configuration=info.configuration, patch_size=tuple(config.patch_size), spacing=tuple(config.spacing),
         normalization=tuple(config.normalization_schemes), use_mask_for_norm=tuple(config.use_mask_for_norm),
         intensity_stats=dict(plans.foreground_intensity_properties_per_channel), labels=labels,
-        in_channels=stored[0].in_channels - (len(labels) - 1 if config.previous_stage else 0), mirror_axes=tuple(info.mirroring_axes),
+        in_channels=stored[0].in_channels - (len(labels) - 1 if config.previous_stage else 0),
+        mirror_axes=tuple(info.mirroring_axes),
         file_ending=dataset.get("file_ending", ".nii.gz"), previous_stage=config.previous_stage,
         resampling=config.resampling,
     )

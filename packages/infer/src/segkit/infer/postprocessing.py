@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import generate_binary_structure, label
-
 from segkit.infer.errors import InferError
 from segkit.io import atomic_path
 
@@ -44,8 +43,9 @@ class PostprocessingPlan:
 
     def to_dict(self) -> dict:
         """JSON object."""
-        return {"format": FORMAT, "keep_largest_foreground": self.foreground, "keep_largest_per_class": list(self.classes),
-                "dice_before": self.dice_before, "dice_after": self.dice_after}
+        return {"format": FORMAT, "keep_largest_foreground": self.foreground,
+                "keep_largest_per_class": list(self.classes), "dice_before": self.dice_before,
+                "dice_after": self.dice_after}
 
     @classmethod
     def from_dict(cls, data: dict) -> PostprocessingPlan:
@@ -112,7 +112,8 @@ def _mean_dice(pairs: Sequence[tuple[np.ndarray, np.ndarray]], labels: Sequence[
     return out
 
 
-def determine_postprocessing(pairs: Sequence[tuple[np.ndarray, np.ndarray]], labels: Sequence[int]) -> PostprocessingPlan:
+def determine_postprocessing(pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+                             labels: Sequence[int]) -> PostprocessingPlan:
     """Choose the operations that raise the mean Dice on ``(prediction, reference)`` pairs.
 
     First the whole-foreground operation (kept if the mean over classes rises), then, on top of it, each

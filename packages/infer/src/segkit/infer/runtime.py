@@ -8,7 +8,6 @@ import os
 from collections.abc import Iterator
 
 import torch
-
 from segkit.infer.errors import InferError
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from segkit.infer.errors import InferError
 from segkit.infer.gaussian import gaussian_importance_map
 from segkit.infer.tiling import flip_sets, pad_amounts, tile_starts
@@ -160,7 +159,7 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
     per_forward = max(1, options.batch_size // len(flips))
     for first in range(0, len(starts), per_forward):
         chunk = starts[first:first + per_forward]
-        slices = [tuple(slice(s, s + t) for s, t in zip(start, tile)) for start in chunk]
+        slices = [tuple(slice(s, s + t) for s, t in zip(start, tile, strict=True)) for start in chunk]
         tiles = torch.stack([data[(slice(None), *sl)] for sl in slices])
         inputs = torch.cat([_flip(tiles, axes, 2) for axes in flips])
         outputs = runner.forward(inputs).view(len(flips), len(chunk), num_classes, *tile)
@@ -171,7 +170,7 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
         if len(flips) > 1:
             summed.mul_(1.0 / len(flips))
         summed = summed.to(result_device)
-        for sl, out in zip(slices, summed):
+        for sl, out in zip(slices, summed, strict=True):
             logits[(slice(None), *sl)].add_(out.mul_(gaussian))
             weights[sl] += gaussian
         del outputs, summed
@@ -180,5 +179,5 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
     del weights
     if not torch.isfinite(logits).all():
         raise InferError("the prediction holds non-finite values (overflow in the blended logits)")
-    unpad = tuple(slice(before, size - after) for (before, after), size in zip(pads, padded))
+    unpad = tuple(slice(before, size - after) for (before, after), size in zip(pads, padded, strict=True))
     return logits[(slice(None), *unpad)]
