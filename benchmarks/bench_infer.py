@@ -28,11 +28,11 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from process_tree import TreeMemory
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -54,60 +54,22 @@ if __name__ == "__main__":
 OURS = REPO / ".venv" / "bin"
 
 
-def _tree(pid: int) -> list[int]:
-    pids, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        pids.append(current)
-        try:
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as handle:
-                    queue.extend(int(c) for c in handle.read().split())
-        except OSError:
-            continue
-    return pids
-
-
-def _memory_kb(pid: int) -> tuple[int, int]:
-    pss = rss = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as handle:
-            for line in handle:
-                if line.startswith("Pss:"):
-                    pss = int(line.split()[1])
-                elif line.startswith("Rss:"):
-                    rss = int(line.split()[1])
-    except OSError:
-        pass
-    return pss, rss
-
-
 def measure(command: list[str], env: dict | None = None) -> dict:
     """Run ``command``; return wall seconds and peak PSS / RSS sums (MB) of its process tree."""
-    peaks = {"pss": 0, "rss": 0}
-    done = threading.Event()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-
-    def sample() -> None:
-        while not done.is_set():
-            sums = [_memory_kb(p) for p in _tree(process.pid)]
-            peaks["pss"] = max(peaks["pss"], sum(s[0] for s in sums))
-            peaks["rss"] = max(peaks["rss"], sum(s[1] for s in sums))
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
+    monitor = TreeMemory(process.pid)
+    monitor.start()
     output, _ = process.communicate()
     wall = time.perf_counter() - start
-    done.set()
-    thread.join()
+    monitor.stop.set()
+    monitor.join()
     if process.returncode != 0:
         sys.exit(f"{command[0]} failed ({process.returncode}):\n{output.decode(errors='replace')[-3000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "pss_mb": peaks["pss"] / 1024, "rss_mb": peaks["rss"] / 1024}
+    return {"wall_s": wall, "cpu_s": cpu, "pss_mb": monitor.peak_pss_kb / 1024, "rss_mb": monitor.peak_rss_kb / 1024}
 
 
 def dice_table(ours: Path, theirs: Path) -> tuple[float, float, int, float]:

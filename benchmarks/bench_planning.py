@@ -33,60 +33,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from process_tree import TreeMemory
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "Dataset004_Hippocampus"
 PEER_VENV = Path("/work/peers/venv")
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as handle:
-                found.extend(int(c) for c in handle.read().split())
-    except OSError:
-        pass
-    return found
-
-
-def _memory_kb(pid: int) -> tuple[int, int]:
-    pss = rss = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as handle:
-            for line in handle:
-                if line.startswith("Pss:"):
-                    pss = int(line.split()[1])
-                elif line.startswith("Rss:"):
-                    rss = int(line.split()[1])
-    except OSError:
-        pass
-    return pss, rss
-
-
-class TreeMemory(threading.Thread):
-    """Samples the PSS and RSS sums of a process tree until stopped; keeps the peaks."""
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
-        self.peak_pss_kb = self.peak_rss_kb = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            pids, queue = [], [self.pid]
-            while queue:
-                pid = queue.pop()
-                pids.append(pid)
-                queue.extend(_children(pid))
-            sums = [_memory_kb(pid) for pid in pids]
-            self.peak_pss_kb = max(self.peak_pss_kb, sum(s[0] for s in sums))
-            self.peak_rss_kb = max(self.peak_rss_kb, sum(s[1] for s in sums))
-            time.sleep(self.interval)
 
 
 def measure(command: list[str], env: dict[str, str]) -> dict:

@@ -30,13 +30,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from process_tree import TreeMemory
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -56,51 +56,6 @@ if __name__ == "__main__":
     sys.argv[0] = "TotalSegmentator"
     sys.exit(main())
 '''
-
-
-def _tree(root: int) -> list[int]:
-    pids, queue = [], [root]
-    while queue:
-        pid = queue.pop()
-        pids.append(pid)
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as handle:
-                    queue.extend(int(c) for c in handle.read().split())
-        except OSError:
-            pass
-    return pids
-
-
-def _rss_pss_kb(pid: int) -> tuple[int, int]:
-    rss = pss = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as handle:
-            for line in handle:
-                if line.startswith("Rss:"):
-                    rss = int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss = int(line.split()[1])
-    except OSError:
-        pass
-    return rss, pss
-
-
-class TreeMemory(threading.Thread):
-    """Samples the RSS and PSS sums over a process tree until stopped; keeps the peaks (kB)."""
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
-        self.peak_rss_kb = self.peak_pss_kb = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            sums = [_rss_pss_kb(pid) for pid in _tree(self.pid)]
-            self.peak_rss_kb = max(self.peak_rss_kb, sum(s[0] for s in sums))
-            self.peak_pss_kb = max(self.peak_pss_kb, sum(s[1] for s in sums))
-            time.sleep(self.interval)
 
 
 def measure(command: list[str], env: dict[str, str], log: Path) -> dict:

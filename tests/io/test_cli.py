@@ -1,9 +1,10 @@
 """segkit-dataset and segkit-image: exit code 0 on success, 2 with one line on bad input."""
 
 import pytest
+from typer.testing import CliRunner
+
 from segkit.io import read_image
 from segkit.io.cli import dataset_app, image_app
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from segkit.io import DatasetError
 from segkit.io.dataset import Dataset, DatasetInfo, case_identifier
 

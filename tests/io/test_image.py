@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from segkit.io import Image, ImageGeometryError
 
 

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+
 from segkit.io.model_folder import (
     ModelFolderError,
     ModelInfo,

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from segkit.io import DatasetError, read_image
 from segkit.io.dataset import Dataset
 from segkit.io.msd import convert_msd

@@ -7,6 +7,7 @@ import zipfile
 import nibabel as nib
 import numpy as np
 import pytest
+
 from segkit.io import Image, ImageGeometryError, ImageReadError, read_channels, read_image, write_image
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from segkit.io import Image, read_image, write_image
 from segkit.io.verify import verify_dataset
 

@@ -3,6 +3,7 @@
 import nibabel as nib
 import numpy as np
 import pytest
+
 from segkit.io import Image, ImageWriteError, as_label_array, read_image, write_image
 
 

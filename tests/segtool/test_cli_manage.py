@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
+
 from segkit.io import read_image, write_image
 from segtool.cli.main import app
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

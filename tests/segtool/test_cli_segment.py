@@ -6,9 +6,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
+from typer.testing import CliRunner
+
 from segkit.io import Image, read_image, write_image
 from segtool.cli.main import app
-from typer.testing import CliRunner
 
 runner = CliRunner()
 CASES = ["hippocampus_033", "hippocampus_035"]

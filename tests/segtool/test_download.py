@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+
 from segtool.download import download, file_sha256
 from segtool.errors import ChecksumMismatchError, DownloadError
 

@@ -4,6 +4,7 @@ import io
 import zipfile
 
 import pytest
+
 from segtool.errors import ArchiveError, ChecksumMismatchError, WeightsNotFoundError
 from segtool.registry import load_registry
 from segtool.store import WeightsStore

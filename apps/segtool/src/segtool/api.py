@@ -16,8 +16,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from segkit.io import Image, read_image
 
+from segkit.io import Image, read_image
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.registry import LabelExport, Mode, ModelEntry, Registry, Task, load_registry
 from segtool.settings import weights_dir

@@ -9,8 +9,8 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from segkit.io import Image, read_image
 
+from segkit.io import Image, read_image
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.outputs import MASK_ENDING, read_label_names
 

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
 from segkit.io import Image, write_image
 from segkit.io.atomic import atomic_path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from segkit.io import Image
 from segkit.io.atomic import atomic_path
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from segkit.io import Image, SegkitError, read_image
 from segkit.io.atomic import atomic_path
 from segkit.io.nifti import NIFTI_SUFFIXES
-
 from segtool.api import Segmenter
 from segtool.errors import SegtoolError
 from segtool.outputs import write_class_masks, write_multilabel

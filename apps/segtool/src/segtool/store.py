@@ -19,7 +19,6 @@ from pathlib import Path
 from segkit.io.atomic import atomic_path
 from segkit.io.model_folder import NNUNET_CHECKPOINT, fold_dir
 from segkit.io.safe_zip import UnsafeArchiveError, extract_zip
-
 from segtool.download import file_sha256
 from segtool.errors import ArchiveError
 from segtool.locking import exclusive_lock

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from segkit.io import write_image
 
+from segkit.io import write_image
 from segtool.cli import context
 from segtool.combine import combine as combine_group
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from segkit.io.console import App
 from segkit.io.errors import SegkitError
-
 from segtool.cli import combine, download, info, tasks, weights
 from segtool.cli.choices import Precision
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from segkit.io.console import USAGE_ERROR, print_error
-
 from segtool.api import Segmenter, SegmentOptions
 from segtool.cli import context
 from segtool.errors import SegtoolError

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.table import Column, Table
-from segkit.io.console import USAGE_ERROR, App, print_error
 
+from segkit.io.console import USAGE_ERROR, App, print_error
 from segtool.cli import context
 from segtool.weights import import_zip
 

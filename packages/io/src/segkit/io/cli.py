@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
 from segkit.io.console import USAGE_ERROR, App
 
 dataset_app = App(help="Check and convert nnU-Net v2 raw dataset folders.")

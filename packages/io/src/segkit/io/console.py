@@ -8,6 +8,7 @@ from collections.abc import Callable
 import typer
 from rich.console import Console
 from rich.markup import escape
+
 from segkit.io.errors import SegkitError
 
 USAGE_ERROR = 2

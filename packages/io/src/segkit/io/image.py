@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import nibabel.orientations as nio
 import numpy as np
+
 from segkit.io.errors import ImageGeometryError
 
 CANONICAL_AXES = ("R", "A", "S")

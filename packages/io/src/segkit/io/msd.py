@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
+
 from segkit.io.atomic import atomic_path
 from segkit.io.dataset import DatasetInfo, channel_file_name
 from segkit.io.errors import DatasetError

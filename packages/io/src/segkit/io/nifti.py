@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+
 from segkit.io.errors import ImageGeometryError, ImageReadError
 from segkit.io.image import Image
 from segkit.io.label_table import label_table_extension, read_label_table

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from segkit.io.errors import ImageGeometryError, ImageReadError
 from segkit.io.image import Image
 from segkit.io.nifti import NIFTI_SUFFIXES, read_nifti

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
 from segkit.io.errors import ImageGeometryError, ImageReadError
 from segkit.io.image import Image
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from segkit.io.dataset import Case, Dataset, DatasetInfo
 from segkit.io.errors import DatasetError, SegkitError
 from segkit.io.image import Image

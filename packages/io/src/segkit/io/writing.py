@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from segkit.io.atomic import atomic_path
 from segkit.io.errors import ImageWriteError
 from segkit.io.image import Image
