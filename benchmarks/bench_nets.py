@@ -244,7 +244,7 @@ def bench_batch_norm(args: argparse.Namespace) -> dict:
     return out
 
 
-def _report(result: dict, bn: dict | None) -> None:
+def _report(result: dict) -> None:
     times, quality = result["times"], result["quality"]
     base = statistics.median(times["nnunet_fp32"])
     print(f"\nmodel {result['model']}, tile batch {result['batch']} x {result['tile']} (nnU-Net order), "
@@ -256,7 +256,10 @@ def _report(result: dict, bn: dict | None) -> None:
               f"{q['argmax_agreement']:11.5f} {q['rel_to_scale']:12.2e}")
     if result.get("compile_seconds"):
         print(f"(compile + first call of the compiled variant: {result['compile_seconds']:.1f} s, not in the times)")
-    for block, res in (bn or {}).items():
+
+
+def _report_bn(bn: dict) -> None:
+    for block, res in bn.items():
         med = {k: statistics.median(v) for k, v in res["times"].items()}
         print(f"batch-norm {block}: " + ", ".join(f"{k} {v:.3f}s" for k, v in med.items())
               + f"; fused speed-up x{med['unfused'] / med['fused']:.2f}; max|d| vs unfused "
@@ -280,9 +283,13 @@ def main() -> None:
         result = bench_nnunet(args, Path(tmp))
         if args.check_import:
             result["import_checks"] = check_imports(Path(tmp))
-            print(json.dumps(result["import_checks"], indent=1))
+            print(json.dumps(result["import_checks"]), flush=True)
+    _report(result)
+    if args.json:
+        args.json.write_text(json.dumps({"nnunet": result}, indent=1))
     bn = None if args.skip_bn else bench_batch_norm(args)
-    _report(result, bn)
+    if bn:
+        _report_bn(bn)
     if args.json:
         args.json.write_text(json.dumps({"nnunet": result, "batch_norm": bn}, indent=1))
 
