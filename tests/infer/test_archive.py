@@ -3,11 +3,12 @@
 import zipfile
 
 import numpy as np
+from typer.testing import CliRunner
+
 from segkit.infer.cli_tools import export_app, import_app
 from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.io import read_image
 from segkit.io.model_folder import read_model_info
-from typer.testing import CliRunner
 
 
 def test_convert_export_import_predict_the_same(hippo_model_dir, predictions_dir, hippo_predictor_notta, tmp_path):

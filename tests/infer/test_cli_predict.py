@@ -3,10 +3,11 @@
 import shutil
 
 import numpy as np
+from typer.testing import CliRunner
+
 from segkit.infer.cli_predict import app
 from segkit.infer.probabilities import load_probabilities
 from segkit.io import read_image, write_image
-from typer.testing import CliRunner
 
 
 def _args(inputs, out, model, *extra):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.io import read_image
 from segkit.io.safe_zip import extract_zip

@@ -1,8 +1,9 @@
 import numpy as np
+from typer.testing import CliRunner
+
 from segkit.infer.cli_tools import ensemble_app
 from segkit.infer.probabilities import load_probabilities, save_probabilities
 from segkit.io import Image, read_image, write_image
-from typer.testing import CliRunner
 
 
 def test_probability_files_round_trip_in_nnunet_layout(tmp_path, predictions_dir):

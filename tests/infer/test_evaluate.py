@@ -2,11 +2,12 @@ import json
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
+
 from segkit.infer.cli_evaluate import app
 from segkit.infer.errors import EvaluationError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders
 from segkit.io import Image, read_image, write_image
-from typer.testing import CliRunner
 
 
 def _write(folder, name, array, spacing=(1.0, 1.0, 1.0)):

@@ -1,10 +1,11 @@
 import json
 
 import numpy as np
+from typer.testing import CliRunner
+
 from segkit.infer.cli_tools import find_best_app
 from segkit.infer.probabilities import save_probabilities
 from segkit.io import Image, write_image
-from typer.testing import CliRunner
 
 AFFINE = np.diag([1.0, 1.0, 1.0, 1.0])
 

@@ -1,4 +1,5 @@
 import numpy as np
+
 from segkit.infer.gaussian import gaussian_importance_map
 
 

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+
 from segkit.infer.metrics import case_metrics, class_metrics, surface
 
 

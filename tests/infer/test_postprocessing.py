@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from typer.testing import CliRunner
+
 from segkit.infer.cli_tools import postprocess_app
 from segkit.infer.errors import InferError
 from segkit.infer.postprocessing import (
@@ -9,7 +11,6 @@ from segkit.infer.postprocessing import (
     largest_component,
 )
 from segkit.io import Image, read_image, write_image
-from typer.testing import CliRunner
 
 
 def _case(blob: bool) -> tuple[np.ndarray, np.ndarray]:

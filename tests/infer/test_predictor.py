@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from segkit.infer.errors import InputMismatchError
 from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.io import Image, read_image

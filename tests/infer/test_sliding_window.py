@@ -3,6 +3,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+
 from segkit.infer import sliding_window
 from segkit.infer.errors import InferError
 from segkit.infer.sliding_window import WindowOptions, predict_sliding_window

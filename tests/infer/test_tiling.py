@@ -1,4 +1,5 @@
 import pytest
+
 from segkit.infer.errors import InferError
 from segkit.infer.tiling import compute_steps, flip_sets, pad_amounts, tile_starts
 

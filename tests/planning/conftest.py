@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from segkit.io.dataset import Dataset
 from segkit.planning.architecture import Block
 from segkit.planning.fingerprint import Fingerprint, extract_fingerprint

@@ -1,6 +1,7 @@
 """The architecture spec contract."""
 
 import pytest
+
 from segkit.planning.architecture import ArchitectureSpec, Block, Norm
 from segkit.planning.errors import PlansError
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 
+from typer.testing import CliRunner
+
 from segkit.planning.cli import app, with_default_command
 from segkit.planning.plans import Plans
 from segkit.planning.storage import PreprocessedCase
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -1,6 +1,7 @@
 """Cropping to the nonzero region and back."""
 
 import numpy as np
+
 from segkit.planning.cropping import OUTSIDE_LABEL, crop_to_nonzero, uncrop
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
+
 from segkit.planning.fingerprint import Fingerprint, fingerprint_case
 
 

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from segkit.planning.intensity import Moments, intensity_properties, sample_values
 
 

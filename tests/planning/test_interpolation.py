@@ -1,6 +1,7 @@
 """1D interpolation kernels: exactness on simple signals, taps restricted to a window."""
 
 import torch
+
 from segkit.planning.interpolation import apply_taps, interpolation_matrix, resize_axis, taps, window_taps
 
 

@@ -1,6 +1,7 @@
 """Moving plans to another dataset."""
 
 import pytest
+
 from segkit.io.dataset import DatasetInfo
 from segkit.planning.errors import PlansError
 from segkit.planning.moving import move_plans

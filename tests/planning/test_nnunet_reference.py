@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from segkit.io.dataset import DatasetInfo
 from segkit.planning.fingerprint import Fingerprint
 from segkit.planning.planner import PlanOptions, plan_dataset

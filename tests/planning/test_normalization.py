@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from segkit.planning.errors import PlansError
 from segkit.planning.normalization import Scheme, normalize, scheme_for_channel
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from segkit.planning.errors import PlanningError, WorkerError
 from segkit.planning.parallel import map_cases
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from segkit.planning.fingerprint import extract_fingerprint
 from segkit.planning.pipeline import preprocess_dataset
 from segkit.planning.planner import plan_dataset

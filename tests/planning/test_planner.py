@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from segkit.io.dataset import DatasetInfo
 from segkit.planning.architecture import Block
 from segkit.planning.errors import PlansError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from segkit.planning.architecture import ArchitectureSpec
 from segkit.planning.errors import PlansError
 from segkit.planning.planner import plan_dataset

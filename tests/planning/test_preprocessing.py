@@ -5,6 +5,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
+
 from segkit.io import read_channels, read_image
 from segkit.planning.cropping import uncrop
 from segkit.planning.planner import plan_dataset

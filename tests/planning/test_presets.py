@@ -1,6 +1,7 @@
 """Planner presets and their GPU calibration."""
 
 import pytest
+
 from segkit.planning.architecture import Block
 from segkit.planning.errors import PlansError
 from segkit.planning.presets import get_preset

@@ -6,6 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+
 from segkit.planning.errors import PreprocessingError
 from segkit.planning.interpolation import interpolation_matrix, resize_axis
 from segkit.planning.resampling import resample_image, resample_labels, resample_logits, separate_z_axis

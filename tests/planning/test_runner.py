@@ -1,6 +1,7 @@
 """The resumable steps of segkit-plan."""
 
 import pytest
+
 from segkit.io.dataset import Dataset, DatasetInfo
 from segkit.io.errors import DatasetError
 from segkit.planning.fingerprint import Fingerprint

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from segkit.planning.spacing import compute_new_shape, target_spacing
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from segkit.planning.errors import PreprocessingError
 from segkit.planning.storage import CaseProperties, PreprocessedCase
 

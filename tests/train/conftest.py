@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from segkit.io.dataset import Dataset
 from segkit.planning.fingerprint import extract_fingerprint
 from segkit.planning.pipeline import preprocess_dataset

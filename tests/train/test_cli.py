@@ -1,7 +1,8 @@
 import json
 
-from segkit.train.cli import app
 from typer.testing import CliRunner
+
+from segkit.train.cli import app
 
 runner = CliRunner()
 

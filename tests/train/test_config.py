@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from segkit.train.config import AugmentConfig, LossName, OptimizerName, TrainConfig
 from segkit.train.errors import TrainConfigError
 from segkit.train.registry import get_trainer, register_trainer, trainer_names

@@ -7,6 +7,7 @@ import sys
 
 import torch
 from safetensors.torch import load_file
+
 from segkit.train.run import RunOptions, train
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from segkit.io import read_image
 from segkit.train.config import LossName, TrainConfig
 from segkit.train.losses import (

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+
 from segkit.io.model_folder import read_model_info
 from segkit.nets import load_weights
 from segkit.train.errors import NonFiniteLossError, PretrainedError, ResumeError, TrainDataError

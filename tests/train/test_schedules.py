@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from segkit.train.config import OptimizerName, ScheduleName, TrainConfig
 from segkit.train.schedules import build_optimizer, learning_rate
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from segkit.io import read_image
 from segkit.train.augment import Augmenter, Brightness, Contrast, Gamma, GaussianBlur, GaussianNoise, LowResolution
 from segkit.train.config import AugmentConfig

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from segkit.io import read_image
 from segkit.train.augment import Mirror, SpatialTransform, center_crop, initial_patch_size
 

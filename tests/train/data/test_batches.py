@@ -1,4 +1,5 @@
 import torch
+
 from segkit.train.config import TrainConfig
 from segkit.train.data.batches import BatchPlan, iterate_batches
 from segkit.train.setup import DataSetup, build_batches
@@ -40,6 +41,7 @@ def test_a_killed_worker_is_reported_not_waited_for(hippo_preprocessed):
     import signal
 
     import pytest
+
     from segkit.train.errors import DataWorkerError
 
     config = TrainConfig()

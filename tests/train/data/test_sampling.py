@@ -1,4 +1,5 @@
 import numpy as np
+
 from segkit.train.data.sampling import choose_center, forced_foreground, patch_box, read_padded
 from segkit.train.data.store import MemoryStore
 

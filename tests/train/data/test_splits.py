@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from segkit.train.data.splits import SPLITS_FILE, fold_cases, load_or_create_splits, make_splits
 from segkit.train.errors import TrainDataError
 

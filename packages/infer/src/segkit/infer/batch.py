@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from segkit.infer.cases import InputCase, check_output_folder, find_input_cases
 from segkit.infer.export import labels_from_logits, probabilities_from_logits
 from segkit.infer.predictor import Predictor

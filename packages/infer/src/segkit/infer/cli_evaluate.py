@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from segkit.io.console import App
 from segkit.io.errors import SegkitError
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from segkit.infer.errors import InferError
 from segkit.io.console import App
 from segkit.io.errors import SegkitError

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from segkit.io.console import App
 from segkit.io.errors import SegkitError
 from segkit.nets import NetsError
@@ -51,6 +52,7 @@ def determine(
 ) -> None:
     """Decide which largest-component operations raise the mean Dice; write them as JSON."""
     import numpy as np
+
     from segkit.infer.errors import InferError
     from segkit.infer.postprocessing import determine_postprocessing
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from segkit.infer.cases import check_output_folder
 from segkit.infer.errors import InferError
 from segkit.infer.probabilities import load_probabilities, save_probabilities

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from segkit.infer.cases import IMAGE_ENDINGS
 from segkit.infer.errors import EvaluationError
 from segkit.infer.metrics import case_metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
 from segkit.infer.model_setup import ModelSetup
 from segkit.infer.preprocessing import CaseGeometry
 from segkit.infer.resampling import argmax_on_grid, labels_to_grid, logits_to_grid

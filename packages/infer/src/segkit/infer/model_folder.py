@@ -7,13 +7,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch import nn
+
 from segkit.infer.errors import ModelLoadError
 from segkit.infer.model_setup import ModelSetup
 from segkit.io.model_folder import NNUNET_CHECKPOINT, WEIGHTS_FILE, fold_dir, is_nnunet_result_folder, read_model_info
 from segkit.nets import load_nnunet_checkpoint, load_weights
 from segkit.planning.normalization import Scheme
 from segkit.planning.plans import Plans, Resampling
-from torch import nn
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import generate_binary_structure, label
+
 from segkit.infer.errors import InferError
 from segkit.io import atomic_path
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+
 from segkit.infer.errors import InferError
 from segkit.infer.export import labels_from_logits, probabilities_from_logits
 from segkit.infer.model_folder import LoadedModel, load_model_folder
@@ -20,7 +22,6 @@ from segkit.infer.sliding_window import ForwardClock, WindowOptions, predict_sli
 from segkit.io import Image
 from segkit.io.model_folder import NNUNET_CHECKPOINT
 from segkit.nets import fuse
-from torch import nn
 
 logger = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from segkit.infer.errors import InputMismatchError
 from segkit.infer.model_setup import ModelSetup
 from segkit.io import Image

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
 from segkit.infer.errors import InferError
 from segkit.io import atomic_path
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+
 from segkit.planning.plans import Resampling
 from segkit.planning.resampling import resample_labels, resample_logits
 

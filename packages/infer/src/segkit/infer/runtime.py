@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 
 import torch
+
 from segkit.infer.errors import InferError
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from segkit.infer.errors import InferError
 from segkit.infer.gaussian import gaussian_importance_map
 from segkit.infer.tiling import flip_sets, pad_amounts, tile_starts

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from segkit.io.console import App
 
 app = App(help="Plan and preprocess an nnU-Net v2 raw dataset for segkit training.")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from segkit.planning.architecture import ArchitectureSpec
 from segkit.planning.errors import PlansError
 from segkit.planning.memory import feature_map_size

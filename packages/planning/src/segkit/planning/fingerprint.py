@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from segkit.io import atomic_path, read_channels, read_image
 from segkit.io.dataset import Case, Dataset
 from segkit.planning.cropping import crop_to_nonzero

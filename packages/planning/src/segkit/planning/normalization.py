@@ -12,6 +12,7 @@ import enum
 from collections.abc import Mapping
 
 import numpy as np
+
 from segkit.planning.errors import PlansError
 
 EPS = 1e-8

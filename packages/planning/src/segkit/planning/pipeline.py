@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from segkit.io import read_channels, read_image
 from segkit.io.dataset import Case, Dataset
 from segkit.planning.parallel import map_cases

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from segkit.io.dataset import DatasetInfo
 from segkit.planning.configuration_planner import Budget, PlannedNetwork, plan_network
 from segkit.planning.errors import PlansError

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from segkit.planning.cropping import Box, crop_to_nonzero
 from segkit.planning.normalization import normalize
 from segkit.planning.plans import Configuration

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.ndimage import find_objects
+
 from segkit.planning.errors import PreprocessingError
 from segkit.planning.interpolation import apply_taps, resize_axis, taps, window_taps
 from segkit.planning.spacing import ANISOTROPY_THRESHOLD, compute_new_shape

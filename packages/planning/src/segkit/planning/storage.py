@@ -16,6 +16,7 @@ from pathlib import Path
 
 import blosc2
 import numpy as np
+
 from segkit.io import atomic_path
 from segkit.planning.errors import PreprocessingError
 

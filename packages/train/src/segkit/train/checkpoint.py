@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from segkit.train.errors import ResumeError
 
 log = logging.getLogger(__name__)

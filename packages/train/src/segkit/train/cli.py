@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from segkit.io.console import App
 from segkit.io.errors import SegkitError
 from segkit.nets import NetsError

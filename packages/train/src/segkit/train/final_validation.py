@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+
 from segkit.io import atomic_path
 from segkit.train.precision import Autocast
 from segkit.train.validation import dice_per_class, sliding_window
-from torch import nn
 
 log = logging.getLogger(__name__)
 

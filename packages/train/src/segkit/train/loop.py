@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
+
 from segkit.train.augment import Augmenter
 from segkit.train.checkpoint import load_newest, save_checkpoint
 from segkit.train.config import TrainConfig
@@ -23,7 +25,6 @@ from segkit.train.losses import SegmentationLoss
 from segkit.train.precision import Autocast
 from segkit.train.progress import append_log, plot_progress, rewrite_log
 from segkit.train.schedules import learning_rate, set_learning_rate
-from torch import nn
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
 from segkit.train.config import LossName, TrainConfig
 
 SMOOTH = 1e-5

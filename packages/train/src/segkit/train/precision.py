@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass
 
 import torch
+
 from segkit.train.config import Precision
 
 

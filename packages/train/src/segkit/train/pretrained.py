@@ -6,10 +6,11 @@ import logging
 from pathlib import Path
 
 import torch
+from torch import nn
+
 from segkit.nets import NetsError, load_weights, read_checkpoint
 from segkit.nets.nnunet_import import convert_state_dict
 from segkit.train.errors import PretrainedError
-from torch import nn
 
 log = logging.getLogger(__name__)
 HEAD_PREFIX = "decoder.heads."

@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
+
 from segkit.io import atomic_path
 from segkit.io.model_folder import (
     WEIGHTS_FILE,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
 from segkit.io.dataset import DatasetInfo
 from segkit.nets import ArchitectureSpec, build_network
 from segkit.planning.plans import Configuration, Plans

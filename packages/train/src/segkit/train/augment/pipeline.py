@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+
 from segkit.train.augment.intensity import Brightness, Contrast, Gamma, GaussianBlur, GaussianNoise, LowResolution
 from segkit.train.augment.spatial import Mirror, SpatialTransform, rotation_matrix
 from segkit.train.config import AugmentConfig

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
+
 from segkit.train.augment import Augmenter
 from segkit.train.data.sampling import choose_center, forced_foreground, patch_box, read_padded
 from segkit.train.errors import DataWorkerError
-from torch.utils.data import DataLoader, Dataset
 
 log = logging.getLogger(__name__)
 WORKER_TIMEOUT_S = 600

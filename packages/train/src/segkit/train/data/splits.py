@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from segkit.io import atomic_path
 from segkit.train.errors import TrainDataError
 

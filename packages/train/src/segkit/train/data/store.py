@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
 from segkit.planning.errors import PlanningError
 from segkit.planning.plans import Plans
 from segkit.planning.storage import PreprocessedCase
