@@ -127,6 +127,8 @@ def _checked(iterator: Iterator[dict[str, torch.Tensor]]) -> Iterator[dict[str, 
             batch = next(iterator)
         except StopIteration:
             return
+        except (EOFError, ConnectionError) as err:  # the pipe to a killed worker closed mid-batch
+            raise DataWorkerError(f"a data worker died: {type(err).__name__}") from err
         except RuntimeError as err:
             if "DataLoader" in str(err) or "worker" in str(err).lower():
                 raise DataWorkerError(f"a data worker died or stalled: {str(err).splitlines()[0]}") from err
