@@ -36,6 +36,16 @@ def test_convert_export_import_predict_the_same(hippo_model_dir, predictions_dir
     assert ours.setup.patch_size == (40, 56, 40) and ours.folds == (0,)
     assert np.array_equal(ours.predict(image).array, expected)
 
+    # float16 export: half the bytes, predictions within rounding of the float32 weights
+    half = tmp_path / "half.zip"
+    assert runner.invoke(export_app, [str(converted), str(half), "--half"]).exit_code == 0
+    size = lambda z: zipfile.ZipFile(z).getinfo("hippo_segkit/fold_0/weights.safetensors").file_size  # noqa: E731
+    assert 0.45 < size(half) / size(archive) < 0.55
+    assert runner.invoke(import_app, [str(half), str(tmp_path / "half")]).exit_code == 0
+    halved = Predictor.from_model_folder(tmp_path / "half" / "hippo_segkit",
+                                         options=PredictOptions(tta=False, precision="fp32")).predict(image).array
+    assert (halved == expected).mean() > 0.999
+
     # importing again onto an existing folder is refused and leaves nothing half-written
     result = runner.invoke(import_app, [str(archive), str(tmp_path / "installed")])
     assert result.exit_code == 2 and "exists already" in result.output

@@ -11,12 +11,16 @@ from pathlib import Path
 from segkit.infer.errors import ModelLoadError
 from segkit.io.model_folder import WEIGHTS_FILE, read_model_info
 from segkit.io.safe_zip import extract_zip
+from segkit.nets import load_weights, save_weights
 
 FOLDER_FILES = ("model.json", "plans.json", "dataset.json")
 
 
-def export_model_folder(folder: str | os.PathLike, archive: str | os.PathLike) -> Path:
+def export_model_folder(folder: str | os.PathLike, archive: str | os.PathLike, *, half: bool = False) -> Path:
     """Write a zip holding the model folder's JSON files and each fold's weights (atomically).
+
+    With ``half``, floating-point weights are stored as float16 (half the download; loading casts them
+    back to the network's precision).
 
     Raises:
         ModelLoadError: not a segkit model folder, or a listed fold without weights.
@@ -31,13 +35,23 @@ def export_model_folder(folder: str | os.PathLike, archive: str | os.PathLike) -
     fd, tmp = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".tmp", dir=archive.parent)
     os.close(fd)
     try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as handle:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as handle, \
+                tempfile.TemporaryDirectory() as scratch:
             for member in members:
-                handle.write(member, f"{folder.name}/{member.relative_to(folder).as_posix()}")
+                source = member
+                if half and member.name == WEIGHTS_FILE:
+                    source = _half_precision_copy(member, Path(scratch) / f"{member.parent.name}.safetensors")
+                handle.write(source, f"{folder.name}/{member.relative_to(folder).as_posix()}")
         os.replace(tmp, archive)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return archive
+
+
+def _half_precision_copy(weights: Path, target: Path) -> Path:
+    stored = load_weights(weights)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in stored.state_dict.items()}
+    return save_weights(state, stored.spec, target, in_channels=stored.in_channels, num_classes=stored.num_classes)
 
 
 def import_model_folder(archive: str | os.PathLike, target_parent: str | os.PathLike) -> Path:

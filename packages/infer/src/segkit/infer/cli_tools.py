@@ -92,11 +92,12 @@ def apply(
 def export(
     model: Annotated[Path, typer.Argument(help="segkit model folder.")],
     output: Annotated[Path, typer.Argument(help="Zip file to write.")],
+    half: Annotated[bool, typer.Option("--half", help="Store weights as float16 (half the size).")] = False,
 ) -> None:
     """Zip a model folder (model.json, plans.json, dataset.json, fold weights)."""
     from segkit.infer.archive import export_model_folder
 
-    export_model_folder(model, output)
+    export_model_folder(model, output, half=half)
 
 
 @import_app.command(name="import")

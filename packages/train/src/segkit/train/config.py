@@ -137,6 +137,8 @@ class TrainConfig:
         seed: seed of sampling, augmentation and initialization.
         ema_alpha: smoothing of the logged pseudo Dice.
         compile: run the network through torch.compile.
+        micro_batch: samples per forward/backward pass, gradients accumulated over the batch
+            (null = automatic: see `segkit.train.micro_batches`).
     """
 
     name: str = "default"
@@ -164,6 +166,7 @@ class TrainConfig:
     seed: int = 0
     ema_alpha: float = 0.9
     compile: bool = False
+    micro_batch: int | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -190,6 +193,10 @@ class TrainConfig:
             raise TrainConfigError(f"train config 'topk_percent': expected (0, 100], found {self.topk_percent}")
         if self.norm not in (None, "instance", "batch", "group"):
             raise TrainConfigError(f"train config 'norm': expected null, instance, batch or group, found {self.norm!r}")
+        if self.micro_batch is not None and (isinstance(self.micro_batch, bool) or not isinstance(
+                self.micro_batch, int) or self.micro_batch < 1):
+            raise TrainConfigError(f"train config 'micro_batch': expected null or an integer >= 1, "
+                                   f"found {self.micro_batch!r}")
         if self.num_folds < 2:
             raise TrainConfigError(f"train config 'num_folds': expected >= 2, found {self.num_folds}")
 

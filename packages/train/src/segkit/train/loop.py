@@ -6,6 +6,7 @@ the loop owns only the running state (epoch, EMA pseudo Dice, history), which ch
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -48,6 +49,7 @@ class TrainParts:
     is_main: bool = True
     reduce_mean: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda t: t)
     reduce_sum: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda t: t)
+    micro_batch: int | None = None
 
 
 class Trainer:
@@ -108,30 +110,36 @@ class Trainer:
         return image, seg
 
     def train_step(self, batch: dict[str, torch.Tensor], epoch: int, iteration: int) -> float:
-        """One optimizer step on a batch; returns the loss (averaged over ranks).
+        """One optimizer step on a batch (in micro-batches, gradients accumulated); returns the loss.
 
-        Raises:
+        The loss is averaged over ranks. Raises:
             NonFiniteLossError: the loss is NaN or infinite (nothing is stepped or saved).
         """
         p = self.parts
         image, seg = self._to_device(batch, augment=True)
         p.optimizer.zero_grad(set_to_none=True)
-        with p.autocast.context():
-            outputs = p.model(image)
-        loss = p.loss(outputs, seg)
-        value = float(p.reduce_mean(loss.detach().clone()))
+        size = p.micro_batch or len(image)
+        slices = list(zip(image.split(size), seg.split(size), strict=True))
+        total = torch.zeros((), device=image.device)
+        for k, (image_slice, seg_slice) in enumerate(slices):
+            sync = k == len(slices) - 1 or not hasattr(p.model, "no_sync")
+            with contextlib.nullcontext() if sync else p.model.no_sync():
+                with p.autocast.context():
+                    outputs = p.model(image_slice)
+                loss = p.loss(outputs, seg_slice) * (len(image_slice) / len(image))
+                (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+            total += loss.detach()
+        value = float(p.reduce_mean(total))
         if not math.isfinite(value):
             kept = f"epoch {self.epoch}" if self.history else "none yet"
             raise NonFiniteLossError(f"training loss is {value} at epoch {epoch} iteration {iteration}; "
                                      f"stopped, last good checkpoint kept ({kept}) in {p.folder}")
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
             self.scaler.unscale_(p.optimizer)
             torch.nn.utils.clip_grad_norm_(p.model.parameters(), self.config.grad_clip)
             self.scaler.step(p.optimizer)
             self.scaler.update()
         else:
-            loss.backward()
             torch.nn.utils.clip_grad_norm_(p.model.parameters(), self.config.grad_clip)
             p.optimizer.step()
         return value

@@ -36,6 +36,7 @@ from segkit.train.distributed import DistContext, all_reduce_mean, all_reduce_su
 from segkit.train.errors import TrainConfigError
 from segkit.train.final_validation import validate_cases
 from segkit.train.loop import Trainer, TrainParts
+from segkit.train.micro_batches import micro_batch_size
 from segkit.train.precision import Autocast
 from segkit.train.pretrained import load_pretrained
 from segkit.train.registry import get_trainer
@@ -120,7 +121,11 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
                            train_batches=train_batches, val_batches=val_batches, device=device, folder=folder,
                            autocast=Autocast.choose(config.precision, device), workers=workers,
                            device_augmenter=augmenter if on_device else None, regions=data.regions is not None,
-                           is_main=ctx.is_main, reduce_mean=all_reduce_mean, reduce_sum=all_reduce_sum)
+                           is_main=ctx.is_main, reduce_mean=all_reduce_mean, reduce_sum=all_reduce_sum,
+                           micro_batch=micro_batch_size(config, batch_size=data.configuration.batch_size,
+                                                        first_stage_features=spec.features_per_stage[0],
+                                                        patch_size=data.configuration.patch_size, device=device,
+                                                        batch_dice=data.configuration.batch_dice))
         trainer = Trainer(parts)
         if options.val_only:
             _load_for_validation(model, folder)

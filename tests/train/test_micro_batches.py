@@ -1,0 +1,56 @@
+"""Micro-batches: a step in slices gives the whole batch's loss and gradient; ``auto`` slices only where exact."""
+
+import pytest
+import torch
+
+from segkit.train.config import LossName, TrainConfig
+from segkit.train.errors import TrainConfigError
+from segkit.train.loop import Trainer, TrainParts
+from segkit.train.micro_batches import micro_batch_size
+from segkit.train.precision import Autocast
+from segkit.train.setup import DataSetup, build_batches, build_model_and_optimizer
+
+CPU = torch.device("cpu")
+
+
+def test_a_step_in_micro_batches_has_the_whole_batch_gradient(hippo_preprocessed, tmp_path):
+    config = TrainConfig(epochs=1, iters_per_epoch=1)
+    data = DataSetup.load(hippo_preprocessed, "tiny", 0, config)
+    train_batches, _, _ = build_batches(data, config)
+    batch = train_batches[0]
+    assert len(batch["image"]) == 2 and batch["seg"].any()
+    results = []
+    for micro_batch in (None, 1):
+        _, model, loss, optimizer = build_model_and_optimizer(data, config, CPU)
+        parts = TrainParts(config=config, model=model, loss=loss, optimizer=optimizer, train_batches=train_batches,
+                           val_batches=None, device=CPU, folder=tmp_path, autocast=Autocast("cpu", None),
+                           micro_batch=micro_batch)
+        value = Trainer(parts).train_step(batch, 0, 0)
+        results.append((value, {k: p.grad.clone() for k, p in model.named_parameters()}))
+    (whole, whole_grads), (sliced, sliced_grads) = results
+    assert sliced == pytest.approx(whole, rel=1e-5)
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(sliced_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize(("changes", "features", "device", "batch_dice", "expected"), [
+    ({}, 32, "cpu", False, 1),            # nnU-Net's hippocampus net: 11.5 MB per sample
+    ({}, 16, "cpu", False, 2),
+    ({}, 4, "cpu", False, 8),
+    ({"micro_batch": 3}, 32, "cpu", False, 3),
+    ({"micro_batch": 20}, 32, "cpu", False, 8),
+    ({}, 32, "cuda", False, 8),
+    ({"norm": "batch"}, 32, "cpu", False, 8),  # batch statistics would change
+    ({"loss": LossName.DICE_TOPK}, 32, "cpu", False, 8),  # top-k of the whole batch would change
+    ({}, 32, "cpu", True, 8),  # batch Dice would change
+])
+def test_auto_slices_only_where_the_gradient_stays_exact(changes, features, device, batch_dice, expected):
+    size = micro_batch_size(TrainConfig(**changes), batch_size=8, first_stage_features=features,
+                            patch_size=(40, 56, 40), device=torch.device(device), batch_dice=batch_dice)
+    assert size == expected
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_micro_batch_must_be_a_positive_integer(bad):
+    with pytest.raises(TrainConfigError, match="micro_batch"):
+        TrainConfig(micro_batch=bad)
