@@ -19,9 +19,10 @@ import numpy as np
 
 from segkit.io import Image, read_image
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
-from segtool.registry import LabelExport, Mode, ModelEntry, Registry, Task, load_registry
+from segtool.registry import InputResampling, LabelExport, Mode, ModelEntry, Registry, Task, load_registry
 from segtool.settings import weights_dir
 from segtool.store import WeightsStore
+from segtool.totalseg_grid import labels_to_scan, to_model_grid
 from segtool.weights import ensure_model
 
 ROI_MARGIN_MM = 20.0
@@ -105,14 +106,24 @@ class Segmenter:
         return Image(result, image.affine, {"label_names": self.label_names})
 
     def _paint(self, image: Image, parts: list) -> np.ndarray:
-        """Run every part and paint its classes, by name, into one global label map (later parts win)."""
+        """Run every part and paint its classes, by name, into one global label map (later parts win).
+
+        Parts resampled the TotalSegmentator way share one resampled scan per spacing.
+        """
         global_of = {name: value for value, name in self.task.labels.items()}
         result = np.zeros(image.spatial_shape, dtype=np.uint16)
+        grids: dict[float, tuple[Image, Image]] = {}
         for entry, predictor in parts:
             lookup = np.zeros(max(entry.labels) + 1, dtype=np.uint16)
             for value, name in entry.labels.items():
                 lookup[value] = global_of.get(name, 0)
-            painted = lookup[predictor.predict(image).array]
+            if entry.input_resampling is InputResampling.TOTALSEGMENTATOR:
+                if entry.spacing_mm not in grids:
+                    grids[entry.spacing_mm] = to_model_grid(image, entry.spacing_mm)
+                canonical, resampled = grids[entry.spacing_mm]
+                painted = labels_to_scan(lookup[predictor.predict(resampled).array], canonical, image)
+            else:
+                painted = lookup[predictor.predict(image).array]
             result = np.where(painted > 0, painted, result)
         return result
 

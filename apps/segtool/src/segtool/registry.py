@@ -33,6 +33,13 @@ class ModelFormat(str, Enum):
     NNUNETV2 = "nnunetv2"
 
 
+class InputResampling(str, Enum):
+    """Who brings the scan to the model's spacing."""
+
+    PREDICTOR = "predictor"  # segkit.infer, as nnU-Net does it
+    TOTALSEGMENTATOR = "totalsegmentator"  # `segtool.totalseg_grid`, as TotalSegmentator does it
+
+
 class LabelExport(str, Enum):
     """How a model's labels return to the input grid."""
 
@@ -60,6 +67,8 @@ class ModelEntry:
         label_export: ``resample`` (logits back to the input grid, then argmax) or ``nearest``
             (argmax at the model's spacing, labels back by nearest neighbour, as TotalSegmentator does).
         labels: local label value -> class name.
+        input_resampling: `InputResampling`: ``predictor`` (default) or ``totalsegmentator`` (needs
+            ``spacing_mm``; the scan is resampled once per spacing and shared by the parts).
     """
 
     name: str
@@ -77,6 +86,7 @@ class ModelEntry:
     labels: dict[int, str]
     precision: str = "auto"
     label_export: LabelExport = LabelExport.RESAMPLE
+    input_resampling: InputResampling = InputResampling.PREDICTOR
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelEntry:
@@ -89,7 +99,12 @@ class ModelEntry:
             step_size=float(data.get("step_size", 0.5)), mirroring=bool(data.get("mirroring", True)),
             labels={int(k): v for k, v in data["labels"].items()}, precision=data.get("precision", "auto"),
             label_export=LabelExport(data.get("label_export", "resample")),
+            input_resampling=InputResampling(data.get("input_resampling", "predictor")),
         )
+
+    def __post_init__(self) -> None:
+        if self.input_resampling is InputResampling.TOTALSEGMENTATOR and not self.spacing_mm:
+            raise ValueError(f"model {self.name!r}: input_resampling 'totalsegmentator' needs spacing_mm")
 
     @property
     def result_folder(self) -> str:
