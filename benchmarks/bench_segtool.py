@@ -215,6 +215,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1, help="runs per tool and input (best wall time kept)")
     parser.add_argument("--no-dicom", action="store_true", help="skip the DICOM series")
+    parser.add_argument("--only", choices=("example_ct", "example_ct_dicom"), help="run only this input")
     parser.add_argument("--all-classes", action="store_true", help="list every class, not only Dice < 0.99")
     parser.add_argument("--json", type=Path, help="also write all numbers to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (outputs and logs)")
@@ -232,6 +233,8 @@ def main() -> None:
             "theirs_ok": {},
         }
         cases = {"example_ct": CT} if args.no_dicom else {"example_ct": CT, "example_ct_dicom": DICOM}
+        if args.only:
+            cases = {args.only: cases[args.only]}
         names = label_names()
         results = {}
         for case, source in cases.items():

@@ -151,17 +151,16 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
     pads = pad_amounts(spatial, tile)
     if any(p for pair in pads for p in pair):
         data = F.pad(data, [p for pair in reversed(pads) for p in pair], mode="constant", value=0.0)
-    padded = tuple(data.shape[1:])
-    starts = tile_starts(padded, tile, options.step)
-    logits, weights = _accumulators(num_classes, padded, result_device)
+    starts = tile_starts(tuple(data.shape[1:]), tile, options.step)
+    logits, weights = _accumulators(num_classes, spatial, result_device)  # the image only, not its padding
     gaussian = torch.from_numpy(np.array(gaussian_importance_map(tile))).to(result_device, logits.dtype)
     flips = flip_sets(options.mirror_axes)
     runner = _Runner(network, options, data.device, clock)
     per_forward = max(1, options.batch_size // len(flips))
     for first in range(0, len(starts), per_forward):
         chunk = starts[first:first + per_forward]
-        slices = [tuple(slice(s, s + t) for s, t in zip(start, tile, strict=True)) for start in chunk]
-        tiles = torch.stack([data[(slice(None), *sl)] for sl in slices])
+        tiles = torch.stack([data[(slice(None), *(slice(s, s + t) for s, t in zip(start, tile, strict=True)))]
+                             for start in chunk])
         inputs = torch.cat([_flip(tiles, axes, 2) for axes in flips])
         outputs = runner.forward(inputs).view(len(flips), len(chunk), num_classes, *tile)
         del inputs, tiles
@@ -171,14 +170,25 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
         if len(flips) > 1:
             summed.mul_(1.0 / len(flips))
         summed = summed.to(result_device)
-        for sl, out in zip(slices, summed, strict=True):
-            logits[(slice(None), *sl)].add_(out.mul_(gaussian))
-            weights[sl] += gaussian
+        for start, out in zip(chunk, summed, strict=True):
+            inside, target = _overlap(start, tile, pads, spatial)
+            logits[(slice(None), *target)].add_(out[(slice(None), *inside)].mul_(gaussian[inside]))
+            weights[target] += gaussian[inside]
         del outputs, summed
     logits = logits.float()
     logits *= weights.float().reciprocal_()
     del weights
-    if not torch.isfinite(logits).all():
+    if not torch.isfinite(logits.sum()):  # NaN or inf anywhere makes the sum non-finite
         raise InferError("the prediction holds non-finite values (overflow in the blended logits)")
-    unpad = tuple(slice(before, size - after) for (before, after), size in zip(pads, padded, strict=True))
-    return logits[(slice(None), *unpad)]
+    return logits
+
+
+def _overlap(start: Sequence[int], tile: Sequence[int], pads: Sequence[tuple[int, int]],
+             spatial: Sequence[int]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """The part of a tile (at ``start`` in the padded image) inside the image: (slices in the tile, in the image)."""
+    inside, target = [], []
+    for s, t, (before, _), n in zip(start, tile, pads, spatial, strict=True):
+        low, high = max(s, before), min(s + t, before + n)
+        inside.append(slice(low - s, high - s))
+        target.append(slice(low - before, high - before))
+    return tuple(inside), tuple(target)
