@@ -154,22 +154,27 @@ SEGKIT_STEP = r'''
 import json, sys, time, torch
 from segkit.nets import ArchitectureSpec, build_network
 from segkit.train.config import TrainConfig
+from segkit.train.loop import Trainer, TrainParts
 from segkit.train.losses import build_loss
+from segkit.train.micro_batches import micro_batch_size
 from segkit.train.precision import Autocast
 from segkit.train.schedules import build_optimizer
 plans, steps = json.load(open(sys.argv[1])), int(sys.argv[2])
-net = build_network(ArchitectureSpec.from_dict(plans["configurations"]["3d_fullres"]["architecture"]), 1, 3)
-config = TrainConfig(); loss = build_loss(config); opt = build_optimizer(config, net.parameters())
-autocast = Autocast.choose(config.precision, torch.device("cpu"))
+spec = ArchitectureSpec.from_dict(plans["configurations"]["3d_fullres"]["architecture"])
+net, cpu, config = build_network(spec, 1, 3), torch.device("cpu"), TrainConfig()
+micro = micro_batch_size(config, batch_size=8, first_stage_features=spec.features_per_stage[0],
+                         patch_size=(40, 56, 40), device=cpu, batch_dice=False)
+optimizer = build_optimizer(config, net.parameters())
+parts = TrainParts(config=config, model=net, loss=build_loss(config), optimizer=optimizer, train_batches=None,
+                   val_batches=None, device=cpu, folder=None,
+                   autocast=Autocast.choose(config.precision, cpu), micro_batch=micro)
+trainer = Trainer(parts)
 g = torch.Generator().manual_seed(0)
-x = torch.randn(8, 1, 40, 56, 40, generator=g); y = (torch.rand(8, 1, 40, 56, 40, generator=g) * 3).long()
+batch = {"image": torch.randn(8, 1, 40, 56, 40, generator=g),
+         "seg": (torch.rand(8, 1, 40, 56, 40, generator=g) * 3).long()}
 times = []
 for i in range(steps + 1):
-    t = time.perf_counter(); opt.zero_grad()
-    with autocast.context():
-        out = net(x)
-    l = loss(out, y); l.backward()
-    torch.nn.utils.clip_grad_norm_(net.parameters(), 12); opt.step(); times.append(time.perf_counter() - t)
+    t = time.perf_counter(); trainer.train_step(batch, 0, i); times.append(time.perf_counter() - t)
 print(json.dumps(times[1:]))
 '''
 
@@ -188,7 +193,7 @@ def compute_ab(work: Path, pre: Path, rounds: int, steps: int) -> None:
         print(f"  nnU-Net steps {[round(t, 1) for t in theirs]}  segkit steps {[round(t, 1) for t in ours]}",
               flush=True)
     med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
-    print(f"training step (median of {len(ours)}): nnU-Net fp32 {med(theirs):.2f} s, segkit bf16 {med(ours):.2f} s, "
+    print(f"training step (median of {len(ours)}): nnU-Net {med(theirs):.2f} s, segkit {med(ours):.2f} s, "
           f"ratio {med(theirs) / med(ours):.2f}x")
 
 
