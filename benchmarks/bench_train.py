@@ -9,8 +9,8 @@ Run with the project venv:  .venv/bin/python benchmarks/bench_train.py [--epochs
   ``variants`` subfolder is searched only after ``primus``, whose import fails in the peer venv). It keeps
   mirroring augmentation but validates without test-time mirroring, like segkit's validation.
 - segkit: ``segkit-plan``-equivalent API calls (fingerprint, plan, preprocess), then ``segkit-train PRE 3d_fullres 0
-  --device cpu`` with the same epochs, iterations and validation iterations (default trainer, bf16 autocast on
-  this CPU, spawned data workers).
+  --device cpu`` with the same epochs, iterations and validation iterations (default trainer: fp32 on CPU,
+  batch 8 computed in micro-batches, spawned data workers).
 - Iterations per second = training iterations / sum of epoch times (each epoch also runs the same number of
   pseudo-Dice validation batches in both tools). Dice = mean foreground Dice over fold 0's 44 validation cases
   (nnU-Net: its validation/summary.json "foreground_mean"; segkit: fold_0/validation/summary.json).
