@@ -45,6 +45,11 @@ def test_convert_export_import_predict_the_same(hippo_model_dir, predictions_dir
     halved = Predictor.from_model_folder(tmp_path / "half" / "hippo_segkit",
                                          options=PredictOptions(tta=False, precision="fp32")).predict(image).array
     assert (halved == expected).mean() > 0.999
+    not_a_model = tmp_path / "not_a_model"
+    not_a_model.mkdir()
+    result = runner.invoke(export_app, [str(not_a_model), str(tmp_path / "none.zip"), "--half"])
+    assert result.exit_code == 2 and "not a segkit model folder" in result.output
+    assert not (tmp_path / "none.zip").exists()
 
     # importing again onto an existing folder is refused and leaves nothing half-written
     result = runner.invoke(import_app, [str(archive), str(tmp_path / "installed")])
