@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from segtool.errors import ArchiveError, ChecksumMismatchError, WeightsNotFoundError
+from segtool.errors import ArchiveError, ChecksumMismatchError, SegtoolError, WeightsNotFoundError
 from segtool.registry import load_registry
 from segtool.store import WeightsStore
 from segtool.weights import ensure_task, import_zip
@@ -118,3 +118,15 @@ def test_import_by_sha256_and_mismatch(hippocampus_model_zip, hippocampus_model_
         zf.writestr("SomethingElse/x.txt", "x")
     with pytest.raises(ArchiveError, match="matches no model"):
         import_zip(unknown, registry=registry, store=WeightsStore(tmp_path / "c"))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "invalid weights registry"),
+    ('{"tasks": {"t": {"modality": "CT", "labels": {"1": "a"}}}}', "missing field 'modes'"),
+    ('{"tasks": {"t": {"modality": "CT", "labels": {"1": "a"}, "modes": {"slow": []}}}}', "'slow'"),
+])
+def test_broken_registry_is_one_clear_error(tmp_path, text, message):
+    path = tmp_path / "weights_registry.json"
+    path.write_text(text)
+    with pytest.raises(SegtoolError, match=message):
+        load_registry(path)

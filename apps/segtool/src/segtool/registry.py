@@ -15,7 +15,7 @@ from enum import Enum
 from importlib import resources
 from pathlib import Path
 
-from segtool.errors import UnknownTaskError, did_you_mean
+from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 
 
 class Mode(str, Enum):
@@ -173,10 +173,19 @@ def load_registry(path: str | os.PathLike | None = None) -> Registry:
     if path is None:
         path = Path(str(resources.files("segtool") / "weights_registry.json"))
     path = Path(path)
-    data = json.loads(path.read_text())
+    try:
+        return Registry(_parse_tasks(json.loads(path.read_text())), path)
+    except OSError as err:
+        raise SegtoolError(f"cannot read the weights registry {path}: {err.strerror or err}") from err
+    except (KeyError, ValueError, TypeError, AttributeError) as err:  # JSONDecodeError is a ValueError
+        missing = f"missing field {err}" if isinstance(err, KeyError) else str(err)
+        raise SegtoolError(f"invalid weights registry {path}: {missing}") from err
+
+
+def _parse_tasks(data: dict) -> dict[str, Task]:
     tasks = {}
     for name, task in data["tasks"].items():
         modes = {Mode(mode): tuple(ModelEntry.from_dict(m) for m in models) for mode, models in task["modes"].items()}
         labels = {int(k): v for k, v in task["labels"].items()}
         tasks[name] = Task(name, task["modality"], labels, modes, task.get("description", ""))
-    return Registry(tasks, path)
+    return tasks
