@@ -24,15 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from process_tree import TreeMemory
+from process_tree import run_measured_or_exit
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -52,24 +48,6 @@ if __name__ == "__main__":
     p.predict_entry_point_modelfolder()
 """
 OURS = REPO / ".venv" / "bin"
-
-
-def measure(command: list[str], env: dict | None = None) -> dict:
-    """Run ``command``; return wall seconds and peak PSS / RSS sums (MB) of its process tree."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    monitor = TreeMemory(process.pid)
-    monitor.start()
-    output, _ = process.communicate()
-    wall = time.perf_counter() - start
-    monitor.stop.set()
-    monitor.join()
-    if process.returncode != 0:
-        sys.exit(f"{command[0]} failed ({process.returncode}):\n{output.decode(errors='replace')[-3000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "pss_mb": monitor.peak_pss_kb / 1024, "rss_mb": monitor.peak_rss_kb / 1024}
 
 
 def dice_table(ours: Path, theirs: Path) -> tuple[float, float, int, float]:
@@ -131,7 +109,7 @@ def run_pair(name: str, inputs: Path, model: Path, work: Path, *, tta: bool) -> 
         nnunet.append("--disable_tta")
         segkit.append("--no-tta")
     env = {**os.environ, "nnUNet_raw": str(work), "nnUNet_preprocessed": str(work), "nnUNet_results": str(work)}
-    result = {"nnunet": measure(nnunet, env), "segkit": measure(segkit)}
+    result = {"nnunet": run_measured_or_exit(nnunet, env), "segkit": run_measured_or_exit(segkit)}
     result["dice_min"], result["dice_mean"], result["dice_n"], result["agreement"] = dice_table(ours, theirs)
     stats = json.loads(timing.read_text())
     result["forward_share"] = stats["forward_s"] / stats["wall_s"]

@@ -98,7 +98,8 @@ for name, (cls, kw, shape) in cases.items():
     torch.save({"network_weights": net.state_dict(), "trainer_name": "random",
                 "inference_allowed_mirroring_axes": (0, 1)}, f"{out}/{name}.pth")
     np.save(f"{out}/{name}_x.npy", x.numpy()); np.save(f"{out}/{name}_y.npy", y.numpy())
-    json.dump({"network_class_name": cls, "arch_kwargs": kw, "_kw_requires_import": []}, open(f"{out}/{name}.json", "w"))
+    arch = {"network_class_name": cls, "arch_kwargs": kw, "_kw_requires_import": []}
+    json.dump(arch, open(f"{out}/{name}.json", "w"))
 print(json.dumps(list(cases)))
 """
 
@@ -160,7 +161,8 @@ def _timed(fn, x: torch.Tensor) -> float:
 def _compare(out: torch.Tensor, ref: np.ndarray) -> dict:
     out_np = out.float().numpy()
     scale = float(np.abs(ref).max())
-    return {"max_abs_diff": float(np.abs(out_np - ref).max()), "rel_to_scale": float(np.abs(out_np - ref).max()) / scale,
+    worst = float(np.abs(out_np - ref).max())
+    return {"max_abs_diff": worst, "rel_to_scale": worst / scale,
             "argmax_agreement": float((out_np.argmax(1) == ref.argmax(1)).mean())}
 
 

@@ -36,34 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from process_tree import TreeMemory
+from process_tree import run_measured_or_exit
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "Dataset004_Hippocampus"
 PEER_VENV = Path("/work/peers/venv")
-
-
-def measure(command: list[str], env: dict[str, str]) -> dict:
-    """Run ``command``; return its wall time, peak tree memory and CPU time (its own + reaped descendants)."""
-    with tempfile.TemporaryFile() as log:
-        start = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        monitor = TreeMemory(process.pid)
-        monitor.start()
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        monitor.stop.set()
-        monitor.join()
-        if process.returncode != 0:
-            log.seek(0)
-            sys.exit(f"{command[0]} failed ({process.returncode}):\n{log.read().decode(errors='replace')[-3000:]}")
-    return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "pss_mb": monitor.peak_pss_kb / 1024,
-        "rss_mb": monitor.peak_rss_kb / 1024,
-    }
 
 
 def compare_outputs(nnunet_work: Path, segkit_work: Path) -> str:
@@ -95,7 +72,7 @@ def run_nnunet(dataset: Path, work: Path) -> dict:
     (raw / "Dataset004_Hippocampus").symlink_to(dataset)
     env = {**os.environ, "nnUNet_raw": str(raw), "nnUNet_preprocessed": str(pre), "nnUNet_results": str(res)}
     command = [str(PEER_VENV / "bin" / "nnUNetv2_plan_and_preprocess"), "-d", "4", "-c", "3d_fullres", "-np", "2"]
-    result = measure(command, env)
+    result = run_measured_or_exit(command, env)
     cases = list((pre / "Dataset004_Hippocampus" / "nnUNetPlans_3d_fullres").glob("*.b2nd"))
     result["outputs"] = len([c for c in cases if not c.name.endswith("_seg.b2nd")])
     return result
@@ -114,7 +91,7 @@ def run_segkit(dataset: Path, work: Path) -> dict:
         "2",
         "-q",
     ]
-    result = measure(command, dict(os.environ))
+    result = run_measured_or_exit(command, dict(os.environ))
     result["outputs"] = len(list((out / "3d_fullres").glob("*.json")))
     return result
 

@@ -30,13 +30,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from process_tree import TreeMemory
+from process_tree import run_measured
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -56,28 +55,6 @@ if __name__ == "__main__":
     sys.argv[0] = "TotalSegmentator"
     sys.exit(main())
 '''
-
-
-def measure(command: list[str], env: dict[str, str], log: Path) -> dict:
-    """Run one command; wall, CPU and tree memory; exits with the log tail when it fails."""
-    load_before = os.getloadavg()[0]
-    with open(log, "wb") as out:
-        start = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        monitor = TreeMemory(process.pid)
-        monitor.start()
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    monitor.stop.set()
-    monitor.join()
-    # The sampled sum can miss a short spike; it is never below the kernel's exact per-process peak (ru_maxrss).
-    return {
-        "ok": process.returncode == 0, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
-        "rss_mb": max(monitor.peak_rss_kb, usage.ru_maxrss) / 1024, "pss_mb": monitor.peak_pss_kb / 1024,
-        "max_single_rss_mb": usage.ru_maxrss / 1024, "load_before": load_before, "load_after": os.getloadavg()[0],
-        "log": str(log), "returncode": process.returncode,
-    }
 
 
 def install(work: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -167,17 +144,18 @@ def run_case(case: str, source: Path, tools: dict, args: argparse.Namespace) -> 
                 continue
             out = args.work / f"{case}_{side}_{repeat}.nii.gz"
             command = [*tools[side]["command"], "-i", str(source), "-o", str(out), *tools[side]["flags"]]
-            result = measure(command, tools[side]["env"], args.work / f"{case}_{side}_{repeat}.log")
+            log = args.work / f"{case}_{side}_{repeat}.log"
+            result = run_measured(command, tools[side]["env"], log)
             result["command"] = " ".join(command)
             print(f"{case} {side:<6} run {repeat}: wall {result['wall_s']:6.1f} s, cpu {result['cpu_s']:6.1f} s, "
                   f"tree RSS {result['rss_mb']:6.0f} MB, PSS {result['pss_mb']:6.0f} MB, "
                   f"load {result['load_before']:.2f}->{result['load_after']:.2f}"
-                  + ("" if result["ok"] else f"  FAILED (exit {result['returncode']}, log {result['log']})"))
-            if not result["ok"]:
+                  + ("" if result["returncode"] == 0 else f"  FAILED (exit {result['returncode']}, log {log})"))
+            if result["returncode"] != 0:
                 if side == "ours":
-                    sys.exit(Path(result["log"]).read_text(errors="replace")[-3000:])
+                    sys.exit(result["output_tail"])
                 tools["theirs_ok"][case] = False
-                print(Path(result["log"]).read_text(errors="replace")[-1500:])
+                print(result["output_tail"][-1500:])
                 continue
             runs[side].append(result)
             outputs[side] = out

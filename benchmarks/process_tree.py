@@ -1,10 +1,14 @@
-"""Peak memory of a process and all its descendants, sampled from /proc (Linux), for the benchmarks."""
+"""Running a benchmarked command: wall and CPU time, peak memory of its whole process tree (Linux /proc)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 
 def tree_pids(root: int) -> list[int]:
@@ -52,3 +56,38 @@ class TreeMemory(threading.Thread):
             self.peak_rss_kb = max(self.peak_rss_kb, sum(s[0] for s in sums))
             self.peak_pss_kb = max(self.peak_pss_kb, sum(s[1] for s in sums))
             time.sleep(self.interval)
+
+
+def run_measured(command: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> dict:
+    """Run ``command`` to the end with its output in ``log`` (or a temp file); return what it cost.
+
+    Keys: ``returncode``, ``wall_s``, ``cpu_s`` (user + sys of the process and its reaped descendants),
+    ``rss_mb`` / ``pss_mb`` (peak sums over the process tree, sampled every 20 ms; the RSS never below the
+    kernel's exact per-process peak), ``max_single_rss_mb``, ``load_before`` / ``load_after`` and ``output_tail``.
+    """
+    load_before = os.getloadavg()[0]
+    with open(log, "w+b") if log else tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        monitor = TreeMemory(process.pid)
+        monitor.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        monitor.stop.set()
+        monitor.join()
+        out.seek(0)
+        tail = out.read().decode(errors="replace")[-3000:]
+    return {
+        "returncode": os.waitstatus_to_exitcode(status), "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": max(monitor.peak_rss_kb, usage.ru_maxrss) / 1024, "pss_mb": monitor.peak_pss_kb / 1024,
+        "max_single_rss_mb": usage.ru_maxrss / 1024, "load_before": load_before, "load_after": os.getloadavg()[0],
+        "output_tail": tail,
+    }
+
+
+def run_measured_or_exit(command: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> dict:
+    """`run_measured`, exiting the benchmark with the output's tail if the command fails."""
+    result = run_measured(command, env, log)
+    if result["returncode"] != 0:
+        sys.exit(f"{command[0]} failed ({result['returncode']}):\n{result['output_tail']}")
+    return result
