@@ -34,7 +34,8 @@ def test_flops_two_stages_by_hand() -> None:
             + full * 4 * 8 * 9  # decoder conv on the concatenation (8 channels)
             + full * 2 * 4)  # head
     assert estimate_flops(spec, (8, 8), in_channels=1, num_classes=2) == 2 * macs
-    assert feature_map_size(spec, (8, 8), num_classes=2) == full * 4 + half * 8 + half * 0 + full * 4 + full * 4 + full * 2
+    expected = full * 4 + half * 8 + half * 0 + full * 4 + full * 4 + full * 2
+    assert feature_map_size(spec, (8, 8), num_classes=2) == expected
 
 
 def test_patch_must_fit_strides() -> None:

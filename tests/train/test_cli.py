@@ -38,7 +38,8 @@ def test_bad_input_is_one_line_and_exit_2(hippo_preprocessed, tmp_path):
 def test_val_only_rescores_a_trained_fold(hippo_preprocessed, tmp_path):
     out = tmp_path / "v"
     base = [str(hippo_preprocessed), "tiny", "3", "-o", str(out), "--device", "cpu", "--workers", "0", "--quiet"]
-    assert runner.invoke(app, [*base, "--epochs", "1", "--iters-per-epoch", "1", "--val-iters-per-epoch", "1"]).exit_code == 0
+    short = ["--epochs", "1", "--iters-per-epoch", "1", "--val-iters-per-epoch", "1"]
+    assert runner.invoke(app, [*base, *short]).exit_code == 0
     summary = out / "fold_3" / "validation" / "summary.json"
     first = json.loads(summary.read_text())
     summary.unlink()

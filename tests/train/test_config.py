@@ -9,7 +9,8 @@ from segkit.train.registry import get_trainer, register_trainer, trainer_names
 
 def test_defaults_are_nnunets():
     c = TrainConfig()
-    assert (c.epochs, c.iters_per_epoch, c.lr, c.momentum, c.nesterov, c.weight_decay) == (1000, 250, 1e-2, 0.99, True, 3e-5)
+    schedule = (c.epochs, c.iters_per_epoch, c.lr, c.momentum, c.nesterov, c.weight_decay)
+    assert schedule == (1000, 250, 1e-2, 0.99, True, 3e-5)
     assert (c.poly_power, c.grad_clip, c.oversample_foreground, c.split_seed) == (0.9, 12.0, 0.33, 12345)
 
 
@@ -18,7 +19,8 @@ def test_round_trip_through_json():
     assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
 
 
-@pytest.mark.parametrize("changes", [{"epochs": 0}, {"lr": -1.0}, {"optimizer": "lbfgs"}, {"oversample_foreground": 2.0},
+@pytest.mark.parametrize("changes", [{"epochs": 0}, {"lr": -1.0}, {"optimizer": "lbfgs"},
+                                     {"oversample_foreground": 2.0},
                                      {"norm": "layer"}])
 def test_bad_values_raise_one_line(changes):
     with pytest.raises(TrainConfigError) as err:
@@ -56,7 +58,8 @@ def test_user_registers_in_python_and_json(tmp_path):
     path = tmp_path / "mine.json"
     path.write_text(json.dumps({"inherits_from": "topkDice", "epochs": 7, "augmentation": {"p_gamma": 0.0}}))
     config = get_trainer(str(path))
-    assert (config.name, config.epochs, config.loss, config.augmentation.p_gamma) == ("mine", 7, LossName.DICE_TOPK, 0.0)
+    summary = (config.name, config.epochs, config.loss, config.augmentation.p_gamma)
+    assert summary == ("mine", 7, LossName.DICE_TOPK, 0.0)
     path.write_text("{nope")
     with pytest.raises(TrainConfigError, match="invalid JSON"):
         get_trainer(str(path))

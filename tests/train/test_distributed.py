@@ -33,5 +33,6 @@ def test_two_ranks_match_one_process(hippo_preprocessed, tmp_path):
             for p in (tmp_path / "ddp", single)]
     for x, y in zip(*logs, strict=False):
         assert abs(x["train_loss"] - y["train_loss"]) < 1e-4
-        assert x["pseudo_dice"] == y["pseudo_dice"] or max(abs(p - q) for p, q in zip(x["pseudo_dice"], y["pseudo_dice"], strict=False)) < 1e-3
+        pairs = zip(x["pseudo_dice"], y["pseudo_dice"], strict=True)
+        assert x["pseudo_dice"] == y["pseudo_dice"] or max(abs(p - q) for p, q in pairs) < 1e-3
     assert not list((tmp_path / "ddp").glob("fold_0/.checkpoint.*"))  # only rank 0 wrote, atomically

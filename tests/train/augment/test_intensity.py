@@ -12,7 +12,9 @@ def batch(hippocampus_dir):
     img = np.asarray(read_image(hippocampus_dir / "imagesTr" / "hippocampus_003_0000.nii.gz").array, np.float32)
     seg = np.asarray(read_image(hippocampus_dir / "labelsTr" / "hippocampus_003.nii.gz").array, np.int64)
     img = (img - img.mean()) / img.std()
-    return torch.from_numpy(img)[None, None].repeat(2, 1, 1, 1, 1), torch.from_numpy(seg)[None, None].repeat(2, 1, 1, 1, 1)
+    def batch(array):
+        return torch.from_numpy(array)[None, None].repeat(2, 1, 1, 1, 1)
+    return batch(img), batch(seg)
 
 
 TRANSFORMS = [GaussianNoise(p=1.0), GaussianBlur(p=1.0, p_per_channel=1.0), Brightness(p=1.0), Contrast(p=1.0),

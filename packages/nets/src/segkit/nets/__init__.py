@@ -29,6 +29,7 @@ __all__ = [
     "ArchitectureSpec", "ArchitectureSpecError", "Block", "CheckpointError", "NetsError", "NnunetCheckpointInfo",
     "Nonlin", "Norm", "UNet", "WeightsMismatchError", "build_network", "load_nnunet_checkpoint",
     "read_checkpoint", "register_network", "registered_networks", "spec_from_nnunet_architecture",
-    "StoredWeights", "compile_for_inference", "count_parameters", "estimate_flops", "feature_map_size", "fuse", "load_weights",
+    "StoredWeights", "compile_for_inference", "count_parameters", "estimate_flops", "feature_map_size", "fuse",
+    "load_weights",
     "save_weights",
 ]

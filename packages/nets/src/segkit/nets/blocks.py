@@ -18,7 +18,7 @@ from segkit.nets.layers import LayerOptions
 
 def strided_size(input_size: tuple[int, ...], stride: tuple[int, ...]) -> tuple[int, ...]:
     """Return the spatial size after a 'same'-padded conv of stride `stride` (floor division, as nnU-Net)."""
-    return tuple(i // s for i, s in zip(input_size, stride))
+    return tuple(i // s for i, s in zip(input_size, stride, strict=True))
 
 
 def _as_tuple(value: tuple[int, ...] | int, dims: int) -> tuple[int, ...]:

@@ -67,7 +67,7 @@ class ShuffleUpsample(nn.Module):
         y = y.reshape(n, self.out_channels, *self.stride, *spatial)
         # (n, o, s0..sd, x0..xd) -> (n, o, x0, s0, x1, s1, ...)
         order = [0, 1] + [a for d in range(dims) for a in (2 + dims + d, 2 + d)]
-        out_shape = (n, self.out_channels, *(v * s for v, s in zip(spatial, self.stride)))
+        out_shape = (n, self.out_channels, *(v * s for v, s in zip(spatial, self.stride, strict=True)))
         return torch.add(y.permute(order), self.bias.to(dtype)).reshape(out_shape)
 
 

@@ -30,8 +30,10 @@ logger = logging.getLogger(__name__)
 _KEY_RULES = (
     (re.compile(r"^encoder\.stages\.(\d+)\.0\.convs\.(\d+)\.(conv|norm)\."), r"encoder.stages.\1.\2.\3."),
     (re.compile(r"^encoder\.stem\.convs\.0\.(conv|norm)\."), r"encoder.stem.\1."),
-    (re.compile(r"^encoder\.stages\.(\d+)\.blocks\.(\d+)\.(conv1|conv2)\.(conv|norm)\."), r"encoder.stages.\1.\2.\3.\4."),
-    (re.compile(r"^encoder\.stages\.(\d+)\.blocks\.(\d+)\.skip\.\d+\.(conv|norm)\."), r"encoder.stages.\1.\2.skip_proj.\3."),
+    (re.compile(r"^encoder\.stages\.(\d+)\.blocks\.(\d+)\.(conv1|conv2)\.(conv|norm)\."),
+     r"encoder.stages.\1.\2.\3.\4."),
+    (re.compile(r"^encoder\.stages\.(\d+)\.blocks\.(\d+)\.skip\.\d+\.(conv|norm)\."),
+     r"encoder.stages.\1.\2.skip_proj.\3."),
     (re.compile(r"^decoder\.stages\.(\d+)\.convs\.(\d+)\.(conv|norm)\."), r"decoder.stages.\1.\2.\3."),
     (re.compile(r"^decoder\.transpconvs\."), "decoder.upsamplers."),
     (re.compile(r"^decoder\.seg_layers\."), "decoder.heads."),

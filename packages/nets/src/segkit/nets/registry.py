@@ -49,7 +49,8 @@ def build_network(spec: ArchitectureSpec, in_channels: int, num_classes: int) ->
         ArchitectureSpecError: unknown network name (the message lists the registered ones) or bad counts.
     """
     if in_channels < 1 or num_classes < 1:
-        raise ArchitectureSpecError(f"expected in_channels >= 1 and num_classes >= 1, found {in_channels}, {num_classes}")
+        raise ArchitectureSpecError(
+            f"expected in_channels >= 1 and num_classes >= 1, found {in_channels}, {num_classes}")
     builder = _REGISTRY.get(spec.network)
     if builder is None:
         raise ArchitectureSpecError(

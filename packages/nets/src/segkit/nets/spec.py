@@ -165,7 +165,8 @@ class ArchitectureSpec:
             )
         if not self.norm_eps > 0 or self.negative_slope < 0:
             raise ArchitectureSpecError(
-                f"spec keys 'norm_eps'/'negative_slope': expected > 0 / >= 0, found {self.norm_eps}/{self.negative_slope}"
+                f"spec keys 'norm_eps'/'negative_slope': expected > 0 / >= 0, "
+                f"found {self.norm_eps}/{self.negative_slope}"
             )
         if self.norm is Norm.GROUP:
             bad = [f for f in self.features_per_stage if f % self.group_norm_groups]

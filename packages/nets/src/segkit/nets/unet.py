@@ -64,7 +64,7 @@ class Encoder(nn.Module):
     def feature_map_size(self, input_size: tuple[int, ...]) -> int:
         """Return channels x voxels written by the stem and every stage for spatial input `input_size`."""
         total = self.stem.feature_map_size(input_size) if isinstance(self.stem, ConvNormAct) else 0
-        for stage, stride in zip(self.stages, self.strides):
+        for stage, stride in zip(self.stages, self.strides, strict=True):
             total += _stack_size(stage, input_size)
             input_size = strided_size(input_size, stride)
         return total
@@ -95,7 +95,7 @@ class Decoder(nn.Module):
         x = skips[-1]
         outputs = []
         last = len(self.stages) - 1
-        for s, (up, stage) in enumerate(zip(self.upsamplers, self.stages)):
+        for s, (up, stage) in enumerate(zip(self.upsamplers, self.stages, strict=True)):
             x = stage(torch.cat((up(x), skips[-(s + 2)]), 1))
             if self.deep_supervision:
                 outputs.append(self.heads[s](x))
