@@ -32,7 +32,8 @@ class WindowOptions:
         mirror_axes: spatial axes (0-based, segkit order) flipped for test-time augmentation; () for none.
         batch_size: network inputs (tiles x flips) per forward pass; halved on out-of-memory.
         autocast_dtype: dtype for `torch.autocast` (bf16 on CPU, fp16 on CUDA), or None for fp32.
-        accumulate_on_device: keep the blended logits on the compute device (falls back to CPU on OOM).
+        accumulate_on_device: keep the blended logits on the compute device (falls back to CPU on OOM); they are
+            kept in half precision until the last tile.
     """
 
     tile_size: tuple[int, ...]
@@ -63,9 +64,24 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 def _accumulators(num_classes: int, shape: Sequence[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
-    return (torch.zeros((num_classes, *shape), dtype=dtype, device=device),
-            torch.zeros(tuple(shape), dtype=dtype, device=device))
+    """The running blended mean of the logits (half precision, as nnU-Net keeps them) and its weight sums (float32).
+
+    Half precision halves the largest buffer of a many-class prediction (118 classes on a 3 mm CT: 651 -> 325 MB).
+    """
+    return (torch.zeros((num_classes, *shape), dtype=torch.float16, device=device),
+            torch.zeros(tuple(shape), dtype=torch.float32, device=device))
+
+
+def _blend(mean: torch.Tensor, total: torch.Tensor, values: torch.Tensor, weight: torch.Tensor) -> None:
+    """Fold ``values`` (float32, overwritten) with ``weight`` into the running weighted ``mean`` and its ``total``.
+
+    Keeping the weighted mean instead of the weighted sum gives the same result (sum / weights) while the stored
+    numbers stay at the logits' scale, so half precision neither underflows where Gaussian weights are tiny
+    (tile corners: ~1e-11) nor overflows.
+    """
+    total += weight
+    values.sub_(mean).mul_(weight / total)
+    mean.add_(values)
 
 
 class ForwardClock:
@@ -152,8 +168,8 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
     if any(p for pair in pads for p in pair):
         data = F.pad(data, [p for pair in reversed(pads) for p in pair], mode="constant", value=0.0)
     starts = tile_starts(tuple(data.shape[1:]), tile, options.step)
-    logits, weights = _accumulators(num_classes, spatial, result_device)  # the image only, not its padding
-    gaussian = torch.from_numpy(np.array(gaussian_importance_map(tile))).to(result_device, logits.dtype)
+    mean, weights = _accumulators(num_classes, spatial, result_device)  # the image only, not its padding
+    gaussian = torch.from_numpy(np.array(gaussian_importance_map(tile))).to(result_device)
     flips = flip_sets(options.mirror_axes)
     runner = _Runner(network, options, data.device, clock)
     per_forward = max(1, options.batch_size // len(flips))
@@ -172,13 +188,12 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
         summed = summed.to(result_device)
         for start, out in zip(chunk, summed, strict=True):
             inside, target = _overlap(start, tile, pads, spatial)
-            logits[(slice(None), *target)].add_(out[(slice(None), *inside)].mul_(gaussian[inside]))
-            weights[target] += gaussian[inside]
+            _blend(mean[(slice(None), *target)], weights[target], out[(slice(None), *inside)], gaussian[inside])
         del outputs, summed
-    logits = logits.float()
-    logits *= weights.float().reciprocal_()
     del weights
-    if not torch.isfinite(logits.sum()):  # NaN or inf anywhere makes the sum non-finite
+    logits = mean.float()
+    del mean
+    if not torch.isfinite(logits.sum()):  # NaN or inf anywhere (also a half-precision overflow) makes it non-finite
         raise InferError("the prediction holds non-finite values (overflow in the blended logits)")
     return logits
 
