@@ -106,3 +106,24 @@ def test_logits_beyond_half_precision_range_are_reported():
         net.conv.bias.fill_(1e6)
     with pytest.raises(InferError, match="non-finite"):
         predict_sliding_window(net, data, WindowOptions((16, 24, 20)), num_classes=3)
+
+
+def test_many_class_network_runs_its_head_a_few_classes_at_a_time():
+    from segkit.nets import build_network, fuse
+    from segkit.nets.spec import ArchitectureSpec
+
+    torch.manual_seed(0)
+    spec = ArchitectureSpec.from_dict({
+        "dims": 3, "features_per_stage": [8, 16], "kernel_sizes": [[3, 3, 3]] * 2, "strides": [[1, 1, 1], [2, 2, 2]],
+        "blocks_per_stage": [1, 1], "blocks_per_stage_decoder": [1]})
+    num_classes = 2 * sliding_window.CLASS_CHUNK + 5
+    net = fuse(build_network(spec, 2, num_classes))
+    heads = []
+    head_logits = net.head_logits
+    net.head_logits = lambda features, classes: heads.append(classes) or head_logits(features, classes)
+    options = WindowOptions((16, 16, 12), mirror_axes=(0,))
+    with torch.no_grad():
+        chunked = predict_sliding_window(net, _data(), options, num_classes=num_classes)
+        whole = predict_sliding_window(lambda x: net(x), _data(), options, num_classes=num_classes)
+    assert heads[:3] == [slice(0, 16), slice(16, 32), slice(32, num_classes)]
+    torch.testing.assert_close(chunked, whole, **HALF)

@@ -88,3 +88,20 @@ def test_feature_map_size_matches_nnunet_planning_numbers() -> None:
     model = build_network(resenc, 1, 4)
     assert model.feature_map_size((48, 64, 16)) == 9273600
     assert sum(p.numel() for p in model.parameters()) == 15607920
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_features_then_head_in_parts_equal_forward(fused: bool) -> None:
+    from segkit.nets import fuse
+
+    torch.manual_seed(0)
+    model = build_network(small_spec(3), 1, 7)
+    model.deep_supervision = False
+    model = fuse(model) if fused else model.eval()
+    x = torch.randn(2, 1, 20, 10, 7)
+    with torch.no_grad():
+        whole = model(x)
+        features = model.forward_features(x)
+        parts = torch.cat([model.head_logits(features, slice(a, a + 3)) for a in range(0, 7, 3)], 1)
+    assert features.shape == (2, 8, 20, 10, 7)
+    torch.testing.assert_close(parts, whole, rtol=1e-5, atol=1e-5)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -20,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 OOM_ERRORS: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError,)
+#: classes per head pass for many-class networks that can run their head in parts (see `_Runner.class_outputs`)
+CLASS_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -72,16 +75,25 @@ def _accumulators(num_classes: int, shape: Sequence[int], device: torch.device) 
             torch.zeros(tuple(shape), dtype=torch.float32, device=device))
 
 
-def _blend(mean: torch.Tensor, total: torch.Tensor, values: torch.Tensor, weight: torch.Tensor) -> None:
-    """Fold ``values`` (float32, overwritten) with ``weight`` into the running weighted ``mean`` and its ``total``.
+def _blend(mean: torch.Tensor, values: torch.Tensor, ratio: torch.Tensor) -> None:
+    """Move the running weighted ``mean`` towards ``values`` (float32, overwritten) by ``ratio`` = weight / total.
 
     Keeping the weighted mean instead of the weighted sum gives the same result (sum / weights) while the stored
     numbers stay at the logits' scale, so half precision neither underflows where Gaussian weights are tiny
     (tile corners: ~1e-11) nor overflows.
     """
-    total += weight
-    values.sub_(mean).mul_(weight / total)
+    values.sub_(mean).mul_(ratio)
     mean.add_(values)
+
+
+def _mean_over_flips(outputs: torch.Tensor, flips: list[tuple[int, ...]]) -> torch.Tensor:
+    """Average ``(flips, tiles, classes, *tile)`` outputs of the flipped inputs, each flipped back (in place)."""
+    summed = outputs[0]
+    for index, axes in enumerate(flips[1:], start=1):
+        summed.add_(_flip(outputs[index], axes, 2))
+    if len(flips) > 1:
+        summed.mul_(1.0 / len(flips))
+    return summed
 
 
 class ForwardClock:
@@ -108,14 +120,32 @@ class _Runner:
         self.device = device
         self.batch_size = options.batch_size
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def class_outputs(self, inputs: torch.Tensor, num_classes: int) -> Iterator[tuple[slice, torch.Tensor]]:
+        """Yield (classes, their float32 logits) for ``inputs``: all classes at once, or a few at a time.
+
+        A network with ``forward_features`` / ``head_logits`` (segkit's U-Nets) and more than ``2 * CLASS_CHUNK``
+        classes is run once up to its last features, then its head is applied ``CLASS_CHUNK`` classes at a time,
+        so the whole many-class tile output (541 MB for a 118-class CT tile) never exists at once.
+        """
+        features_of = getattr(self.network, "forward_features", None)
+        if features_of is None or num_classes <= 2 * CLASS_CHUNK:
+            yield slice(None), self.forward(inputs)
+            return
+        features = self.forward(inputs, features_of)
+        for first in range(0, num_classes, CLASS_CHUNK):
+            classes = slice(first, min(first + CLASS_CHUNK, num_classes))
+            yield classes, self.forward(features, partial(self.network.head_logits, classes=classes))
+
+    def forward(self, inputs: torch.Tensor, function: Network | None = None) -> torch.Tensor:
+        """Run ``function`` (default: the network) over ``inputs`` in batches; float32 output."""
+        function = function or self.network
         while True:
             try:
                 outs = []
                 for start in range(0, inputs.shape[0], self.batch_size):
                     began = time.perf_counter()
                     with _autocast(self.device, self.options.autocast_dtype):
-                        out = self.network(inputs[start:start + self.batch_size])
+                        out = function(inputs[start:start + self.batch_size])
                     if self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)
                     if self.clock is not None:
@@ -174,22 +204,22 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
     runner = _Runner(network, options, data.device, clock)
     per_forward = max(1, options.batch_size // len(flips))
     for first in range(0, len(starts), per_forward):
-        chunk = starts[first:first + per_forward]
+        group = starts[first:first + per_forward]
         tiles = torch.stack([data[(slice(None), *(slice(s, s + t) for s, t in zip(start, tile, strict=True)))]
-                             for start in chunk])
+                             for start in group])
         inputs = torch.cat([_flip(tiles, axes, 2) for axes in flips])
-        outputs = runner.forward(inputs).view(len(flips), len(chunk), num_classes, *tile)
-        del inputs, tiles
-        summed = outputs[0]
-        for index, axes in enumerate(flips[1:], start=1):
-            summed.add_(_flip(outputs[index], axes, 2))
-        if len(flips) > 1:
-            summed.mul_(1.0 / len(flips))
-        summed = summed.to(result_device)
-        for start, out in zip(chunk, summed, strict=True):
-            inside, target = _overlap(start, tile, pads, spatial)
-            _blend(mean[(slice(None), *target)], weights[target], out[(slice(None), *inside)], gaussian[inside])
-        del outputs, summed
+        del tiles
+        places = [_overlap(start, tile, pads, spatial) for start in group]
+        ratios = []
+        for inside, target in places:  # tile after tile, as if each were blended alone
+            weights[target] += gaussian[inside]
+            ratios.append(gaussian[inside] / weights[target])
+        for classes, outputs in runner.class_outputs(inputs, num_classes):
+            summed = _mean_over_flips(outputs.view(len(flips), len(group), -1, *tile), flips).to(result_device)
+            for (inside, target), ratio, out in zip(places, ratios, summed, strict=True):
+                _blend(mean[(classes, *target)], out[(slice(None), *inside)], ratio)
+            del outputs, summed
+        del inputs, ratios
     del weights
     logits = mean.float()
     del mean

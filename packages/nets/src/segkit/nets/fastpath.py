@@ -34,14 +34,19 @@ class PointwiseConv(nn.Module):
         self.bias = nn.Parameter(bias.clone().reshape(-1, 1), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = _compute_dtype(x)
-        n, c, *spatial = x.shape
-        x = x.to(dtype).reshape(n, c, -1)
-        weight, bias = self.weight.to(dtype), self.bias.to(dtype)
-        out = torch.empty((n, weight.shape[0], x.shape[2]), dtype=dtype, device=x.device)
-        for i in range(n):
-            torch.addmm(bias, weight, x[i], out=out[i])
-        return out.reshape(n, weight.shape[0], *spatial)
+        return pointwise(x, self.weight, self.bias)
+
+
+def pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """A 1x1(x1) conv as one matrix product per sample: ``weight`` (out, in), ``bias`` (out, 1)."""
+    dtype = _compute_dtype(x)
+    n, c, *spatial = x.shape
+    x = x.to(dtype).reshape(n, c, -1)
+    weight, bias = weight.to(dtype), bias.to(dtype)
+    out = torch.empty((n, weight.shape[0], x.shape[2]), dtype=dtype, device=x.device)
+    for i in range(n):
+        torch.addmm(bias, weight, x[i], out=out[i])
+    return out.reshape(n, weight.shape[0], *spatial)
 
 
 class ShuffleUpsample(nn.Module):

@@ -7,12 +7,16 @@ State-dict layout (what `save_weights` stores and the nnU-Net importer maps onto
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from segkit.nets import layers
 from segkit.nets.blocks import ConvNormAct, RepBlock, ResidualBlock, strided_size
 from segkit.nets.errors import NetsError
+from segkit.nets.fastpath import pointwise
 from segkit.nets.layers import LayerOptions
 from segkit.nets.spec import ArchitectureSpec, Block
 
@@ -92,18 +96,24 @@ class Decoder(nn.Module):
         self.deep_supervision = spec.deep_supervision
 
     def forward(self, skips: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
-        x = skips[-1]
         outputs = []
-        last = len(self.stages) - 1
-        for s, (up, stage) in enumerate(zip(self.upsamplers, self.stages, strict=True)):
-            x = stage(torch.cat((up(x), skips[-(s + 2)]), 1))
+        for s, x in self._stage_outputs(skips):
             if self.deep_supervision:
                 outputs.append(self.heads[s](x))
-            elif s == last:
-                outputs.append(self.heads[-1](x))
         if not self.deep_supervision:
-            return outputs[0]
+            return self.heads[-1](x)
         return outputs[::-1]
+
+    def features(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        """The last stage's output: the full-resolution features the final head maps to logits."""
+        (_, last), = deque(self._stage_outputs(skips), maxlen=1)  # earlier stage outputs are freed on the way
+        return last
+
+    def _stage_outputs(self, skips: list[torch.Tensor]) -> Iterator[tuple[int, torch.Tensor]]:
+        x = skips[-1]
+        for s, (up, stage) in enumerate(zip(self.upsamplers, self.stages, strict=True)):
+            x = stage(torch.cat((up(x), skips[-(s + 2)]), 1))
+            yield s, x
 
     def feature_map_size(self, input_size: tuple[int, ...]) -> int:
         """Return channels x voxels written by upsamplers, conv stacks and used heads (encoder input size)."""
@@ -159,6 +169,21 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         return self.decoder(self.encoder(x))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The full-resolution decoder features of ``x``; `head_logits` turns them into logits.
+
+        Together they compute ``forward(x)`` (deep supervision off) in parts, so that a many-class output can be
+        produced a few classes at a time instead of all at once.
+        """
+        return self.decoder.features(self.encoder(x))
+
+    def head_logits(self, features: torch.Tensor, classes: slice = slice(None)) -> torch.Tensor:
+        """Logits of the ``classes`` (a slice of the class axis) from `forward_features` output."""
+        head = self.decoder.heads[-1]
+        weight = head.weight.reshape(head.weight.shape[0], -1)[classes]
+        bias = head.bias.reshape(-1, 1)[classes] if head.bias is not None else weight.new_zeros(len(weight), 1)
+        return pointwise(features, weight, bias)
 
     def feature_map_size(self, input_size: tuple[int, ...]) -> int:
         """Return channels x voxels written by all convs for one sample of spatial size `input_size`."""
