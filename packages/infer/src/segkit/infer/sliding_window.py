@@ -97,7 +97,11 @@ def _mean_over_flips(outputs: torch.Tensor, flips: list[tuple[int, ...]]) -> tor
 
 
 class ForwardClock:
-    """Accumulates the seconds spent inside network forward passes (for the share-of-time report)."""
+    """Accumulates the seconds spent inside network forward passes (for the share-of-time report).
+
+    For a many-class network run in parts (`_Runner.class_outputs`), the feature pass and each head pass count as
+    one call each.
+    """
 
     def __init__(self) -> None:
         self.seconds = 0.0
