@@ -79,8 +79,8 @@ def _blend(mean: torch.Tensor, values: torch.Tensor, ratio: torch.Tensor) -> Non
     """Move the running weighted ``mean`` towards ``values`` (float32, overwritten) by ``ratio`` = weight / total.
 
     Keeping the weighted mean instead of the weighted sum gives the same result (sum / weights) while the stored
-    numbers stay at the logits' scale, so half precision neither underflows where Gaussian weights are tiny
-    (tile corners: ~1e-11) nor overflows.
+    numbers stay at the logits' scale, so half precision does not underflow where Gaussian weights are tiny
+    (tile corners: ~1e-11); only logits beyond the half-precision range (65504) overflow, and are reported.
     """
     values.sub_(mean).mul_(ratio)
     mean.add_(values)

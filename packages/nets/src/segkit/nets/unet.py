@@ -96,13 +96,9 @@ class Decoder(nn.Module):
         self.deep_supervision = spec.deep_supervision
 
     def forward(self, skips: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
-        outputs = []
-        for s, x in self._stage_outputs(skips):
-            if self.deep_supervision:
-                outputs.append(self.heads[s](x))
         if not self.deep_supervision:
-            return self.heads[-1](x)
-        return outputs[::-1]
+            return self.heads[-1](self.features(skips))
+        return [self.heads[s](x) for s, x in self._stage_outputs(skips)][::-1]
 
     def features(self, skips: list[torch.Tensor]) -> torch.Tensor:
         """The last stage's output: the full-resolution features the final head maps to logits."""
