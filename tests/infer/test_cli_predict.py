@@ -1,6 +1,8 @@
 """segkit-predict through CliRunner: naming, --continue, probabilities, and bad input (exit 2)."""
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 from typer.testing import CliRunner
@@ -82,3 +84,9 @@ def test_bad_case_mid_run_keeps_written_files_valid(hippo_model_dir, predictions
         source = inputs / path.name.replace(".nii", "_0000.nii")
         assert read_image(path).spatial_shape == read_image(source).spatial_shape
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_console_scripts_start_without_importing_torch():
+    code = ("import sys, segkit.infer, segkit.infer.cli_predict, segkit.infer.cli_tools, segkit.infer.cli_evaluate; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

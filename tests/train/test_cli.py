@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 from typer.testing import CliRunner
 
@@ -47,3 +49,8 @@ def test_val_only_rescores_a_trained_fold(hippo_preprocessed, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(summary.read_text())["mean"] == first["mean"]
     assert len(list((out / "fold_3" / "validation").glob("*.npz"))) == len(first["cases"])
+
+
+def test_console_script_starts_without_importing_torch():
+    code = "import sys, segkit.train, segkit.train.cli; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -11,23 +11,22 @@ Public API::
     convert_nnunet_folder, export_model_folder, import_model_folder
 """
 
-from segkit.infer.archive import export_model_folder, import_model_folder
-from segkit.infer.batch import BatchOptions, predict_folder
-from segkit.infer.convert import convert_nnunet_folder
-from segkit.infer.ensemble import ensemble_folders
-from segkit.infer.errors import EvaluationError, InferError, InputMismatchError, ModelLoadError, OutputError
-from segkit.infer.evaluate import EvaluateOptions, evaluate_folders
-from segkit.infer.metrics import ClassMetrics, case_metrics, class_metrics
-from segkit.infer.model_folder import LoadedModel, load_model_folder
-from segkit.infer.model_setup import ModelSetup
-from segkit.infer.postprocessing import PostprocessingPlan, apply_postprocessing, determine_postprocessing
-from segkit.infer.predictor import PredictOptions, Predictor
-from segkit.infer.runtime import Precision
+from segkit.io.lazy import lazy_exports
 
-__all__ = [
-    "BatchOptions", "ClassMetrics", "EvaluateOptions", "EvaluationError", "InferError", "InputMismatchError",
-    "LoadedModel", "ModelLoadError", "ModelSetup", "OutputError", "PostprocessingPlan", "Precision", "PredictOptions",
-    "Predictor", "apply_postprocessing", "case_metrics", "class_metrics", "convert_nnunet_folder",
-    "determine_postprocessing", "ensemble_folders", "evaluate_folders", "export_model_folder", "import_model_folder",
-    "load_model_folder", "predict_folder",
-]
+_EXPORTS = {
+    "export_model_folder": "archive", "import_model_folder": "archive",
+    "BatchOptions": "batch", "predict_folder": "batch",
+    "convert_nnunet_folder": "convert",
+    "ensemble_folders": "ensemble",
+    "EvaluationError": "errors", "InferError": "errors", "InputMismatchError": "errors", "ModelLoadError": "errors",
+    "OutputError": "errors",
+    "EvaluateOptions": "evaluate", "evaluate_folders": "evaluate",
+    "ClassMetrics": "metrics", "case_metrics": "metrics", "class_metrics": "metrics",
+    "LoadedModel": "model_folder", "load_model_folder": "model_folder",
+    "ModelSetup": "model_setup",
+    "PostprocessingPlan": "postprocessing", "apply_postprocessing": "postprocessing",
+    "determine_postprocessing": "postprocessing",
+    "PredictOptions": "predictor", "Predictor": "predictor",
+    "Precision": "runtime",
+}
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -11,9 +11,9 @@ import typer
 from segkit.infer.errors import InferError
 from segkit.io.console import App
 from segkit.io.errors import SegkitError
-from segkit.nets import NetsError
 
-app = App(user_errors=(SegkitError, NetsError), help="Predict label maps with a segkit or nnU-Net v2 model folder.")
+app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
+          help="Predict label maps with a segkit or nnU-Net v2 model folder.")
 
 
 def parse_folds(folds: list[str] | None) -> tuple[int | str, ...] | None:

@@ -9,13 +9,13 @@ import typer
 
 from segkit.io.console import App
 from segkit.io.errors import SegkitError
-from segkit.nets import NetsError
 
 ensemble_app = App(user_errors=(SegkitError,), help="Average saved probabilities of several predictions.")
 postprocess_app = App(user_errors=(SegkitError,), help="Connected-component postprocessing.")
 export_app = App(user_errors=(SegkitError,), help="Zip a segkit model folder.")
 find_best_app = App(user_errors=(SegkitError,), help="Pick the best configuration or ensemble on cross-validation.")
-import_app = App(user_errors=(SegkitError, NetsError), help="Install a model zip or convert an nnU-Net result folder.")
+import_app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
+                 help="Install a model zip or convert an nnU-Net result folder.")
 
 
 @ensemble_app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 
 import typer
@@ -19,13 +20,14 @@ class App(typer.Typer):
 
     Every command registered with ``@app.command()`` (and the ``@app.callback()``) reports an exception of a type in
     ``user_errors`` as ``error: <message>`` (one line, no traceback) and exits 2; local
-    variables are never shown in tracebacks.
+    variables are never shown in tracebacks. A type may be named as ``"module.Class"``, so that the app does not
+    import its module (torch, for segkit.nets) before a command needs it.
 
     Example:
-        >>> app = App(user_errors=(SegkitError,), help="demo")
+        >>> app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"), help="demo")
     """
 
-    def __init__(self, *, user_errors: tuple[type[Exception], ...] = (SegkitError,), **settings) -> None:
+    def __init__(self, *, user_errors: tuple[type[Exception] | str, ...] = (SegkitError,), **settings) -> None:
         settings.setdefault("pretty_exceptions_show_locals", False)
         settings.setdefault("no_args_is_help", True)
         super().__init__(**settings)
@@ -56,11 +58,25 @@ class App(typer.Typer):
         def wrapper(*args, **kwargs):
             try:
                 return func(*args, **kwargs)
-            except self.user_errors as err:
+            except Exception as err:
+                if not isinstance(err, self._loaded_user_errors()):
+                    raise
                 print_error(str(err))
                 raise typer.Exit(USAGE_ERROR) from None
 
         return wrapper
+
+    def _loaded_user_errors(self) -> tuple[type[Exception], ...]:
+        """`user_errors` as types; a named type whose module was never imported cannot have been raised."""
+        types = []
+        for error in self.user_errors:
+            if isinstance(error, str):
+                module, _, name = error.rpartition(".")
+                if module in sys.modules:
+                    types.append(getattr(sys.modules[module], name))
+            else:
+                types.append(error)
+        return tuple(types)
 
 
 def print_error(message: str) -> None:

@@ -5,7 +5,7 @@ The pure functions here (cropping, normalization, resampling, preprocessing) ser
 training and inference. Torch is imported only when resampling is used.
 """
 
-import importlib
+from segkit.io.lazy import lazy_exports
 
 # Names are imported on first use, so that e.g. the CLI's --help does not import torch.
 _EXPORTS = {
@@ -38,10 +38,4 @@ _EXPORTS = {
     "PreprocessedCase": "storage",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"segkit.planning.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'segkit.planning' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

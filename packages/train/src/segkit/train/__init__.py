@@ -8,16 +8,10 @@ Public API::
     Trainer, TrainParts                        the loop and its injected parts (segkit.train.loop)
 """
 
-import importlib
+from segkit.io.lazy import lazy_exports
 
 _EXPORTS = {
     "AugmentConfig": "config", "TrainConfig": "config", "register_trainer": "registry", "get_trainer": "registry",
     "trainer_names": "registry", "train": "run", "RunOptions": "run", "Trainer": "loop", "TrainParts": "loop",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"segkit.train.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'segkit.train' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

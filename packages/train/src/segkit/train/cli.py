@@ -13,9 +13,9 @@ import typer
 
 from segkit.io.console import App
 from segkit.io.errors import SegkitError
-from segkit.nets import NetsError
 
-app = App(user_errors=(SegkitError, NetsError), help="Train a segkit model on a planned, preprocessed dataset.",
+app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
+          help="Train a segkit model on a planned, preprocessed dataset.",
           no_args_is_help=True)
 
 

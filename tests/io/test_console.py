@@ -1,0 +1,33 @@
+"""segkit.io.console.App: user errors, given as types or by name, are one line and exit 2."""
+
+import json
+
+from typer.testing import CliRunner
+
+from segkit.io.console import App
+
+
+def _app(error: Exception) -> App:
+    app = App(user_errors=("json.decoder.JSONDecodeError",), help="demo")
+
+    @app.command()
+    def fail(name: str) -> None:
+        raise error
+
+    return app
+
+
+def test_error_named_by_module_and_class_is_one_line_exit_2():
+    result = CliRunner().invoke(_app(json.JSONDecodeError("bad json", "{", 1)), ["x"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: bad json") and "Traceback" not in result.output
+
+
+def test_other_errors_are_not_user_errors():
+    result = CliRunner().invoke(_app(ValueError("a bug")), ["x"])
+    assert result.exit_code == 1 and isinstance(result.exception, ValueError)
+
+
+def test_a_name_whose_module_was_never_imported_matches_nothing():
+    app = App(user_errors=("segkit_no_such_module.Error",), help="demo")
+    assert app._loaded_user_errors() == ()
