@@ -1,12 +1,52 @@
-"""Fixtures of the infer tests: the genuine nnU-Net hippocampus model and its reference predictions."""
+"""Fixtures of the infer tests: the genuine nnU-Net hippocampus model and its reference predictions, and small
+segkit model folders with seeded random weights (for behaviour that no shared model has: 2D, regions)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from segkit.infer.predictor import PredictOptions, Predictor
+from segkit.io.model_folder import ModelInfo, write_model_info
+from segkit.nets import ArchitectureSpec, build_network, save_weights
+from segkit.planning import Plans
+
+
+def write_small_model_folder(folder: Path, *, configuration: str, patch_size: list[int], labels: dict,
+                             folds: int = 1, slice_axis: int | None = None,
+                             regions_class_order: list[int] | None = None) -> Path:
+    """A hippocampus-like segkit model folder: a 2-stage U-Net (seeded random weights per fold), 1 mm spacing."""
+    dims = len(patch_size)
+    architecture = {"network": "unet", "dims": dims, "features_per_stage": [8, 16], "kernel_sizes": [[3] * dims] * 2,
+                    "strides": [[1] * dims, [2] * dims], "blocks_per_stage": [1, 1], "blocks_per_stage_decoder": [1],
+                    "block": "plain", "norm": "instance", "deep_supervision": False}
+    config = {"data_identifier": configuration, "batch_size": 2, "patch_size": patch_size, "spacing": [1.0] * dims,
+              "median_image_size_in_voxels": [35.0, 50.0, 35.0][:dims],
+              "normalization_schemes": ["ZScoreNormalization"], "use_mask_for_norm": [False],
+              "architecture": architecture}
+    if slice_axis is not None:
+        config["slice_axis"] = slice_axis
+    folder.mkdir(parents=True)
+    Plans(dataset_name="Dataset004_Hippocampus", configurations={configuration: config},
+          foreground_intensity_properties_per_channel={}, original_median_spacing=(1.0, 1.0, 1.0),
+          original_median_shape=(36.0, 50.0, 35.0)).save(folder / "plans.json")
+    dataset = {"channel_names": {"0": "MRI"}, "labels": labels, "file_ending": ".nii.gz"}
+    if regions_class_order is not None:
+        dataset["regions_class_order"] = regions_class_order
+    (folder / "dataset.json").write_text(json.dumps(dataset))
+    spec = ArchitectureSpec.from_dict(architecture)
+    outputs = len(labels) - (regions_class_order is not None)
+    for fold in range(folds):
+        torch.manual_seed(fold)
+        (folder / f"fold_{fold}").mkdir()
+        save_weights(build_network(spec, 1, outputs), spec, folder / f"fold_{fold}" / "weights.safetensors")
+    info_labels = {k: tuple(v) if isinstance(v, list) else v for k, v in labels.items()}
+    write_model_info(ModelInfo(trainer="test", configuration=configuration, folds=tuple(range(folds)),
+                               labels=info_labels, mirroring_axes=tuple(range(dims))), folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,8 @@ def convert_nnunet_folder(source: str | os.PathLike, target: str | os.PathLike, 
                   "normalization_schemes": [s.value for s in setup.normalization],
                   "use_mask_for_norm": list(setup.use_mask_for_norm), "architecture": _planning_architecture(spec),
                   "resampling": setup.resampling.to_dict()}
+        if setup.slice_axis is not None:
+            config["slice_axis"] = setup.slice_axis
         plans = Plans(dataset_name=str(plans_nn.get("dataset_name", source.parent.name)),
                       configurations={setup.configuration: config},
                       foreground_intensity_properties_per_channel=setup.intensity_stats,

@@ -7,7 +7,7 @@ import torch
 
 from segkit.infer.model_setup import ModelSetup
 from segkit.infer.preprocessing import CaseGeometry
-from segkit.infer.resampling import argmax_on_grid, labels_to_grid, logits_to_grid
+from segkit.infer.resampling import argmax_on_grid, labels_to_grid, logits_to_grid, paint_regions, regions_on_grid
 from segkit.io import Image
 from segkit.planning.cropping import uncrop
 
@@ -39,13 +39,17 @@ def labels_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setup: Mode
         geometry: from `preprocess`.
         setup: the model's setup.
         image: the input image (its grid and orientation are reproduced exactly).
-        fast: argmax on the network grid, then nearest-neighbour resampling (instead of resampling logits).
+        fast: decide the labels on the network grid, then nearest-neighbour resampling (instead of resampling
+            logits).
+
+    A region-based model's regions are thresholded at probability 0.5 and painted in `regions_class_order`.
     """
-    grid = {"from_spacing": setup.spacing, "to_spacing": geometry.spacing, "options": setup.resampling}
+    grid = {"from_spacing": geometry.network_spacing, "to_spacing": geometry.spacing, "options": setup.resampling}
+    regions = setup.regions_class_order is not None
     if fast:
-        labels = labels_to_grid(logits.argmax(0), geometry.cropped_shape, **grid)
+        labels = labels_to_grid(paint_regions(logits) if regions else logits.argmax(0), geometry.cropped_shape, **grid)
     else:
-        labels = argmax_on_grid(logits, geometry.cropped_shape, **grid)
+        labels = (regions_on_grid if regions else argmax_on_grid)(logits, geometry.cropped_shape, **grid)
     indices = uncrop(labels.cpu().numpy().astype(np.int16), geometry.box, _uncropped_shape(geometry, setup))
     return _to_input_grid(_labels_as_values(indices, setup), geometry, setup, image)
 
@@ -56,16 +60,18 @@ def _uncropped_shape(geometry: CaseGeometry, setup: ModelSetup) -> tuple[int, ..
 
 def probabilities_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setup: ModelSetup, *,
                               image: Image) -> np.ndarray:
-    """Return softmax probabilities ``(classes, i, j, k)`` on the grid of ``image`` (float32).
+    """Return probabilities ``(outputs, i, j, k)`` on the grid of ``image`` (float32).
 
     Logits are resampled to the cropped input shape before the softmax (as nnU-Net); outside the crop box
-    the background probability is 1.
+    the background probability is 1. A region-based model gives each region's sigmoid (0 outside the box).
     """
-    resampled = logits_to_grid(logits.float(), geometry.cropped_shape, from_spacing=setup.spacing,
+    resampled = logits_to_grid(logits.float(), geometry.cropped_shape, from_spacing=geometry.network_spacing,
                                to_spacing=geometry.spacing, options=setup.resampling)
-    probs = torch.softmax(resampled, dim=0).cpu().numpy()
+    regions = setup.regions_class_order is not None
+    probs = (torch.sigmoid(resampled) if regions else torch.softmax(resampled, dim=0)).cpu().numpy()
     full = uncrop(probs, geometry.box, _uncropped_shape(geometry, setup))
-    outside = np.ones(_uncropped_shape(geometry, setup), dtype=bool)
-    outside[tuple(slice(a, b) for a, b in geometry.box)] = False
-    full[0][outside] = 1.0
+    if not regions:
+        outside = np.ones(_uncropped_shape(geometry, setup), dtype=bool)
+        outside[tuple(slice(a, b) for a, b in geometry.box)] = False
+        full[0][outside] = 1.0
     return _to_input_grid(full, geometry, setup, image).array

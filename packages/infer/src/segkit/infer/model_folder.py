@@ -10,7 +10,7 @@ from pathlib import Path
 from torch import nn
 
 from segkit.infer.errors import ModelLoadError
-from segkit.infer.model_setup import ModelSetup
+from segkit.infer.model_setup import ModelSetup, parse_labels, parse_regions_class_order
 from segkit.io.model_folder import NNUNET_CHECKPOINT, WEIGHTS_FILE, fold_dir, is_nnunet_result_folder, read_model_info
 from segkit.nets import load_nnunet_checkpoint, load_weights
 from segkit.planning.normalization import Scheme
@@ -82,15 +82,9 @@ def nnunet_setup(folder: Path, checkpoint_info_axes: tuple[int, ...]) -> tuple[M
     while "inherits_from" in config:
         parent = config.pop("inherits_from")
         config = {**configs[parent], **config}
-    labels = dataset.get("labels", {})
-    if any(isinstance(v, (list, tuple)) for v in labels.values()):
-        raise ModelLoadError(f"{folder}: region-based nnU-Net models are not supported")
-    labels = {k: int(v) for k, v in labels.items() if k != "ignore"}
+    labels = parse_labels(dataset.get("labels", {}))
     tf = list(plans.get("transpose_forward", [0, 1, 2]))
-    dims = len(config["patch_size"])
-    if dims != 3:
-        raise ModelLoadError(f"{folder}: {dims}D configuration {configuration!r}; only 3D models are supported")
-    perm = tuple(dims - 1 - tf[dims - 1 - m] for m in range(dims))
+    perm = tuple(2 - tf[2 - m] for m in range(3))
     channels = dataset.get("channel_names", dataset.get("modality", {}))
     setup = ModelSetup(
         configuration=configuration,
@@ -107,8 +101,10 @@ def nnunet_setup(folder: Path, checkpoint_info_axes: tuple[int, ...]) -> tuple[M
         file_ending=dataset.get("file_ending", ".nii.gz"),
         previous_stage=config.get("previous_stage"),
         resampling=_nnunet_resampling(config),
+        slice_axis=2 if len(config["patch_size"]) == 2 else None,  # nnU-Net slices its first (transposed) axis
+        regions_class_order=parse_regions_class_order(dataset.get("regions_class_order")),
     )
-    return setup, config["architecture"], len(labels)
+    return setup, config["architecture"], setup.num_classes
 
 
 def _load_nnunet(folder: Path, folds, checkpoint: str) -> LoadedModel:
@@ -132,9 +128,7 @@ def _load_segkit(folder: Path, folds) -> LoadedModel:
     config = plans.configuration(info.configuration)
     dataset = _read_json(folder / "dataset.json")
     stored = [load_weights(fold_dir(folder, fold) / WEIGHTS_FILE) for fold in chosen]
-    labels = {k: v for k, v in info.labels.items() if k != "ignore"}
-    if any(isinstance(v, tuple) for v in labels.values()):
-        raise ModelLoadError(f"{folder}: region-based models are not supported")
+    labels = parse_labels(info.labels)
     setup = ModelSetup(
         configuration=info.configuration, patch_size=tuple(config.patch_size), spacing=tuple(config.spacing),
         normalization=tuple(config.normalization_schemes), use_mask_for_norm=tuple(config.use_mask_for_norm),
@@ -142,7 +136,8 @@ def _load_segkit(folder: Path, folds) -> LoadedModel:
         in_channels=stored[0].in_channels - (len(labels) - 1 if config.previous_stage else 0),
         mirror_axes=tuple(info.mirroring_axes),
         file_ending=dataset.get("file_ending", ".nii.gz"), previous_stage=config.previous_stage,
-        resampling=config.resampling,
+        resampling=config.resampling, slice_axis=config.slice_axis,
+        regions_class_order=parse_regions_class_order(dataset.get("regions_class_order")),
     )
     return LoadedModel(networks=tuple(s.build() for s in stored), folds=chosen, setup=setup)
 

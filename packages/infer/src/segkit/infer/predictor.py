@@ -18,6 +18,7 @@ from segkit.infer.model_folder import LoadedModel, load_model_folder
 from segkit.infer.model_setup import ModelSetup
 from segkit.infer.preprocessing import PreparedCase, preprocess
 from segkit.infer.runtime import Precision, autocast_dtype, parse_device, torch_threads
+from segkit.infer.slicewise import Slicewise
 from segkit.infer.sliding_window import ForwardClock, WindowOptions, predict_sliding_window
 from segkit.io import Image
 from segkit.io.model_folder import NNUNET_CHECKPOINT
@@ -70,10 +71,13 @@ class Predictor:
         self.setup: ModelSetup = model.setup
         self.folds = model.folds
         self.clock = ForwardClock()
-        self.networks: tuple[nn.Module, ...] = tuple(fuse(n).to(self.device) for n in model.networks)
+        networks = tuple(fuse(n).to(self.device) for n in model.networks)
+        if self.setup.slice_axis is not None:
+            networks = tuple(Slicewise(n, self.setup.slice_axis) for n in networks)
+        self.networks: tuple[nn.Module, ...] = networks
         self._window = WindowOptions(
-            tile_size=self.setup.patch_size, step=self.options.step,
-            mirror_axes=self.setup.mirror_axes if self.options.tta else (),
+            tile_size=self.setup.tile_size, step=self.options.step,
+            mirror_axes=self.setup.tile_mirror_axes if self.options.tta else (),
             batch_size=self.options.batch_size or (4 if self.device.type == "cuda" else 1),
             autocast_dtype=autocast_dtype(self.options.precision, self.device))
 
@@ -100,8 +104,9 @@ class Predictor:
     def logits_of(self, case: PreparedCase) -> torch.Tensor:
         """Return the ``(classes, *network_shape)`` logits of a prepared case, folds ensembled.
 
-        Several folds are averaged in probability space; the result is returned as log-probabilities so that
-        softmax and argmax of it are those of the averaged probabilities.
+        Several folds are averaged in probability space; the result is returned as log-probabilities (region
+        models: as the logits of the averaged sigmoids) so that labels and probabilities of it are those of the
+        averaged probabilities.
         """
         with torch_threads(self.options.num_threads):
             outputs = [predict_sliding_window(net, case.data, self._window, num_classes=self.setup.num_classes,
@@ -109,6 +114,8 @@ class Predictor:
                        for net in self.networks]
         if len(outputs) == 1:
             return outputs[0]
+        if self.setup.regions_class_order is not None:
+            return torch.logit(torch.stack([torch.sigmoid(o.float()) for o in outputs]).mean(0), eps=1e-6)
         mean = torch.stack([torch.softmax(o.float(), 0) for o in outputs]).mean(0)
         return torch.log(mean.clamp_min(1e-12))
 

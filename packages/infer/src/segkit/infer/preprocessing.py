@@ -27,6 +27,7 @@ class CaseGeometry:
         cropped_shape: spatial shape after cropping (network axis order).
         network_shape: spatial shape after resampling to the model spacing (network axis order).
         spacing: the input's spacing in mm (network axis order).
+        network_spacing: the spacing of the network grid (network axis order).
     """
 
     canonical_affine: np.ndarray
@@ -35,6 +36,7 @@ class CaseGeometry:
     cropped_shape: tuple[int, ...]
     network_shape: tuple[int, ...]
     spacing: tuple[float, ...]
+    network_spacing: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,14 @@ def check_image(image: Image, setup: ModelSetup) -> None:
     if image.num_channels != setup.in_channels:
         raise InputMismatchError(f"image has {image.num_channels} channel(s), the model expects {setup.in_channels}; "
                                  f"pass one file per channel (_0000, _0001, ...)")
-    if min(image.spatial_shape) < 2 and len(setup.patch_size) == 3:
+    if min(image.spatial_shape) < 2 and setup.slice_axis is None:
         raise InputMismatchError(f"image of shape {image.spatial_shape} is 2D, the model is 3D")
     if np.issubdtype(image.array.dtype, np.floating) and not np.isfinite(image.array).all():
         raise InputMismatchError("image holds NaN or infinite voxels; replace them before predicting")
 
 
 def previous_stage_channels(previous: Image, image: Image, setup: ModelSetup, *, box, shape,
-                            spacing) -> torch.Tensor:
+                            spacing, network_spacing) -> torch.Tensor:
     """Return the cascade input: the previous stage's labels as one-hot foreground channels on the network grid.
 
     ``previous`` (a label map on the input grid, e.g. the 3d_lowres prediction exported there) goes through
@@ -73,7 +75,7 @@ def previous_stage_channels(previous: Image, image: Image, setup: ModelSetup, *,
     labels = np.transpose(previous.to_canonical().array, setup.axis_permutation)
     labels = labels[tuple(slice(a, b) for a, b in box)].astype(np.int16)
     options = setup.resampling
-    resampled = resample_labels(labels, to_shape=shape, from_spacing=spacing, to_spacing=setup.spacing,
+    resampled = resample_labels(labels, to_shape=shape, from_spacing=spacing, to_spacing=network_spacing,
                                 order=options.order_seg, order_z=options.order_z, separate_z=options.force_separate_z)
     values = [v for v in setup.label_values if v != 0]
     return torch.stack([(resampled == v).float() for v in values])
@@ -111,16 +113,18 @@ def preprocess(image: Image, setup: ModelSetup, *, device: torch.device | str = 
     channels = [normalize(cropped[c], setup.normalization[c], stats=setup.intensity_stats.get(c),
                           mask=mask if setup.use_mask_for_norm[c] else None) for c in range(cropped.shape[0])]
     tensor = torch.from_numpy(np.ascontiguousarray(np.stack(channels))).to(device)
-    new_shape = compute_new_shape(cropped.shape[1:], spacing, setup.spacing)
+    network_spacing = setup.network_spacing(spacing)
+    new_shape = compute_new_shape(cropped.shape[1:], spacing, network_spacing)
     if tuple(new_shape) != tuple(cropped.shape[1:]):
         options = setup.resampling
-        tensor = resample_image(tensor, to_shape=new_shape, from_spacing=spacing, to_spacing=setup.spacing,
+        tensor = resample_image(tensor, to_shape=new_shape, from_spacing=spacing, to_spacing=network_spacing,
                                 order=options.order_data, order_z=options.order_z,
                                 separate_z=options.force_separate_z)
     if setup.previous_stage is not None:
-        extra = previous_stage_channels(previous, image, setup, box=box, shape=new_shape, spacing=spacing)
+        extra = previous_stage_channels(previous, image, setup, box=box, shape=new_shape, spacing=spacing,
+                                        network_spacing=network_spacing)
         tensor = torch.cat([tensor, extra.to(tensor.device)])
     geometry = CaseGeometry(canonical_affine=canonical.affine, canonical_shape=canonical.spatial_shape, box=box,
                             cropped_shape=tuple(cropped.shape[1:]), network_shape=tuple(new_shape),
-                            spacing=spacing)
+                            spacing=spacing, network_spacing=network_spacing)
     return PreparedCase(data=tensor, geometry=geometry)

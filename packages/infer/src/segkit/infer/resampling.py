@@ -56,6 +56,29 @@ def argmax_on_grid(logits: torch.Tensor, to_shape: Sequence[int], *, from_spacin
     return labels
 
 
+def paint_regions(logits: torch.Tensor, first: int = 0, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Class indices of region logits: output c paints index ``first + c + 1`` where its sigmoid exceeds 0.5.
+
+    Later regions paint over earlier ones (nnU-Net's ``regions_class_order``); 0 is background.
+    """
+    if labels is None:
+        labels = torch.zeros(logits.shape[1:], dtype=torch.int64, device=logits.device)
+    for channel in range(logits.shape[0]):
+        labels[logits[channel] > 0] = first + channel + 1  # sigmoid(x) > 0.5  <=>  x > 0
+    return labels
+
+
+def regions_on_grid(logits: torch.Tensor, to_shape: Sequence[int], *, from_spacing: Sequence[float],
+                    to_spacing: Sequence[float], options: Resampling, chunk: int = 8) -> torch.Tensor:
+    """Resample region logits a few at a time and `paint_regions` them on ``to_shape`` (int64 class indices)."""
+    labels = torch.zeros(tuple(int(s) for s in to_shape), dtype=torch.int64, device=logits.device)
+    for first in range(0, logits.shape[0], chunk):
+        part = logits_to_grid(logits[first:first + chunk], to_shape, from_spacing=from_spacing,
+                              to_spacing=to_spacing, options=options)
+        paint_regions(part, first, labels)
+    return labels
+
+
 def labels_to_grid(labels: torch.Tensor, to_shape: Sequence[int], *, from_spacing: Sequence[float],
                    to_spacing: Sequence[float], options: Resampling) -> torch.Tensor:
     """Resample an ``(*spatial)`` label map to ``to_shape`` by nearest neighbour (fast export)."""

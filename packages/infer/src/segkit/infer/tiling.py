@@ -41,8 +41,8 @@ def compute_steps(image_size: Sequence[int], tile_size: Sequence[int], step: flo
         InferError: step outside (0, 1] or an image axis smaller than the tile.
 
     Example:
-        >>> compute_steps((100, 40), (40, 40), 0.5)
-        [[0, 20, 40, 60], [0]]
+        >>> compute_steps((100, 40, 3), (40, 40, 1), 0.5)
+        [[0, 20, 40, 60], [0], [0, 1, 2]]
     """
     if not 0 < step <= 1:
         raise InferError(f"tile step must be in (0, 1], got {step}")
@@ -50,7 +50,7 @@ def compute_steps(image_size: Sequence[int], tile_size: Sequence[int], step: flo
     for size, tile in zip(image_size, tile_size, strict=True):
         if size < tile:
             raise InferError(f"image axis of size {size} is smaller than the tile ({tile}); pad it first")
-        count = math.ceil((size - tile) / (tile * step)) + 1
+        count = math.ceil((size - tile) / max(tile * step, 1)) + 1  # steps under a voxel would repeat tiles
         if count == 1:
             steps.append([0])
             continue

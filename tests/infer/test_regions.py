@@ -1,0 +1,52 @@
+"""Region-based models (sigmoid outputs, ``regions_class_order``), as nnU-Net trains them for BraTS-like tasks."""
+
+import numpy as np
+import pytest
+import torch
+
+from segkit.infer import ModelLoadError, PredictOptions, Predictor
+from segkit.infer.model_folder import load_model_folder
+from segkit.io import read_image
+
+from .conftest import write_small_model_folder
+
+LABELS = {"background": 0, "hippocampus": [1, 2], "posterior": [2]}
+
+
+def _predictor(tmp_path, folds=(0,)) -> Predictor:
+    folder = tmp_path / "regions"
+    if not folder.exists():
+        write_small_model_folder(folder, configuration="3d_fullres", patch_size=[16, 24, 16], labels=LABELS,
+                                 folds=2, regions_class_order=[1, 2])
+    return Predictor.from_model_folder(folder, folds=folds, options=PredictOptions(tta=False, precision="fp32"))
+
+
+def test_regions_are_thresholded_at_one_half_and_painted_in_order(hippocampus_dir, tmp_path):
+    image = read_image(hippocampus_dir / "imagesTr" / "hippocampus_001_0000.nii.gz")
+    predictor = _predictor(tmp_path)
+    assert predictor.setup.num_classes == 2 and predictor.setup.label_values == (0, 1, 2)
+    labels, probabilities = predictor.predict_probabilities(image)
+    assert probabilities.shape == (2, *image.spatial_shape)
+    assert probabilities.min() >= 0 and probabilities.max() <= 1
+    expected = np.zeros(image.spatial_shape, dtype=np.uint8)
+    expected[probabilities[0] > 0.5] = 1
+    expected[probabilities[1] > 0.5] = 2  # the later region wins
+    assert {1, 2} <= set(np.unique(expected))  # the seeded network paints both regions: the test can fail
+    np.testing.assert_array_equal(labels.array, expected)
+    np.testing.assert_array_equal(predictor.predict(image).array, expected)
+
+
+def test_fold_ensemble_averages_sigmoids(hippocampus_dir, tmp_path):
+    image = read_image(hippocampus_dir / "imagesTr" / "hippocampus_001_0000.nii.gz")
+    both = _predictor(tmp_path, folds=(0, 1))
+    case = both.prepare(image)
+    single = [_predictor(tmp_path, folds=(f,)).logits_of(case) for f in (0, 1)]
+    expected = (torch.sigmoid(single[0]) + torch.sigmoid(single[1])) / 2
+    torch.testing.assert_close(torch.sigmoid(both.logits_of(case)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_region_labels_need_their_order(tmp_path):
+    folder = write_small_model_folder(tmp_path / "m", configuration="3d_fullres", patch_size=[16, 24, 16],
+                                      labels=LABELS)
+    with pytest.raises(ModelLoadError, match="regions_class_order"):
+        load_model_folder(folder)
