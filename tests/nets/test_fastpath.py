@@ -1,11 +1,20 @@
-"""GEMM replacements of 1x1 convs and kernel == stride transposed convs compute the same function."""
+"""GEMM replacements of 1x1 convs and kernel == stride transposed convs, and oneDNN-run convs, compute the same
+function as the layers they replace."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from segkit.nets.fastpath import PointwiseConv, ShuffleUpsample, is_pointwise, is_shuffle_upsample
+from segkit.nets import ArchitectureSpec, build_network, fuse
+from segkit.nets.fastpath import (
+    OneDnnConv,
+    PointwiseConv,
+    ShuffleUpsample,
+    is_pointwise,
+    is_shuffle_upsample,
+    runs_on_onednn,
+)
 
 
 @pytest.mark.parametrize(("conv", "shape"), [
@@ -45,3 +54,35 @@ def test_other_layers_are_not_replaced() -> None:
     assert not is_pointwise(torch.nn.Conv3d(2, 2, 3, padding=1))
     assert not is_pointwise(torch.nn.Conv3d(2, 2, 1, stride=2))
     assert not is_shuffle_upsample(torch.nn.ConvTranspose3d(2, 2, 3, 2))
+
+
+@pytest.mark.parametrize(("conv", "shape"), [
+    (torch.nn.Conv3d(16, 16, 3, padding=1), (1, 16, 6, 7, 5)),  # batch 1, few channels x rows: PyTorch's native kernel
+    (torch.nn.Conv3d(1, 8, 3, stride=(2, 1, 2), padding=(1, 1, 0)), (1, 1, 9, 8, 7)),
+    (torch.nn.Conv2d(4, 6, (3, 1), padding=(1, 0), bias=False), (2, 4, 12, 5)),
+])
+def test_onednn_conv(conv: torch.nn.Module, shape: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    assert runs_on_onednn(conv)
+    fast = OneDnnConv(conv)
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), conv(x), rtol=1e-5, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, ref = fast(x), conv(x)
+    assert out.dtype == ref.dtype == torch.bfloat16
+
+
+def test_fused_unet_runs_its_kxk_convs_on_onednn() -> None:
+    spec = ArchitectureSpec(network="unet", dims=3, features_per_stage=(4, 8), kernel_sizes=((3, 3, 3),) * 2,
+                            strides=((1, 1, 1), (2, 2, 2)), blocks_per_stage=(1, 1), blocks_per_stage_decoder=(1,),
+                            deep_supervision=False)
+    torch.manual_seed(0)
+    net = build_network(spec, 1, 3).eval()
+    fused = fuse(net)
+    wrapped = [m for m in fused.modules() if isinstance(m, OneDnnConv)]
+    kxk = [m for m in net.modules() if isinstance(m, torch.nn.Conv3d) and m.kernel_size == (3, 3, 3)]
+    assert len(wrapped) == len(kxk) == 3  # one conv per encoder stage and in the decoder block
+    x = torch.randn(1, 1, 8, 12, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), net(x), rtol=1e-4, atol=1e-4)

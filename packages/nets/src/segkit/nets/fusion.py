@@ -8,7 +8,8 @@ What it does, all exact up to float rounding:
 - drops the deep-supervision heads and switches deep supervision off (single full-resolution output);
 - switches to eval mode;
 - with ``fast_layers`` (default), replaces the 1x1 heads and the kernel == stride transposed convs by
-  GEMM-based equivalents (`segkit.nets.fastpath`), which oneDNN runs 2x slower as convs on CPU.
+  GEMM-based equivalents (`segkit.nets.fastpath`), which oneDNN runs 2x slower as convs on CPU, and has
+  every other conv run oneDNN's kernel on CPU float32 whatever the batch size.
 
 Instance norm cannot be folded: its mean and variance are computed from each input, so it stays as it
 is (and so does group norm, for the same reason). A model with instance norm therefore gains only the
@@ -25,7 +26,14 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from segkit.nets import layers
 from segkit.nets.blocks import ConvNormAct, RepBlock
-from segkit.nets.fastpath import PointwiseConv, ShuffleUpsample, is_pointwise, is_shuffle_upsample
+from segkit.nets.fastpath import (
+    OneDnnConv,
+    PointwiseConv,
+    ShuffleUpsample,
+    is_pointwise,
+    is_shuffle_upsample,
+    runs_on_onednn,
+)
 from segkit.nets.folding import fold_batch_norm
 from segkit.nets.unet import UNet
 
@@ -42,10 +50,14 @@ def _fold_conv_norm(block: ConvNormAct) -> None:
     block.norm = nn.Identity()
 
 
-def _use_fast_layers(decoder: nn.Module) -> None:
+def _use_fast_layers(model: UNet) -> None:
+    decoder = model.decoder
     decoder.heads = nn.ModuleList(PointwiseConv(h) if is_pointwise(h) else h for h in decoder.heads)
     decoder.upsamplers = nn.ModuleList(ShuffleUpsample(u) if is_shuffle_upsample(u) else u
                                        for u in decoder.upsamplers)
+    for block in model.modules():
+        if isinstance(block, ConvNormAct) and runs_on_onednn(block.conv):
+            block.conv = OneDnnConv(block.conv)
 
 
 def fuse(model: nn.Module, *, fast_layers: bool = True) -> nn.Module:
@@ -70,7 +82,7 @@ def fuse(model: nn.Module, *, fast_layers: bool = True) -> nn.Module:
         fused.deep_supervision = False
         fused.decoder.heads = nn.ModuleList([fused.decoder.heads[-1]])
         if fast_layers:
-            _use_fast_layers(fused.decoder)
+            _use_fast_layers(fused)
     elif hasattr(fused, "deep_supervision"):
         fused.deep_supervision = False
     fused.is_fused = True
