@@ -2,7 +2,8 @@
 
 Times one forward pass over a batch of sliding-window tiles for: nnU-Net's PlainConvUNet (fp32, and bf16
 autocast for reference) in the peer venv (a subprocess, driven round by round so both sides see the same
-machine load), and ours: unfused, fused, fused + bf16 autocast, fused + channels_last_3d, fused + both.
+machine load), and ours: unfused, fused, fused + bf16 autocast, fused with PyTorch's own conv kernels (A/B of
+`OneDnnConv`), fused + channels_last_3d, fused + both.
 Every output is compared with nnU-Net's fp32 logits (argmax agreement, max abs diff / logit scale).
 A second part times a batch-norm and a re-parameterizable model unfused vs fused (fusion must not slow them).
 ``--check-import`` also checks the import of random ResidualEncoderUNet / 2D batch-norm PlainConvUNet
@@ -29,6 +30,8 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from segkit.nets import build_network, compile_for_inference, fuse, load_nnunet_checkpoint
+from segkit.nets.blocks import ConvNormAct
+from segkit.nets.fastpath import OneDnnConv
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "data" / "nnunet_reference"
 PEER_PYTHON = "/work/peers/venv/bin/python"
@@ -50,7 +53,7 @@ def run(mode):
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 return net(x)
         return net(x)
-for mode in ("fp32", "bf16"):
+for mode in sys.argv[7].split(","):
     np.save(sys.argv[4] + f"_{mode}.npy", run(mode).float().numpy())
 print("ready", flush=True)
 for line in sys.stdin:
@@ -166,6 +169,14 @@ def _compare(out: torch.Tensor, ref: np.ndarray) -> dict:
             "argmax_agreement": float((out_np.argmax(1) == ref.argmax(1)).mean())}
 
 
+def _with_torch_conv_choice(fused: torch.nn.Module) -> torch.nn.Module:
+    """Undo `OneDnnConv` (PyTorch picks each conv's kernel again), for the A/B of that wrapper."""
+    for block in fused.modules():
+        if isinstance(block, ConvNormAct) and isinstance(block.conv, OneDnnConv):
+            block.conv = block.conv.conv
+    return fused
+
+
 def bench_nnunet(args: argparse.Namespace, tmp: Path) -> dict:
     """Peer fp32/bf16 vs our variants on a genuine nnU-Net model, interleaved round by round."""
     ckpt, config, classes = _model_files(args.model, tmp)
@@ -174,14 +185,18 @@ def bench_nnunet(args: argparse.Namespace, tmp: Path) -> dict:
     x_nn = rng.standard_normal((args.batch, 1, *tile), dtype=np.float32)
     np.save(tmp / "input.npy", x_nn)
     (tmp / "arch.json").write_text(json.dumps(config["architecture"]))
+    modes = ("fp32",) if args.no_bf16 else ("fp32", "bf16")
     peer = subprocess.Popen([PEER_PYTHON, "-c", PEER_WORKER, str(ckpt), str(tmp / "arch.json"), str(tmp / "input.npy"),
-                             str(tmp / "ref"), str(args.threads), str(classes)],
+                             str(tmp / "ref"), str(args.threads), str(classes), ",".join(modes)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     model, _, _ = load_nnunet_checkpoint(ckpt, config["architecture"], in_channels=1, num_classes=classes)
     fused = fuse(model)
     variants = {"ours_unfused": Ours(model), "ours_fused": Ours(fused), "ours_fused_bf16": Ours(fuse(model), bf16=True),
+                "ours_fused_torch_convs": Ours(_with_torch_conv_choice(fuse(model))),
                 "ours_fused_cl": Ours(fuse(model), channels_last=True),
                 "ours_fused_bf16_cl": Ours(fuse(model), bf16=True, channels_last=True)}
+    if args.no_bf16:
+        variants = {k: v for k, v in variants.items() if "bf16" not in k}
     x = torch.from_numpy(_to_ours(x_nn))
     compile_seconds = None
     if args.compile:
@@ -191,13 +206,13 @@ def bench_nnunet(args: argparse.Namespace, tmp: Path) -> dict:
         compile_seconds = time.perf_counter() - t0
     if peer.stdout.readline().strip() != "ready":
         raise RuntimeError("nnU-Net peer worker failed to start")
-    ref = {m: _to_ours(np.load(tmp / f"ref_{m}.npy")) for m in ("fp32", "bf16")}
-    times: dict[str, list[float]] = {"nnunet_fp32": [], "nnunet_bf16": [], **{k: [] for k in variants}}
-    quality = {"nnunet_bf16": _compare(torch.from_numpy(ref["bf16"]), ref["fp32"])}
+    ref = {m: _to_ours(np.load(tmp / f"ref_{m}.npy")) for m in modes}
+    times: dict[str, list[float]] = {**{f"nnunet_{m}": [] for m in modes}, **{k: [] for k in variants}}
+    quality = {"nnunet_bf16": _compare(torch.from_numpy(ref["bf16"]), ref["fp32"])} if "bf16" in modes else {}
     for name, fn in variants.items():  # warm-up and equivalence
         quality[name] = _compare(fn(x), ref["fp32"])
     for _ in range(args.rounds):
-        for mode in ("fp32", "bf16"):
+        for mode in modes:
             peer.stdin.write(mode + "\n")
             peer.stdin.flush()
             times[f"nnunet_{mode}"].append(json.loads(peer.stdout.readline())["seconds"])
@@ -277,6 +292,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="add torch.compile (inductor, freezing) variant")
     parser.add_argument("--skip-bn", action="store_true", help="skip the batch-norm fusion timing")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 variants (CPUs without bf16 units "
+                        "emulate it, many times slower)")
     parser.add_argument("--check-import", action="store_true", help="also check ResEnc / 2D BN import vs the peer")
     parser.add_argument("--json", type=Path, help="write all numbers here")
     args = parser.parse_args()

@@ -6,7 +6,7 @@
   voxel's (s0, s1, s2) block, with the bias added in the same pass.
 - `OneDnnConv`: a kxk conv that always runs oneDNN's kernel on CPU float32. At batch 1 PyTorch sends
   convolutions with few channels x rows (the input conv, the lowest stages) to its native kernel instead,
-  which was 1.5-2.2x slower for the hippocampus U-Net's (AMD EPYC, 2 threads).
+  which was 1.5-2.2x slower for the hippocampus U-Net's (AMD EPYC, 2 threads; 2-6% of a forward).
 
 All compute the same sums as the layers they replace (only the summation order differs) and follow CPU
 autocast: under ``torch.autocast("cpu", dtype=torch.bfloat16)`` they compute in bfloat16 as the conv would.
