@@ -55,7 +55,7 @@ def _use_fast_layers(model: UNet) -> None:
     decoder.heads = nn.ModuleList(PointwiseConv(h) if is_pointwise(h) else h for h in decoder.heads)
     decoder.upsamplers = nn.ModuleList(ShuffleUpsample(u) if is_shuffle_upsample(u) else u
                                        for u in decoder.upsamplers)
-    for block in model.modules():
+    for block in list(model.modules()):  # a list: the loop replaces modules
         if isinstance(block, ConvNormAct) and runs_on_onednn(block.conv):
             block.conv = OneDnnConv(block.conv)
 
