@@ -1,5 +1,6 @@
 """segkit-predict through CliRunner: naming, --continue, probabilities, and bad input (exit 2)."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,10 @@ def test_predict_folder_names_outputs_like_nnunet(hippo_model_dir, predictions_d
     result = CliRunner().invoke(app, _args(inputs, out, hippo_model_dir, "--save-probabilities"))
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["hippocampus_033.nii.gz", "hippocampus_033.npz", "hippocampus_035.nii.gz", "hippocampus_035.npz"]
+    assert names == ["dataset.json", "hippocampus_033.nii.gz", "hippocampus_033.npz", "hippocampus_035.nii.gz",
+                     "hippocampus_035.npz"]
+    labels = json.loads((out / "dataset.json").read_text())["labels"]
+    assert labels == json.loads((hippo_model_dir / "dataset.json").read_text())["labels"]
     for case in ("hippocampus_033", "hippocampus_035"):
         ours = read_image(out / f"{case}.nii.gz")
         ref = read_image(predictions_dir / "hippocampus_notta" / f"{case}.nii.gz")
@@ -50,7 +54,7 @@ def test_single_file_input(hippo_model_dir, predictions_dir, tmp_path):
     path = sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))[0]
     result = CliRunner().invoke(app, _args(path, tmp_path / "out", hippo_model_dir, "--fast-export"))
     assert result.exit_code == 0, result.output
-    assert [p.name for p in (tmp_path / "out").iterdir()] == [path.name.replace("_0000", "")]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", path.name.replace("_0000", "")]
 
 
 def test_bad_input_exits_2_with_one_line(hippo_model_dir, predictions_dir, tmp_path):

@@ -60,3 +60,31 @@ def test_errors_exit_2(tmp_path):
     with pytest.raises(EvaluationError, match="without reference"):
         evaluate_folders(tmp_path / "other", tmp_path / "ref")
     assert read_image(tmp_path / "pred" / "a.nii.gz").spatial_shape == (4, 4, 4)
+
+
+def test_regions_score_the_union_of_their_labels(predictions_dir, hippocampus_dir, tmp_path):
+    dataset = {"labels": {"background": 0, "hippocampus": [1, 2], "posterior": [2]}, "regions_class_order": [1, 2]}
+    (tmp_path / "dataset.json").write_text(json.dumps(dataset))
+    pred_dir = predictions_dir / "hippocampus_tta"
+    result = CliRunner().invoke(app, [str(pred_dir), str(hippocampus_dir / "labelsTr"), "--dataset-json",
+                                      str(tmp_path / "dataset.json"), "-o", str(tmp_path / "summary.json")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["labels"] == [[1, 2], [2]] and set(summary["mean"]) == {"(1, 2)", "(2,)"}
+    whole, posterior = [], []
+    for case in summary["metric_per_case"]:
+        pred = read_image(pred_dir / case["case"]).array
+        ref = read_image(hippocampus_dir / "labelsTr" / case["case"]).array
+        dice = 2 * ((pred > 0) & (ref > 0)).sum() / ((pred > 0).sum() + (ref > 0).sum())
+        assert case["metrics"]["(1, 2)"]["dice"] == pytest.approx(dice)
+        whole.append(dice)
+        posterior.append(case["metrics"]["(2,)"]["dice"])
+    # the union of both classes is segmented better than either class alone
+    assert summary["mean"]["(1, 2)"]["dice"] == pytest.approx(np.mean(whole))
+    assert np.mean(whole) > np.mean(posterior)
+    plain = evaluate_folders(pred_dir, hippocampus_dir / "labelsTr", options=EvaluateOptions(labels=(2,)))
+    assert plain["mean"]["2"]["dice"] == pytest.approx(summary["mean"]["(2,)"]["dice"])
+    (tmp_path / "bad.json").write_text('{"labels": {"background": 0}}')
+    result = CliRunner().invoke(app, [str(pred_dir), str(hippocampus_dir / "labelsTr"), "--dataset-json",
+                                      str(tmp_path / "bad.json")])
+    assert result.exit_code == 2 and "no foreground labels" in result.output

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -70,3 +72,39 @@ def test_cli_determine_then_apply(tmp_path):
     result = runner.invoke(postprocess_app, ["apply", str(tmp_path / "empty"), str(tmp_path / "o2"),
                                              "-p", str(tmp_path / "pp.json")])
     assert result.exit_code == 2 and "no label maps" in result.output
+
+
+def test_regions_keep_the_largest_component_of_their_union(tmp_path):
+    ref = np.zeros((12, 12, 12), np.uint8)
+    ref[2:6, 2:6, 2:6] = 1
+    ref[2:6, 2:6, 6:8] = 2  # touches class 1: one component of the region (1, 2)
+    pred = ref.copy()
+    pred[10, 10, 10] = 2  # a stray voxel of class 2
+    out = apply_postprocessing(pred, PostprocessingPlan(classes=((1, 2),)))
+    assert np.array_equal(out, ref)
+    # per label, class 2's largest component is the slab: the same result; the region keeps class 2 even where
+    # class 2 alone would be a smaller piece than the stray blob
+    pred2 = ref.copy()
+    pred2[2:6, 2:6, 6:8] = 0
+    pred2[2:6, 2:6, 6] = 2  # 16 voxels of class 2 beside class 1
+    pred2[8:11, 8:11, 8:11] = 2  # 27 voxels of class 2 elsewhere
+    by_region = apply_postprocessing(pred2, PostprocessingPlan(classes=((1, 2),)))
+    by_label = apply_postprocessing(pred2, PostprocessingPlan(classes=(2,)))
+    assert (by_region[8:11, 8:11, 8:11] == 0).all() and (by_region[2:6, 2:6, 6] == 2).all()
+    assert (by_label[8:11, 8:11, 8:11] == 2).all() and (by_label[2:6, 2:6, 6] == 0).all()
+    ref[0:3, 9:12, 0:3] = pred2[0:3, 9:12, 0:3] = 3  # a separate organ: whole-foreground postprocessing would drop it
+    plan = determine_postprocessing([(pred2, ref)], [(1, 2), (2,), (3,)])
+    assert plan.classes == ((1, 2),) and not plan.foreground
+    assert PostprocessingPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    for folder, array in (("pred", pred2), ("ref", ref)):
+        (tmp_path / folder).mkdir()
+        write_image(Image(array, np.eye(4)), tmp_path / folder / "a.nii.gz", label=True)
+    labels = {"background": 0, "whole": [1, 2], "two": [2], "three": [3]}
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": labels, "regions_class_order": [1, 2, 3]}))
+    result = CliRunner().invoke(postprocess_app, ["determine", str(tmp_path / "pred"), str(tmp_path / "ref"),
+                                                  "--dataset-json", str(tmp_path / "dataset.json"),
+                                                  "-o", str(tmp_path / "pp.json")])
+    assert result.exit_code == 0, result.output
+    assert PostprocessingPlan.load(tmp_path / "pp.json").classes == ((1, 2),)
+    with pytest.raises(InferError):
+        PostprocessingPlan(classes=((0, 1),))

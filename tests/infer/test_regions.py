@@ -1,11 +1,16 @@
 """Region-based models (sigmoid outputs, ``regions_class_order``), as nnU-Net trains them for BraTS-like tasks."""
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
-from segkit.infer import ModelLoadError, PredictOptions, Predictor
+from segkit.infer import BatchOptions, InferError, ModelLoadError, PredictOptions, Predictor, predict_folder
+from segkit.infer.ensemble import ensemble_folders
 from segkit.infer.model_folder import load_model_folder
+from segkit.infer.probabilities import load_probabilities
 from segkit.io import read_image
 
 from .conftest import write_small_model_folder
@@ -50,3 +55,28 @@ def test_region_labels_need_their_order(tmp_path):
                                       labels=LABELS)
     with pytest.raises(ModelLoadError, match="regions_class_order"):
         load_model_folder(folder)
+
+
+def test_segkit_ensemble_of_region_probabilities_matches_the_fold_ensemble(hippocampus_dir, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(hippocampus_dir / "imagesTr" / "hippocampus_001_0000.nii.gz", inputs)
+    folders = [tmp_path / f"fold{f}" for f in (0, 1)]
+    for fold, folder in enumerate(folders):
+        options = BatchOptions(save_probabilities=True)
+        predict_folder(_predictor(tmp_path, folds=(fold,)), inputs, folder, options=options)
+        assert json.loads((folder / "dataset.json").read_text())["regions_class_order"] == [1, 2]
+    ensemble_folders(folders, tmp_path / "ens")
+    ensembled = read_image(tmp_path / "ens" / "hippocampus_001.nii.gz").array
+    mean = np.mean([load_probabilities(f / "hippocampus_001.npz") for f in folders], axis=0)
+    expected = np.zeros(mean.shape[1:], np.uint8)
+    expected[mean[0] > 0.5] = 1
+    expected[mean[1] > 0.5] = 2
+    assert {0, 1, 2} == set(np.unique(ensembled))
+    np.testing.assert_array_equal(ensembled, expected)
+    both_folds = _predictor(tmp_path, folds=(0, 1)).predict(read_image(inputs / "hippocampus_001_0000.nii.gz"))
+    assert (both_folds.array == ensembled).mean() > 0.999  # same averaging of sigmoids, up to rounding
+    assert json.loads((tmp_path / "ens" / "dataset.json").read_text())["regions_class_order"] == [1, 2]
+    (folders[1] / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "a": 1, "b": 2}}))
+    with pytest.raises(InferError, match="regions"):
+        ensemble_folders(folders, tmp_path / "ens2")

@@ -15,7 +15,7 @@ from segkit.infer.cases import InputCase, check_output_folder, find_input_cases
 from segkit.infer.export import labels_from_logits, probabilities_from_logits
 from segkit.infer.predictor import Predictor
 from segkit.infer.preprocessing import PreparedCase
-from segkit.infer.probabilities import save_probabilities
+from segkit.infer.probabilities import save_probabilities, write_labels_file
 from segkit.io import Image, read_channels, read_image, write_image
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
     Args:
         predictor: the loaded model.
         inputs: an image file or a folder of ``CASE_XXXX`` files.
-        output: the output folder (created).
+        output: the output folder (created); it also gets a ``dataset.json`` with the model's labels, as
+            nnUNetv2_predict writes (`segkit-ensemble` reads it).
         options: see `BatchOptions`.
         on_case: called with ``(case, "done" | "skipped")`` after each case (progress display).
 
@@ -63,6 +64,8 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
     options = options or BatchOptions()
     cases = find_input_cases(inputs, num_channels=predictor.setup.in_channels)
     out_dir = check_output_folder(output)
+    setup = predictor.setup
+    write_labels_file(out_dir, setup.labels, setup.regions_class_order, setup.file_ending)
     todo = []
     for case in cases:
         if options.skip_existing and (out_dir / case.output_name()).is_file():

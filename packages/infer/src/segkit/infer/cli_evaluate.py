@@ -26,14 +26,20 @@ def evaluate(
     labels: Annotated[list[int] | None, typer.Option("-l", "--labels", help="Labels to score (default: all).")] = None,
     ignore_label: Annotated[int | None, typer.Option(help="Reference label excluded from scoring.")] = None,
     tolerance: Annotated[float, typer.Option(help="Normalized surface Dice tolerance in mm.")] = 1.0,
+    dataset_json: Annotated[Path | None, typer.Option("--dataset-json", help="Score the labels (regions, for a "
+                                                     "region-based dataset) and ignore label of this "
+                                                     "dataset.json.")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="summary.json path.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No table.")] = False,
 ) -> None:
     """Compute Dice, IoU, NSD and HD95 per case and class; write summary.json (default: PRED_DIR/summary.json)."""
     from segkit.infer.evaluate import METRICS, EvaluateOptions, evaluate_folders, write_summary
 
-    options = EvaluateOptions(labels=tuple(labels) if labels else None, ignore_label=ignore_label,
-                              tolerance_mm=tolerance)
+    if dataset_json is not None:
+        options = EvaluateOptions.from_dataset_json(dataset_json, tolerance_mm=tolerance)
+    else:
+        options = EvaluateOptions(labels=tuple(labels) if labels else None, ignore_label=ignore_label,
+                                  tolerance_mm=tolerance)
     summary = evaluate_folders(pred_dir, ref_dir, options=options)
     write_summary(summary, output or pred_dir / "summary.json")
     if quiet:

@@ -49,16 +49,21 @@ def determine(
     ref_dir: Annotated[Path, typer.Argument(help="Reference label maps (same names).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="postprocessing.json to write.")],
     labels: Annotated[list[int] | None, typer.Option("-l", "--labels", help="Labels (default: all found).")] = None,
+    dataset_json: Annotated[Path | None, typer.Option("--dataset-json", help="Take the labels (or regions) from "
+                                                     "this dataset.json.")] = None,
 ) -> None:
     """Decide which largest-component operations raise the mean Dice; write them as JSON."""
     import numpy as np
 
     from segkit.infer.errors import InferError
+    from segkit.infer.evaluate import EvaluateOptions
     from segkit.infer.postprocessing import determine_postprocessing
 
     pairs = _pairs(pred_dir, ref_dir)
     if not pairs:
         raise InferError(f"no predictions (.nii.gz) in {pred_dir}")
+    if dataset_json is not None:
+        labels = list(EvaluateOptions.from_dataset_json(dataset_json).labels)
     found = sorted({int(v) for p, r in pairs for v in np.union1d(np.unique(p), np.unique(r)) if v > 0})
     plan = determine_postprocessing(pairs, labels or found)
     plan.save(output)
@@ -122,9 +127,12 @@ def find_best(
     candidates: Annotated[list[str], typer.Argument(help="NAME=FOLDER of cross-validation predictions.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="inference_instructions.json to write.")],
     no_ensembles: Annotated[bool, typer.Option("--no-ensembles")] = False,
+    dataset_json: Annotated[Path | None, typer.Option("--dataset-json", help="Score the labels (or regions) of "
+                                                     "this dataset.json.")] = None,
 ) -> None:
     """Rank configurations (and pair ensembles) by mean foreground Dice; write how to run the best."""
     from segkit.infer.errors import InferError
+    from segkit.infer.evaluate import EvaluateOptions
     from segkit.infer.find_best import find_best as rank
     from segkit.infer.find_best import write_instructions
 
@@ -134,7 +142,8 @@ def find_best(
         if not sep or not name or not folder:
             raise InferError(f"candidate {item!r} must be NAME=FOLDER")
         parsed[name] = folder
-    result = rank(parsed, reference, try_ensembles=not no_ensembles)
+    options = None if dataset_json is None else EvaluateOptions.from_dataset_json(dataset_json)
+    result = rank(parsed, reference, options=options, try_ensembles=not no_ensembles)
     write_instructions(result, output)
     for entry in result["ranking"]:
         typer.echo(f"{entry['foreground_dice']:.4f}  {entry['name']}")

@@ -3,15 +3,42 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from segkit.infer.cases import check_output_folder
 from segkit.infer.errors import InferError
-from segkit.infer.probabilities import load_probabilities, save_probabilities
+from segkit.infer.export import indices_to_values
+from segkit.infer.probabilities import LABELS_FILE, load_probabilities, read_label_values, save_probabilities
+from segkit.infer.resampling import paint_regions
 from segkit.io import read_image, write_image
+
+
+def labels_from_probabilities(probabilities: np.ndarray, label_values: tuple[int, ...] | None = None, *,
+                              regions: bool = False) -> np.ndarray:
+    """Label map of ``(outputs, *spatial)`` probabilities: the most probable class, or for region outputs each
+    region whose probability exceeds 0.5, later regions painted over earlier ones.
+
+    Args:
+        probabilities: softmax probabilities (one channel per class) or region sigmoids (no background channel).
+        label_values: label value per class index (background first); None: the class indices themselves.
+        regions: the channels are regions.
+    """
+    if regions:
+        indices = paint_regions(torch.from_numpy(probabilities), threshold=0.5).numpy()
+    else:
+        indices = probabilities.argmax(0)
+    expected = probabilities.shape[0] + regions
+    if label_values is None:
+        label_values = tuple(range(expected))
+    if len(label_values) != expected:
+        raise InferError(f"{probabilities.shape[0]} probability channels do not fit the labels {list(label_values)}"
+                         + (" (regions)" if regions else ""))
+    return indices_to_values(indices, label_values)
 
 
 def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.PathLike, *,
@@ -19,11 +46,14 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
     """Average the ``CASE.npz`` probabilities of every case present in all folders; write ``CASE.nii.gz``.
 
     Each folder is a ``segkit-predict --save-probabilities`` (or nnUNetv2_predict) output; the label map
-    ``CASE.nii.gz`` of the first folder supplies the grid. Labels are the class indices (label values are
-    consecutive from 0 in nnU-Net and segkit datasets).
+    ``CASE.nii.gz`` of the first folder supplies the grid, and its ``dataset.json`` the labels: softmax
+    outputs take the most probable class, region outputs (``regions_class_order``) are thresholded at 0.5 and
+    painted in order. Without a ``dataset.json`` the labels are the class indices. The output folder gets the
+    same ``dataset.json``, so ensembles can be ensembled again.
 
     Raises:
-        InferError: fewer than two folders, no common case, or probabilities of different shapes.
+        InferError: fewer than two folders, no common case, probabilities of different shapes, or channels that
+            do not fit the labels.
     """
     folders = [Path(f) for f in folders]
     if len(folders) < 2:
@@ -34,7 +64,16 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
     common = set.intersection(*({p.stem for p in f.glob("*.npz")} for f in folders))
     if not common:
         raise InferError(f"no case has probabilities (.npz) in all of {', '.join(map(str, folders))}")
+    labels = read_label_values(folders[0])
+    for folder in folders[1:]:
+        other = read_label_values(folder)
+        if other is not None and labels is not None and other != labels:
+            raise InferError(f"{folder} predicts labels {list(other[0])}, {folders[0]} labels {list(labels[0])}"
+                             " (or one has regions and the other not)")
+    label_values, regions = labels if labels is not None else (None, False)
     out = check_output_folder(output)
+    if labels is not None:
+        shutil.copyfile(folders[0] / LABELS_FILE, out / LABELS_FILE)
     written = []
     for case in sorted(common):
         probs = [load_probabilities(f / f"{case}.npz") for f in folders]
@@ -49,5 +88,6 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
         name = grid.name
         if save_probabilities_too:
             save_probabilities(mean, out / f"{case}.npz")
-        written.append(write_image(image.with_array(mean.argmax(0).astype(np.uint16)), out / name, label=True))
+        labels_map = labels_from_probabilities(mean, label_values, regions=regions)
+        written.append(write_image(image.with_array(labels_map), out / name, label=True))
     return written

@@ -12,7 +12,7 @@ import numpy as np
 
 from segkit.infer.cases import IMAGE_ENDINGS
 from segkit.infer.errors import EvaluationError
-from segkit.infer.metrics import case_metrics
+from segkit.infer.metrics import LabelOrRegion, as_label_or_region, case_metrics, label_key
 from segkit.io import atomic_path, read_image
 
 METRICS = ("dice", "iou", "nsd", "hd95")
@@ -20,15 +20,35 @@ METRICS = ("dice", "iou", "nsd", "hd95")
 
 @dataclass(frozen=True)
 class EvaluateOptions:
-    """Args: labels to score (None: every nonzero value found); ignore label; NSD tolerance (mm)."""
+    """Args: labels or regions to score (None: every nonzero value found); ignore label; NSD tolerance (mm)."""
 
-    labels: tuple[int, ...] | None = None
+    labels: tuple[LabelOrRegion, ...] | None = None
     ignore_label: int | None = None
     tolerance_mm: float = 1.0
 
     def __post_init__(self) -> None:
         if self.tolerance_mm < 0:
             raise EvaluationError(f"tolerance must be >= 0 mm, got {self.tolerance_mm}")
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(map(as_label_or_region, self.labels)))
+
+    @classmethod
+    def from_dataset_json(cls, path: str | os.PathLike, *, tolerance_mm: float = 1.0) -> EvaluateOptions:
+        """Score the foreground labels of a ``dataset.json`` (its regions, for a region-based dataset), with its
+        ignore label.
+
+        Raises:
+            EvaluationError: the file cannot be read or has no foreground labels.
+        """
+        try:
+            labels = json.loads(Path(path).read_text())["labels"]
+            ignore = labels.get("ignore")
+            scored = tuple(as_label_or_region(v) for k, v in labels.items() if k not in ("background", "ignore"))
+        except (OSError, json.JSONDecodeError, KeyError, AttributeError, TypeError, ValueError) as err:
+            raise EvaluationError(f"{path}: cannot read its labels ({err})") from err
+        if not scored:
+            raise EvaluationError(f"{path}: no foreground labels")
+        return cls(labels=scored, ignore_label=None if ignore is None else int(ignore), tolerance_mm=tolerance_mm)
 
 
 def _images(folder: Path) -> dict[str, Path]:
@@ -47,8 +67,9 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
     """Score every prediction that has a reference of the same file name.
 
     Returns:
-        ``{"metric_per_case": [{"case", "metrics": {label: {...}}}], "mean": {label: {...}},
-        "foreground_mean": {...}, "labels": [...], ...}``; HD95 means use finite values only.
+        ``{"metric_per_case": [{"case", "metrics": {key: {...}}}], "mean": {key: {...}},
+        "foreground_mean": {...}, "labels": [...], ...}``, keyed by `label_key` (``"1"``, or ``"(1, 2)"`` for a
+        region); HD95 means use finite values only.
 
     Raises:
         EvaluationError: a missing folder, no matching files, a prediction without reference, or
@@ -78,12 +99,13 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
     for name, pred, ref in loaded:
         scores = case_metrics(np.asarray(pred.array), np.asarray(ref.array), ref.spacing, labels=labels,
                               tolerance_mm=options.tolerance_mm, ignore_label=options.ignore_label)
-        per_case.append({"case": name, "metrics": {str(k): v.to_dict() for k, v in scores.items()}})
-    mean = {str(label): {m: _nanmean([c["metrics"][str(label)][m] for c in per_case]) for m in METRICS}
-            for label in labels}
-    foreground = {m: _nanmean([mean[str(label)][m] for label in labels]) for m in METRICS}
-    return {"labels": list(labels), "tolerance_mm": options.tolerance_mm, "ignore_label": options.ignore_label,
-            "metric_per_case": per_case, "mean": mean, "foreground_mean": foreground}
+        per_case.append({"case": name, "metrics": {label_key(k): v.to_dict() for k, v in scores.items()}})
+    keys = [label_key(label) for label in labels]
+    mean = {key: {m: _nanmean([c["metrics"][key][m] for c in per_case]) for m in METRICS} for key in keys}
+    foreground = {m: _nanmean([mean[key][m] for key in keys]) for m in METRICS}
+    return {"labels": [list(v) if isinstance(v, tuple) else v for v in labels], "tolerance_mm": options.tolerance_mm,
+            "ignore_label": options.ignore_label, "metric_per_case": per_case, "mean": mean,
+            "foreground_mean": foreground}
 
 
 def write_summary(summary: dict, path: str | os.PathLike) -> Path:

@@ -22,8 +22,9 @@ def _to_input_grid(array: np.ndarray, geometry: CaseGeometry, setup: ModelSetup,
     return Image(restored.array, image.affine, dict(image.meta))
 
 
-def _labels_as_values(indices: np.ndarray, setup: ModelSetup) -> np.ndarray:
-    values = np.asarray(setup.label_values)
+def indices_to_values(indices: np.ndarray, label_values: tuple[int, ...]) -> np.ndarray:
+    """Class indices -> label values (uint8, or uint16 for values above 255)."""
+    values = np.asarray(label_values)
     dtype = np.uint8 if values.max() < 256 else np.uint16
     if np.array_equal(values, np.arange(len(values))):
         return indices.astype(dtype)
@@ -51,7 +52,7 @@ def labels_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setup: Mode
     else:
         labels = (regions_on_grid if regions else argmax_on_grid)(logits, geometry.cropped_shape, **grid)
     indices = uncrop(labels.cpu().numpy().astype(np.int16), geometry.box, _uncropped_shape(geometry, setup))
-    return _to_input_grid(_labels_as_values(indices, setup), geometry, setup, image)
+    return _to_input_grid(indices_to_values(indices, setup.label_values), geometry, setup, image)
 
 
 def _uncropped_shape(geometry: CaseGeometry, setup: ModelSetup) -> tuple[int, ...]:

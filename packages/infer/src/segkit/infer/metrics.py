@@ -1,7 +1,8 @@
 """Segmentation metrics on label maps: Dice, IoU, normalized surface Dice, HD95 (spacing-aware).
 
-Conventions: a class absent from both prediction and reference gives NaN for every metric (it is left
-out of means); a class present in only one gives Dice = IoU = NSD = 0 and HD95 = inf. Voxels where
+A class is a label value or, for region-based models, a region: a tuple of label values scored as their union
+(nnU-Net's regions). Conventions: a class absent from both prediction and reference gives NaN for every metric
+(it is left out of means); a class present in only one gives Dice = IoU = NSD = 0 and HD95 = inf. Voxels where
 ``valid`` is False (the ignore label of the reference) count for neither side.
 """
 
@@ -12,6 +13,23 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import binary_erosion, distance_transform_edt, generate_binary_structure
+
+LabelOrRegion = int | tuple[int, ...]
+
+
+def label_mask(label_map: np.ndarray, label: LabelOrRegion) -> np.ndarray:
+    """Boolean mask of one label value, or of any value of a region."""
+    return np.isin(label_map, label) if isinstance(label, tuple) else label_map == label
+
+
+def label_key(label: LabelOrRegion) -> str:
+    """JSON key of a label (``"2"``) or a region (``"(1, 2)"``, as nnU-Net spells it)."""
+    return str(tuple(int(v) for v in label)) if isinstance(label, tuple) else str(int(label))
+
+
+def as_label_or_region(value) -> LabelOrRegion:
+    """A label value (int) or a region (list or tuple of label values, returned as a tuple)."""
+    return tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else int(value)
 
 
 @dataclass(frozen=True)
@@ -90,9 +108,10 @@ def class_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], *
     return ClassMetrics(dice, iou, nsd, hd95, n_pred, n_ref)
 
 
-def case_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], *, labels: Sequence[int],
-                 tolerance_mm: float = 1.0, ignore_label: int | None = None) -> dict[int, ClassMetrics]:
-    """Return label -> `ClassMetrics` for two label maps on the same grid.
+def case_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], *,
+                 labels: Sequence[LabelOrRegion], tolerance_mm: float = 1.0,
+                 ignore_label: int | None = None) -> dict[LabelOrRegion, ClassMetrics]:
+    """Return label (or region) -> `ClassMetrics` for two label maps on the same grid.
 
     Raises:
         ValueError: the arrays differ in shape.
@@ -100,5 +119,5 @@ def case_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], *,
     if pred.shape != ref.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from reference shape {ref.shape}")
     valid = None if ignore_label is None else ref != ignore_label
-    return {int(label): class_metrics(pred == label, ref == label, spacing, tolerance_mm=tolerance_mm, valid=valid)
-            for label in labels}
+    return {label: class_metrics(label_mask(pred, label), label_mask(ref, label), spacing, tolerance_mm=tolerance_mm,
+                                 valid=valid) for label in map(as_label_or_region, labels)}

@@ -108,9 +108,7 @@ class ModelSetup:
     @property
     def label_values(self) -> tuple[int, ...]:
         """The label value of each class index of a label map: of each output, or (0, *regions_class_order)."""
-        if self.regions_class_order is not None:
-            return (0, *self.regions_class_order)
-        return tuple(sorted(self.labels.values()))
+        return label_values_of(self.labels, self.regions_class_order)
 
     def to_dict(self) -> dict:
         """Return a JSON-friendly dict."""
@@ -147,6 +145,14 @@ def parse_labels(labels: dict) -> dict[str, int | tuple[int, ...]]:
     """``dataset.json``-style labels without ``ignore``: ints stay ints, region lists become tuples."""
     return {k: tuple(int(x) for x in v) if isinstance(v, (list, tuple)) else int(v)
             for k, v in labels.items() if k != "ignore"}
+
+
+def label_values_of(labels: dict[str, int | tuple[int, ...]],
+                    regions_class_order: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The label value of each class index: the sorted label values, or ``(0, *regions_class_order)``."""
+    if regions_class_order is not None:
+        return (0, *regions_class_order)
+    return tuple(sorted(labels.values()))
 
 
 def parse_regions_class_order(values) -> tuple[int, ...] | None:

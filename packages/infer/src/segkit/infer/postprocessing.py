@@ -1,5 +1,8 @@
 """Connected-component postprocessing: keep the largest component (whole foreground, or per class).
 
+A class is a label value or, for region-based models, a region (a tuple of label values, taken as their union,
+as nnU-Net postprocesses regions); removed voxels become background.
+
 `determine_postprocessing` decides on cross-validation results (predictions beside references) which
 operations help, keeping each only where it raises the mean Dice; the decision is a small JSON file that
 `apply_postprocessing` (and ``segkit-postprocess apply``) applies to new predictions.
@@ -17,6 +20,7 @@ import numpy as np
 from scipy.ndimage import generate_binary_structure, label
 
 from segkit.infer.errors import InferError
+from segkit.infer.metrics import LabelOrRegion, as_label_or_region, label_mask
 from segkit.io import atomic_path
 
 FORMAT = "segkit-postprocessing/1"
@@ -28,24 +32,27 @@ class PostprocessingPlan:
 
     Args:
         foreground: keep only the largest connected component of all foreground labels together.
-        classes: labels for which only the largest component of that label is kept.
+        classes: labels (or regions) for which only the largest component of that label (region) is kept.
         dice_before: mean foreground Dice on the cross-validation cases without postprocessing.
         dice_after: the same with this plan applied.
     """
 
     foreground: bool = False
-    classes: tuple[int, ...] = ()
+    classes: tuple[LabelOrRegion, ...] = ()
     dice_before: float | None = None
     dice_after: float | None = None
 
     def __post_init__(self) -> None:
-        if any(int(c) <= 0 for c in self.classes):
-            raise InferError(f"postprocessing classes must be labels > 0, got {list(self.classes)}")
+        classes = tuple(map(as_label_or_region, self.classes))
+        if any(min(c) <= 0 if isinstance(c, tuple) else c <= 0 for c in classes):
+            raise InferError(f"postprocessing classes must be labels (or regions of labels) > 0, got {list(classes)}")
+        object.__setattr__(self, "classes", classes)
 
     def to_dict(self) -> dict:
         """JSON object."""
         return {"format": FORMAT, "keep_largest_foreground": self.foreground,
-                "keep_largest_per_class": list(self.classes), "dice_before": self.dice_before,
+                "keep_largest_per_class": [list(c) if isinstance(c, tuple) else c for c in self.classes],
+                "dice_before": self.dice_before,
                 "dice_after": self.dice_after}
 
     @classmethod
@@ -54,7 +61,7 @@ class PostprocessingPlan:
         if data.get("format") != FORMAT:
             raise InferError(f"postprocessing JSON: 'format' must be {FORMAT!r}, got {data.get('format')!r}")
         return cls(foreground=bool(data.get("keep_largest_foreground", False)),
-                   classes=tuple(int(c) for c in data.get("keep_largest_per_class", ())),
+                   classes=tuple(data.get("keep_largest_per_class", ())),
                    dice_before=data.get("dice_before"), dice_after=data.get("dice_after"))
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -95,17 +102,18 @@ def apply_postprocessing(labels: np.ndarray, plan: PostprocessingPlan) -> np.nda
     if plan.foreground:
         out[(out > 0) & ~largest_component(out > 0)] = 0
     for value in plan.classes:
-        mask = out == value
+        mask = label_mask(out, value)
         out[mask & ~largest_component(mask)] = 0
     return out
 
 
-def _mean_dice(pairs: Sequence[tuple[np.ndarray, np.ndarray]], labels: Sequence[int]) -> dict[int, float]:
+def _mean_dice(pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+               labels: Sequence[LabelOrRegion]) -> dict[LabelOrRegion, float]:
     out = {}
     for value in labels:
         scores = []
         for pred, ref in pairs:
-            x, y = pred == value, ref == value
+            x, y = label_mask(pred, value), label_mask(ref, value)
             total = x.sum() + y.sum()
             if total:
                 scores.append(2.0 * (x & y).sum() / total)
@@ -114,14 +122,15 @@ def _mean_dice(pairs: Sequence[tuple[np.ndarray, np.ndarray]], labels: Sequence[
 
 
 def determine_postprocessing(pairs: Sequence[tuple[np.ndarray, np.ndarray]],
-                             labels: Sequence[int]) -> PostprocessingPlan:
+                             labels: Sequence[LabelOrRegion]) -> PostprocessingPlan:
     """Choose the operations that raise the mean Dice on ``(prediction, reference)`` pairs.
 
     First the whole-foreground operation (kept if the mean over classes rises), then, on top of it, each
-    class's operation (kept if that class's Dice rises).
+    class's (or region's) operation (kept if that class's Dice rises).
     """
     if not pairs:
         raise InferError("postprocessing needs at least one (prediction, reference) pair")
+    labels = [as_label_or_region(v) for v in labels]
     base = _mean_dice(pairs, labels)
     before = float(np.nanmean(list(base.values())))
     fg_plan = PostprocessingPlan(foreground=True)

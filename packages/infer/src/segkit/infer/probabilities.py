@@ -1,7 +1,9 @@
-"""Probability files: nnU-Net's ``.npz`` layout (key ``probabilities``, ``(classes, z, y, x)``)."""
+"""Probability files: nnU-Net's ``.npz`` layout (key ``probabilities``, ``(classes, z, y, x)``), and the
+``dataset.json`` beside them that says which label each probability channel stands for."""
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -9,9 +11,41 @@ from pathlib import Path
 import numpy as np
 
 from segkit.infer.errors import InferError
+from segkit.infer.model_setup import label_values_of, parse_labels, parse_regions_class_order
 from segkit.io import atomic_path
 
 KEY = "probabilities"
+LABELS_FILE = "dataset.json"
+
+
+def write_labels_file(folder: str | os.PathLike, labels: dict[str, int | tuple[int, ...]],
+                      regions_class_order: tuple[int, ...] | None, file_ending: str) -> Path:
+    """Write ``FOLDER/dataset.json`` with the model's labels, as nnUNetv2_predict leaves its dataset.json there."""
+    data = {"labels": {k: list(v) if isinstance(v, tuple) else v for k, v in labels.items()},
+            "file_ending": file_ending}
+    if regions_class_order is not None:
+        data["regions_class_order"] = list(regions_class_order)
+    path = Path(folder) / LABELS_FILE
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def read_label_values(folder: str | os.PathLike) -> tuple[tuple[int, ...], bool] | None:
+    """Label value per class index and whether outputs are regions, from ``FOLDER/dataset.json`` (None: no file).
+
+    Raises:
+        InferError: the file exists but its labels cannot be read.
+    """
+    path = Path(folder) / LABELS_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        labels, order = parse_labels(data["labels"]), parse_regions_class_order(data.get("regions_class_order"))
+    except (OSError, json.JSONDecodeError, KeyError, AttributeError, TypeError, ValueError) as err:
+        raise InferError(f"{path}: cannot read its labels ({err})") from err
+    return label_values_of(labels, order), order is not None
 
 
 def save_probabilities(probabilities: np.ndarray, path: str | os.PathLike) -> Path:

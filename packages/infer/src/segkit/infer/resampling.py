@@ -56,15 +56,17 @@ def argmax_on_grid(logits: torch.Tensor, to_shape: Sequence[int], *, from_spacin
     return labels
 
 
-def paint_regions(logits: torch.Tensor, first: int = 0, labels: torch.Tensor | None = None) -> torch.Tensor:
+def paint_regions(logits: torch.Tensor, first: int = 0, labels: torch.Tensor | None = None, *,
+                  threshold: float = 0.0) -> torch.Tensor:
     """Class indices of region logits: output c paints index ``first + c + 1`` where its sigmoid exceeds 0.5.
 
-    Later regions paint over earlier ones (nnU-Net's ``regions_class_order``); 0 is background.
+    Later regions paint over earlier ones (nnU-Net's ``regions_class_order``); 0 is background. Pass
+    probabilities with ``threshold=0.5`` (sigmoid(x) > 0.5 <=> x > 0).
     """
     if labels is None:
         labels = torch.zeros(logits.shape[1:], dtype=torch.int64, device=logits.device)
     for channel in range(logits.shape[0]):
-        labels[logits[channel] > 0] = first + channel + 1  # sigmoid(x) > 0.5  <=>  x > 0
+        labels[logits[channel] > threshold] = first + channel + 1
     return labels
 
 
