@@ -13,6 +13,7 @@ import numpy as np
 from segkit.infer.cases import IMAGE_ENDINGS
 from segkit.infer.errors import EvaluationError
 from segkit.infer.metrics import LabelOrRegion, as_label_or_region, case_metrics, label_key
+from segkit.infer.model_setup import read_dataset_labels
 from segkit.io import atomic_path, read_image
 
 METRICS = ("dice", "iou", "nsd", "hd95")
@@ -38,17 +39,13 @@ class EvaluateOptions:
         ignore label.
 
         Raises:
-            EvaluationError: the file cannot be read or has no foreground labels.
+            InferError: the file cannot be read or has no foreground labels.
         """
-        try:
-            labels = json.loads(Path(path).read_text())["labels"]
-            ignore = labels.get("ignore")
-            scored = tuple(as_label_or_region(v) for k, v in labels.items() if k not in ("background", "ignore"))
-        except (OSError, json.JSONDecodeError, KeyError, AttributeError, TypeError, ValueError) as err:
-            raise EvaluationError(f"{path}: cannot read its labels ({err})") from err
+        labels, _, ignore = read_dataset_labels(path)
+        scored = tuple(v for k, v in labels.items() if k != "background")
         if not scored:
             raise EvaluationError(f"{path}: no foreground labels")
-        return cls(labels=scored, ignore_label=None if ignore is None else int(ignore), tolerance_mm=tolerance_mm)
+        return cls(labels=scored, ignore_label=ignore, tolerance_mm=tolerance_mm)
 
 
 def _images(folder: Path) -> dict[str, Path]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from segkit.infer.errors import ModelLoadError
+from segkit.infer.errors import InferError, ModelLoadError
 from segkit.planning.normalization import Scheme
 from segkit.planning.plans import Resampling
 
@@ -158,3 +161,19 @@ def label_values_of(labels: dict[str, int | tuple[int, ...]],
 def parse_regions_class_order(values) -> tuple[int, ...] | None:
     """``regions_class_order`` of a dataset.json as a tuple (None stays None)."""
     return None if values is None else tuple(int(v) for v in values)
+
+
+def read_dataset_labels(path: str | os.PathLike) -> tuple[dict[str, int | tuple[int, ...]], tuple[int, ...] | None,
+                                                          int | None]:
+    """The labels (`parse_labels`), ``regions_class_order`` and ignore label of a ``dataset.json``.
+
+    Raises:
+        InferError: the file cannot be read or its labels are malformed.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+        ignore = data["labels"].get("ignore")
+        return (parse_labels(data["labels"]), parse_regions_class_order(data.get("regions_class_order")),
+                None if ignore is None else int(ignore))
+    except (OSError, json.JSONDecodeError, KeyError, AttributeError, TypeError, ValueError) as err:
+        raise InferError(f"{path}: cannot read its labels ({err})") from err

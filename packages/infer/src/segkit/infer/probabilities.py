@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from segkit.infer.errors import InferError
-from segkit.infer.model_setup import label_values_of, parse_labels, parse_regions_class_order
+from segkit.infer.model_setup import label_values_of, read_dataset_labels
 from segkit.io import atomic_path
 
 KEY = "probabilities"
@@ -40,11 +40,7 @@ def read_label_values(folder: str | os.PathLike) -> tuple[tuple[int, ...], bool]
     path = Path(folder) / LABELS_FILE
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text())
-        labels, order = parse_labels(data["labels"]), parse_regions_class_order(data.get("regions_class_order"))
-    except (OSError, json.JSONDecodeError, KeyError, AttributeError, TypeError, ValueError) as err:
-        raise InferError(f"{path}: cannot read its labels ({err})") from err
+    labels, order, _ = read_dataset_labels(path)
     return label_values_of(labels, order), order is not None
 
 
