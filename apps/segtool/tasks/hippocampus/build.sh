@@ -23,6 +23,7 @@ PY
 for fold in 0 1 2 3 4; do
   "$bin/segkit-train" "$work/pre" 3d_fullres_16 "$fold" -o "$work/cv" -tr "$here/trainer_final.json" --device cpu
 done
+"$bin/segkit-crossval" -m "$work/cv" -d "$data" -o "$work/cv/crossval"   # per-fold Dice on the raw images
 "$bin/segkit-export" "$work/$name" "$here/$name.zip" --half
 sha256sum "$here/$name.zip"
 stat -c 'size %s bytes' "$here/$name.zip"

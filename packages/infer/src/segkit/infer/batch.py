@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from segkit.infer.cases import InputCase, check_output_folder, find_input_cases
+from segkit.infer.errors import InputMismatchError
 from segkit.infer.export import labels_from_logits, probabilities_from_logits
 from segkit.infer.predictor import Predictor
 from segkit.infer.preprocessing import PreparedCase
@@ -29,11 +30,13 @@ class BatchOptions:
         save_probabilities: also write ``CASE.npz`` (nnU-Net's layout: key ``probabilities``, (c, z, y, x)).
         skip_existing: leave cases whose output file already exists (``--continue``).
         previous_stage_dir: for a cascade stage, the folder of the previous stage's label maps (same names).
+        case_ids: predict only these cases of the input folder (all must be there); None: every case.
     """
 
     save_probabilities: bool = False
     skip_existing: bool = False
     previous_stage_dir: Path | None = None
+    case_ids: frozenset[str] | None = None
 
 
 def _read(case: InputCase) -> Image:
@@ -63,6 +66,11 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
     """
     options = options or BatchOptions()
     cases = find_input_cases(inputs, num_channels=predictor.setup.in_channels)
+    if options.case_ids is not None:
+        missing = sorted(options.case_ids - {case.identifier for case in cases})
+        if missing:
+            raise InputMismatchError(f"case(s) {missing[:3]} are not in {inputs}")
+        cases = [case for case in cases if case.identifier in options.case_ids]
     out_dir = check_output_folder(output)
     setup = predictor.setup
     write_labels_file(out_dir, setup.labels, setup.regions_class_order, setup.file_ending)

@@ -19,6 +19,20 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def print_summary(summary: dict, title: str) -> None:
+    """Print the per-label means and the foreground mean of an evaluation summary as a table."""
+    from segkit.infer.evaluate import METRICS
+
+    table = Table(title=title)
+    table.add_column("label")
+    for metric in METRICS:
+        table.add_column(metric, justify="right")
+    for label, values in summary["mean"].items():
+        table.add_row(label, *(_fmt(values[m]) for m in METRICS))
+    table.add_row("foreground", *(_fmt(summary["foreground_mean"][m]) for m in METRICS), style="bold")
+    Console().print(table)
+
+
 @app.command()
 def evaluate(
     pred_dir: Annotated[Path, typer.Argument(help="Folder of predicted label maps.")],
@@ -33,7 +47,7 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", help="No table.")] = False,
 ) -> None:
     """Compute Dice, IoU, NSD and HD95 per case and class; write summary.json (default: PRED_DIR/summary.json)."""
-    from segkit.infer.evaluate import METRICS, EvaluateOptions, evaluate_folders, write_summary
+    from segkit.infer.evaluate import EvaluateOptions, evaluate_folders, write_summary
 
     if dataset_json is not None:
         options = EvaluateOptions.from_dataset_json(dataset_json, tolerance_mm=tolerance)
@@ -42,16 +56,8 @@ def evaluate(
                                   tolerance_mm=tolerance)
     summary = evaluate_folders(pred_dir, ref_dir, options=options)
     write_summary(summary, output or pred_dir / "summary.json")
-    if quiet:
-        return
-    table = Table(title=f"{len(summary['metric_per_case'])} case(s), NSD tolerance {tolerance} mm")
-    table.add_column("label")
-    for metric in METRICS:
-        table.add_column(metric, justify="right")
-    for label, values in summary["mean"].items():
-        table.add_row(label, *(_fmt(values[m]) for m in METRICS))
-    table.add_row("foreground", *(_fmt(summary["foreground_mean"][m]) for m in METRICS), style="bold")
-    Console().print(table)
+    if not quiet:
+        print_summary(summary, f"{len(summary['metric_per_case'])} case(s), NSD tolerance {tolerance} mm")
 
 
 def main() -> None:

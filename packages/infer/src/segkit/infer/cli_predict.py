@@ -1,4 +1,5 @@
-"""``segkit-predict``: predict an image or a folder of images with a model folder."""
+"""``segkit-predict``: predict an image or a folder of images with a model folder; ``segkit-crossval``: predict
+each fold's validation cases with that fold's network and score them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ from segkit.io.errors import SegkitError
 
 app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
           help="Predict label maps with a segkit or nnU-Net v2 model folder.")
+crossval_app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
+                   help="Cross-validation on the raw images: each fold's network predicts its validation cases.")
+
+Model = Annotated[Path, typer.Option("-m", "--model", help="segkit model folder or nnU-Net v2 result folder.")]
+Step = Annotated[float, typer.Option(help="Sliding-window step as a fraction of the patch.")]
+NoTTA = Annotated[bool, typer.Option("--no-tta", help="Disable mirroring test-time augmentation.")]
+Device = Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")]
+PrecisionOption = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")]
+SaveProbabilities = Annotated[bool, typer.Option("--save-probabilities", help="Also write CASE.npz.")]
+Resume = Annotated[bool, typer.Option("--continue", help="Skip cases whose output exists.")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
 
 
 def parse_folds(folds: list[str] | None) -> tuple[int | str, ...] | None:
@@ -36,20 +48,20 @@ def parse_folds(folds: list[str] | None) -> tuple[int | str, ...] | None:
 def predict(
     input: Annotated[Path, typer.Option("-i", "--input", help="Image file or folder of CASE_XXXX images.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created).")],
-    model: Annotated[Path, typer.Option("-m", "--model", help="segkit model folder or nnU-Net v2 result folder.")],
+    model: Model,
     folds: Annotated[list[str] | None, typer.Option("-f", "--folds", help="Folds to ensemble (default: all).")] = None,
-    step: Annotated[float, typer.Option(help="Sliding-window step as a fraction of the patch.")] = 0.5,
-    no_tta: Annotated[bool, typer.Option("--no-tta", help="Disable mirroring test-time augmentation.")] = False,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    step: Step = 0.5,
+    no_tta: NoTTA = False,
+    device: Device = "cpu",
+    precision: PrecisionOption = "auto",
     batch_size: Annotated[int | None, typer.Option(help="Network inputs per forward pass (default: 4 on CUDA, "
                                                          "1 on the CPU).")] = None,
     checkpoint: Annotated[str, typer.Option(help="nnU-Net checkpoint file name.")] = "checkpoint_final.pth",
-    save_probabilities: Annotated[bool, typer.Option("--save-probabilities", help="Also write CASE.npz.")] = False,
+    save_probabilities: SaveProbabilities = False,
     fast_export: Annotated[bool, typer.Option("--fast-export", help="Argmax on the model grid, then nearest.")] = False,
-    resume: Annotated[bool, typer.Option("--continue", help="Skip cases whose output exists.")] = False,
+    resume: Resume = False,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    quiet: Quiet = False,
     prev_stage: Annotated[Path | None, typer.Option("--prev-stage", help="Cascade: folder of the previous "
                                                      "stage's label maps.")] = None,
     timing: Annotated[Path | None, typer.Option(help="Write wall and forward-pass seconds to this JSON.")] = None,
@@ -82,6 +94,53 @@ def predict(
                                       "forward_s": predictor.clock.seconds, "forward_calls": predictor.clock.calls}))
 
 
+@crossval_app.command()
+def crossval(
+    model: Model,
+    dataset: Annotated[Path, typer.Option("-d", "--dataset", help="Raw nnU-Net dataset folder (imagesTr, labelsTr).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for all folds' predictions (created).")],
+    folds: Annotated[list[str] | None, typer.Option("-f", "--folds", help="Folds (default: every fold_K of the "
+                                                    "model that the splits define).")] = None,
+    splits: Annotated[Path | None, typer.Option(help="splits_final.json (default: the model folder's).")] = None,
+    step: Step = 0.5,
+    no_tta: NoTTA = False,
+    device: Device = "cpu",
+    precision: PrecisionOption = "auto",
+    save_probabilities: SaveProbabilities = False,
+    resume: Resume = False,
+    quiet: Quiet = False,
+) -> None:
+    """Predict every fold's validation cases with that fold's network; write OUTPUT/summary.json (all cases and
+    per fold), ready for segkit-find-best and segkit-postprocess determine."""
+    from segkit.infer.batch import BatchOptions
+    from segkit.infer.cli_evaluate import print_summary
+    from segkit.infer.crossval import crossval_cases, predict_crossval
+    from segkit.infer.predictor import PredictOptions
+    from segkit.infer.progress import case_progress
+
+    chosen = parse_folds(folds)
+    if chosen is not None and "all" in chosen:
+        raise InferError("fold 'all' has no validation cases; name cross-validation folds by number")
+    cases = crossval_cases(model, dataset, folds=chosen, splits_file=splits)
+    options = PredictOptions(step=step, tta=not no_tta, precision=precision)
+    batch = BatchOptions(save_probabilities=save_probabilities, skip_existing=resume)
+    with case_progress(sum(len(ids) for ids in cases.values()), quiet=quiet) as advance:
+        summary = predict_crossval(model, dataset, output, cases, device=device, options=options, batch=batch,
+                                   on_case=advance)
+    if quiet:
+        return
+    print_summary(summary, f"cross-validation, folds {', '.join(map(str, cases))}: "
+                           f"{len(summary['metric_per_case'])} case(s)")
+    for fold, entry in summary["folds"].items():
+        dice = ", ".join(f"{label} {value:.4f}" for label, value in entry["dice"].items() if value is not None)
+        typer.echo(f"fold {fold} ({entry['cases']} cases) Dice: {dice}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+def crossval_main() -> None:
+    """Console-script entry point."""
+    crossval_app()

@@ -1,0 +1,119 @@
+"""Cross-validation on the raw images: each fold's network predicts that fold's validation cases.
+
+The folds' predictions go into one folder and are scored against the dataset's ``labelsTr`` (what nnU-Net's
+validation export plus ``nnUNetv2_accumulate_crossval_results`` give). The folder is what `segkit-find-best`
+and ``segkit-postprocess determine`` take.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from segkit.infer.batch import BatchOptions, predict_folder
+from segkit.infer.errors import InferError
+from segkit.infer.evaluate import EvaluateOptions, evaluate_folders, write_summary
+from segkit.infer.predictor import PredictOptions, Predictor
+from segkit.io.dataset import Dataset
+
+SPLITS_FILE = "splits_final.json"
+
+
+def read_splits(path: str | os.PathLike) -> list[dict[str, list[str]]]:
+    """Read an nnU-Net ``splits_final.json``: one ``{"train": [...], "val": [...]}`` per fold.
+
+    Raises:
+        InferError: missing file or not a list of folds with ``val`` case lists.
+    """
+    try:
+        splits = json.loads(Path(path).read_text())
+        if not isinstance(splits, list) or not all(isinstance(s["val"], list) for s in splits):
+            raise ValueError("expected a list of {'train': [...], 'val': [...]}")
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise InferError(f"{path}: cannot read the cross-validation splits ({err})") from err
+    return splits
+
+
+def crossval_cases(model_folder: str | os.PathLike, dataset_folder: str | os.PathLike, *,
+                   folds: Sequence[int] | None = None,
+                   splits_file: str | os.PathLike | None = None) -> dict[int, tuple[str, ...]]:
+    """The validation cases of each fold to run, checked against the dataset.
+
+    Args:
+        model_folder: a segkit model folder or an nnU-Net result folder with ``fold_K`` subfolders.
+        dataset_folder: the raw nnU-Net dataset (``imagesTr``, ``labelsTr``, ``dataset.json``).
+        folds: the folds to run (default: every fold of the splits that has a ``fold_K`` folder).
+        splits_file: the splits (default: ``splits_final.json`` of the model folder, as segkit-train writes it;
+            nnU-Net keeps it in its preprocessed folder).
+
+    Raises:
+        InferError: unreadable splits, no folds, or validation cases that are not in the dataset.
+    """
+    model_folder = Path(model_folder)
+    splits = read_splits(splits_file or model_folder / SPLITS_FILE)
+    if folds is None:
+        folds = [k for k in range(len(splits)) if (model_folder / f"fold_{k}").is_dir()]
+    if not folds:
+        raise InferError(f"{model_folder} has no fold_K folder of the {len(splits)} cross-validation folds")
+    known = {case.identifier for case in Dataset.load(dataset_folder).training}
+    cases = {}
+    for fold in folds:
+        if not 0 <= fold < len(splits):
+            raise InferError(f"fold {fold} is not in the splits ({len(splits)} folds)")
+        unknown = sorted(set(splits[fold]["val"]) - known)
+        if unknown:
+            raise InferError(f"fold {fold}: validation case(s) {unknown[:3]} are not in {dataset_folder}/imagesTr")
+        cases[int(fold)] = tuple(splits[fold]["val"])
+    return cases
+
+
+def predict_crossval(model_folder: str | os.PathLike, dataset_folder: str | os.PathLike,
+                     output: str | os.PathLike, cases: Mapping[int, Sequence[str]], *, device: str = "cpu",
+                     options: PredictOptions | None = None, batch: BatchOptions | None = None,
+                     on_case: Callable[[object, str], None] | None = None) -> dict:
+    """Predict each fold's validation cases with that fold's network into ``output``; score them.
+
+    Args:
+        model_folder: the model folder.
+        dataset_folder: the raw dataset.
+        output: one folder for the predictions of all folds; gets ``summary.json``.
+        cases: fold -> its validation case identifiers (`crossval_cases`).
+        device: ``cpu``, ``cuda``, ``cuda:N``.
+        options: prediction options (TTA, step, precision).
+        batch: probabilities and ``--continue`` (its ``case_ids`` are set per fold).
+        on_case: progress callback, as for `predict_folder`.
+
+    Returns:
+        `evaluate_folders`' summary plus ``"folds"``: per fold, its number of cases and mean Dice per label.
+    """
+    dataset = Dataset.load(dataset_folder)
+    batch = batch or BatchOptions()
+    for fold, ids in cases.items():
+        predictor = Predictor.from_model_folder(model_folder, folds=[fold], device=device, options=options)
+        fold_batch = replace(batch, case_ids=frozenset(ids))
+        predict_folder(predictor, dataset.root / "imagesTr", output, options=fold_batch, on_case=on_case)
+    summary = evaluate_folders(output, dataset.root / "labelsTr",
+                               options=EvaluateOptions.from_dataset_json(dataset.root / "dataset.json"))
+    ending = dataset.info.file_ending
+    summary["folds"] = _per_fold(summary, {f"{case}{ending}": fold for fold, ids in cases.items() for case in ids})
+    write_summary(summary, Path(output) / "summary.json")
+    return summary
+
+
+def _per_fold(summary: dict, fold_of_file: dict[str, int]) -> dict[str, dict]:
+    per_fold: dict[str, dict] = {}
+    for fold in sorted(set(fold_of_file.values())):
+        cases = [c for c in summary["metric_per_case"] if fold_of_file.get(c["case"]) == fold]
+        dice = {}
+        for key in summary["mean"]:
+            values = [c["metrics"][key]["dice"] for c in cases if c["metrics"][key]["dice"] is not None]
+            dice[key] = float(np.mean(values)) if values else None
+        present = [v for v in dice.values() if v is not None]
+        per_fold[str(fold)] = {"cases": len(cases), "dice": dice,
+                               "foreground_dice": float(np.mean(present)) if present else None}
+    return per_fold
