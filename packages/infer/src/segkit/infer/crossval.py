@@ -81,7 +81,9 @@ def predict_crossval(model_folder: str | os.PathLike, dataset_folder: str | os.P
     Args:
         model_folder: the model folder.
         dataset_folder: the raw dataset.
-        output: one folder for the predictions of all folds; gets ``summary.json``.
+        output: one folder for the predictions of all folds; gets ``summary.json``, which scores every label map
+            in it (so folds predicted into it by earlier runs count in the overall means; ``"folds"`` has this
+            run's folds).
         cases: fold -> its validation case identifiers (`crossval_cases`).
         device: ``cpu``, ``cuda``, ``cuda:N``.
         options: prediction options (TTA, step, precision).
