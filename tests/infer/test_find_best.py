@@ -41,3 +41,25 @@ def test_ranks_candidates_and_pair_ensembles(tmp_path):
     assert instructions["commands"][-1].startswith("segkit-ensemble")
     bad = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), "a", "-o", str(tmp_path / "x.json")])
     assert bad.exit_code == 2 and "NAME=FOLDER" in bad.output
+
+
+def test_determines_postprocessing_for_the_winner(tmp_path):
+    ref = np.zeros((8, 8, 8), np.uint8)
+    ref[1:4, 1:4, 1:4] = 1
+    (tmp_path / "ref").mkdir()
+    write_image(Image(ref, AFFINE), tmp_path / "ref" / "c.nii.gz", label=True)
+    probs = np.zeros((2, 8, 8, 8), np.float32)
+    probs[0] = 0.9
+    probs[:, 1:4, 1:4, 1:4] = np.array([0.1, 0.9])[:, None, None, None]
+    probs[:, 6, 6, 6] = [0.1, 0.9]  # a stray voxel: largest-component postprocessing removes it
+    _folder(tmp_path / "a", {"c": probs})
+    result = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}",
+                                                "-o", str(tmp_path / "instr.json")])
+    assert result.exit_code == 0, result.output
+    instructions = json.loads((tmp_path / "instr.json").read_text())
+    assert instructions["best"]["foreground_dice"] == 2 * 27 / 55
+    plan = json.loads((tmp_path / "postprocessing.json").read_text())
+    assert plan["keep_largest_foreground"] or plan["keep_largest_per_class"] == [1]
+    assert plan["dice_after"] == 1.0
+    apply = f"segkit-postprocess apply OUTPUT_RAW OUTPUT -p {tmp_path / 'postprocessing.json'}"
+    assert instructions["commands"] == ["segkit-predict -i INPUT -o OUTPUT_RAW -m a", apply]

@@ -74,6 +74,14 @@ def find_input_cases(path: str | os.PathLike, *, num_channels: int) -> list[Inpu
     return cases
 
 
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files (any of `IMAGE_ENDINGS`) directly in ``folder``, sorted by name; none if it is missing."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower().endswith(IMAGE_ENDINGS)]
+
+
 def check_output_folder(folder: str | os.PathLike) -> Path:
     """Create ``folder`` if needed and check that files can be written into it.
 

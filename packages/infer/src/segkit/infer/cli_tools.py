@@ -30,19 +30,6 @@ def ensemble(
     ensemble_folders(folders, output, save_probabilities_too=save_probabilities)
 
 
-def _pairs(pred_dir: Path, ref_dir: Path):
-    from segkit.infer.errors import InferError
-    from segkit.io import read_image
-
-    pairs = []
-    for path in sorted(pred_dir.glob("*.nii.gz")):
-        ref = ref_dir / path.name
-        if not ref.is_file():
-            raise InferError(f"no reference {ref} for prediction {path.name}")
-        pairs.append((read_image(path).array, read_image(ref).array))
-    return pairs
-
-
 @postprocess_app.command()
 def determine(
     pred_dir: Annotated[Path, typer.Argument(help="Cross-validation predictions.")],
@@ -55,13 +42,10 @@ def determine(
     """Decide which largest-component operations raise the mean Dice; write them as JSON."""
     import numpy as np
 
-    from segkit.infer.errors import InferError
     from segkit.infer.evaluate import EvaluateOptions
-    from segkit.infer.postprocessing import determine_postprocessing
+    from segkit.infer.postprocessing import determine_postprocessing, label_pairs
 
-    pairs = _pairs(pred_dir, ref_dir)
-    if not pairs:
-        raise InferError(f"no predictions (.nii.gz) in {pred_dir}")
+    pairs = label_pairs(pred_dir, ref_dir)
     if dataset_json is not None:
         labels = list(EvaluateOptions.from_dataset_json(dataset_json).labels)
     found = sorted({int(v) for p, r in pairs for v in np.union1d(np.unique(p), np.unique(r)) if v > 0})
@@ -78,15 +62,15 @@ def apply(
     plan_file: Annotated[Path, typer.Option("-p", "--plan", help="postprocessing.json.")],
 ) -> None:
     """Apply a postprocessing JSON to every label map in INPUT_DIR."""
-    from segkit.infer.cases import check_output_folder
+    from segkit.infer.cases import check_output_folder, image_files
     from segkit.infer.errors import InferError
     from segkit.infer.postprocessing import PostprocessingPlan, apply_postprocessing
     from segkit.io import read_image, write_image
 
     plan = PostprocessingPlan.load(plan_file)
-    files = sorted(input_dir.glob("*.nii.gz")) if input_dir.is_dir() else []
+    files = image_files(input_dir)
     if not files:
-        raise InferError(f"no label maps (.nii.gz) in {input_dir}")
+        raise InferError(f"no label maps in {input_dir}")
     out = check_output_folder(output_dir)
     for path in files:
         image = read_image(path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segkit.infer.cases import IMAGE_ENDINGS
+from segkit.infer.cases import image_files
 from segkit.infer.errors import EvaluationError
 from segkit.infer.metrics import LabelOrRegion, as_label_or_region, case_metrics, label_key
 from segkit.infer.model_setup import read_dataset_labels
@@ -51,7 +51,7 @@ class EvaluateOptions:
 def _images(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise EvaluationError(f"folder {folder} does not exist")
-    return {p.name: p for p in sorted(folder.iterdir()) if p.name.lower().endswith(IMAGE_ENDINGS)}
+    return {p.name: p for p in image_files(folder)}
 
 
 def _nanmean(values: Sequence[float]) -> float | None:

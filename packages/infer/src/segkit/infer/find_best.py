@@ -1,4 +1,5 @@
-"""Choose the best configuration or ensemble from cross-validation predictions (``segkit-find-best``)."""
+"""Choose the best configuration or ensemble from cross-validation predictions (``segkit-find-best``), and the
+postprocessing that helps it, as ``nnUNetv2_find_best_configuration`` does."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from pathlib import Path
 from segkit.infer.ensemble import ensemble_folders
 from segkit.infer.errors import InferError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders
+from segkit.infer.metrics import as_label_or_region
+from segkit.infer.postprocessing import PostprocessingPlan, determine_postprocessing, label_pairs
 from segkit.io import atomic_path
 
 
 def find_best(candidates: Mapping[str, str | os.PathLike], reference: str | os.PathLike, *,
               options: EvaluateOptions | None = None, try_ensembles: bool = True) -> dict:
-    """Score each candidate (and each pair ensemble) on cross-validation; return the ranking and the winner.
+    """Score each candidate (and each pair ensemble) on cross-validation; return the ranking, the winner and the
+    largest-component postprocessing that raises the winner's Dice.
 
     Args:
         candidates: name -> folder of cross-validation predictions (label maps; ``.npz`` probabilities are
@@ -27,41 +31,58 @@ def find_best(candidates: Mapping[str, str | os.PathLike], reference: str | os.P
         try_ensembles: also score the average of every pair of candidates that saved probabilities.
 
     Returns:
-        ``{"ranking": [{"name", "members", "foreground_dice"}...], "best": {...}}``, best first.
+        ``{"ranking": [{"name", "members", "foreground_dice"}...], "best": {...}, "postprocessing": {...}}``,
+        best first; ``postprocessing`` is a `PostprocessingPlan` as a dict.
 
     Raises:
         InferError: no candidates.
     """
     if not candidates:
         raise InferError("find-best needs at least one candidate folder")
-    scores = []
-    for name, folder in candidates.items():
-        summary = evaluate_folders(folder, reference, options=options)
-        scores.append({"name": name, "members": [name], "foreground_dice": summary["foreground_mean"]["dice"]})
-    with_probs = [n for n, f in candidates.items() if any(Path(f).glob("*.npz"))]
-    if try_ensembles:
-        with tempfile.TemporaryDirectory(prefix="segkit-find-best-") as tmp:
-            for a, b in itertools.combinations(with_probs, 2):
-                out = Path(tmp) / f"{a}+{b}"
-                ensemble_folders([candidates[a], candidates[b]], out)
-                summary = evaluate_folders(out, reference, options=options)
-                scores.append({"name": f"ensemble {a} + {b}", "members": [a, b],
-                               "foreground_dice": summary["foreground_mean"]["dice"]})
-    scores.sort(key=lambda s: -(s["foreground_dice"] if s["foreground_dice"] is not None else -1.0))
-    return {"ranking": scores, "best": scores[0]}
+    scores, folders = [], {}
+    with tempfile.TemporaryDirectory(prefix="segkit-find-best-") as tmp:
+        for name, folder in candidates.items():
+            folders[name] = Path(folder)
+            scores.append(_score(name, [name], folders[name], reference, options))
+        with_probs = [n for n, f in candidates.items() if any(Path(f).glob("*.npz"))]
+        for a, b in itertools.combinations(with_probs, 2) if try_ensembles else ():
+            name = f"ensemble {a} + {b}"
+            folders[name] = Path(tmp) / f"{a}+{b}"
+            ensemble_folders([candidates[a], candidates[b]], folders[name])
+            scores.append(_score(name, [a, b], folders[name], reference, options))
+        scores.sort(key=lambda s: -(s["foreground_dice"] if s["foreground_dice"] is not None else -1.0))
+        best = scores[0]
+        labels = [as_label_or_region(v) for v in best.pop("labels")]
+        plan = determine_postprocessing(label_pairs(folders[best["name"]], reference), labels)
+    for entry in scores:
+        entry.pop("labels", None)
+    return {"ranking": scores, "best": best, "postprocessing": plan.to_dict()}
+
+
+def _score(name: str, members: list[str], folder: Path, reference, options: EvaluateOptions | None) -> dict:
+    summary = evaluate_folders(folder, reference, options=options)
+    return {"name": name, "members": members, "foreground_dice": summary["foreground_mean"]["dice"],
+            "labels": summary["labels"]}
 
 
 def write_instructions(result: dict, path: str | os.PathLike, *,
                        model_folders: Mapping[str, str] | None = None) -> Path:
-    """Write the winner and how to run it as JSON (``inference_instructions.json``)."""
+    """Write the winner and how to run it as JSON (``inference_instructions.json``), and its postprocessing as
+    ``postprocessing.json`` beside it."""
     best = result["best"]
     folders = model_folders or {}
-    commands = [f"segkit-predict -i INPUT -o OUTPUT_{m} -m {folders.get(m, m)}"
-                + (" --save-probabilities" if len(best["members"]) > 1 else "") for m in best["members"]]
-    if len(best["members"]) > 1:
-        commands.append("segkit-ensemble " + " ".join(f"OUTPUT_{m}" for m in best["members"]) + " -o OUTPUT")
-    payload = {**result, "commands": commands}
     path = Path(path)
+    plan = PostprocessingPlan.from_dict(result["postprocessing"])
+    plan_path = plan.save(path.with_name("postprocessing.json"))
+    ensemble = len(best["members"]) > 1
+    raw = "OUTPUT_RAW" if plan.foreground or plan.classes else "OUTPUT"
+    commands = [f"segkit-predict -i INPUT -o {f'OUTPUT_{m}' if ensemble else raw} -m {folders.get(m, m)}"
+                + (" --save-probabilities" if ensemble else "") for m in best["members"]]
+    if ensemble:
+        commands.append("segkit-ensemble " + " ".join(f"OUTPUT_{m}" for m in best["members"]) + f" -o {raw}")
+    if raw != "OUTPUT":
+        commands.append(f"segkit-postprocess apply {raw} OUTPUT -p {plan_path}")
+    payload = {**result, "commands": commands}
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2))
     return path

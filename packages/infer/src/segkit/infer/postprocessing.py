@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import generate_binary_structure, label
 
+from segkit.infer.cases import image_files
 from segkit.infer.errors import InferError
 from segkit.infer.metrics import LabelOrRegion, as_label_or_region, label_mask
-from segkit.io import atomic_path
+from segkit.io import atomic_path, read_image
 
 FORMAT = "segkit-postprocessing/1"
 
@@ -105,6 +106,23 @@ def apply_postprocessing(labels: np.ndarray, plan: PostprocessingPlan) -> np.nda
         mask = label_mask(out, value)
         out[mask & ~largest_component(mask)] = 0
     return out
+
+
+def label_pairs(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(prediction, reference)`` label arrays of every prediction in ``pred_dir`` (same file names).
+
+    Raises:
+        InferError: no predictions, or a prediction without reference.
+    """
+    pairs = []
+    for path in image_files(pred_dir):
+        ref = Path(ref_dir) / path.name
+        if not ref.is_file():
+            raise InferError(f"no reference {ref} for prediction {path.name}")
+        pairs.append((np.asarray(read_image(path).array), np.asarray(read_image(ref).array)))
+    if not pairs:
+        raise InferError(f"no predicted label maps in {pred_dir}")
+    return pairs
 
 
 def _mean_dice(pairs: Sequence[tuple[np.ndarray, np.ndarray]],
