@@ -108,3 +108,15 @@ def test_regions_keep_the_largest_component_of_their_union(tmp_path):
     assert PostprocessingPlan.load(tmp_path / "pp.json").classes == ((1, 2),)
     with pytest.raises(InferError):
         PostprocessingPlan(classes=((0, 1),))
+
+
+def test_components_in_unannotated_voxels_do_not_count():
+    ref = np.zeros((12, 12, 12), np.uint8)
+    ref[2:6, 2:6, 2:6] = 1
+    ref[0:2, 10:12, 0:2] = 255  # not annotated
+    pred = np.where(ref == 255, 0, ref).astype(np.uint8)
+    pred[0, 11, 0] = 1  # a stray component where nobody annotated
+    scored_everywhere = determine_postprocessing([(pred, ref)], [1])
+    assert scored_everywhere.foreground and scored_everywhere.dice_after == 1.0 > scored_everywhere.dice_before
+    plan = determine_postprocessing([(pred, ref)], [1], ignore_label=255)
+    assert plan.classes == () and not plan.foreground and plan.dice_before == 1.0

@@ -36,8 +36,8 @@ def determine(
     ref_dir: Annotated[Path, typer.Argument(help="Reference label maps (same names).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="postprocessing.json to write.")],
     labels: Annotated[list[int] | None, typer.Option("-l", "--labels", help="Labels (default: all found).")] = None,
-    dataset_json: Annotated[Path | None, typer.Option("--dataset-json", help="Take the labels (or regions) from "
-                                                     "this dataset.json.")] = None,
+    dataset_json: Annotated[Path | None, typer.Option("--dataset-json", help="Take the labels (or regions) and "
+                                                     "the ignore label from this dataset.json.")] = None,
 ) -> None:
     """Decide which largest-component operations raise the mean Dice; write them as JSON."""
     import numpy as np
@@ -46,10 +46,12 @@ def determine(
     from segkit.infer.postprocessing import determine_postprocessing, label_pairs
 
     pairs = label_pairs(pred_dir, ref_dir)
+    ignore = None
     if dataset_json is not None:
-        labels = list(EvaluateOptions.from_dataset_json(dataset_json).labels)
-    found = sorted({int(v) for p, r in pairs for v in np.union1d(np.unique(p), np.unique(r)) if v > 0})
-    plan = determine_postprocessing(pairs, labels or found)
+        options = EvaluateOptions.from_dataset_json(dataset_json)
+        labels, ignore = list(options.labels), options.ignore_label
+    found = sorted({int(v) for p, r in pairs for v in np.union1d(np.unique(p), np.unique(r)) if 0 < v != ignore})
+    plan = determine_postprocessing(pairs, labels or found, ignore_label=ignore)
     plan.save(output)
     typer.echo(f"foreground: {plan.foreground}, classes: {list(plan.classes)}, "
                f"Dice {plan.dice_before:.4f} -> {plan.dice_after:.4f}")

@@ -53,7 +53,8 @@ def find_best(candidates: Mapping[str, str | os.PathLike], reference: str | os.P
         scores.sort(key=lambda s: -(s["foreground_dice"] if s["foreground_dice"] is not None else -1.0))
         best = scores[0]
         labels = [as_label_or_region(v) for v in best.pop("labels")]
-        plan = determine_postprocessing(label_pairs(folders[best["name"]], reference), labels)
+        plan = determine_postprocessing(label_pairs(folders[best["name"]], reference), labels,
+                                        ignore_label=options.ignore_label if options else None)
     for entry in scores:
         entry.pop("labels", None)
     return {"ranking": scores, "best": best, "postprocessing": plan.to_dict()}

@@ -125,13 +125,16 @@ def label_pairs(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike) -> list
     return pairs
 
 
-def _mean_dice(pairs: Sequence[tuple[np.ndarray, np.ndarray]],
-               labels: Sequence[LabelOrRegion]) -> dict[LabelOrRegion, float]:
+def _mean_dice(pairs: Sequence[tuple[np.ndarray, np.ndarray]], labels: Sequence[LabelOrRegion],
+               ignore_label: int | None) -> dict[LabelOrRegion, float]:
     out = {}
     for value in labels:
         scores = []
         for pred, ref in pairs:
             x, y = label_mask(pred, value), label_mask(ref, value)
+            if ignore_label is not None:
+                valid = ref != ignore_label
+                x, y = x & valid, y & valid
             total = x.sum() + y.sum()
             if total:
                 scores.append(2.0 * (x & y).sum() / total)
@@ -139,29 +142,32 @@ def _mean_dice(pairs: Sequence[tuple[np.ndarray, np.ndarray]],
     return out
 
 
-def determine_postprocessing(pairs: Sequence[tuple[np.ndarray, np.ndarray]],
-                             labels: Sequence[LabelOrRegion]) -> PostprocessingPlan:
+def determine_postprocessing(pairs: Sequence[tuple[np.ndarray, np.ndarray]], labels: Sequence[LabelOrRegion], *,
+                             ignore_label: int | None = None) -> PostprocessingPlan:
     """Choose the operations that raise the mean Dice on ``(prediction, reference)`` pairs.
 
     First the whole-foreground operation (kept if the mean over classes rises), then, on top of it, each
-    class's (or region's) operation (kept if that class's Dice rises).
+    class's (or region's) operation (kept if that class's Dice rises). Voxels whose reference is
+    ``ignore_label`` (not annotated) count for neither side.
     """
     if not pairs:
         raise InferError("postprocessing needs at least one (prediction, reference) pair")
     labels = [as_label_or_region(v) for v in labels]
-    base = _mean_dice(pairs, labels)
+
+    def dice(plan: PostprocessingPlan | None, scored: Sequence[LabelOrRegion]) -> dict[LabelOrRegion, float]:
+        done = pairs if plan is None else [(apply_postprocessing(p, plan), r) for p, r in pairs]
+        return _mean_dice(done, scored, ignore_label)
+
+    base = dice(None, labels)
     before = float(np.nanmean(list(base.values())))
-    fg_plan = PostprocessingPlan(foreground=True)
-    fg = _mean_dice([(apply_postprocessing(p, fg_plan), r) for p, r in pairs], labels)
+    fg = dice(PostprocessingPlan(foreground=True), labels)
     use_fg = float(np.nanmean(list(fg.values()))) > before
     current = fg if use_fg else base
     classes = []
     for value in labels:
-        trial = PostprocessingPlan(foreground=use_fg, classes=(value,))
-        score = _mean_dice([(apply_postprocessing(p, trial), r) for p, r in pairs], [value])[value]
+        score = dice(PostprocessingPlan(foreground=use_fg, classes=(value,)), [value])[value]
         if score > current[value]:
             classes.append(value)
-    final = PostprocessingPlan(foreground=use_fg, classes=tuple(classes))
-    after = _mean_dice([(apply_postprocessing(p, final), r) for p, r in pairs], labels)
+    after = dice(PostprocessingPlan(foreground=use_fg, classes=tuple(classes)), labels)
     return PostprocessingPlan(foreground=use_fg, classes=tuple(classes), dice_before=before,
                               dice_after=float(np.nanmean(list(after.values()))))
