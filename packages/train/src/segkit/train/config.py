@@ -139,6 +139,8 @@ class TrainConfig:
         compile: run the network through torch.compile.
         micro_batch: samples per forward/backward pass, gradients accumulated over the batch
             (null = automatic: see `segkit.train.micro_batches`).
+        fast_weight_grads: on CPU, compute conv weight gradients the fastest measured way
+            (`segkit.nets.weight_grad`; the same sums in another order).
     """
 
     name: str = "default"
@@ -167,6 +169,7 @@ class TrainConfig:
     ema_alpha: float = 0.9
     compile: bool = False
     micro_batch: int | None = None
+    fast_weight_grads: bool = True
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

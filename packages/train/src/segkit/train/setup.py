@@ -16,6 +16,7 @@ import torch
 
 from segkit.io.dataset import DatasetInfo
 from segkit.nets import ArchitectureSpec, build_network
+from segkit.nets.weight_grad import use_fast_weight_grads
 from segkit.planning.plans import Configuration, Plans
 from segkit.train.augment import Augmenter
 from segkit.train.config import TrainConfig
@@ -122,6 +123,8 @@ def build_model_and_optimizer(data: DataSetup, config: TrainConfig, device: torc
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = build_network(spec, data.dataset.num_channels, data.num_outputs).to(device)
+    if device.type == "cpu" and config.fast_weight_grads:
+        use_fast_weight_grads(model)
     loss = build_loss(config, regions=data.regions, ignore_label=data.dataset.ignore_label,
                       batch_dice=data.configuration.batch_dice)
     return spec, model, loss, build_optimizer(config, model.parameters())
