@@ -10,7 +10,7 @@ Run with the project venv:  .venv/bin/python benchmarks/bench_train.py [--epochs
   mirroring augmentation but validates without test-time mirroring, like segkit's validation.
 - segkit: ``segkit-plan``-equivalent API calls (fingerprint, plan, preprocess), then ``segkit-train PRE 3d_fullres 0
   --device cpu`` with the same epochs, iterations and validation iterations (default trainer: fp32 on CPU,
-  batch 8 computed in micro-batches, spawned data workers).
+  batch 8 computed in micro-batches, conv weight gradients by segkit.nets.weight_grad, spawned data workers).
 - Iterations per second = training iterations / sum of epoch times (each epoch also runs the same number of
   pseudo-Dice validation batches in both tools). Dice = mean foreground Dice over fold 0's 44 validation cases
   (nnU-Net: its validation/summary.json "foreground_mean"; segkit: fold_0/validation/summary.json).
@@ -156,6 +156,7 @@ print(json.dumps(times[1:]))
 SEGKIT_STEP = r'''
 import json, sys, time, torch
 from segkit.nets import ArchitectureSpec, build_network
+from segkit.nets.weight_grad import use_fast_weight_grads
 from segkit.train.config import TrainConfig
 from segkit.train.loop import Trainer, TrainParts
 from segkit.train.losses import build_loss
@@ -165,6 +166,8 @@ from segkit.train.schedules import build_optimizer
 plans, steps = json.load(open(sys.argv[1])), int(sys.argv[2])
 spec = ArchitectureSpec.from_dict(plans["configurations"]["3d_fullres"]["architecture"])
 net, cpu, config = build_network(spec, 1, 3), torch.device("cpu"), TrainConfig()
+if config.fast_weight_grads:  # as segkit.train.setup does on the CPU
+    use_fast_weight_grads(net)
 micro = micro_batch_size(config, batch_size=8, first_stage_features=spec.features_per_stage[0],
                          patch_size=(40, 56, 40), device=cpu, batch_dice=False)
 optimizer = build_optimizer(config, net.parameters())

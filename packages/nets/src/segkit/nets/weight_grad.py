@@ -1,12 +1,13 @@
 """Faster convolution weight gradients on CPU: computed as one forward convolution.
 
-oneDNN's backward-weights kernel for 3D convolutions ran 5-6x slower than the forward pass of the same layer on
-an AVX2 CPU (AMD EPYC, 2 threads; 32 and 64 channels at 40x56x40 and 20x28x20), and dominated the training
-step. The gradient ``dW[o, i, k] = sum_n sum_p dY[n, o, p] * X_pad[n, i, stride * p + k]`` is itself a
-convolution: of the input with channels and batch swapped (channels become the batch, samples the channels)
-by the output gradient as a kernel as large as the image, dilated by the stride. Cutting the first spatial axis
-into slabs (more kernel channels, a smaller kernel) makes that forward convolution faster still. It computes the
-same sums in another order.
+On an AVX2 CPU (AMD EPYC, 2 threads), oneDNN's backward-weights kernel for the hippocampus U-Net's 3D
+convolutions took 1.7x the time of the layer's forward pass at batch 1 (32 channels at 40x56x40), and 5-6x when
+another process shared the cores, as the augmentation worker does while training. The gradient
+``dW[o, i, k] = sum_n sum_p dY[n, o, p] * X_pad[n, i, stride * p + k]`` is itself a convolution: of the input
+with channels and batch swapped (channels become the batch, samples the channels) by the output gradient as a
+kernel as large as the image, dilated by the stride. Cutting the first spatial axis into slabs (more kernel
+channels, a smaller kernel) makes that forward convolution faster still. It computes the same sums in another
+order.
 
 `FastWeightGradConv` is an ``nn.Conv2d``/``nn.Conv3d`` with the same parameters and state-dict keys whose
 backward pass picks, per input shape, the fastest of PyTorch's own kernel and the slab convolutions (timed
