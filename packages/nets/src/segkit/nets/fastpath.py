@@ -79,9 +79,15 @@ class ShuffleUpsample(nn.Module):
         return torch.add(y.permute(order), self.bias.to(dtype)).reshape(out_shape)
 
 
+def eager_cpu_float32(x: torch.Tensor) -> bool:
+    """Tell whether ``x`` is computed on as plain CPU float32: no autocast, not traced by torch.compile (which
+    picks its own kernels)."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling())
+
+
 class OneDnnConv(nn.Module):
-    """Wraps a conv; on CPU float32, without autocast and outside torch.compile (which picks its own kernels),
-    it calls oneDNN's convolution directly."""
+    """Wraps a conv; where `eager_cpu_float32` holds, it calls oneDNN's convolution directly."""
 
     def __init__(self, conv: nn.Module):
         super().__init__()
@@ -89,8 +95,7 @@ class OneDnnConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
-        if (x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_autocast_enabled("cpu")
-                or torch.compiler.is_compiling()):
+        if not eager_cpu_float32(x):
             return conv(x)
         return torch.ops.aten.mkldnn_convolution(x, conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation,
                                                  conv.groups)

@@ -9,8 +9,8 @@ kernel as large as the image, dilated by the stride. Cutting the first spatial a
 channels, a smaller kernel) makes that forward convolution faster still. It computes the same sums in another
 order.
 
-`FastWeightGradConv` is an ``nn.Conv2d``/``nn.Conv3d`` with the same parameters and state-dict keys whose
-backward pass picks, per input shape, the fastest of PyTorch's own kernel and the slab convolutions (timed
+`FastWeightGradConv` stands in for an ``nn.Conv2d``/``nn.Conv3d``, with the same parameters and state-dict keys;
+its backward pass picks, per input shape, the fastest of PyTorch's own kernel and the slab convolutions (timed
 once per process, like cuDNN's benchmark mode; PyTorch's kernel is kept unless another is 10% faster). It
 applies on CPU, in float32, without autocast; elsewhere it is the plain convolution.
 """
@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from segkit.nets.fastpath import eager_cpu_float32
 
 _CHOICES: dict[tuple, int | None] = {}
 """(input shape, weight shape, stride, padding) -> slab count of the fastest weight gradient (None: PyTorch's)."""
@@ -51,15 +53,21 @@ def weight_grad_as_conv(x: torch.Tensor, grad: torch.Tensor, kernel: Sequence[in
     pieces = padded.unfold(2, span, stride[0] * step)[:, :, :slabs]  # (n, in, slabs, *other axes, span)
     pieces = pieces.movedim(-1, 3).transpose(0, 1).reshape(c_in, n * slabs, span, *padded.shape[3:])
     kernels = grad.reshape(n, c_out, slabs, step, *rest).transpose(0, 1).reshape(c_out, n * slabs, step, *rest)
-    conv = F.conv3d if x.ndim == 5 else F.conv2d
-    out = conv(pieces, kernels, dilation=tuple(stride)).transpose(0, 1)
+    out = _conv(x)(pieces, kernels, dilation=tuple(stride)).transpose(0, 1)
     return out[(slice(None), slice(None), *(slice(0, k) for k in kernel))]
 
 
-def _torch_weight_grad(x, grad, weight, stride, padding) -> torch.Tensor:
+def _conv(x: torch.Tensor) -> Callable[..., torch.Tensor]:
+    return F.conv3d if x.ndim == 5 else F.conv2d
+
+
+def _torch_grad(x, grad, weight, stride, padding, *, of_input: bool) -> torch.Tensor:
+    """PyTorch's gradient of a convolution (groups 1, no dilation) with respect to its input or its weight."""
     dims = x.ndim - 2
-    return torch.ops.aten.convolution_backward(grad, x, weight, None, list(stride), list(padding), [1] * dims, False,
-                                               [0] * dims, 1, [False, True, False])[1]
+    mask = [of_input, not of_input, False]
+    grads = torch.ops.aten.convolution_backward(grad, x, weight, None, list(stride), list(padding), [1] * dims, False,
+                                                [0] * dims, 1, mask)
+    return grads[0 if of_input else 1]
 
 
 def _seconds(fn: Callable[[], torch.Tensor], repeats: int = 2) -> float:
@@ -75,7 +83,7 @@ def _seconds(fn: Callable[[], torch.Tensor], repeats: int = 2) -> float:
 def _fastest_slabs(key: tuple, x, grad, weight, stride, padding) -> int | None:
     if key not in _CHOICES:
         kernel = weight.shape[2:]
-        seconds = {None: _seconds(lambda: _torch_weight_grad(x, grad, weight, stride, padding))}
+        seconds = {None: _seconds(lambda: _torch_grad(x, grad, weight, stride, padding, of_input=False))}
         for slabs in (1, 2):
             if grad.shape[2] % slabs == 0:
                 seconds[slabs] = _seconds(lambda s=slabs: weight_grad_as_conv(x, grad, kernel, stride, padding, s))
@@ -89,8 +97,7 @@ class _ConvFastWeightGrad(torch.autograd.Function):
     def forward(ctx, x, weight, bias, stride, padding):
         ctx.save_for_backward(x, weight)
         ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None
-        conv = F.conv3d if x.ndim == 5 else F.conv2d
-        return conv(x, weight, bias, stride, padding)
+        return _conv(x)(x, weight, bias, stride, padding)
 
     @staticmethod
     def backward(ctx, grad):
@@ -98,14 +105,12 @@ class _ConvFastWeightGrad(torch.autograd.Function):
         stride, padding = ctx.stride, ctx.padding
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            dims = x.ndim - 2
-            grad_x = torch.ops.aten.convolution_backward(grad, x, weight, None, list(stride), list(padding),
-                                                         [1] * dims, False, [0] * dims, 1, [True, False, False])[0]
+            grad_x = _torch_grad(x, grad, weight, stride, padding, of_input=True)
         if ctx.needs_input_grad[1]:
             grad = grad.contiguous()
             key = (tuple(x.shape), tuple(weight.shape), stride, padding)
             slabs = _fastest_slabs(key, x, grad, weight, stride, padding)
-            grad_w = (_torch_weight_grad(x, grad, weight, stride, padding) if slabs is None
+            grad_w = (_torch_grad(x, grad, weight, stride, padding, of_input=False) if slabs is None
                       else weight_grad_as_conv(x, grad, weight.shape[2:], stride, padding, slabs))
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum(dim=(0, *range(2, grad.ndim)))
@@ -131,16 +136,11 @@ class FastWeightGradConv(nn.Module):
             raise ValueError(f"{conv} has groups, dilation or non-zero padding")
         self.weight, self.bias = conv.weight, conv.bias
         self.stride, self.padding = tuple(conv.stride), tuple(conv.padding)
-        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
-        self.kernel_size = tuple(conv.kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fast = (x.device.type == "cpu" and x.dtype == torch.float32 and torch.is_grad_enabled()
-                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
-        if fast:
+        if torch.is_grad_enabled() and eager_cpu_float32(x):
             return _ConvFastWeightGrad.apply(x, self.weight, self.bias, self.stride, self.padding)
-        conv = F.conv3d if x.ndim == 5 else F.conv2d
-        return conv(x, self.weight, self.bias, self.stride, self.padding)
+        return _conv(x)(x, self.weight, self.bias, self.stride, self.padding)
 
 
 def use_fast_weight_grads(model: nn.Module) -> int:
