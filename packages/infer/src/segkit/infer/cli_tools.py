@@ -50,8 +50,9 @@ def determine(
     if dataset_json is not None:
         options = EvaluateOptions.from_dataset_json(dataset_json)
         labels, ignore = list(options.labels), options.ignore_label
-    found = sorted({int(v) for p, r in pairs for v in np.union1d(np.unique(p), np.unique(r)) if 0 < v != ignore})
-    plan = determine_postprocessing(pairs, labels or found, ignore_label=ignore)
+    if not labels:
+        labels = sorted({int(v) for p, r in pairs for v in np.union1d(np.unique(p), np.unique(r)) if 0 < v != ignore})
+    plan = determine_postprocessing(pairs, labels, ignore_label=ignore)
     plan.save(output)
     typer.echo(f"foreground: {plan.foreground}, classes: {list(plan.classes)}, "
                f"Dice {plan.dice_before:.4f} -> {plan.dice_after:.4f}")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segkit.infer.errors import InferError, ModelLoadError
+from segkit.io.dataset import IGNORE_LABEL_NAME, parse_label_value
 from segkit.planning.normalization import Scheme
 from segkit.planning.plans import Resampling
 
@@ -146,8 +147,7 @@ class ModelSetup:
 
 def parse_labels(labels: dict) -> dict[str, int | tuple[int, ...]]:
     """``dataset.json``-style labels without ``ignore``: ints stay ints, region lists become tuples."""
-    return {k: tuple(int(x) for x in v) if isinstance(v, (list, tuple)) else int(v)
-            for k, v in labels.items() if k != "ignore"}
+    return {k: parse_label_value(k, v) for k, v in labels.items() if k != IGNORE_LABEL_NAME}
 
 
 def label_values_of(labels: dict[str, int | tuple[int, ...]],

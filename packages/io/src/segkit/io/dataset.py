@@ -83,7 +83,7 @@ class DatasetInfo:
         known = {"channel_names", "modality", "labels", "file_ending", "numTraining", "regions_class_order"}
         try:
             channels = data.get("channel_names", data.get("modality"))
-            labels = {name: _parse_label_value(name, v) for name, v in data["labels"].items()}
+            labels = {name: parse_label_value(name, v) for name, v in data["labels"].items()}
             order = data.get("regions_class_order")
             return cls(
                 channel_names={int(k): str(v) for k, v in channels.items()},
@@ -197,7 +197,12 @@ def case_identifier(file_name: str, file_ending: str) -> str:
     return re.sub(r"_\d{4}$", "", stem)
 
 
-def _parse_label_value(name: str, value) -> int | tuple[int, ...]:
+def parse_label_value(name: str, value) -> int | tuple[int, ...]:
+    """A ``dataset.json`` label value: an integer, or a list of integers (a region) returned as a tuple.
+
+    Raises:
+        DatasetError: anything else.
+    """
     if isinstance(value, list | tuple):
         return tuple(int(v) for v in value)
     if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
