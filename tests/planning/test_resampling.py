@@ -6,6 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import zoom
 
 from segkit.planning.errors import PreprocessingError
 from segkit.planning.interpolation import interpolation_matrix, resize_axis
@@ -51,9 +52,9 @@ def test_separate_z_is_nearest_along_coarse_axis():
     image = rng.random((1, 16, 16, 6)).astype(np.float32)
     out = resample_image(image, from_spacing=(1, 1, 5), to_spacing=(0.5, 0.5, 2.5)).numpy()
     assert out.shape == (1, 32, 32, 12)
-    in_plane = resample_image(image, to_shape=(32, 32, 6)).numpy()
     for k in range(12):  # every output slice is an in-plane resampled input slice
-        assert np.allclose(out[..., k], in_plane[..., k // 2], atol=1e-6)
+        in_plane = resample_image(image[..., k // 2 : k // 2 + 1], to_shape=(32, 32, 1)).numpy()
+        assert np.allclose(out[..., k], in_plane[..., 0], atol=1e-6)
 
 
 def test_cubic_round_trip_of_smooth_image_and_range_clip():
@@ -65,6 +66,23 @@ def test_cubic_round_trip_of_smooth_image_and_range_clip():
     assert up.min() >= image.min() and up.max() <= image.max()
     constant = resample_image(np.full((2, 5, 6, 7), 3.0), to_shape=(9, 4, 11))
     assert torch.allclose(constant, torch.tensor(3.0))
+
+
+def test_cubic_is_nnunets_bspline_resize_on_real_ct(ct_dir):
+    # nnU-Net resizes images with skimage's resize(order=3, mode="edge", anti_aliasing=False),
+    # which is scipy's zoom with a cubic B-spline, clipped to the input's value range
+    image = np.asanyarray(nib.load(ct_dir / "example_ct.nii.gz").dataobj)[:60, :50, :40].astype(np.float64)
+    shape = (90, 31, 55)
+    expected = zoom(image, np.divide(shape, image.shape), order=3, mode="nearest", grid_mode=True)
+    expected = expected.clip(image.min(), image.max())
+    ours = resample_image(image[None].astype(np.float32), to_shape=shape, separate_z=False).numpy()[0]
+    assert np.abs(ours - expected).max() < 0.01  # HU; float32 against float64
+    # separate z: each slice resized and clipped to its own range, then nearest along z
+    out = resample_image(image[None].astype(np.float32), to_shape=(90, 31, 80), from_spacing=(1, 1, 5)).numpy()[0]
+    for k in (0, 17, 79):
+        plane = image[..., k // 2]
+        slice_expected = zoom(plane, np.divide((90, 31), plane.shape), order=3, mode="nearest", grid_mode=True)
+        assert np.abs(out[..., k] - slice_expected.clip(plane.min(), plane.max())).max() < 0.01
 
 
 def test_logits_linear_and_same_grid_copy():

@@ -1,29 +1,21 @@
 """Separable 1D interpolation along one axis of a torch tensor (the kernel of resampling).
 
 Sample positions follow the pixel-centre convention of skimage's ``resize`` and nnU-Net
-(``source = (target + 0.5) * in / out - 0.5``) with edge clamping, so order 0 is nearest
-neighbour, order 1 linear and order 3 Keys' cubic convolution (a = -0.5), which is
-interpolating and third-order accurate.
+(``source = (target + 0.5) * in / out - 0.5``) with edge clamping. Order 0 is nearest
+neighbour, order 1 linear, and order 3 the interpolating cubic B-spline that skimage's
+``resize`` (and so nnU-Net) uses: scipy's ``zoom`` with edge extension. A B-spline sample
+depends on every input sample (through the spline prefilter), so order 3 is applied as a
+dense ``(out, in)`` matrix product, the matrix taken from scipy itself.
 """
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
+import numpy as np
 import torch
-
-CUBIC_A = -0.5
-
-
-def _cubic_weights(t: torch.Tensor) -> list[torch.Tensor]:
-    # weights of the taps at offsets -1, 0, 1, 2 for fractional position t in [0, 1)
-    a = CUBIC_A
-
-    def near(x):  # |x| <= 1
-        return ((a + 2) * x - (a + 3)) * x * x + 1
-
-    def far(x):  # 1 < |x| < 2
-        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
-
-    return [far(1 + t), near(t), near(1 - t), far(2 - t)]
+from scipy import ndimage
 
 
 def taps(in_len: int, out_len: int, order: int, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
@@ -37,14 +29,23 @@ def taps(in_len: int, out_len: int, order: int, device: torch.device) -> list[tu
     base = base.long()
     if order == 1:
         return [(base.clamp(0, in_len - 1), 1 - t), ((base + 1).clamp(0, in_len - 1), t)]
-    if order == 3:
-        weights = _cubic_weights(t)
-        return [((base + offset).clamp(0, in_len - 1), w) for offset, w in zip((-1, 0, 1, 2), weights, strict=True)]
-    raise ValueError(f"interpolation order must be 0, 1 or 3, got {order}")
+    raise ValueError(f"interpolation taps exist for order 0 or 1, got {order}")
+
+
+@lru_cache(maxsize=64)
+def _bspline_matrix(in_len: int, out_len: int) -> torch.Tensor:
+    # column j is scipy's zoom of the unit impulse at j: exact by linearity and separability
+    impulses = np.eye(in_len)
+    matrix = ndimage.zoom(impulses, (out_len / in_len, 1.0), order=3, mode="nearest", grid_mode=True)
+    if matrix.shape != (out_len, in_len):
+        raise ValueError(f"cannot build a {in_len} -> {out_len} B-spline matrix")
+    return torch.from_numpy(matrix)
 
 
 def interpolation_matrix(in_len: int, out_len: int, *, order: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Return the ``(out_len, in_len)`` float32 matrix that resizes a signal (rows sum to 1)."""
+    if order == 3:
+        return _bspline_matrix(in_len, out_len).to(device=device, dtype=torch.float32)
     matrix = torch.zeros(out_len, in_len, dtype=torch.float64, device=device)
     rows = torch.arange(out_len, device=device)
     for index, weight in taps(in_len, out_len, order, torch.device(device)):
@@ -69,10 +70,15 @@ def resize_axis(x: torch.Tensor, axis: int, size: int, *, order: int) -> torch.T
     in_len = x.shape[axis]
     if in_len == size:
         return x
-    if axis == x.ndim - 1 and x.is_floating_point():
-        # gathers along the innermost axis are slow; a (banded) matrix product is fast
+    if x.is_floating_point() and (order == 3 or axis == x.ndim - 1):
+        # order 3 needs the dense matrix; along the innermost axis gathers are slow and a
+        # (banded) matrix product is fast
         matrix = interpolation_matrix(in_len, size, order=order, device=x.device).to(x.dtype)
-        return torch.matmul(x, matrix.T)
+        if axis == x.ndim - 1:
+            return torch.matmul(x, matrix.T)
+        lead, trail = math.prod(x.shape[:axis]), math.prod(x.shape[axis + 1 :])
+        out = torch.matmul(matrix, x.reshape(lead, in_len, trail))
+        return out.reshape(*x.shape[:axis], size, *x.shape[axis + 1 :])
     if axis == x.ndim - 1:
         return resize_axis(x.movedim(axis, 0).contiguous(), 0, size, order=order).movedim(0, axis)
     return apply_taps(x, axis, taps(in_len, size, order, x.device))

@@ -103,7 +103,7 @@ def resample_image(
     separate_z: bool | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Resample an image with third-order (cubic) interpolation, clipped to its value range.
+    """Resample an image with cubic B-spline interpolation, clipped to its value range (as nnU-Net).
 
     Args:
         image: ``(c, i, j, k)`` array or tensor.
@@ -130,9 +130,24 @@ def resample_image(
     out = torch.empty((x.shape[0], *shape), dtype=x.dtype, device=x.device)
     for c in range(x.shape[0]):
         channel = x[c : c + 1]
-        resized = _resize(channel, shape, order=order, order_z=order_z, z_axis=z_axis)
-        out[c : c + 1] = resized.clamp_(channel.min(), channel.max()) if order > 1 else resized
+        if order > 1:
+            out[c : c + 1] = _resize_clipped(channel, shape, order=order, order_z=order_z, z_axis=z_axis)
+        else:
+            out[c : c + 1] = _resize(channel, shape, order=order, order_z=order_z, z_axis=z_axis)
     return out
+
+
+def _resize_clipped(x: torch.Tensor, shape: Sequence[int], *, order: int, order_z: int, z_axis: int | None):
+    # A cubic spline overshoots; skimage's resize clips its output to the input's range. With a
+    # separate z axis nnU-Net resizes (and so clips) slice by slice before resampling along z.
+    if z_axis is None:
+        return _resize(x, shape, order=order, order_z=order_z, z_axis=None).clamp_(x.min(), x.max())
+    planar_shape = [*shape]
+    planar_shape[z_axis] = x.shape[z_axis + 1]
+    planar = _resize(x, planar_shape, order=order, order_z=order_z, z_axis=None)
+    plane_dims = tuple(d for d in range(x.ndim) if d != z_axis + 1)
+    planar.clamp_(x.amin(dim=plane_dims, keepdim=True), x.amax(dim=plane_dims, keepdim=True))
+    return resize_axis(planar, z_axis + 1, shape[z_axis], order=order_z)
 
 
 def resample_logits(
