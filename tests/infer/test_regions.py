@@ -46,7 +46,7 @@ def test_fold_ensemble_averages_sigmoids(hippocampus_dir, tmp_path):
     both = _predictor(tmp_path, folds=(0, 1))
     case = both.prepare(image)
     single = [_predictor(tmp_path, folds=(f,)).logits_of(case) for f in (0, 1)]
-    expected = (torch.sigmoid(single[0]) + torch.sigmoid(single[1])) / 2
+    expected = (torch.sigmoid(single[0].float()) + torch.sigmoid(single[1].float())) / 2
     torch.testing.assert_close(torch.sigmoid(both.logits_of(case)), expected, rtol=1e-5, atol=1e-5)
 
 

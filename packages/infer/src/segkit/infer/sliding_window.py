@@ -178,7 +178,8 @@ def predict_sliding_window(network: Network, data: torch.Tensor, options: Window
         clock: if given, accumulates the time spent in forward passes.
 
     Returns:
-        ``(num_classes, *spatial)`` float32 logits on the compute device if they fit, else on the CPU.
+        ``(num_classes, *spatial)`` logits in half precision (as nnU-Net keeps them) on the compute device if
+        they fit, else on the CPU.
     """
     device = data.device
     result_device = device if options.accumulate_on_device else torch.device("cpu")
@@ -225,11 +226,9 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
             del outputs, summed
         del inputs, ratios
     del weights
-    logits = mean.float()
-    del mean
-    if not torch.isfinite(logits.sum()):  # NaN or inf anywhere (also a half-precision overflow) makes it non-finite
+    if not torch.isfinite(mean.sum(dtype=torch.float32)):  # NaN or inf anywhere (a half overflow too) shows here
         raise InferError("the prediction holds non-finite values (overflow in the blended logits)")
-    return logits
+    return mean
 
 
 def _overlap(start: Sequence[int], tile: Sequence[int], pads: Sequence[tuple[int, int]],
