@@ -12,7 +12,7 @@ folder, fold 0, step 0.5, the same TTA setting, on the CPU, one process each (nn
 
 Wall time is measured around each command (process start to exit, imports included). Peak memory is
 the largest sum over the command's process tree of each process's PSS (shared pages split between
-sharers) and of its RSS, sampled every 20 ms from /proc. Dice per case and class is computed between
+sharers) and of its RSS, sampled from /proc (`process_tree.TreeMemory`). Dice per case and class is computed between
 the two tools' label maps; segkit's share of time inside network forward passes comes from
 ``segkit-predict --timing``.
 

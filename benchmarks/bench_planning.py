@@ -10,7 +10,7 @@ Runs, in this one process and one after the other (alternating when repeated):
 Wall time is measured around each command; CPU time is the command's user + system time including
 its worker processes (os.wait4), which depends less on what else the machine runs. Peak memory is
 the largest sum, over the command's whole process tree, of each process's proportional set size
-(PSS: shared pages split between the processes sharing them), sampled every 20 ms from /proc; the
+(PSS: shared pages split between the processes sharing them), sampled from /proc (`process_tree.TreeMemory`); the
 peak RSS sum is printed too.
 
 Usage: .venv/bin/python benchmarks/bench_planning.py [--repeats N] [--dataset DIR]

@@ -14,9 +14,10 @@ Both tools get the same weights, installed offline into fresh temp homes:
 Each command is a subprocess; runs alternate (theirs, ours, ours, theirs, ...) and the best wall time is kept.
 Measured per run: wall time; CPU time (user + sys of the whole tree, from ``wait4``: less sensitive to a busy machine
 than wall time); peak memory of the whole process tree (nnU-Net spawns worker processes) as the largest sum of RSS
-and of PSS (shared pages split between sharers) over all processes of the tree, sampled every 20 ms from /proc (the
-RSS sum is floored at the exact peak of the largest single process, ``ru_maxrss``, which sampling can miss); and the
-load average. The outputs are compared voxel by voxel: agreement, and Dice per class present in either output.
+and of PSS (shared pages split between sharers) over all processes of the tree, sampled from /proc
+(`process_tree.TreeMemory`; the RSS sum is floored at the exact peak of the largest single process, ``ru_maxrss``,
+which sampling can miss); and the load average.
+The outputs are compared voxel by voxel: agreement, and Dice per class present in either output.
 
 Usage: .venv/bin/python benchmarks/bench_segtool.py [--repeats N] [--no-dicom] [--json FILE]
 """

@@ -42,27 +42,33 @@ def rss_pss_kb(pid: int) -> tuple[int, int]:
 
 
 class TreeMemory(threading.Thread):
-    """Samples the RSS and PSS sums over a process tree until ``stop`` is set; keeps the peaks (kB)."""
+    """Samples the RSS and PSS sums over a process tree until ``stop`` is set; keeps the peaks (kB).
 
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
+    Reading ``smaps_rollup`` of a process of gigabytes takes milliseconds of kernel time, so the pause
+    between samples is at least ``overhead`` times the last sample's cost: the sampler stays a small
+    fraction of one core instead of competing with the measured tools on a 2-core machine.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.02, overhead: float = 20.0) -> None:
         super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
+        self.pid, self.interval, self.overhead = pid, interval, overhead
         self.peak_rss_kb = self.peak_pss_kb = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
+            start = time.perf_counter()
             sums = [rss_pss_kb(pid) for pid in tree_pids(self.pid)]
             self.peak_rss_kb = max(self.peak_rss_kb, sum(s[0] for s in sums))
             self.peak_pss_kb = max(self.peak_pss_kb, sum(s[1] for s in sums))
-            time.sleep(self.interval)
+            self.stop.wait(max(self.interval, self.overhead * (time.perf_counter() - start)))
 
 
 def run_measured(command: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> dict:
     """Run ``command`` to the end with its output in ``log`` (or a temp file); return what it cost.
 
     Keys: ``returncode``, ``wall_s``, ``cpu_s`` (user + sys of the process and its reaped descendants),
-    ``rss_mb`` / ``pss_mb`` (peak sums over the process tree, sampled every 20 ms; the RSS never below the
+    ``rss_mb`` / ``pss_mb`` (peak sums over the process tree, sampled as `TreeMemory` says; the RSS never below the
     kernel's exact per-process peak), ``max_single_rss_mb``, ``load_before`` / ``load_after`` and ``output_tail``.
     """
     load_before = os.getloadavg()[0]
