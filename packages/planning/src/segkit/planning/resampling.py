@@ -146,7 +146,7 @@ def _resize_clipped(x: torch.Tensor, shape: Sequence[int], *, order: int, order_
     planar_shape[z_axis] = x.shape[z_axis + 1]
     planar = _resize(x, planar_shape, order=order, order_z=order_z, z_axis=None)
     plane_dims = tuple(d for d in range(x.ndim) if d != z_axis + 1)
-    planar.clamp_(x.amin(dim=plane_dims, keepdim=True), x.amax(dim=plane_dims, keepdim=True))
+    planar = planar.clamp(x.amin(dim=plane_dims, keepdim=True), x.amax(dim=plane_dims, keepdim=True))
     return resize_axis(planar, z_axis + 1, shape[z_axis], order=order_z)
 
 
