@@ -73,7 +73,8 @@ class TreeMemory(threading.Thread):
             if time.perf_counter() >= next_pss:
                 start = time.perf_counter()
                 self.peak_pss_kb = max(self.peak_pss_kb, sum(pss_kb(pid) for pid in pids))
-                next_pss = time.perf_counter() + self.overhead * (time.perf_counter() - start)
+                end = time.perf_counter()
+                next_pss = end + self.overhead * (end - start)
             self.stop.wait(self.interval)
 
 

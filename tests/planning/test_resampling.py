@@ -106,6 +106,8 @@ def test_bad_targets_are_errors():
         resample_image(np.zeros((1, 2, 2, 2)))
     with pytest.raises(PreprocessingError, match="cannot resample"):
         resample_labels(np.zeros((2, 2, 2), np.int16), to_shape=(0, 2, 2))
+    with pytest.raises(PreprocessingError, match="order 0 or 1"):
+        resample_labels(np.zeros((4, 4, 4), np.int16), to_shape=(5, 5, 5), order=3)
 
 
 def test_fused_linear_path_equals_separable_taps():

@@ -204,6 +204,8 @@ def resample_labels(
     Returns:
         Tensor of the input's dtype and number of dimensions, on ``device``.
     """
+    if order not in (0, 1) or (order == 1 and order_z not in (0, 1)):  # order 0 is nearest along every axis
+        raise PreprocessingError(f"label maps are resampled with order 0 or 1, got order {order}, order_z {order_z}")
     x = _as_tensor(labels, device)
     squeeze = x.ndim == 3
     x = x[None] if squeeze else x
