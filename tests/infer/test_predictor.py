@@ -53,6 +53,19 @@ def test_tta_matches_nnunet(hippo_model_dir, predictions_dir):
         assert np.abs(probs - ref_probs).mean() < 1e-3, case
 
 
+def test_bf16_autocast_matches_nnunet(hippo_model_dir, predictions_dir):
+    # bf16 is the CPU default where AMX makes it pay; its masks must pass the same bar as fp32
+    options = PredictOptions(tta=False, precision="bf16")
+    predictor = Predictor.from_model_folder(hippo_model_dir, folds=[0], options=options)
+    for path in _inputs(predictions_dir)[:2]:
+        case = path.name.removesuffix("_0000.nii.gz")
+        labels, probs = predictor.predict_probabilities(read_image(path))
+        ref_labels, ref_probs = reference(predictions_dir, "hippocampus_notta", case)
+        for label in (1, 2):
+            assert dice(labels.array, ref_labels, label) >= 0.99, (case, label)
+        assert np.abs(probs - ref_probs).mean() < 1e-3, case
+
+
 def test_any_input_orientation_gives_the_same_labels_on_the_input_grid(hippo_predictor_notta, predictions_dir):
     image = read_image(_inputs(predictions_dir)[0])
     expected = hippo_predictor_notta.predict(image)

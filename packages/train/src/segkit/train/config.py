@@ -38,7 +38,7 @@ class LossName(str, Enum):
 
 
 class Precision(str, Enum):
-    """Autocast precision: ``auto`` = bf16 on GPUs that support it, fp16 on older GPUs, fp32 on CPU."""
+    """Autocast precision: ``auto`` = bf16 on GPUs that support it, fp16 on older GPUs, bf16 on AMX CPUs, else fp32."""
 
     AUTO = "auto"
     FP32 = "fp32"

@@ -1,7 +1,8 @@
-"""Autocast settings per device: bf16 or fp16 (+ gradient scaling) on CUDA, fp32 on CPU unless asked.
+"""Autocast settings per device: bf16 or fp16 (+ gradient scaling) on CUDA, bf16 on CPUs with AMX, else fp32.
 
-On CPU, ``auto`` means fp32: on this project's AVX-512-BF16 CPUs (no AMX) a bf16-autocast training step of
-the hippocampus U-Net measured slower than fp32 (7.1 s vs 6.2 s, batch 8); ``bf16`` can still be chosen.
+On a CPU with AMX a bf16-autocast training step of the hippocampus U-Net took 0.81 s against 1.43 s in fp32
+(batch 8). On AVX-512-BF16 CPUs without AMX it measured slower than fp32 (7.1 s vs 6.2 s), so ``auto`` keeps
+them on fp32; ``bf16`` can still be chosen.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from segkit.nets import cpu_has_amx
 from segkit.train.config import Precision
 
 
@@ -23,7 +25,7 @@ class Autocast:
 
     @classmethod
     def choose(cls, precision: Precision, device: torch.device) -> Autocast:
-        """Resolve `precision` for `device` (``auto``: bf16 if supported, else fp16 on CUDA; fp32 on CPU)."""
+        """Resolve `precision` for `device` (``auto``: bf16 if supported, else fp16 on CUDA; bf16 on AMX CPUs)."""
         if precision is Precision.FP32:
             return cls(device.type, None)
         if precision is Precision.BF16:
@@ -32,6 +34,8 @@ class Autocast:
             return cls(device.type, torch.float16)
         if device.type == "cuda":
             return cls("cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        if device.type == "cpu" and cpu_has_amx():
+            return cls("cpu", torch.bfloat16)
         return cls(device.type, None)
 
     @property

@@ -1,0 +1,18 @@
+"""Which autocast dtype each precision gives on each device."""
+
+import pytest
+import torch
+
+from segkit.infer import runtime
+from segkit.infer.runtime import Precision, autocast_dtype
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_is_bf16_only_on_cpus_with_amx(monkeypatch, amx):
+    monkeypatch.setattr(runtime, "cpu_has_amx", lambda: amx)
+    assert autocast_dtype(Precision.AUTO, CPU) == (torch.bfloat16 if amx else None)
+    assert autocast_dtype(Precision.AUTO, CUDA) == torch.float16
+    assert autocast_dtype(Precision.FP32, CPU) is None
+    assert autocast_dtype(Precision.BF16, CPU) == torch.bfloat16
