@@ -16,7 +16,10 @@ sharers) and of its RSS, sampled from /proc (`process_tree.TreeMemory`). Dice pe
 the two tools' label maps; segkit's share of time inside network forward passes comes from
 ``segkit-predict --timing``.
 
-Usage: .venv/bin/python benchmarks/bench_infer.py [--only hippo|ct] [--cases 20]
+segkit runs at its default precision (``auto``: bf16 autocast on CPUs with AMX, else fp32) unless
+``--precision`` says otherwise; nnU-Net always runs fp32 on the CPU.
+
+Usage: .venv/bin/python benchmarks/bench_infer.py [--only hippo|ct] [--cases 20] [--precision auto|fp32|bf16]
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def prepare_ct(work: Path) -> tuple[Path, Path]:
     return inputs, model
 
 
-def run_pair(name: str, inputs: Path, model: Path, work: Path, *, tta: bool) -> dict:
+def run_pair(name: str, inputs: Path, model: Path, work: Path, *, tta: bool, precision: str) -> dict:
     theirs, ours = work / f"{name}_nnunet", work / f"{name}_segkit"
     timing = work / f"{name}_timing.json"
     launcher = work / "nnunet_launcher.py"
@@ -104,7 +107,7 @@ def run_pair(name: str, inputs: Path, model: Path, work: Path, *, tta: bool) -> 
     nnunet = [str(PEER / "python"), str(launcher), "-i", str(inputs), "-o", str(theirs), "-m", str(model),
               "-f", "0", "-step_size", "0.5", "-device", "cpu", "-npp", "1", "-nps", "1", "--disable_progress_bar"]
     segkit = [str(OURS / "segkit-predict"), "-i", str(inputs), "-o", str(ours), "-m", str(model), "-f", "0",
-              "--step", "0.5", "--device", "cpu", "--quiet", "--timing", str(timing)]
+              "--step", "0.5", "--device", "cpu", "--precision", precision, "--quiet", "--timing", str(timing)]
     if not tta:
         nnunet.append("--disable_tta")
         segkit.append("--no-tta")
@@ -138,19 +141,22 @@ def main() -> None:
     parser.add_argument("--only", choices=("hippo", "ct"))
     parser.add_argument("--cases", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="Work in this (new) folder and keep the outputs.")
+    parser.add_argument("--precision", default="auto", help="segkit-predict's --precision (nnU-Net: fp32 on CPU).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-infer-") as tmp:
         work = Path(tmp)
         if args.keep is not None:
             args.keep.mkdir(parents=True)
             work = args.keep
-        print(f"load average at start: {os.getloadavg()}")
+        print(f"load average at start: {os.getloadavg()}; segkit precision {args.precision}")
         if args.only in (None, "hippo"):
             inputs = prepare_hippo(work, args.cases)
-            report(f"(a) {args.cases} hippocampus cases, TTA", run_pair("hippo", inputs, HIPPO_MODEL, work, tta=True))
+            report(f"(a) {args.cases} hippocampus cases, TTA", run_pair("hippo", inputs, HIPPO_MODEL, work, tta=True,
+                                                                     precision=args.precision))
         if args.only in (None, "ct"):
             inputs, model = prepare_ct(work)
-            report("(b) CT example at 1.5 mm, no TTA", run_pair("ct", inputs, model, work, tta=False))
+            report("(b) CT example at 1.5 mm, no TTA", run_pair("ct", inputs, model, work, tta=False,
+                                                                  precision=args.precision))
         print(f"load average at end: {os.getloadavg()}")
 
 
