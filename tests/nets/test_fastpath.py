@@ -8,6 +8,7 @@ import torch
 
 from segkit.nets import ArchitectureSpec, build_network, fuse
 from segkit.nets.fastpath import (
+    InstanceNormInPlace,
     OneDnnConv,
     PointwiseConv,
     ShuffleUpsample,
@@ -86,3 +87,42 @@ def test_fused_unet_runs_its_kxk_convs_on_onednn() -> None:
     x = torch.randn(1, 1, 8, 12, 8)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), net(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("norm", [torch.nn.InstanceNorm3d(5, affine=True), torch.nn.InstanceNorm2d(5, affine=True)])
+def test_instance_norm_in_place(norm: torch.nn.Module) -> None:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-1.0, 1.0)
+    dims = 3 if isinstance(norm, torch.nn.InstanceNorm3d) else 2
+    x = torch.randn(2, 5, *(6,) * dims) * 4 + 3
+    fast = InstanceNormInPlace(norm)
+    with torch.inference_mode():
+        ref = norm(x)
+        y = x.clone()
+        out = fast(y)
+        assert out.data_ptr() == y.data_ptr()  # no second map
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            z = x.bfloat16()
+            assert fast(z).data_ptr() != z.data_ptr()  # other dtypes: the wrapped norm
+    tracked = x.clone().requires_grad_()
+    fast(tracked).sum().backward()  # autograd's inputs are left alone
+    assert tracked.grad is not None and torch.equal(tracked.detach(), x)
+
+
+def test_fused_unet_normalizes_in_place_and_frees_skips() -> None:
+    spec = ArchitectureSpec(network="unet", dims=3, features_per_stage=(4, 8, 8), kernel_sizes=((3, 3, 3),) * 3,
+                            strides=((1, 1, 1), (2, 2, 2), (2, 2, 2)), blocks_per_stage=(1, 1, 1),
+                            blocks_per_stage_decoder=(1, 1), deep_supervision=False)
+    torch.manual_seed(0)
+    net = build_network(spec, 1, 3).eval()
+    fused = fuse(net)
+    assert len([m for m in fused.modules() if isinstance(m, InstanceNormInPlace)]) == 5
+    x = torch.randn(1, 1, 8, 12, 8)
+    with torch.inference_mode():
+        skips = fused.encoder(x)
+        out = fused.decoder(skips)
+        assert skips == []  # the decoder consumed them
+        torch.testing.assert_close(out, net(x), rtol=1e-4, atol=1e-4)

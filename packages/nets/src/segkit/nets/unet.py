@@ -96,6 +96,8 @@ class Decoder(nn.Module):
         self.deep_supervision = spec.deep_supervision
 
     def forward(self, skips: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+        """Decode the encoder's ``skips`` (deepest last). The list is consumed: each skip leaves it once used, so
+        at inference its memory is freed before the full-resolution stage runs."""
         if not self.deep_supervision:
             return self.heads[-1](self.features(skips))
         return [self.heads[s](x) for s, x in self._stage_outputs(skips)][::-1]
@@ -106,9 +108,9 @@ class Decoder(nn.Module):
         return last
 
     def _stage_outputs(self, skips: list[torch.Tensor]) -> Iterator[tuple[int, torch.Tensor]]:
-        x = skips[-1]
+        x = skips.pop()
         for s, (up, stage) in enumerate(zip(self.upsamplers, self.stages, strict=True)):
-            x = stage(torch.cat((up(x), skips[-(s + 2)]), 1))
+            x = stage(torch.cat((up(x), skips.pop()), 1))
             yield s, x
 
     def feature_map_size(self, input_size: tuple[int, ...]) -> int:
