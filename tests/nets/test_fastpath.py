@@ -51,6 +51,17 @@ def test_shuffle_upsample(conv_t: torch.nn.Module, shape: tuple[int, ...]) -> No
     assert out.shape == ref.shape and (out - ref).abs().max().item() < 1e-5
 
 
+@pytest.mark.parametrize("layer", [torch.nn.Conv3d(6, 5, 1), torch.nn.ConvTranspose3d(6, 4, (2, 1, 2), (2, 1, 2))])
+def test_fast_layers_keep_channels_last(layer: torch.nn.Module) -> None:
+    torch.manual_seed(0)
+    fast = PointwiseConv(layer) if isinstance(layer, torch.nn.Conv3d) else ShuffleUpsample(layer)
+    x = torch.randn(2, 6, 3, 4, 5).contiguous(memory_format=torch.channels_last_3d)
+    with torch.no_grad():
+        out, ref = fast(x), layer(x.contiguous())
+    assert out.is_contiguous(memory_format=torch.channels_last_3d)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
 def test_other_layers_are_not_replaced() -> None:
     assert not is_pointwise(torch.nn.Conv3d(2, 2, 3, padding=1))
     assert not is_pointwise(torch.nn.Conv3d(2, 2, 1, stride=2))
@@ -104,9 +115,13 @@ def test_instance_norm_in_place(norm: torch.nn.Module) -> None:
         out = fast(y)
         assert out.data_ptr() == y.data_ptr()  # no second map
         torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            z = x.bfloat16()
-            assert fast(z).data_ptr() != z.data_ptr()  # other dtypes: the wrapped norm
+        z = x.bfloat16()
+        assert fast(z).data_ptr() != z.data_ptr()  # bf16 in the usual layout: the wrapped norm
+        if dims == 3:  # channels-last bf16 (the layout of AMX inference): in place, statistics in float32
+            z = z.contiguous(memory_format=torch.channels_last_3d)
+            out = fast(z)
+            assert out.data_ptr() == z.data_ptr() and out.is_contiguous(memory_format=torch.channels_last_3d)
+            torch.testing.assert_close(out.float(), ref, rtol=0.03, atol=0.03)  # bf16 rounding
     tracked = x.clone().requires_grad_()
     fast(tracked).sum().backward()  # autograd's inputs are left alone
     assert tracked.grad is not None and torch.equal(tracked.detach(), x)

@@ -71,7 +71,14 @@ class Predictor:
         self.setup: ModelSetup = model.setup
         self.folds = model.folds
         self.clock = ForwardClock()
+        dtype = autocast_dtype(self.options.precision, self.device)
+        # oneDNN's bf16 convolutions run channels-last maps without layout copies (about 20% faster per forward
+        # of the hippocampus U-Net on an AMX CPU); in fp32 that layout measured slower
+        channels_last = (self.device.type == "cpu" and dtype == torch.bfloat16 and self.setup.slice_axis is None
+                         and len(self.setup.tile_size) == 3)
         networks = tuple(fuse(n).to(self.device) for n in model.networks)
+        if channels_last:
+            networks = tuple(n.to(memory_format=torch.channels_last_3d) for n in networks)
         if self.setup.slice_axis is not None:
             networks = tuple(Slicewise(n, self.setup.slice_axis) for n in networks)
         self.networks: tuple[nn.Module, ...] = networks
@@ -79,7 +86,7 @@ class Predictor:
             tile_size=self.setup.tile_size, step=self.options.step,
             mirror_axes=self.setup.tile_mirror_axes if self.options.tta else (),
             batch_size=self.options.batch_size or (4 if self.device.type == "cuda" else 1),
-            autocast_dtype=autocast_dtype(self.options.precision, self.device))
+            autocast_dtype=dtype, channels_last=channels_last)
 
     @classmethod
     def from_model_folder(cls, path: str | Path, *, folds: Iterable[int | str] | None = None,

@@ -37,6 +37,7 @@ class WindowOptions:
         autocast_dtype: dtype for `torch.autocast` (bf16 on CPU, fp16 on CUDA), or None for fp32.
         accumulate_on_device: keep the blended logits on the compute device (falls back to CPU on OOM); they are
             kept in half precision until the last tile.
+        channels_last: hand the network channels-last tiles (3D), for a network converted to that layout.
     """
 
     tile_size: tuple[int, ...]
@@ -45,6 +46,7 @@ class WindowOptions:
     batch_size: int = 2
     autocast_dtype: torch.dtype | None = None
     accumulate_on_device: bool = True
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.step <= 1:
@@ -147,14 +149,17 @@ class _Runner:
             try:
                 outs = []
                 for start in range(0, inputs.shape[0], self.batch_size):
+                    batch = inputs[start:start + self.batch_size]
+                    if self.options.channels_last:
+                        batch = batch.contiguous(memory_format=torch.channels_last_3d)
                     began = time.perf_counter()
                     with _autocast(self.device, self.options.autocast_dtype):
-                        out = function(inputs[start:start + self.batch_size])
+                        out = function(batch)
                     if self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)
                     if self.clock is not None:
                         self.clock.add(time.perf_counter() - began)
-                    outs.append(out.float())
+                    outs.append(out.to(torch.float32, memory_format=torch.contiguous_format))
                 return torch.cat(outs) if len(outs) > 1 else outs[0]
             except OOM_ERRORS:
                 if self.batch_size == 1:
