@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from segkit.infer.resampling import argmax_on_grid, paint_regions, regions_on_grid, resampled_slabs
+from segkit.infer.resampling import argmax_on_grid, best_class, paint_regions, regions_on_grid, resampled_slabs
 from segkit.planning.plans import Resampling
 from segkit.planning.resampling import resample_logits
 
@@ -39,3 +39,13 @@ def test_cubic_slabs():
     whole = resample_logits(logits, to_shape=(15, 4, 21), order=3, separate_z=False)
     labels = argmax_on_grid(logits, (15, 4, 21), from_spacing=(1, 1, 1), to_spacing=(0.5, 1.2, 0.5), options=options)
     assert torch.equal(labels, whole.argmax(0))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_best_class_is_argmax_ties_included(channels_last):
+    # few distinct half values: most voxels have tied classes, and the first of them must win, as with argmax
+    scores = torch.randint(0, 3, (2, 7, 5, 6), generator=torch.Generator().manual_seed(3)).half()
+    if channels_last:
+        scores = scores.contiguous(memory_format=torch.channels_last)
+    for dim in (0, 1):
+        assert torch.equal(best_class(scores, dim), scores.argmax(dim))

@@ -7,7 +7,14 @@ import torch
 
 from segkit.infer.model_setup import ModelSetup
 from segkit.infer.preprocessing import CaseGeometry
-from segkit.infer.resampling import argmax_on_grid, labels_to_grid, logits_to_grid, paint_regions, regions_on_grid
+from segkit.infer.resampling import (
+    argmax_on_grid,
+    best_class,
+    labels_to_grid,
+    logits_to_grid,
+    paint_regions,
+    regions_on_grid,
+)
 from segkit.io import Image
 from segkit.planning.cropping import uncrop
 
@@ -48,7 +55,8 @@ def labels_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setup: Mode
     grid = {"from_spacing": geometry.network_spacing, "to_spacing": geometry.spacing, "options": setup.resampling}
     regions = setup.regions_class_order is not None
     if fast:
-        labels = labels_to_grid(paint_regions(logits) if regions else logits.argmax(0), geometry.cropped_shape, **grid)
+        decided = paint_regions(logits) if regions else best_class(logits, 0)
+        labels = labels_to_grid(decided, geometry.cropped_shape, **grid)
     else:
         labels = (regions_on_grid if regions else argmax_on_grid)(logits, geometry.cropped_shape, **grid)
     indices = uncrop(labels.cpu().numpy().astype(np.int16), geometry.box, _uncropped_shape(geometry, setup))
