@@ -33,7 +33,8 @@ def test_all_results_come_back(workers):
 
 
 def test_dead_worker_is_reported_with_case_name():
-    with pytest.raises(WorkerError, match="died while processing case_3"):
+    # every unfinished case fails with the dead worker, so the message names the suspects, case_3 among them
+    with pytest.raises(WorkerError, match=r"died while processing (one of (case_\d, )*)?case_3\b"):
         list(map_cases(_die_on_three, list(range(6)), workers=2, names=[f"case_{i}" for i in range(6)]))
 
 

@@ -76,22 +76,38 @@ def _drain(
 ) -> Iterator[tuple[int, R]]:
     pending: dict[Future, int] = {}
     queue: Iterable[int] = iter(range(len(items)))
+
+    def submit(index: int) -> None:
+        try:
+            pending[pool.submit(function, items[index])] = index
+        except BrokenProcessPool:  # a worker died: the future of the item it held reports it below
+            if not pending:
+                raise WorkerError("a worker process died (out of memory?); rerun with fewer workers") from None
+
     for index in queue:
-        pending[pool.submit(function, items[index])] = index
+        submit(index)
         if len(pending) >= limit:
             break
     while pending:
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
+        for future in sorted(done, key=pending.__getitem__):
             index = pending.pop(future)
             try:
                 result = future.result()
             except BrokenProcessPool as err:
-                name = names[index] if names is not None else str(index)
-                raise WorkerError(
-                    f"a worker process died while processing {name} (out of memory?); rerun with fewer workers"
-                ) from err
+                raise WorkerError(_death_message([index, *_unfinished(pending)], names)) from err
             yield index, result
             next_index = next(queue, None)
             if next_index is not None:
-                pending[pool.submit(function, items[next_index])] = next_index
+                submit(next_index)
+
+
+def _unfinished(pending: dict[Future, int]) -> list[int]:
+    return [index for future, index in pending.items() if not future.done() or future.exception() is not None]
+
+
+def _death_message(suspects: list[int], names: Sequence[str] | None) -> str:
+    """When a worker dies, every unfinished item fails with it; the one it held is among them."""
+    listed = ", ".join(names[i] if names is not None else str(i) for i in sorted(suspects))
+    which = f"one of {listed}" if len(suspects) > 1 else listed
+    return f"a worker process died while processing {which} (out of memory?); rerun with fewer workers"
