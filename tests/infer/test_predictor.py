@@ -54,10 +54,11 @@ def test_tta_matches_nnunet(hippo_model_dir, predictions_dir):
 
 
 def test_bf16_autocast_matches_nnunet(hippo_model_dir, predictions_dir):
-    # bf16 is the CPU default where AMX makes it pay; its masks must pass the same bar as fp32
+    # bf16 (channels-last) is the CPU default where AMX makes it pay; its masks must pass the same bar as fp32.
+    # One case: CPUs without bf16 units emulate it, many times slower.
     options = PredictOptions(tta=False, precision="bf16")
     predictor = Predictor.from_model_folder(hippo_model_dir, folds=[0], options=options)
-    for path in _inputs(predictions_dir)[:2]:
+    for path in _inputs(predictions_dir)[:1]:
         case = path.name.removesuffix("_0000.nii.gz")
         labels, probs = predictor.predict_probabilities(read_image(path))
         ref_labels, ref_probs = reference(predictions_dir, "hippocampus_notta", case)
