@@ -88,6 +88,7 @@ def test_info(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path))
     result = invoke("info")
     assert result.exit_code == 0 and "segkit-infer" in result.output and str(tmp_path) in result.output
+    assert "CPU bf16 (AMX)" in result.output
 
 
 def test_no_arguments_shows_help_and_half_arguments_exit_2(tmp_path):

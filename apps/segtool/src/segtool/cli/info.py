@@ -15,6 +15,8 @@ def info() -> None:
     """Print versions, the compute device and where weights live."""
     import torch
 
+    from segkit.nets import cpu_has_amx
+
     table = Table(show_header=False)
     for name in DISTRIBUTIONS:
         try:
@@ -24,5 +26,6 @@ def info() -> None:
     device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
     table.add_row("device", device)
     table.add_row("CPU threads", str(torch.get_num_threads()))
+    table.add_row("CPU bf16 (AMX)", "yes: segkit models run in bf16" if cpu_has_amx() else "no: fp32")
     table.add_row("weights folder", str(context.store().root))
     context.out().print(table)
