@@ -7,8 +7,13 @@
 - `OneDnnConv`: a kxk conv that always runs oneDNN's kernel on CPU float32. At batch 1 PyTorch sends
   convolutions with few channels x rows (the input conv, the lowest stages) to its native kernel instead,
   which was 1.5-2.2x slower for the hippocampus U-Net's (AMD EPYC, 2 threads; 2-6% of a forward).
-- `InstanceNormInPlace`: an affine instance norm that normalizes float32 inference inputs in place. PyTorch's
-  writes a new tensor beside its input: a second 147 MB map at the full resolution of a CT tile.
+- `InstanceNormInPlace`: an affine instance norm that normalizes inference inputs in place. PyTorch's writes a
+  new tensor beside its input (a second 147 MB map at the full resolution of a CT tile), and copies
+  channels-last maps to and from its own layout.
+
+`PointwiseConv`, `ShuffleUpsample` and `InstanceNormInPlace` keep channels-last inputs channels-last, so a network
+converted to that layout (bf16 inference on CPUs with AMX, where oneDNN's convolutions want it) runs without
+layout copies between its convolutions.
 
 All compute the same sums as the layers they replace (only the summation order differs) and follow CPU
 autocast: under ``torch.autocast("cpu", dtype=torch.bfloat16)`` they compute in bfloat16 as the conv would.
@@ -136,10 +141,12 @@ class OneDnnConv(nn.Module):
 
 
 class InstanceNormInPlace(nn.Module):
-    """Wraps an affine instance norm; at float32 inference it overwrites its input with the normalized values.
+    """Wraps an affine instance norm; at inference it overwrites its input with the normalized values.
 
-    One statistics pass and one fused multiply-add (15% faster than PyTorch's norm on a 32 x 128x112x80 map).
-    Other dtypes (autocast outputs), inputs that autograd tracks, and torch.compile go through the wrapped norm.
+    Float32 maps: one statistics pass and one fused multiply-add (15% faster than PyTorch's norm on a
+    32 x 128x112x80 map). Channels-last maps of any dtype (bf16 on AMX CPUs): statistics from the channel columns
+    in float32, then scale and shift in the map's dtype. Other inputs (bf16 in the usual layout), inputs that
+    autograd tracks, and torch.compile go through the wrapped norm.
     """
 
     def __init__(self, norm: nn.Module):

@@ -10,7 +10,7 @@ What it does, all exact up to float rounding:
 - with ``fast_layers`` (default), replaces the 1x1 heads and the kernel == stride transposed convs by
   GEMM-based equivalents (`segkit.nets.fastpath`), which oneDNN runs 2x slower as convs on CPU, and has
   every other conv run oneDNN's kernel on CPU float32 whatever the batch size, and every affine instance
-  norm normalize float32 maps in place.
+  norm normalize in place (float32 maps, and channels-last maps of any dtype).
 
 Instance norm cannot be folded: its mean and variance are computed from each input (and so does group norm,
 for the same reason). A model with instance norm therefore gains from fusing the dropped heads, the fast layers
