@@ -143,7 +143,7 @@ class OneDnnConv(nn.Module):
 class InstanceNormInPlace(nn.Module):
     """Wraps an affine instance norm; at inference it overwrites its input with the normalized values.
 
-    Float32 maps: one statistics pass and one fused multiply-add (15% faster than PyTorch's norm on a
+    Float32 maps: two sums for the statistics and one fused multiply-add (3x faster than PyTorch's norm on a
     32 x 128x112x80 map). Channels-last maps of any dtype (bf16 on AMX CPUs): statistics from the channel columns
     in float32, then scale and shift in the map's dtype. Other inputs (bf16 in the usual layout), inputs that
     autograd tracks, and torch.compile go through the wrapped norm.
@@ -158,10 +158,10 @@ class InstanceNormInPlace(nn.Module):
         if (x.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling():
             return norm(x)
         rows = channel_rows(x)
-        if x.dtype == torch.float32 and rows is None:
-            var, mean = torch.var_mean(x, dim=tuple(range(2, x.ndim)), keepdim=True, correction=0)
-        elif rows is not None:
+        if rows is not None:  # channels-last, any dtype: statistics of the channel columns in float32
             mean, var = (v.view(x.shape[0], -1, *(1,) * (x.ndim - 2)) for v in _column_moments(rows))
+        elif x.dtype == torch.float32:
+            mean, var = _moments(x, tuple(range(2, x.ndim)))
         else:
             return norm(x)
         channels = (1, -1) + (1,) * (x.ndim - 2)
@@ -170,10 +170,22 @@ class InstanceNormInPlace(nn.Module):
         return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype), out=x)
 
 
-def _column_moments(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and (biased) variance of each column of ``rows`` (n, voxels, channels), computed in float32.
+def _moments(values: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (biased) variance of float32 ``values`` over ``dims`` (kept), from the sums of values and squares.
 
-    PyTorch's var_mean reduces over a non-innermost axis 10x slower than these two column sums.
+    PyTorch's one-pass ``var_mean`` took 100 ms on a 32 x 128x112x80 map, these two sums 13 ms.
+    """
+    count = math.prod(values.shape[d] for d in dims)
+    mean = values.mean(dims, keepdim=True)
+    squares = torch.linalg.vector_norm(values, dim=dims, keepdim=True).square_().div_(count)
+    return mean, squares.sub_(mean * mean).clamp_min_(0.0)
+
+
+def _column_moments(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (biased) variance of each column of ``rows`` (n, voxels, channels), in float32.
+
+    Sums over the outer axis of a float32 copy (squared in place): ``var_mean`` and ``vector_norm`` reduce over a
+    non-innermost axis several times slower.
     """
     values = rows.float()
     mean = values.mean(1)
