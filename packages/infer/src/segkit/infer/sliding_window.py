@@ -78,14 +78,14 @@ def _accumulators(num_classes: int, shape: Sequence[int], device: torch.device) 
 
 
 def _blend(mean: torch.Tensor, values: torch.Tensor, ratio: torch.Tensor) -> None:
-    """Move the running weighted ``mean`` towards ``values`` (float32, overwritten) by ``ratio`` = weight / total.
+    """Move the running weighted ``mean`` towards ``values`` (float32) by ``ratio`` = weight / total.
 
     Keeping the weighted mean instead of the weighted sum gives the same result (sum / weights) while the stored
     numbers stay at the logits' scale, so half precision does not underflow where Gaussian weights are tiny
     (tile corners: ~1e-11); only logits beyond the half-precision range (65504) overflow, and are reported.
+    The step is computed in float32 (mixed half/float arithmetic ran 2.4x slower on the CPU).
     """
-    values.sub_(mean).mul_(ratio)
-    mean.add_(values)
+    mean.copy_(mean.float().lerp_(values, ratio))
 
 
 def _mean_over_flips(outputs: torch.Tensor, flips: list[tuple[int, ...]]) -> torch.Tensor:
