@@ -26,14 +26,13 @@ def _inputs(predictions_dir: Path) -> list[Path]:
     return sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))
 
 
-def test_no_tta_matches_nnunet_on_all_reference_cases(hippo_predictor_notta, predictions_dir):
-    inputs = _inputs(predictions_dir)
-    assert len(inputs) == 10
+def _assert_matches_nnunet(predictor: Predictor, inputs: list[Path], predictions_dir: Path, folder: str) -> None:
+    """The compatibility bar: Dice >= 0.99 per class per case, probability MAE < 1e-3, output on the input grid."""
     for path in inputs:
         case = path.name.removesuffix("_0000.nii.gz")
         image = read_image(path)
-        labels, probs = hippo_predictor_notta.predict_probabilities(image)
-        ref_labels, ref_probs = reference(predictions_dir, "hippocampus_notta", case)
+        labels, probs = predictor.predict_probabilities(image)
+        ref_labels, ref_probs = reference(predictions_dir, folder, case)
         assert labels.same_grid(image, tolerance=0) and np.array_equal(labels.affine, image.affine)
         for label in (1, 2):
             assert dice(labels.array, ref_labels, label) >= 0.99, (case, label)
@@ -41,16 +40,16 @@ def test_no_tta_matches_nnunet_on_all_reference_cases(hippo_predictor_notta, pre
         assert np.abs(probs - ref_probs).mean() < 1e-3, case
 
 
+def test_no_tta_matches_nnunet_on_all_reference_cases(hippo_predictor_notta, predictions_dir):
+    inputs = _inputs(predictions_dir)
+    assert len(inputs) == 10
+    _assert_matches_nnunet(hippo_predictor_notta, inputs, predictions_dir, "hippocampus_notta")
+
+
 def test_tta_matches_nnunet(hippo_model_dir, predictions_dir):
     predictor = Predictor.from_model_folder(hippo_model_dir, folds=[0], options=PredictOptions(precision="fp32"))
     assert predictor.setup.mirror_axes == (0, 1, 2)
-    for path in _inputs(predictions_dir)[:2]:
-        case = path.name.removesuffix("_0000.nii.gz")
-        labels, probs = predictor.predict_probabilities(read_image(path))
-        ref_labels, ref_probs = reference(predictions_dir, "hippocampus_tta", case)
-        for label in (1, 2):
-            assert dice(labels.array, ref_labels, label) >= 0.99, (case, label)
-        assert np.abs(probs - ref_probs).mean() < 1e-3, case
+    _assert_matches_nnunet(predictor, _inputs(predictions_dir)[:2], predictions_dir, "hippocampus_tta")
 
 
 def test_bf16_autocast_matches_nnunet(hippo_model_dir, predictions_dir):
@@ -58,13 +57,7 @@ def test_bf16_autocast_matches_nnunet(hippo_model_dir, predictions_dir):
     # One case: CPUs without bf16 units emulate it, many times slower.
     options = PredictOptions(tta=False, precision="bf16")
     predictor = Predictor.from_model_folder(hippo_model_dir, folds=[0], options=options)
-    for path in _inputs(predictions_dir)[:1]:
-        case = path.name.removesuffix("_0000.nii.gz")
-        labels, probs = predictor.predict_probabilities(read_image(path))
-        ref_labels, ref_probs = reference(predictions_dir, "hippocampus_notta", case)
-        for label in (1, 2):
-            assert dice(labels.array, ref_labels, label) >= 0.99, (case, label)
-        assert np.abs(probs - ref_probs).mean() < 1e-3, case
+    _assert_matches_nnunet(predictor, _inputs(predictions_dir)[:1], predictions_dir, "hippocampus_notta")
 
 
 def test_any_input_orientation_gives_the_same_labels_on_the_input_grid(hippo_predictor_notta, predictions_dir):
