@@ -74,8 +74,7 @@ class Predictor:
         dtype = autocast_dtype(self.options.precision, self.device)
         # oneDNN's bf16 convolutions run channels-last maps without layout copies (about 20% faster per forward
         # of the hippocampus U-Net on an AMX CPU); in fp32 that layout measured slower
-        channels_last = (self.device.type == "cpu" and dtype == torch.bfloat16 and self.setup.slice_axis is None
-                         and len(self.setup.tile_size) == 3)
+        channels_last = self.device.type == "cpu" and dtype == torch.bfloat16 and self.setup.slice_axis is None
         networks = tuple(fuse(n).to(self.device) for n in model.networks)
         if channels_last:
             networks = tuple(n.to(memory_format=torch.channels_last_3d) for n in networks)

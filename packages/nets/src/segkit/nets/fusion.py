@@ -59,9 +59,11 @@ def _use_fast_layers(model: UNet) -> None:
     decoder.upsamplers = nn.ModuleList(ShuffleUpsample(u) if is_shuffle_upsample(u) else u
                                        for u in decoder.upsamplers)
     for block in list(model.modules()):  # a list: the loop replaces modules
-        if isinstance(block, ConvNormAct) and runs_on_onednn(block.conv):
+        if not isinstance(block, ConvNormAct):
+            continue
+        if runs_on_onednn(block.conv):
             block.conv = OneDnnConv(block.conv)
-        if isinstance(block, ConvNormAct) and is_affine_instance_norm(block.norm):
+        if is_affine_instance_norm(block.norm):
             block.norm = InstanceNormInPlace(block.norm)
 
 

@@ -82,7 +82,7 @@ def _drain(
             pending[pool.submit(function, items[index])] = index
         except BrokenProcessPool:  # a worker died: the future of the item it held reports it below
             if not pending:
-                raise WorkerError("a worker process died (out of memory?); rerun with fewer workers") from None
+                raise WorkerError(_death_message([], names)) from None
 
     for index in queue:
         submit(index)
@@ -107,7 +107,9 @@ def _unfinished(pending: dict[Future, int]) -> list[int]:
 
 
 def _death_message(suspects: list[int], names: Sequence[str] | None) -> str:
-    """When a worker dies, every unfinished item fails with it; the one it held is among them."""
+    """When a worker dies, every unfinished item fails with it; the one it held is among them (if any is left)."""
     listed = ", ".join(names[i] if names is not None else str(i) for i in sorted(suspects))
-    which = f"one of {listed}" if len(suspects) > 1 else listed
-    return f"a worker process died while processing {which} (out of memory?); rerun with fewer workers"
+    where = ""
+    if suspects:
+        where = f" while processing {'one of ' if len(suspects) > 1 else ''}{listed}"
+    return f"a worker process died{where} (out of memory?); rerun with fewer workers"
