@@ -105,3 +105,31 @@ def test_features_then_head_in_parts_equal_forward(fused: bool) -> None:
         parts = torch.cat([model.head_logits(features, slice(a, a + 3)) for a in range(0, 7, 3)], 1)
     assert features.shape == (2, 8, 20, 10, 7)
     torch.testing.assert_close(parts, whole, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_instance_norm_keeps_a_channels_last_sample_channels_last(dims):
+    """One sample goes through batch norm's kernel: PyTorch's instance-norm values and gradients, layout kept."""
+    from segkit.nets.layers import InstanceNorm2d, InstanceNorm3d
+
+    ours, theirs = (InstanceNorm2d, torch.nn.InstanceNorm2d) if dims == 2 else (InstanceNorm3d, torch.nn.InstanceNorm3d)
+    layout = torch.channels_last if dims == 2 else torch.channels_last_3d
+    torch.manual_seed(0)
+    norm, reference = ours(6, affine=True), theirs(6, affine=True)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 2.0)
+        norm.bias.uniform_(-1.0, 1.0)
+    reference.load_state_dict(norm.state_dict())
+    x = (torch.randn(1, 6, *(5,) * dims) * 3 + 1).to(memory_format=layout)
+    grad = torch.randn(1, 6, *(5,) * dims)
+    results = []
+    for layer in (norm, reference):
+        inp = x.clone().requires_grad_()
+        out = layer(inp)
+        out.backward(grad)
+        results.append((out, inp.grad, layer.weight.grad, layer.bias.grad))
+    assert results[0][0].is_contiguous(memory_format=layout)
+    for got, expected in zip(results[0], results[1], strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    batch = torch.randn(3, 6, *(5,) * dims)  # several samples: PyTorch's own instance norm
+    torch.testing.assert_close(norm(batch), reference(batch), rtol=0, atol=0)

@@ -15,3 +15,13 @@ def test_auto_trains_in_bf16_only_on_cpus_with_amx(monkeypatch, amx):
     assert chosen.dtype == (torch.bfloat16 if amx else None)
     assert not chosen.needs_scaler
     assert Autocast.choose(Precision.FP32, torch.device("cpu")).dtype is None
+
+
+@pytest.mark.parametrize(("device", "dtype", "dims", "expected"), [
+    ("cpu", torch.bfloat16, 3, torch.channels_last_3d),
+    ("cpu", torch.bfloat16, 2, torch.contiguous_format),  # 2D batches are large: not measured
+    ("cpu", None, 3, torch.contiguous_format),  # fp32 measured slower channels-last
+    ("cuda", torch.bfloat16, 3, torch.contiguous_format),
+])
+def test_bf16_on_the_cpu_trains_3d_networks_channels_last(device, dtype, dims, expected):
+    assert Autocast(device, dtype).memory_format(dims) == expected

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from segkit.nets.spec import ArchitectureSpec, Nonlin, Norm
@@ -12,7 +14,31 @@ _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_TRANSPOSE = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 _AVG_POOL = {2: nn.AvgPool2d, 3: nn.AvgPool3d}
 _BATCH_NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
-_INSTANCE_NORM = {2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}
+
+
+class _OneSampleAsBatchNorm:
+    """Instance norm whose single-sample inputs go through batch norm's kernel (training-mode statistics).
+
+    For one sample both norms compute the same statistics, but PyTorch's instance norm copies a channels-last
+    map to its own layout and back, while batch norm keeps it. Training in bf16 on CPUs with AMX runs
+    channels-last, one sample per pass (`segkit.train.precision.memory_format`).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == 1 and x.dim() == self._get_no_batch_dim() + 1 and not self.track_running_stats:
+            return F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
+        return super().forward(x)
+
+
+class InstanceNorm2d(_OneSampleAsBatchNorm, nn.InstanceNorm2d):
+    """`nn.InstanceNorm2d`; one sample at a time keeps a channels-last map's layout."""
+
+
+class InstanceNorm3d(_OneSampleAsBatchNorm, nn.InstanceNorm3d):
+    """`nn.InstanceNorm3d`; one sample at a time keeps a channels-last map's layout."""
+
+
+_INSTANCE_NORM = {2: InstanceNorm2d, 3: InstanceNorm3d}
 
 
 @dataclass(frozen=True)

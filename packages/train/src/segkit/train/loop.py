@@ -50,6 +50,7 @@ class TrainParts:
     reduce_mean: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda t: t)
     reduce_sum: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda t: t)
     micro_batch: int | None = None
+    memory_format: torch.memory_format = torch.contiguous_format
 
 
 class Trainer:
@@ -103,7 +104,7 @@ class Trainer:
 
     def _to_device(self, batch: dict[str, torch.Tensor], augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.parts
-        image = batch["image"].to(p.device, non_blocking=True)
+        image = batch["image"].to(p.device, non_blocking=True).contiguous(memory_format=p.memory_format)
         seg = batch["seg"].to(p.device, non_blocking=True).long()
         if augment and p.device_augmenter is not None:
             image, seg = p.device_augmenter(image, seg, self.aug_gen)

@@ -111,6 +111,9 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
             _write_folder_files(output, Path(preprocessed), data, config)
         barrier()
         spec, model, loss, optimizer = build_model_and_optimizer(data, config, device)
+        autocast = Autocast.choose(config.precision, device)
+        memory_format = autocast.memory_format(spec.dims)
+        model.to(memory_format=memory_format)
         if options.pretrained is not None and not options.resume:
             load_pretrained(model, options.pretrained)
         on_device = device.type == "cuda"
@@ -119,13 +122,14 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
         workers = default_workers() if options.workers is None else options.workers
         parts = TrainParts(config=config, model=wrap_model(model, ctx, device), loss=loss, optimizer=optimizer,
                            train_batches=train_batches, val_batches=val_batches, device=device, folder=folder,
-                           autocast=Autocast.choose(config.precision, device), workers=workers,
+                           autocast=autocast, memory_format=memory_format, workers=workers,
                            device_augmenter=augmenter if on_device else None, regions=data.regions is not None,
                            is_main=ctx.is_main, reduce_mean=all_reduce_mean, reduce_sum=all_reduce_sum,
                            micro_batch=micro_batch_size(config, batch_size=data.configuration.batch_size,
                                                         first_stage_features=spec.features_per_stage[0],
                                                         patch_size=data.configuration.patch_size, device=device,
-                                                        batch_dice=data.configuration.batch_dice))
+                                                        batch_dice=data.configuration.batch_dice,
+                                                        channels_last=memory_format is torch.channels_last_3d))
         trainer = Trainer(parts)
         if options.val_only:
             _load_for_validation(model, folder)
