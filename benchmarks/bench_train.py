@@ -9,8 +9,9 @@ Run with the project venv:  .venv/bin/python benchmarks/bench_train.py [--epochs
   ``variants`` subfolder is searched only after ``primus``, whose import fails in the peer venv). It keeps
   mirroring augmentation but validates without test-time mirroring, like segkit's validation.
 - segkit: ``segkit-plan``-equivalent API calls (fingerprint, plan, preprocess), then ``segkit-train PRE 3d_fullres 0
-  --device cpu`` with the same epochs, iterations and validation iterations (default trainer: fp32 on CPU,
-  batch 8 computed in micro-batches, conv weight gradients by segkit.nets.weight_grad, spawned data workers).
+  --device cpu`` with the same epochs, iterations and validation iterations (default trainer, precision ``auto``:
+  bf16 channels-last on CPUs with AMX, else fp32 with conv weight gradients by segkit.nets.weight_grad; batch 8
+  computed in micro-batches; spawned data workers). nnU-Net trains in fp32 on any CPU.
 - Iterations per second = training iterations / sum of epoch times (each epoch also runs the same number of
   pseudo-Dice validation batches in both tools). Dice = mean foreground Dice over fold 0's 44 validation cases
   (nnU-Net: its validation/summary.json "foreground_mean"; segkit: fold_0/validation/summary.json).
@@ -68,17 +69,28 @@ def run(command: list[str], env: dict | None = None, log: Path | None = None) ->
     return time.perf_counter() - start
 
 
-def nnunet(work: Path, epochs: int, iters: int, val_iters: int) -> dict:
+def nnunet_env(work: Path) -> dict:
+    """nnU-Net's environment for ``work`` (raw data linked in; folders made)."""
     raw, pre, res = (work / n for n in ("raw", "preprocessed", "results"))
     for folder in (raw, pre, res):
         folder.mkdir(parents=True, exist_ok=True)
     if not (raw / "Dataset004_Hippocampus").exists():
         (raw / "Dataset004_Hippocampus").symlink_to(DATA)
-    env = {**os.environ, "nnUNet_raw": str(raw), "nnUNet_preprocessed": str(pre), "nnUNet_results": str(res),
-           "nnUNet_compile": "f"}
-    if not (pre / "Dataset004_Hippocampus" / "nnUNetPlans_3d_fullres").is_dir():
+    return {**os.environ, "nnUNet_raw": str(raw), "nnUNet_preprocessed": str(pre), "nnUNet_results": str(res),
+            "nnUNet_compile": "f"}
+
+
+def nnunet_preprocess(work: Path, env: dict) -> None:
+    """``nnUNetv2_plan_and_preprocess`` for 3d_fullres, once per work folder."""
+    if not (work / "preprocessed" / "Dataset004_Hippocampus" / "nnUNetPlans_3d_fullres").is_dir():
         run([str(PEER / "bin" / "nnUNetv2_plan_and_preprocess"), "-d", "4", "-c", "3d_fullres", "-np", "2"], env,
             work / "nnunet_plan.log")
+
+
+def nnunet(work: Path, epochs: int, iters: int, val_iters: int) -> dict:
+    env = nnunet_env(work)
+    res = work / "results"
+    nnunet_preprocess(work, env)
     name = f"nnUNetTrainer_segkitBench_{epochs}x{iters}v{val_iters}"
     # nnU-Net imports modules folder by folder looking for the class; variants/ comes after primus/, whose import
     # fails in the peer venv (timm -> torchvision mismatch), so the file goes into the top trainer folder.
@@ -168,12 +180,16 @@ spec = ArchitectureSpec.from_dict(plans["configurations"]["3d_fullres"]["archite
 net, cpu, config = build_network(spec, 1, 3), torch.device("cpu"), TrainConfig()
 if config.fast_weight_grads:  # as segkit.train.setup does on the CPU
     use_fast_weight_grads(net)
+autocast = Autocast.choose(config.precision, cpu)  # as segkit.train.run does: precision, layout, micro-batches
+layout = autocast.memory_format(spec.dims)
+net.to(memory_format=layout)
 micro = micro_batch_size(config, batch_size=8, first_stage_features=spec.features_per_stage[0],
-                         patch_size=(40, 56, 40), device=cpu, batch_dice=False)
+                         patch_size=(40, 56, 40), device=cpu, batch_dice=False,
+                         channels_last=layout is torch.channels_last_3d)
 optimizer = build_optimizer(config, net.parameters())
 parts = TrainParts(config=config, model=net, loss=build_loss(config), optimizer=optimizer, train_batches=None,
-                   val_batches=None, device=cpu, folder=None,
-                   autocast=Autocast.choose(config.precision, cpu), micro_batch=micro)
+                   val_batches=None, device=cpu, folder=None, autocast=autocast, micro_batch=micro,
+                   memory_format=layout)
 trainer = Trainer(parts)
 g = torch.Generator().manual_seed(0)
 batch = {"image": torch.randn(8, 1, 40, 56, 40, generator=g),
@@ -187,6 +203,7 @@ print(json.dumps(times[1:]))
 
 def compute_ab(work: Path, pre: Path, rounds: int, steps: int) -> None:
     """Alternate nnU-Net's and segkit's training step (batch 8, 40x56x40, network + loss + SGD) in fresh processes."""
+    nnunet_preprocess(work / "nnunet", nnunet_env(work / "nnunet"))
     nnunet_plans = work / "nnunet" / "preprocessed" / "Dataset004_Hippocampus" / "nnUNetPlans.json"
     ours, theirs = [], []
     for _ in range(rounds):

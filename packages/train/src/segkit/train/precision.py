@@ -5,10 +5,10 @@ On a CPU with AMX a bf16-autocast training step of the hippocampus U-Net took 0.
 them on fp32; ``bf16`` can still be chosen.
 
 3D networks in bf16 on the CPU train channels-last, one sample per forward/backward pass (`memory_format`):
-oneDNN's bf16 convolutions work in that layout, and in the usual one PyTorch reorders every activation and gradient
-to and from it. The hippocampus U-Net's step (batch 8, AMX CPU, 2 threads) took 0.49 s that way against 0.64 s in the usual
-layout in passes of 2 samples (0.70 s in passes of 1); channels-last in passes of 2 took 0.66 s, as PyTorch's
-instance norm then copies layouts itself.
+oneDNN's bf16 convolutions work in that layout, and in the usual one PyTorch reorders every activation and
+gradient to and from it. The hippocampus U-Net's step (batch 8, AMX CPU, 2 threads) took 0.49 s that way,
+against 0.64 s in the usual layout in passes of 2 samples (0.70 s in passes of 1). Channels-last in passes of 2
+took 0.66 s, as PyTorch's instance norm then copies layouts itself.
 """
 
 from __future__ import annotations
