@@ -37,6 +37,24 @@ def test_a_step_in_micro_batches_has_the_whole_batch_gradient(hippo_preprocessed
             torch.testing.assert_close(sliced_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
+def test_validation_in_micro_batches_has_the_whole_batch_loss_and_counts(hippo_preprocessed, tmp_path):
+    config = TrainConfig(epochs=1, iters_per_epoch=1, val_iters_per_epoch=1)
+    data = DataSetup.load(hippo_preprocessed, "tiny", 0, config)
+    _, val_batches, _ = build_batches(data, config)
+    batch = val_batches[0]
+    assert len(batch["image"]) == 2 and batch["seg"].any()
+    _, model, loss, optimizer = build_model_and_optimizer(data, config, CPU)
+    results = []
+    for micro_batch in (None, 1):
+        parts = TrainParts(config=config, model=model, loss=loss, optimizer=optimizer, train_batches=None,
+                           val_batches=val_batches, device=CPU, folder=tmp_path, autocast=Autocast("cpu", None),
+                           micro_batch=micro_batch)
+        results.append(Trainer(parts).validation_step(batch))
+    (whole_loss, whole_counts), (sliced_loss, sliced_counts) = results
+    assert sliced_loss == pytest.approx(whole_loss, rel=1e-5)
+    assert torch.equal(sliced_counts, whole_counts) and whole_counts[0].sum() > 0
+
+
 # expected: usual layout, channels-last (bf16 on the CPU: one sample per pass wherever slicing is exact)
 @pytest.mark.parametrize(("changes", "features", "device", "batch_dice", "expected"), [
     ({}, 32, "cpu", False, (1, 1)),            # nnU-Net's hippocampus net: 11.5 MB per sample

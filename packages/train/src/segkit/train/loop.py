@@ -147,15 +147,22 @@ class Trainer:
 
     @torch.no_grad()
     def validation_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, torch.Tensor]:
-        """Loss and (3, classes) true/false positive/negative counts of the full-resolution output."""
+        """Loss and (3, classes) true/false positive/negative counts of the full-resolution output.
+
+        Computed in the training step's micro-batches: the same sums, in the layout and memory the step uses.
+        """
         p = self.parts
         p.model.eval()
         image, seg = self._to_device(batch, augment=False)
-        with p.autocast.context():
-            outputs = p.model(image)
-        loss = float(p.loss(outputs, seg))
-        logits = (outputs[0] if isinstance(outputs, (list, tuple)) else outputs).float()
-        counts = pseudo_dice_counts(logits, seg, regions=p.regions, loss=p.loss)
+        loss, counts = 0.0, None
+        for image_slice, seg_slice in zip(image.split(p.micro_batch or len(image)),
+                                          seg.split(p.micro_batch or len(image)), strict=True):
+            with p.autocast.context():
+                outputs = p.model(image_slice)
+            loss += float(p.loss(outputs, seg_slice)) * len(image_slice) / len(image)
+            logits = (outputs[0] if isinstance(outputs, (list, tuple)) else outputs).float()
+            sliced = pseudo_dice_counts(logits, seg_slice, regions=p.regions, loss=p.loss)
+            counts = sliced if counts is None else counts + sliced
         p.model.train()
         return loss, counts
 
