@@ -96,7 +96,9 @@ def test_fold_ensemble_of_identical_folds_equals_one_fold(hippo_model_dir, predi
     labels_both, probs_both = both.predict_probabilities(image)
     labels_one, probs_one = one.predict_probabilities(image)
     assert np.array_equal(labels_both.array, labels_one.array)
-    np.testing.assert_allclose(probs_both, probs_one, atol=1e-5)
+    # fp32 convolutions are not bitwise reproducible from run to run (oneDNN/MKL pick paths by buffer alignment and
+    # threads): about 1 run in 6 differed by 1.01e-5 at a voxel near a class boundary
+    np.testing.assert_allclose(probs_both, probs_one, atol=1e-4)
 
 
 def test_bad_inputs_raise_one_line_errors(hippo_predictor_notta, predictions_dir):

@@ -117,11 +117,17 @@ def test_instance_norm_in_place(norm: torch.nn.Module) -> None:
         torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
         z = x.bfloat16()
         assert fast(z).data_ptr() != z.data_ptr()  # bf16 in the usual layout: the wrapped norm
-        if dims == 3:  # channels-last bf16 (the layout of AMX inference): in place, statistics in float32
-            z = z.contiguous(memory_format=torch.channels_last_3d)
-            out = fast(z)
-            assert out.data_ptr() == z.data_ptr() and out.is_contiguous(memory_format=torch.channels_last_3d)
-            torch.testing.assert_close(out.float(), ref, rtol=0.03, atol=0.03)  # bf16 rounding
+        if dims == 3:  # channels-last (the layout of bf16 inference on AMX CPUs)
+            layout = torch.channels_last_3d
+            for z in (x.bfloat16().contiguous(memory_format=layout), x.contiguous(memory_format=layout)):
+                y = z.clone()
+                out = fast(y)  # several samples: in place, statistics in float32
+                assert out.data_ptr() == y.data_ptr() and out.is_contiguous(memory_format=layout)
+                tolerance = 0.03 if z.dtype == torch.bfloat16 else 1e-5  # bf16 rounding
+                torch.testing.assert_close(out.float(), ref, rtol=tolerance, atol=tolerance)
+                one = fast(z[:1].clone())  # one sample: batch norm's kernel, layout kept
+                assert one.is_contiguous(memory_format=layout)
+                torch.testing.assert_close(one.float(), ref[:1], rtol=tolerance, atol=tolerance)
     tracked = x.clone().requires_grad_()
     fast(tracked).sum().backward()  # autograd's inputs are left alone
     assert tracked.grad is not None and torch.equal(tracked.detach(), x)
