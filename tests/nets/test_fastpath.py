@@ -16,6 +16,7 @@ from segkit.nets.fastpath import (
     is_shuffle_upsample,
     runs_on_onednn,
 )
+from segkit.nets.layers import InstanceNorm2d, InstanceNorm3d
 
 
 @pytest.mark.parametrize(("conv", "shape"), [
@@ -100,7 +101,7 @@ def test_fused_unet_runs_its_kxk_convs_on_onednn() -> None:
         torch.testing.assert_close(fused(x), net(x), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("norm", [torch.nn.InstanceNorm3d(5, affine=True), torch.nn.InstanceNorm2d(5, affine=True)])
+@pytest.mark.parametrize("norm", [InstanceNorm3d(5, affine=True), InstanceNorm2d(5, affine=True)])
 def test_instance_norm_in_place(norm: torch.nn.Module) -> None:
     torch.manual_seed(0)
     with torch.no_grad():

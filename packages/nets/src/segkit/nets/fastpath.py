@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -145,8 +144,9 @@ class InstanceNormInPlace(nn.Module):
     """Wraps an affine instance norm; at inference it overwrites its input with the normalized values.
 
     Float32 maps: two sums for the statistics and one fused multiply-add (3x faster than PyTorch's norm on a
-    32 x 128x112x80 map). Channels-last maps (bf16 on AMX CPUs): one sample goes through batch norm's kernel (the
-    same statistics, float32 arithmetic, one rounding; not in place), which made the hippocampus U-Net's bf16 forward
+    32 x 128x112x80 map). Channels-last maps (bf16 on AMX CPUs): one sample goes to the wrapped norm, which for
+    segkit's `layers.InstanceNorm3d` is batch norm's kernel (the same statistics, float32 arithmetic, one rounding;
+    not in place), which made the hippocampus U-Net's bf16 forward
     about 10% faster and closer to float32 than normalizing in place in bf16; several samples get statistics from
     the channel columns in float32, then scale and shift in place in the map's dtype. Other inputs (bf16 in the
     usual layout), inputs that autograd tracks, and torch.compile go through the wrapped norm.
@@ -161,8 +161,8 @@ class InstanceNormInPlace(nn.Module):
         if (x.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling():
             return norm(x)
         rows = channel_rows(x)
-        if rows is not None and x.shape[0] == 1:
-            return F.batch_norm(x, None, None, norm.weight, norm.bias, training=True, eps=norm.eps)
+        if rows is not None and x.shape[0] == 1:  # segkit's instance norm: batch norm's kernel, layout kept
+            return norm(x)
         if rows is not None:  # channels-last, any dtype: statistics of the channel columns in float32
             mean, var = (v.view(x.shape[0], -1, *(1,) * (x.ndim - 2)) for v in _column_moments(rows))
         elif x.dtype == torch.float32:
