@@ -146,10 +146,10 @@ class InstanceNormInPlace(nn.Module):
     Float32 maps: two sums for the statistics and one fused multiply-add (3x faster than PyTorch's norm on a
     32 x 128x112x80 map). Channels-last maps (bf16 on AMX CPUs): one sample goes to the wrapped norm, which for
     segkit's `layers.InstanceNorm3d` is batch norm's kernel (the same statistics, float32 arithmetic, one rounding;
-    not in place), which made the hippocampus U-Net's bf16 forward
-    about 10% faster and closer to float32 than normalizing in place in bf16; several samples get statistics from
-    the channel columns in float32, then scale and shift in place in the map's dtype. Other inputs (bf16 in the
-    usual layout), inputs that autograd tracks, and torch.compile go through the wrapped norm.
+    not in place). That made the hippocampus U-Net's bf16 forward about 10% faster and closer to float32 than
+    normalizing in place in bf16. Several samples get statistics from the channel columns in float32, then scale
+    and shift in place in the map's dtype. Other inputs (bf16 in the usual layout), inputs that autograd tracks,
+    and torch.compile go through the wrapped norm.
     """
 
     def __init__(self, norm: nn.Module):

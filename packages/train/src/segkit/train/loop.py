@@ -110,6 +110,11 @@ class Trainer:
             image, seg = p.device_augmenter(image, seg, self.aug_gen)
         return image, seg
 
+    def _micro_batches(self, image: torch.Tensor, seg: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(image, seg) slices of ``parts.micro_batch`` samples (the whole batch when it is None)."""
+        size = self.parts.micro_batch or len(image)
+        return list(zip(image.split(size), seg.split(size), strict=True))
+
     def train_step(self, batch: dict[str, torch.Tensor], epoch: int, iteration: int) -> float:
         """One optimizer step on a batch (in micro-batches, gradients accumulated); returns the loss.
 
@@ -119,8 +124,7 @@ class Trainer:
         p = self.parts
         image, seg = self._to_device(batch, augment=True)
         p.optimizer.zero_grad(set_to_none=True)
-        size = p.micro_batch or len(image)
-        slices = list(zip(image.split(size), seg.split(size), strict=True))
+        slices = self._micro_batches(image, seg)
         total = torch.zeros((), device=image.device)
         for k, (image_slice, seg_slice) in enumerate(slices):
             sync = k == len(slices) - 1 or not hasattr(p.model, "no_sync")
@@ -155,8 +159,7 @@ class Trainer:
         p.model.eval()
         image, seg = self._to_device(batch, augment=False)
         loss, counts = 0.0, None
-        for image_slice, seg_slice in zip(image.split(p.micro_batch or len(image)),
-                                          seg.split(p.micro_batch or len(image)), strict=True):
+        for image_slice, seg_slice in self._micro_batches(image, seg):
             with p.autocast.context():
                 outputs = p.model(image_slice)
             loss += float(p.loss(outputs, seg_slice)) * len(image_slice) / len(image)
