@@ -1,4 +1,4 @@
-"""Train hippocampus 3d_fullres fold 0 with segkit and with nnU-Net for the same iterations; compare speed and Dice.
+"""Train hippocampus 3d_fullres (fold 0 by default) with segkit and with nnU-Net; compare speed and Dice.
 
 Run with the project venv:  .venv/bin/python benchmarks/bench_train.py [--epochs 2 --iters 20 --val-iters 2]
 
@@ -12,14 +12,18 @@ Run with the project venv:  .venv/bin/python benchmarks/bench_train.py [--epochs
   --device cpu`` with the same epochs, iterations and validation iterations (default trainer, precision ``auto``:
   bf16 channels-last on CPUs with AMX, else fp32 with conv weight gradients by segkit.nets.weight_grad; batch 8
   computed in micro-batches; spawned data workers). nnU-Net trains in fp32 on any CPU.
+- Both tools train the same fold of the same split: segkit's ``make_splits`` (nnU-Net's algorithm and seed) is
+  written to nnU-Net's preprocessed folder as its ``splits_final.json`` before it trains.
 - Iterations per second = training iterations / sum of epoch times (each epoch also runs the same number of
-  pseudo-Dice validation batches in both tools). Dice = mean foreground Dice over fold 0's 44 validation cases
-  (nnU-Net: its validation/summary.json "foreground_mean"; segkit: fold_0/validation/summary.json).
+  pseudo-Dice validation batches in both tools). Dice = mean foreground Dice over the fold's 44 validation cases
+  (nnU-Net: its validation/summary.json "foreground_mean"; segkit: fold_K/validation/summary.json).
 - ``--equal-time``: a second segkit run with as many epochs as fit in nnU-Net's training time, for the
   "Dice after the same wall-clock time" comparison.
 - ``--segkit-epochs N``: skip the same-iterations segkit run and train segkit N epochs of the same length instead
   (N chosen beforehand from ``--compute-ab`` step times so that it fits in nnU-Net's time); iterations per second
   and Dice of both are printed, with both training times, so the equal-time claim can be checked.
+- ``--nnunet-only``: train only nnU-Net (``--epochs`` x ``--iters``, sized beforehand to the wall time of a segkit
+  run made elsewhere, e.g. a cross-validation fold) and print its training time and Dice.
 """
 
 from __future__ import annotations
@@ -87,22 +91,34 @@ def nnunet_preprocess(work: Path, env: dict) -> None:
             work / "nnunet_plan.log")
 
 
-def nnunet(work: Path, epochs: int, iters: int, val_iters: int) -> dict:
+def write_segkit_split(work: Path) -> None:
+    """Give nnU-Net segkit's 5-fold split of the hippocampus cases as its ``splits_final.json``."""
+    from segkit.train.config import TrainConfig
+    from segkit.train.data.splits import SPLITS_FILE, make_splits
+
+    cases = sorted(p.name.removesuffix(".nii.gz") for p in (DATA / "labelsTr").glob("*.nii.gz"))
+    config = TrainConfig()
+    splits = make_splits(cases, num_folds=config.num_folds, seed=config.split_seed)
+    (work / "preprocessed" / "Dataset004_Hippocampus" / SPLITS_FILE).write_text(json.dumps(splits, indent=2))
+
+
+def nnunet(work: Path, epochs: int, iters: int, val_iters: int, fold: int) -> dict:
     env = nnunet_env(work)
     res = work / "results"
     nnunet_preprocess(work, env)
+    write_segkit_split(work)
     name = f"nnUNetTrainer_segkitBench_{epochs}x{iters}v{val_iters}"
     # nnU-Net imports modules folder by folder looking for the class; variants/ comes after primus/, whose import
     # fails in the peer venv (timm -> torchvision mismatch), so the file goes into the top trainer folder.
     trainers = next(PEER.glob("lib/python3*/site-packages/nnunetv2/training/nnUNetTrainer"))
     (trainers / f"{name}.py").write_text(TRAINER_TEMPLATE.format(name=name, epochs=epochs, iters=iters,
                                                                   val_iters=val_iters))
-    wall = run([str(PEER / "bin" / "nnUNetv2_train"), "4", "3d_fullres", "0", "-tr", name, "-device", "cpu"], env,
-               work / "nnunet_train.log")
-    fold = res / "Dataset004_Hippocampus" / f"{name}__nnUNetPlans__3d_fullres" / "fold_0"
-    log_text = "".join(p.read_text() for p in sorted(fold.glob("training_log_*.txt")))
+    wall = run([str(PEER / "bin" / "nnUNetv2_train"), "4", "3d_fullres", str(fold), "-tr", name, "-device", "cpu"],
+               env, work / f"nnunet_train_fold{fold}.log")
+    fold_dir = res / "Dataset004_Hippocampus" / f"{name}__nnUNetPlans__3d_fullres" / f"fold_{fold}"
+    log_text = "".join(p.read_text() for p in sorted(fold_dir.glob("training_log_*.txt")))
     epoch_times = [float(v) for v in re.findall(r"Epoch time: ([0-9.]+) s", log_text)]
-    summary = json.loads((fold / "validation" / "summary.json").read_text())
+    summary = json.loads((fold_dir / "validation" / "summary.json").read_text())
     dice = {k: v["Dice"] for k, v in summary["mean"].items()}
     return {"train_s": sum(epoch_times), "wall_s": wall, "it_per_s": epochs * iters / sum(epoch_times),
             "dice": dice, "foreground_dice": summary["foreground_mean"]["Dice"], "epochs": epochs}
@@ -126,15 +142,15 @@ def segkit_preprocess(work: Path) -> Path:
     return out
 
 
-def segkit(work: Path, pre: Path, epochs: int, iters: int, val_iters: int, tag: str) -> dict:
+def segkit(work: Path, pre: Path, epochs: int, iters: int, val_iters: int, tag: str, fold: int) -> dict:
     out = work / f"segkit_model_{tag}"
     shutil.rmtree(out, ignore_errors=True)
-    wall = run([str(REPO / ".venv" / "bin" / "segkit-train"), str(pre), "3d_fullres", "0", "-o", str(out),
+    wall = run([str(REPO / ".venv" / "bin" / "segkit-train"), str(pre), "3d_fullres", str(fold), "-o", str(out),
                 "--device", "cpu", "--epochs", str(epochs), "--iters-per-epoch", str(iters),
                 "--val-iters-per-epoch", str(val_iters)], dict(os.environ), work / f"segkit_train_{tag}.log")
-    records = [json.loads(line) for line in (out / "fold_0" / "progress.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (out / f"fold_{fold}" / "progress.jsonl").read_text().splitlines()]
     train_s = sum(r["epoch_time_s"] for r in records)
-    summary = json.loads((out / "fold_0" / "validation" / "summary.json").read_text())
+    summary = json.loads((out / f"fold_{fold}" / "validation" / "summary.json").read_text())
     return {"train_s": train_s, "wall_s": wall, "it_per_s": epochs * iters / train_s, "dice": summary["mean"],
             "data_wait_s": sum(r.get("data_wait_s", 0.0) for r in records),
             "foreground_dice": summary["foreground_mean"], "epochs": epochs}
@@ -225,7 +241,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--val-iters", type=int, default=2)
+    parser.add_argument("--fold", type=int, default=0, choices=range(5))
     parser.add_argument("--work", type=Path, default=Path("/tmp/segkit_bench_train"))
+    parser.add_argument("--nnunet-only", action="store_true", help="train only nnU-Net")
     parser.add_argument("--equal-time", action="store_true", help="also train segkit for nnU-Net's training time")
     parser.add_argument("--segkit-epochs", type=int, default=0, metavar="N",
                         help="train segkit N epochs (instead of the same-iterations and equal-time runs)")
@@ -237,19 +255,22 @@ def main() -> None:
     if args.compute_ab:
         compute_ab(args.work, pre, args.compute_ab, 2)
         return
-    theirs = nnunet(args.work / "nnunet", args.epochs, args.iters, args.val_iters)
+    theirs = nnunet(args.work / "nnunet", args.epochs, args.iters, args.val_iters, args.fold)
     print(f"nnU-Net: {json.dumps(theirs)}", flush=True)
+    if args.nnunet_only:
+        return
     if args.segkit_epochs:
-        ours = segkit(args.work, pre, args.segkit_epochs, args.iters, args.val_iters, f"{args.segkit_epochs}_epochs")
+        ours = segkit(args.work, pre, args.segkit_epochs, args.iters, args.val_iters, f"{args.segkit_epochs}_epochs",
+                      args.fold)
         print(f"segkit:  {json.dumps(ours)}", flush=True)
         _compare(f"segkit {args.segkit_epochs} x {args.iters}, nnU-Net {args.epochs} x {args.iters}", ours, theirs)
         return
-    ours = segkit(args.work, pre, args.epochs, args.iters, args.val_iters, "same_iters")
+    ours = segkit(args.work, pre, args.epochs, args.iters, args.val_iters, "same_iters", args.fold)
     print(f"segkit:  {json.dumps(ours)}", flush=True)
     _compare(f"same iterations ({args.epochs} x {args.iters}, {args.val_iters} val batches/epoch)", ours, theirs)
     if args.equal_time:
         epochs = max(args.epochs, int(theirs["train_s"] / (ours["train_s"] / args.epochs)))
-        same_time = segkit(args.work, pre, epochs, args.iters, args.val_iters, "same_time")
+        same_time = segkit(args.work, pre, epochs, args.iters, args.val_iters, "same_time", args.fold)
         print(f"segkit (same time): {json.dumps(same_time)}")
         _compare(f"same training time (segkit {epochs} epochs)", same_time, theirs)
 
