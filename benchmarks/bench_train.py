@@ -12,8 +12,8 @@ Run with the project venv:  .venv/bin/python benchmarks/bench_train.py [--epochs
   --device cpu`` with the same epochs, iterations and validation iterations (default trainer, precision ``auto``:
   bf16 channels-last on CPUs with AMX, else fp32 with conv weight gradients by segkit.nets.weight_grad; batch 8
   computed in micro-batches; spawned data workers). nnU-Net trains in fp32 on any CPU.
-- Both tools train the same fold of the same split: segkit's ``make_splits`` (nnU-Net's algorithm and seed) is
-  written to nnU-Net's preprocessed folder as its ``splits_final.json`` before it trains.
+- Both tools train the same fold of the same split: the ``splits_final.json`` of segkit's preprocessed folder
+  (created there as segkit-train would, if missing) is copied into nnU-Net's preprocessed folder before it trains.
 - Iterations per second = training iterations / sum of epoch times (each epoch also runs the same number of
   pseudo-Dice validation batches in both tools). Dice = mean foreground Dice over the fold's 44 validation cases
   (nnU-Net: its validation/summary.json "foreground_mean"; segkit: fold_K/validation/summary.json).
@@ -91,22 +91,23 @@ def nnunet_preprocess(work: Path, env: dict) -> None:
             work / "nnunet_plan.log")
 
 
-def write_segkit_split(work: Path) -> None:
-    """Give nnU-Net segkit's 5-fold split of the hippocampus cases as its ``splits_final.json``."""
+def share_segkit_split(pre: Path, work: Path) -> None:
+    """Copy the split segkit trains on (``pre/splits_final.json``, made as segkit-train makes it if missing) to
+    nnU-Net's preprocessed folder, where nnUNetv2_train reads it."""
     from segkit.train.config import TrainConfig
-    from segkit.train.data.splits import SPLITS_FILE, make_splits
+    from segkit.train.data.splits import SPLITS_FILE, load_or_create_splits
 
-    cases = sorted(p.name.removesuffix(".nii.gz") for p in (DATA / "labelsTr").glob("*.nii.gz"))
+    cases = tuple(sorted(p.name.removesuffix(".nii.gz") for p in (DATA / "labelsTr").glob("*.nii.gz")))
     config = TrainConfig()
-    splits = make_splits(cases, num_folds=config.num_folds, seed=config.split_seed)
-    (work / "preprocessed" / "Dataset004_Hippocampus" / SPLITS_FILE).write_text(json.dumps(splits, indent=2))
+    load_or_create_splits(pre, cases, num_folds=config.num_folds, seed=config.split_seed)
+    shutil.copy(pre / SPLITS_FILE, work / "preprocessed" / "Dataset004_Hippocampus" / SPLITS_FILE)
 
 
-def nnunet(work: Path, epochs: int, iters: int, val_iters: int, fold: int) -> dict:
+def nnunet(work: Path, pre: Path, epochs: int, iters: int, val_iters: int, fold: int) -> dict:
     env = nnunet_env(work)
     res = work / "results"
     nnunet_preprocess(work, env)
-    write_segkit_split(work)
+    share_segkit_split(pre, work)
     name = f"nnUNetTrainer_segkitBench_{epochs}x{iters}v{val_iters}"
     # nnU-Net imports modules folder by folder looking for the class; variants/ comes after primus/, whose import
     # fails in the peer venv (timm -> torchvision mismatch), so the file goes into the top trainer folder.
@@ -255,7 +256,7 @@ def main() -> None:
     if args.compute_ab:
         compute_ab(args.work, pre, args.compute_ab, 2)
         return
-    theirs = nnunet(args.work / "nnunet", args.epochs, args.iters, args.val_iters, args.fold)
+    theirs = nnunet(args.work / "nnunet", pre, args.epochs, args.iters, args.val_iters, args.fold)
     print(f"nnU-Net: {json.dumps(theirs)}", flush=True)
     if args.nnunet_only:
         return
