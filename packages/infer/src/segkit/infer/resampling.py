@@ -1,8 +1,9 @@
 """Resampling network-grid predictions back to the input grid, built on segkit.planning.resampling.
 
-A label map is exported a slab of output rows at a time, with all classes of the slab resampled together
-and the argmax taken right away, so the resampled class channels of the whole grid (gigabytes for the 118
-classes of a whole-body CT) never exist at once.
+Label maps of linear (or nearest) resampling interpolate logits only near label boundaries
+(`boundary_argmax`). Region maps, and label maps of cubic resampling, are exported a slab of output rows at
+a time, with all classes of the slab resampled together and decided right away, so the resampled class
+channels of the whole grid (gigabytes for the 118 classes of a whole-body CT) never exist at once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from segkit.infer.boundary_argmax import boundary_argmax, linear_orders
 from segkit.planning.interpolation import interpolation_matrix, resize_axis
 from segkit.planning.plans import Resampling
 from segkit.planning.resampling import resample_labels, resample_logits, separate_z_axis
@@ -40,6 +42,12 @@ def _slab_axis(to_shape: Sequence[int], from_spacing: Sequence[float], to_spacin
     if z_axis is None or len(to_shape) < 2:
         return 0, options.order_probabilities
     return z_axis, options.order_z
+
+
+def _axis_orders(ndim: int, from_spacing: Sequence[float], to_spacing: Sequence[float],
+                 options: Resampling) -> tuple[int, ...]:
+    axis, order_axis = _slab_axis((0,) * ndim, from_spacing, to_spacing, options)
+    return tuple(order_axis if a == axis else options.order_probabilities for a in range(ndim))
 
 
 def _resize_plane(x: torch.Tensor, plane: tuple[int, ...], order: int) -> torch.Tensor:
@@ -90,6 +98,9 @@ def argmax_on_grid(logits: torch.Tensor, to_shape: Sequence[int], *, from_spacin
     """
     if tuple(logits.shape[1:]) == tuple(to_shape):
         return best_class(logits, 0)
+    orders = _axis_orders(len(to_shape), from_spacing, to_spacing, options)
+    if linear_orders(orders):
+        return boundary_argmax(logits, to_shape, orders)
     labels = torch.empty(tuple(int(s) for s in to_shape), dtype=torch.int64, device=logits.device)
     for rows, axis, resampled in resampled_slabs(logits, to_shape, from_spacing=from_spacing,
                                                  to_spacing=to_spacing, options=options):
