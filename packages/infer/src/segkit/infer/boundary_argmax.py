@@ -3,9 +3,9 @@
 Linear (or nearest) interpolation makes each output value a convex combination of the ``2^d`` source
 voxels around it (its corners). Where one class leads every other at all corners by more than rounding
 can undo, it leads at the output voxel too, so that voxel takes the class without interpolating anything.
-That holds away from label boundaries (about 85% of a whole-body CT's voxels). At the remaining voxels
-only the classes that can win are interpolated: a class whose largest corner value is below another
-class's smallest corner value cannot.
+That holds away from label boundaries: for 85% of the 1.5 mm CT example's voxels, even with the barely
+trained fixture model. At the remaining voxels only the classes that can win are interpolated: a class
+whose largest corner value is below another class's smallest corner value cannot.
 
 The result is the label map of resampling all classes, rounding back to the logits' precision (as nnU-Net
 stores them) and taking the first largest class. The doubtful voxels are interpolated in float64, so they
