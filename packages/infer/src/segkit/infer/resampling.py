@@ -44,10 +44,11 @@ def _slab_axis(to_shape: Sequence[int], from_spacing: Sequence[float], to_spacin
     return z_axis, options.order_z
 
 
-def _axis_orders(ndim: int, from_spacing: Sequence[float], to_spacing: Sequence[float],
+def _axis_orders(to_shape: Sequence[int], from_spacing: Sequence[float], to_spacing: Sequence[float],
                  options: Resampling) -> tuple[int, ...]:
-    axis, order_axis = _slab_axis((0,) * ndim, from_spacing, to_spacing, options)
-    return tuple(order_axis if a == axis else options.order_probabilities for a in range(ndim))
+    # the interpolation order of each axis: the slab axis has its own (order_z on a separate z axis)
+    axis, order_axis = _slab_axis(to_shape, from_spacing, to_spacing, options)
+    return tuple(order_axis if a == axis else options.order_probabilities for a in range(len(to_shape)))
 
 
 def _resize_plane(x: torch.Tensor, plane: tuple[int, ...], order: int) -> torch.Tensor:
@@ -98,7 +99,7 @@ def argmax_on_grid(logits: torch.Tensor, to_shape: Sequence[int], *, from_spacin
     """
     if tuple(logits.shape[1:]) == tuple(to_shape):
         return best_class(logits, 0)
-    orders = _axis_orders(len(to_shape), from_spacing, to_spacing, options)
+    orders = _axis_orders(to_shape, from_spacing, to_spacing, options)
     if linear_orders(orders):
         return boundary_argmax(logits, to_shape, orders)
     labels = torch.empty(tuple(int(s) for s in to_shape), dtype=torch.int64, device=logits.device)
