@@ -58,3 +58,12 @@ def test_convert_export_import_predict_the_same(hippo_model_dir, predictions_dir
     bad = tmp_path / "bad.zip"
     bad.write_text("not a zip")
     assert runner.invoke(import_app, [str(bad), str(tmp_path / "x")]).exit_code == 2
+    corrupt = tmp_path / "corrupt.zip"
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the stored weights: the CRC check fails on extraction
+    corrupt.write_bytes(bytes(data))
+    result = runner.invoke(import_app, [str(corrupt), str(tmp_path / "y")])
+    assert result.exit_code == 2 and "cannot extract" in result.output
+    assert not list((tmp_path / "y").iterdir())
+    result = runner.invoke(import_app, [str(archive), str(bad)])
+    assert result.exit_code == 2 and f"cannot import into {bad}" in result.output

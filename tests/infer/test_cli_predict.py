@@ -43,11 +43,13 @@ def test_predict_folder_names_outputs_like_nnunet(hippo_model_dir, predictions_d
         assert (ours.array == ref.array).mean() > 0.999
         ref_probs = load_probabilities(predictions_dir / "hippocampus_notta" / f"{case}.npz")
         assert np.abs(load_probabilities(out / f"{case}.npz") - ref_probs).mean() < 1e-3
-    # --continue leaves existing outputs alone
+    # --continue leaves existing outputs alone, but predicts a case again whose asked-for probabilities are missing
     before = (out / "hippocampus_033.nii.gz").stat().st_mtime_ns
-    result = CliRunner().invoke(app, _args(inputs, out, hippo_model_dir, "--continue"))
+    (out / "hippocampus_035.npz").unlink()
+    result = CliRunner().invoke(app, _args(inputs, out, hippo_model_dir, "--continue", "--save-probabilities"))
     assert result.exit_code == 0
     assert (out / "hippocampus_033.nii.gz").stat().st_mtime_ns == before
+    assert (out / "hippocampus_035.npz").is_file()
 
 
 def test_single_file_input(hippo_model_dir, predictions_dir, tmp_path):
@@ -81,7 +83,7 @@ def test_bad_case_mid_run_keeps_written_files_valid(hippo_model_dir, predictions
     out = tmp_path / "out"
     result = CliRunner().invoke(app, _args(inputs, out, hippo_model_dir))
     assert result.exit_code == 2
-    assert "NaN" in result.output and "Traceback" not in result.output
+    assert "case zz_nan: image holds NaN" in result.output and "Traceback" not in result.output
     written = sorted(out.glob("*.nii.gz"))
     assert [p.name for p in written] == ["hippocampus_033.nii.gz", "hippocampus_035.nii.gz"]
     for path in written:

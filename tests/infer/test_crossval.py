@@ -33,6 +33,7 @@ def test_each_case_is_predicted_by_its_own_fold(hippocampus_dir, tmp_path):
     np.testing.assert_array_equal(read_image(out / "hippocampus_004.nii.gz").array, by_fold[1])
     summary = json.loads((out / "summary.json").read_text())
     assert [f["cases"] for f in summary["folds"].values()] == [2, 1]
+    assert summary["model"] == str(model.resolve())
     per_case = {c["case"]: c["metrics"]["1"]["dice"] for c in summary["metric_per_case"]}
     fold0 = [per_case[f"hippocampus_00{i}.nii.gz"] for i in (1, 3)]
     assert summary["folds"]["0"]["dice"]["1"] == pytest.approx(np.mean([d for d in fold0 if d is not None]))

@@ -35,3 +35,6 @@ def test_ensemble_averages_probabilities(tmp_path):
     assert (out.array[0] == 0).all() and (out.array[1:] == 1).all()
     result = CliRunner().invoke(ensemble_app, [str(tmp_path / "m1"), "-o", str(tmp_path / "o2")])
     assert result.exit_code == 2 and "at least two" in result.output
+    (tmp_path / "m2" / "case.npz").rename(tmp_path / "m2" / "other.npz")
+    result = CliRunner().invoke(ensemble_app, [str(tmp_path / "m1"), str(tmp_path / "m2"), "-o", str(tmp_path / "o3")])
+    assert result.exit_code == 2 and "lacks the probabilities of 1 case(s) the others have (other)" in result.output

@@ -41,6 +41,24 @@ def test_ranks_candidates_and_pair_ensembles(tmp_path):
     assert instructions["commands"][-1].startswith("segkit-ensemble")
     bad = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), "a", "-o", str(tmp_path / "x.json")])
     assert bad.exit_code == 2 and "NAME=FOLDER" in bad.output
+    twice = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", f"a={tmp_path / 'b'}",
+                                               "-o", str(tmp_path / "x.json")])
+    assert twice.exit_code == 2 and "given twice" in twice.output
+
+
+def test_candidates_must_predict_the_same_cases(tmp_path):
+    ref = np.zeros((4, 4, 4), np.uint8)
+    ref[:2] = 1
+    (tmp_path / "ref").mkdir()
+    probs = np.stack([1.0 - ref, ref]).astype(np.float32)
+    for case in ("c", "d"):
+        write_image(Image(ref, AFFINE), tmp_path / "ref" / f"{case}.nii.gz", label=True)
+    _folder(tmp_path / "a", {"c": probs, "d": probs})
+    _folder(tmp_path / "b", {"c": probs})
+    result = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}",
+                                                "-o", str(tmp_path / "instr.json")])
+    assert result.exit_code == 2 and "predicted different cases (2 and 1 label maps)" in result.output
+    assert not (tmp_path / "instr.json").exists()
 
 
 def test_determines_postprocessing_for_the_winner(tmp_path):
@@ -62,4 +80,11 @@ def test_determines_postprocessing_for_the_winner(tmp_path):
     assert plan["keep_largest_foreground"] or plan["keep_largest_per_class"] == [1]
     assert plan["dice_after"] == 1.0
     apply = f"segkit-postprocess apply OUTPUT_RAW OUTPUT -p {tmp_path / 'postprocessing.json'}"
-    assert instructions["commands"] == ["segkit-predict -i INPUT -o OUTPUT_RAW -m a", apply]
+    assert instructions["commands"] == ["segkit-predict -i INPUT -o OUTPUT_RAW -m MODEL_a", apply]
+    # segkit-crossval records the model folder beside its predictions; the commands then name it
+    (tmp_path / "a" / "summary.json").write_text(json.dumps({"model": "/models/hippo"}))
+    result = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}",
+                                                "-o", str(tmp_path / "instr.json")])
+    assert result.exit_code == 0, result.output
+    commands = json.loads((tmp_path / "instr.json").read_text())["commands"]
+    assert commands[0] == "segkit-predict -i INPUT -o OUTPUT_RAW -m /models/hippo"

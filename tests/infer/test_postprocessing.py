@@ -72,6 +72,16 @@ def test_cli_determine_then_apply(tmp_path):
     result = runner.invoke(postprocess_app, ["apply", str(tmp_path / "empty"), str(tmp_path / "o2"),
                                              "-p", str(tmp_path / "pp.json")])
     assert result.exit_code == 2 and "no label maps" in result.output
+    for plan, message in (([], "'format' must be"), ({"format": "segkit-postprocessing/1",
+                                                      "keep_largest_per_class": "ab"}, "must be a list")):
+        (tmp_path / "bad.json").write_text(json.dumps(plan))
+        result = runner.invoke(postprocess_app, ["apply", str(tmp_path / "pred"), str(tmp_path / "o3"),
+                                                 "-p", str(tmp_path / "bad.json")])
+        assert result.exit_code == 2 and message in result.output
+    write_image(Image(ref[:-1], affine), tmp_path / "ref" / "a.nii.gz", label=True)
+    result = runner.invoke(postprocess_app, ["determine", str(tmp_path / "pred"), str(tmp_path / "ref"),
+                                             "-o", str(tmp_path / "pp2.json")])
+    assert result.exit_code == 2 and "differs from the reference grid" in result.output
 
 
 def test_regions_keep_the_largest_component_of_their_union(tmp_path):

@@ -1,10 +1,12 @@
 """Label dtypes, kept image dtypes and atomic writes."""
 
+import os
+
 import nibabel as nib
 import numpy as np
 import pytest
 
-from segkit.io import Image, ImageWriteError, as_label_array, read_image, write_image
+from segkit.io import FileWriteError, Image, ImageWriteError, as_label_array, atomic_path, read_image, write_image
 
 
 @pytest.mark.parametrize(("high", "dtype"), [(2, np.uint8), (255, np.uint8), (256, np.uint16), (70000, np.uint32)])
@@ -52,6 +54,38 @@ def test_unknown_extension_and_missing_folder_are_write_errors(tmp_path):
         write_image(image, tmp_path / "x.png")
     with pytest.raises(ImageWriteError, match="does not exist"):
         write_image(image, tmp_path / "missing" / "x.nii.gz")
+
+
+def test_written_files_get_the_mode_the_umask_gives(tmp_path):
+    image = Image(np.arange(27, dtype=np.int16).reshape(3, 3, 3), np.eye(4))
+    old = os.umask(0o022)
+    try:
+        written = [write_image(image, tmp_path / name) for name in ("x.nii.gz", "x.nrrd", "x.mha")]
+        with atomic_path(tmp_path / "note.json") as tmp:
+            tmp.write_text("{}")
+    finally:
+        os.umask(old)
+    for path in [*written, tmp_path / "note.json"]:
+        assert path.stat().st_mode & 0o777 == 0o644, path  # not tempfile's 0600
+
+
+def test_metaimage_header_names_its_data_file(tmp_path):
+    image = Image(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.diag([0.5, 1.0, 2.0, 1.0]))
+    write_image(image, tmp_path / "scan.mhd")
+    write_image(image, tmp_path / "scan.mhd")  # again: replaces both files, leaves nothing behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.mhd", "scan.zraw"]
+    assert "ElementDataFile = scan.zraw" in (tmp_path / "scan.mhd").read_text()
+    back = read_image(tmp_path / "scan.mhd")
+    assert np.array_equal(back.array, image.array) and np.allclose(back.affine, image.affine)
+
+
+def test_atomic_write_into_a_missing_folder_or_onto_a_folder_is_one_clear_error(tmp_path):
+    with pytest.raises(FileWriteError, match="cannot write .*No such file"), atomic_path(tmp_path / "no" / "a.json"):
+        pass
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(FileWriteError, match="cannot write"), atomic_path(tmp_path / "taken") as tmp:
+        tmp.write_text("x")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
 
 
 def test_label_names_round_trip_and_totalsegmentator_tables_are_read(ct_dir, tmp_path):

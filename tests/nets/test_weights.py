@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,12 @@ def test_round_trip_reproduces_outputs(tmp_path: Path) -> None:
     torch.manual_seed(2)
     spec = small_spec(3, "residual", "batch")
     model = build_network(spec, 2, 3).eval()
-    path = save_weights(model, spec, tmp_path / "weights.safetensors")
+    old_umask = os.umask(0o022)
+    try:
+        path = save_weights(model, spec, tmp_path / "weights.safetensors")
+    finally:
+        os.umask(old_umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # readable like any new file, not tempfile's 0600
     stored = load_weights(path)
     assert stored.spec == spec and (stored.in_channels, stored.num_classes) == (2, 3)
     again = stored.build()

@@ -35,4 +35,4 @@ def test_two_ranks_match_one_process(hippo_preprocessed, tmp_path):
         assert abs(x["train_loss"] - y["train_loss"]) < 1e-4
         pairs = zip(x["pseudo_dice"], y["pseudo_dice"], strict=True)
         assert x["pseudo_dice"] == y["pseudo_dice"] or max(abs(p - q) for p, q in pairs) < 1e-3
-    assert not list((tmp_path / "ddp").glob("fold_0/.checkpoint.*"))  # only rank 0 wrote, atomically
+    assert not list((tmp_path / "ddp").glob("fold_0/.checkpoint_latest.pt.*"))  # only rank 0 wrote, atomically

@@ -6,9 +6,11 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from segkit.infer.errors import ModelLoadError
+from segkit.io.atomic import atomic_path
 from segkit.io.model_folder import WEIGHTS_FILE, read_model_info
 from segkit.io.safe_zip import extract_zip
 from segkit.nets import load_weights, save_weights
@@ -32,19 +34,14 @@ def export_model_folder(folder: str | os.PathLike, archive: str | os.PathLike, *
     missing = [str(m) for m in members if not m.is_file()]
     if missing:
         raise ModelLoadError(f"cannot export {folder}: missing {missing[0]}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".tmp", dir=archive.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as handle, \
-                tempfile.TemporaryDirectory() as scratch:
-            for member in members:
-                source = member
-                if half and member.name == WEIGHTS_FILE:
-                    source = _half_precision_copy(member, Path(scratch) / f"{member.parent.name}.safetensors")
-                handle.write(source, f"{folder.name}/{member.relative_to(folder).as_posix()}")
-        os.replace(tmp, archive)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(archive, suffix=".tmp") as tmp, \
+            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as handle, \
+            tempfile.TemporaryDirectory() as scratch:
+        for member in members:
+            source = member
+            if half and member.name == WEIGHTS_FILE:
+                source = _half_precision_copy(member, Path(scratch) / f"{member.parent.name}.safetensors")
+            handle.write(source, f"{folder.name}/{member.relative_to(folder).as_posix()}")
     return archive
 
 
@@ -61,15 +58,21 @@ def import_model_folder(archive: str | os.PathLike, target_parent: str | os.Path
     weights of its folds), then renamed into place.
 
     Raises:
-        ModelLoadError: not a model zip, or the target exists already.
+        ModelLoadError: not a (readable) model zip, the target exists already, or cannot be written.
     """
     archive, parent = Path(archive), Path(target_parent)
     if not zipfile.is_zipfile(archive):
         raise ModelLoadError(f"{archive} is not a zip file")
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".segkit-import-", dir=parent))
     try:
-        extract_zip(archive, staging)
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".segkit-import-", dir=parent))
+    except OSError as err:
+        raise ModelLoadError(f"cannot import into {parent}: {err.strerror or err}") from err
+    try:
+        try:
+            extract_zip(archive, staging)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            raise ModelLoadError(f"cannot extract {archive} ({err})") from err
         found = [p.parent for p in staging.rglob("model.json")]
         if len(found) != 1:
             raise ModelLoadError(f"{archive}: expected one model folder (model.json), found {len(found)}")

@@ -28,7 +28,7 @@ class BatchOptions:
 
     Args:
         save_probabilities: also write ``CASE.npz`` (nnU-Net's layout: key ``probabilities``, (c, z, y, x)).
-        skip_existing: leave cases whose output file already exists (``--continue``).
+        skip_existing: leave cases whose output files already exist (``--continue``).
         previous_stage_dir: for a cascade stage, the folder of the previous stage's label maps (same names).
         case_ids: predict only these cases of the input folder (all must be there); None: every case.
     """
@@ -76,7 +76,7 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
     write_labels_file(out_dir, setup.labels, setup.regions_class_order, setup.file_ending)
     todo = []
     for case in cases:
-        if options.skip_existing and (out_dir / case.output_name()).is_file():
+        if options.skip_existing and _is_done(case, out_dir, options.save_probabilities):
             if on_case:
                 on_case(case, "skipped")
             continue
@@ -88,7 +88,10 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
             previous = None
             if options.previous_stage_dir is not None:
                 previous = read_image(Path(options.previous_stage_dir) / case.output_name())
-            return image, predictor.prepare(image, previous=previous)
+            try:
+                return image, predictor.prepare(image, previous=previous)
+            except InputMismatchError as err:
+                raise InputMismatchError(f"case {case.identifier}: {err}") from err
 
         pending: Future | None = reader.submit(prepare, todo[0]) if todo else None
         writes: list[Future] = []
@@ -107,6 +110,12 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
         for future in writes:
             written.append(future.result())
     return written
+
+
+def _is_done(case: InputCase, out_dir: Path, with_probabilities: bool) -> bool:
+    # probabilities are written before the label map, so a label map alone means they were not asked for
+    done = (out_dir / case.output_name()).is_file()
+    return done and (not with_probabilities or (out_dir / f"{case.identifier}.npz").is_file())
 
 
 def _write_case(labels: Image, probs: np.ndarray | None, out_dir: Path, case: InputCase) -> Path:

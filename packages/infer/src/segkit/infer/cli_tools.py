@@ -24,7 +24,7 @@ def ensemble(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
     save_probabilities: Annotated[bool, typer.Option("--save-probabilities")] = False,
 ) -> None:
-    """Average the probabilities of every case present in all FOLDERS and write its label map."""
+    """Average the probabilities of each case over FOLDERS (all must hold the same cases); write its label map."""
     from segkit.infer.ensemble import ensemble_folders
 
     ensemble_folders(folders, output, save_probabilities_too=save_probabilities)
@@ -121,17 +121,20 @@ def find_best(
     from segkit.infer.errors import InferError
     from segkit.infer.evaluate import EvaluateOptions
     from segkit.infer.find_best import find_best as rank
-    from segkit.infer.find_best import write_instructions
+    from segkit.infer.find_best import model_folder_of, write_instructions
 
     parsed = {}
     for item in candidates:
         name, sep, folder = item.partition("=")
         if not sep or not name or not folder:
             raise InferError(f"candidate {item!r} must be NAME=FOLDER")
+        if name in parsed:
+            raise InferError(f"candidate name {name!r} is given twice")
         parsed[name] = folder
     options = None if dataset_json is None else EvaluateOptions.from_dataset_json(dataset_json)
     result = rank(parsed, reference, options=options, try_ensembles=not no_ensembles)
-    write_instructions(result, output)
+    models = {name: model for name, folder in parsed.items() if (model := model_folder_of(folder))}
+    write_instructions(result, output, model_folders=models)
     for entry in result["ranking"]:
         typer.echo(f"{entry['foreground_dice']:.4f}  {entry['name']}")
 

@@ -91,7 +91,8 @@ def predict_crossval(model_folder: str | os.PathLike, dataset_folder: str | os.P
         on_case: progress callback, as for `predict_folder`.
 
     Returns:
-        `evaluate_folders`' summary plus ``"folds"``: per fold, its number of cases and mean Dice per label.
+        `evaluate_folders`' summary plus ``"model"`` (the model folder, for `segkit-find-best`'s commands) and
+        ``"folds"``: per fold, its number of cases and mean Dice per label.
     """
     dataset = Dataset.load(dataset_folder)
     batch = batch or BatchOptions()
@@ -102,6 +103,7 @@ def predict_crossval(model_folder: str | os.PathLike, dataset_folder: str | os.P
     summary = evaluate_folders(output, dataset.root / "labelsTr",
                                options=EvaluateOptions.from_dataset_json(dataset.root / "dataset.json"))
     ending = dataset.info.file_ending
+    summary["model"] = str(Path(model_folder).resolve())
     summary["folds"] = _per_fold(summary, {f"{case}{ending}": fold for fold, ids in cases.items() for case in ids})
     write_summary(summary, Path(output) / "summary.json")
     return summary

@@ -43,7 +43,7 @@ def labels_from_probabilities(probabilities: np.ndarray, label_values: tuple[int
 
 def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.PathLike, *,
                      save_probabilities_too: bool = False) -> list[Path]:
-    """Average the ``CASE.npz`` probabilities of every case present in all folders; write ``CASE.nii.gz``.
+    """Average the ``CASE.npz`` probabilities of every case (all folders must hold the same); write ``CASE.nii.gz``.
 
     Each folder is a ``segkit-predict --save-probabilities`` (or nnUNetv2_predict) output; the label map
     ``CASE.nii.gz`` of the first folder supplies the grid, and its ``dataset.json`` the labels: softmax
@@ -52,8 +52,8 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
     same ``dataset.json``, so ensembles can be ensembled again.
 
     Raises:
-        InferError: fewer than two folders, no common case, probabilities of different shapes, or channels that
-            do not fit the labels.
+        InferError: fewer than two folders, no probabilities, folders holding different cases, probabilities of
+            different shapes, or channels that do not fit the labels.
     """
     folders = [Path(f) for f in folders]
     if len(folders) < 2:
@@ -61,9 +61,15 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
     for folder in folders:
         if not folder.is_dir():
             raise InferError(f"folder {folder} does not exist")
-    common = set.intersection(*({p.stem for p in f.glob("*.npz")} for f in folders))
-    if not common:
-        raise InferError(f"no case has probabilities (.npz) in all of {', '.join(map(str, folders))}")
+    held = [{p.stem for p in f.glob("*.npz")} for f in folders]
+    every_case = set.union(*held)
+    if not every_case:
+        raise InferError(f"no probabilities (.npz) in any of {', '.join(map(str, folders))}")
+    for folder, cases in zip(folders, held, strict=True):
+        if cases != every_case:
+            missing = sorted(every_case - cases)
+            raise InferError(f"{folder} lacks the probabilities of {len(missing)} case(s) the others have "
+                             f"({', '.join(missing[:3])}); every folder must hold the same cases")
     labels = read_label_values(folders[0])
     for folder in folders[1:]:
         other = read_label_values(folder)
@@ -75,7 +81,7 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
     if labels is not None:
         shutil.copyfile(folders[0] / LABELS_FILE, out / LABELS_FILE)
     written = []
-    for case in sorted(common):
+    for case in sorted(every_case):
         probs = [load_probabilities(f / f"{case}.npz") for f in folders]
         if len({p.shape for p in probs}) != 1:
             raise InferError(f"case {case}: probability shapes differ ({[p.shape for p in probs]})")

@@ -14,7 +14,7 @@ from segkit.infer.cases import image_files
 from segkit.infer.errors import EvaluationError
 from segkit.infer.metrics import LabelOrRegion, as_label_or_region, case_metrics, label_key
 from segkit.infer.model_setup import read_dataset_labels
-from segkit.io import atomic_path, read_image
+from segkit.io import Image, atomic_path, read_image
 
 METRICS = ("dice", "iou", "nsd", "hd95")
 
@@ -54,6 +54,23 @@ def _images(folder: Path) -> dict[str, Path]:
     return {p.name: p for p in image_files(folder)}
 
 
+def read_label_pair(pred_path: Path, ref_path: Path) -> tuple[Image, Image]:
+    """Read a predicted and a reference label map that must share one grid and hold whole numbers.
+
+    Raises:
+        EvaluationError: different grids, or a map with fractional values (not a label map).
+    """
+    pred, ref = read_image(pred_path), read_image(ref_path)
+    if not pred.same_grid(ref, tolerance=1e-3):
+        raise EvaluationError(f"{pred_path.name}: prediction grid {pred.spatial_shape} differs from the reference "
+                              f"grid {ref.spatial_shape} (or their affines differ)")
+    for path, image in ((pred_path, pred), (ref_path, ref)):
+        values = np.asarray(image.array)
+        if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
+            raise EvaluationError(f"{path}: holds fractional values, not a label map")
+    return pred, ref
+
+
 def _nanmean(values: Sequence[float]) -> float | None:
     finite = [v for v in values if v is not None and not np.isnan(v)]
     return float(np.mean(finite)) if finite else None
@@ -79,13 +96,7 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
     missing = [name for name in preds if name not in refs]
     if missing:
         raise EvaluationError(f"{len(missing)} prediction(s) without reference in {ref_dir}, e.g. {missing[0]}")
-    loaded = []
-    for name, path in preds.items():
-        pred, ref = read_image(path), read_image(refs[name])
-        if not pred.same_grid(ref, tolerance=1e-3):
-            raise EvaluationError(f"{name}: prediction grid {pred.spatial_shape} differs from the reference grid "
-                                  f"{ref.spatial_shape} (or their affines differ)")
-        loaded.append((name, pred, ref))
+    loaded = [(name, *read_label_pair(path, refs[name])) for name, path in preds.items()]
     labels = options.labels
     if labels is None:
         found = set()

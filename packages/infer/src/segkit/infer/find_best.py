@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from segkit.infer.cases import image_files
 from segkit.infer.ensemble import ensemble_folders
 from segkit.infer.errors import InferError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders
@@ -35,10 +36,11 @@ def find_best(candidates: Mapping[str, str | os.PathLike], reference: str | os.P
         best first; ``postprocessing`` is a `PostprocessingPlan` as a dict.
 
     Raises:
-        InferError: no candidates.
+        InferError: no candidates, or candidates that predicted different cases.
     """
     if not candidates:
         raise InferError("find-best needs at least one candidate folder")
+    _check_same_cases(candidates)
     scores, folders = [], {}
     with tempfile.TemporaryDirectory(prefix="segkit-find-best-") as tmp:
         for name, folder in candidates.items():
@@ -60,6 +62,25 @@ def find_best(candidates: Mapping[str, str | os.PathLike], reference: str | os.P
     return {"ranking": scores, "best": best, "postprocessing": plan.to_dict()}
 
 
+def _check_same_cases(candidates: Mapping[str, str | os.PathLike]) -> None:
+    # a ranking is only fair on one set of cases
+    held = {name: {path.name for path in image_files(folder)} for name, folder in candidates.items()}
+    first, cases = next(iter(held.items()))
+    for name, other in held.items():
+        if other != cases:
+            raise InferError(f"candidates {first} and {name} predicted different cases ({len(cases)} and "
+                             f"{len(other)} label maps); rank them on the same cross-validation cases")
+
+
+def model_folder_of(predictions: str | os.PathLike) -> str | None:
+    """The model folder that `segkit-crossval` recorded in the ``summary.json`` of its predictions, if any."""
+    summary = Path(predictions) / "summary.json"
+    try:
+        return json.loads(summary.read_text()).get("model")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _score(name: str, members: list[str], folder: Path, reference, options: EvaluateOptions | None) -> dict:
     summary = evaluate_folders(folder, reference, options=options)
     return {"name": name, "members": members, "foreground_dice": summary["foreground_mean"]["dice"],
@@ -69,7 +90,8 @@ def _score(name: str, members: list[str], folder: Path, reference, options: Eval
 def write_instructions(result: dict, path: str | os.PathLike, *,
                        model_folders: Mapping[str, str] | None = None) -> Path:
     """Write the winner and how to run it as JSON (``inference_instructions.json``), and its postprocessing as
-    ``postprocessing.json`` beside it."""
+    ``postprocessing.json`` beside it. ``model_folders`` maps candidate names to their model folders (``MODEL_NAME``
+    stands in the commands for a folder that is not known)."""
     best = result["best"]
     folders = model_folders or {}
     path = Path(path)
@@ -77,7 +99,7 @@ def write_instructions(result: dict, path: str | os.PathLike, *,
     plan_path = plan.save(path.with_name("postprocessing.json"))
     ensemble = len(best["members"]) > 1
     raw = "OUTPUT_RAW" if plan.foreground or plan.classes else "OUTPUT"
-    commands = [f"segkit-predict -i INPUT -o {f'OUTPUT_{m}' if ensemble else raw} -m {folders.get(m, m)}"
+    commands = [f"segkit-predict -i INPUT -o {f'OUTPUT_{m}' if ensemble else raw} -m {folders.get(m, f'MODEL_{m}')}"
                 + (" --save-probabilities" if ensemble else "") for m in best["members"]]
     if ensemble:
         commands.append("segkit-ensemble " + " ".join(f"OUTPUT_{m}" for m in best["members"]) + f" -o {raw}")

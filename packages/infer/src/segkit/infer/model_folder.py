@@ -155,7 +155,8 @@ def load_model_folder(folder: str | Path, *, folds=None, checkpoint: str = NNUNE
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise ModelLoadError(f"model folder not found: {folder}")
+        found = "is a file, not a folder" if folder.exists() else "not found"
+        raise ModelLoadError(f"model folder {found}: {folder}")
     if (folder / "model.json").is_file():
         return _load_segkit(folder, folds)
     if is_nnunet_result_folder(folder) or any(folder.glob(f"fold_*/{checkpoint}")):

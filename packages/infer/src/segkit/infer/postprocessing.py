@@ -21,8 +21,9 @@ from scipy.ndimage import generate_binary_structure, label
 
 from segkit.infer.cases import image_files
 from segkit.infer.errors import InferError
+from segkit.infer.evaluate import read_label_pair
 from segkit.infer.metrics import LabelOrRegion, as_label_or_region, label_mask
-from segkit.io import atomic_path, read_image
+from segkit.io import atomic_path
 
 FORMAT = "segkit-postprocessing/1"
 
@@ -59,11 +60,17 @@ class PostprocessingPlan:
     @classmethod
     def from_dict(cls, data: dict) -> PostprocessingPlan:
         """Parse `to_dict`'s object."""
-        if data.get("format") != FORMAT:
-            raise InferError(f"postprocessing JSON: 'format' must be {FORMAT!r}, got {data.get('format')!r}")
-        return cls(foreground=bool(data.get("keep_largest_foreground", False)),
-                   classes=tuple(data.get("keep_largest_per_class", ())),
-                   dice_before=data.get("dice_before"), dice_after=data.get("dice_after"))
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise InferError(f"postprocessing JSON: 'format' must be {FORMAT!r}, got {found!r}")
+        classes = data.get("keep_largest_per_class", [])
+        if not isinstance(classes, list):
+            raise InferError(f"postprocessing JSON: 'keep_largest_per_class' must be a list, got {classes!r}")
+        try:
+            return cls(foreground=bool(data.get("keep_largest_foreground", False)), classes=tuple(classes),
+                       dice_before=data.get("dice_before"), dice_after=data.get("dice_after"))
+        except (TypeError, ValueError) as err:
+            raise InferError(f"postprocessing JSON: 'keep_largest_per_class' holds {classes!r} ({err})") from err
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the JSON atomically."""
@@ -112,14 +119,15 @@ def label_pairs(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike) -> list
     """``(prediction, reference)`` label arrays of every prediction in ``pred_dir`` (same file names).
 
     Raises:
-        InferError: no predictions, or a prediction without reference.
+        InferError: no predictions, a prediction without reference, on another grid, or not a label map.
     """
     pairs = []
     for path in image_files(pred_dir):
         ref = Path(ref_dir) / path.name
         if not ref.is_file():
             raise InferError(f"no reference {ref} for prediction {path.name}")
-        pairs.append((np.asarray(read_image(path).array), np.asarray(read_image(ref).array)))
+        pred_image, ref_image = read_label_pair(path, ref)
+        pairs.append((np.asarray(pred_image.array), np.asarray(ref_image.array)))
     if not pairs:
         raise InferError(f"no predicted label maps in {pred_dir}")
     return pairs

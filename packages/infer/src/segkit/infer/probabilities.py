@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,6 @@ def load_probabilities(path: str | os.PathLike) -> np.ndarray:
             if KEY not in data:
                 raise InferError(f"{path}: no {KEY!r} array (keys: {', '.join(data.files)})")
             array = data[KEY]
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
         raise InferError(f"{path}: cannot read probabilities ({err})") from err
     return np.ascontiguousarray(np.transpose(array, (0, *range(array.ndim - 1, 0, -1))), dtype=np.float32)

@@ -7,6 +7,7 @@ Every image is an `Image`: voxels in ``(i, j, k)`` (or ``(c, i, j, k)``) order a
 from segkit.io.atomic import atomic_path
 from segkit.io.errors import (
     DatasetError,
+    FileWriteError,
     ImageGeometryError,
     ImageReadError,
     ImageWriteError,
@@ -18,6 +19,7 @@ from segkit.io.writing import as_label_array, write_image
 
 __all__ = [
     "DatasetError",
+    "FileWriteError",
     "Image",
     "ImageGeometryError",
     "ImageReadError",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from segkit.io.errors import FileWriteError
 
 
 @contextlib.contextmanager
@@ -16,6 +18,9 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     The temporary name keeps ``suffix`` (default: the full suffix of ``path``, e.g.
     ``.nii.gz``) so that format-by-extension writers behave. On any error the temporary
     file is removed and ``path`` is left untouched.
+
+    Raises:
+        FileWriteError: the folder is missing or read-only, or ``path`` is a folder.
 
     Example:
         >>> import tempfile, pathlib
@@ -27,11 +32,30 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     """
     path = Path(path)
     suffix = "".join(path.suffixes) if suffix is None else suffix
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    try:
+        tmp = reserve_temp_file(path, suffix=f".tmp{suffix}")
+    except OSError as err:
+        raise FileWriteError(f"cannot write {path}: {err.strerror or err}") from err
     try:
         yield tmp
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            raise FileWriteError(f"cannot write {path}: {err.strerror or err}") from err
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def reserve_temp_file(path: Path, *, suffix: str = ".tmp") -> Path:
+    """Create an empty, uniquely named hidden file beside ``path`` and return its path.
+
+    Unlike ``tempfile.mkstemp`` (always mode 0600), the file gets the mode the umask gives a new
+    file, so that the result, once renamed onto ``path``, is as readable as any other file.
+    """
+    while True:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{suffix}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return tmp

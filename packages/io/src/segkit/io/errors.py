@@ -13,6 +13,10 @@ class ImageWriteError(SegkitError):
     """An image could not be written (unsupported extension, unwritable folder)."""
 
 
+class FileWriteError(SegkitError):
+    """A file could not be created where it was asked for (missing or read-only folder, a folder in the way)."""
+
+
 class ImageGeometryError(SegkitError):
     """An image has invalid geometry, or two images that must share a grid do not."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +45,24 @@ def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, d
     writer = write_nifti if name.endswith(NIFTI_SUFFIXES) else write_sitk
     suffix = ".nii.gz" if name.endswith(".nii.gz") else path.suffix
     try:
-        with atomic_path(path, suffix=suffix) as tmp:
-            writer(image, tmp)
+        if name.endswith(".mhd"):
+            _write_header_and_data(image, path)
+        else:
+            with atomic_path(path, suffix=suffix) as tmp:
+                writer(image, tmp)
     except OSError as err:
         raise ImageWriteError(f"{path}: could not write ({err.strerror or err})") from err
     return path
+
+
+def _write_header_and_data(image: Image, path: Path) -> None:
+    # A MetaImage header names its data file, so both are written under their final names in a
+    # scratch folder beside the target, then moved in: the data file first, the header last.
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as scratch:
+        staged = Path(scratch) / path.name
+        write_sitk(image, staged)
+        for member in sorted(Path(scratch).iterdir(), key=lambda file: file == staged):
+            os.replace(member, path.parent / member.name)
 
 
 def as_label_array(array: np.ndarray) -> np.ndarray:

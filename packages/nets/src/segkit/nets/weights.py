@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,10 +69,13 @@ def save_weights(model_or_state: nn.Module | dict[str, torch.Tensor], spec: Arch
     meta = {"format": FORMAT, "spec": json.dumps(spec.to_dict()), "in_channels": str(int(in_channels)),
             "num_classes": str(int(num_classes))}
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
+        # safetensors writes mode 0600; give the file the mode the umask gives any new file
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        mode = tmp.stat().st_mode & 0o777
         save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

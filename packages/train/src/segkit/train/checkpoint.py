@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from segkit.io.atomic import atomic_path
 from segkit.train.errors import ResumeError
 
 log = logging.getLogger(__name__)
@@ -28,18 +28,12 @@ def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
     """Write `state` (tensors, numbers, strings, lists, dicts only) as the newest checkpoint of `folder`."""
     folder = Path(folder)
     latest = folder / LATEST
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(latest, suffix=".tmp") as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         if latest.exists():
             os.replace(latest, folder / PREVIOUS)
-        os.replace(tmp, latest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return latest
 
 
