@@ -1,12 +1,14 @@
 """Reading and writing real scans in every supported format reproduces voxels and geometry."""
 
 import gzip
+import re
 import shutil
 import zipfile
 
 import nibabel as nib
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from segkit.io import Image, ImageGeometryError, ImageReadError, read_channels, read_image, write_image
 
@@ -114,6 +116,30 @@ def test_non_image_file_is_a_read_error(tmp_path, name):
 def test_empty_folder_is_not_a_dicom_series(tmp_path):
     with pytest.raises(ImageReadError, match="no DICOM series"):
         read_image(tmp_path)
+
+
+def test_folder_without_dicom_is_a_read_error_and_itk_stays_quiet(tmp_path, capfd):
+    (tmp_path / "a.txt").write_text("not DICOM\n")
+    with pytest.raises(ImageReadError, match=f"^{re.escape(str(tmp_path))}: no DICOM series found in this folder$"):
+        read_image(tmp_path)
+    assert capfd.readouterr().err == ""
+    assert sitk.ProcessObject.GetGlobalWarningDisplay()  # switched off only while reading
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["folder", "zip"])
+def test_dicom_series_with_a_missing_slice_is_a_geometry_error(ct_dir, tmp_path, capfd, packed):
+    files = sorted((ct_dir / "example_ct_dicom").iterdir())
+    series = tmp_path / "gapped"
+    series.mkdir()
+    for path in files[:9] + files[10:]:
+        shutil.copy(path, series / path.name)
+    if packed:
+        series = shutil.make_archive(str(series), "zip", series)
+    # Slices count up the slice axis; the file names run down it, so the gap follows slice 10.
+    gap = r"slice spacing varies from 2 to 4 mm \(between slices 10 and 11 of 19\): a slice is missing\?$"
+    with pytest.raises(ImageGeometryError, match=f"^{re.escape(str(series))}: {gap}"):
+        read_image(series)
+    assert capfd.readouterr().err == ""
 
 
 @pytest.mark.parametrize("zoom", [0.0, -1.0])

@@ -82,7 +82,7 @@ def _read_dicom_zip(path: Path) -> Image:
         if not folders:
             raise ImageReadError(f"{path}: the zip holds no files")
         dicom_folder = max(folders, key=lambda folder: sum(1 for f in folder.iterdir() if f.is_file()))
-        return read_dicom_series(dicom_folder)
+        return read_dicom_series(dicom_folder, source=path)
 
 
 def _fmt(values: Sequence[float]) -> str:
