@@ -114,6 +114,72 @@ def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
     assert result.exit_code == 2 and message in result.output, result.output
 
 
+def test_unwritable_or_clashing_outputs_fail_before_any_work(hippo_cli, inputs, tmp_path, monkeypatch):
+    from segtool.api import Segmenter
+
+    def refuse(*args):
+        raise RuntimeError("segmented although the output is bad")
+
+    monkeypatch.setattr(Segmenter, "segment", refuse)
+    scan = inputs[CASES[0]]
+    (tmp_path / "file").write_text("keep me")
+    copy = tmp_path / "scan.nii.gz"
+    copy.write_bytes(scan.read_bytes())
+    cases = [
+        (["-i", str(scan), "-o", str(tmp_path / "file")], "exists as a file"),
+        (["-i", str(scan), "-o", str(tmp_path / "file" / "sub")], "is a file"),
+        (["-i", str(scan), "-o", str(tmp_path / "file" / "x.nii.gz"), "--ml"], "is a file"),
+        (["-i", str(copy), "-o", str(copy), "--ml"], "would overwrite an input scan"),
+        (["-i", str(scan), "-o", str(tmp_path)], None),  # a writable existing folder passes the checks
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, [*args, "-ta", "hippo", "-q"])
+        if message is None:
+            assert "segmented although" in str(result.exception)
+            continue
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert (tmp_path / "file").read_text() == "keep me" and copy.read_bytes() == scan.read_bytes()
+    clash = tmp_path / "clash"
+    clash.mkdir()
+    for name in ("case_0000.nii.gz", "case.nii.gz"):
+        (clash / name).write_bytes(scan.read_bytes())
+    result = runner.invoke(app, ["-i", str(clash), "-o", str(tmp_path / "o"), "-ta", "hippo", "--ml", "-q"])
+    assert result.exit_code == 2 and "would both be written to" in result.output
+    result = runner.invoke(app, ["-i", str(clash), "-o", str(tmp_path / "o.nii.gz"), "-ta", "hippo", "--ml", "-q"])
+    assert result.exit_code == 2 and result.output.count("error:") == 1 and "needs an output folder" in result.output
+    result = runner.invoke(app, ["-i", str(scan), "-ta", "hippo"])
+    assert result.exit_code == 2 and "missing -o OUTPUT" in result.output
+
+
+def test_a_folder_of_one_scan_is_a_batch_and_other_formats_are_multilabel_files(hippo_cli, inputs, tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / inputs[CASES[0]].name).write_bytes(inputs[CASES[0]].read_bytes())
+    result = runner.invoke(app, ["-i", str(folder), "-o", str(tmp_path / "out"), "-ta", "hippo", "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out" / CASES[0]).iterdir()) == ["anterior.nii.gz", "posterior.nii.gz"]
+    result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "seg.NRRD"), "-ta", "hippo",
+                                 "--ml", "-s", "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("seg*")) == ["seg.NRRD", "seg.json", "seg_statistics.json"]
+    assert read_image(tmp_path / "seg.NRRD").same_grid(read_image(inputs[CASES[0]]), tolerance=1e-5)
+
+
+def test_segmenter_takes_paths_and_one_roi_name(hippo_cli, inputs):
+    from segtool.api import Segmenter, SegmentOptions
+    from segtool.cli import context
+    from segtool.errors import SegtoolError
+
+    segmenter = Segmenter(SegmentOptions(task="hippo", device="cpu", roi_subset="posterior"),
+                          registry=context.registry(), store=context.store())
+    from_path = segmenter.segment(inputs[CASES[0]])
+    from_nibabel = segmenter.segment(nib.load(inputs[CASES[0]]))
+    assert np.array_equal(from_path.array, from_nibabel.array) and set(np.unique(from_path.array)) == {0, 2}
+    with pytest.raises(SegtoolError, match="mode must be one of"):
+        SegmentOptions(mode="fst")
+
+
 def test_roi_subset_keeps_only_those_classes(hippo_cli, inputs, tmp_path):
     result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "o.nii.gz"), "-ta", "hippo",
                                  "--ml", "--roi-subset", "posterior", "-q"])

@@ -39,7 +39,7 @@ class SegmentOptions:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         tta: mirroring test-time augmentation; None uses each model's registry setting.
         precision: network precision (auto, fp32, bf16, fp16); None uses each model's registry setting.
-        roi_subset: only these classes (and only the models that predict them).
+        roi_subset: only these classes (and only the models that predict them); one name or several.
         allow_download: fetch missing weights (else fail with a hint).
     """
 
@@ -52,8 +52,12 @@ class SegmentOptions:
     allow_download: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", Mode(self.mode))
-        object.__setattr__(self, "roi_subset", tuple(self.roi_subset))
+        try:
+            object.__setattr__(self, "mode", Mode(self.mode))
+        except ValueError:
+            raise SegtoolError(f"mode must be one of {', '.join(m.value for m in Mode)}, got {self.mode!r}") from None
+        roi = (self.roi_subset,) if isinstance(self.roi_subset, str) else tuple(self.roi_subset)
+        object.__setattr__(self, "roi_subset", roi)
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise SegtoolError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
@@ -87,12 +91,14 @@ class Segmenter:
         """Global label value -> class name of the maps this segmenter produces."""
         return {v: n for v, n in self.task.labels.items() if not self.roi_values or v in self.roi_values}
 
-    def segment(self, image: Image) -> Image:
-        """Segment ``image`` into the task's global label map, exactly on the image's grid.
+    def segment(self, image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
+        """Segment ``image`` (a segkit `Image`, a path or a nibabel image) into the task's global label map,
+        exactly on the image's grid.
 
         Raises:
             SegtoolError: the image is not a single-channel 3D scan, or holds NaN/Inf.
         """
+        image = as_image(image)
         _check_input(image)
         if self.locator:
             result = np.zeros(image.spatial_shape, dtype=np.uint16)
@@ -173,7 +179,7 @@ def segment(
     fast: bool = False,
     fastest: bool = False,
     device: str = "auto",
-    roi_subset: list[str] | None = None,
+    roi_subset: str | list[str] | None = None,
     ml: bool = False,
     statistics: bool = False,
     preview: bool = False,
@@ -193,20 +199,29 @@ def segment(
     Returns:
         The label map; ``extra["label_names"]`` maps values to class names.
     """
-    from segtool.run import output_target, write_outputs
+    from segtool.run import plan_targets, write_outputs
 
     if fast and fastest:
         raise SegtoolError("choose either fast or fastest, not both")
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
-    options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=tuple(roi_subset or ()))
-    image = from_nibabel(input) if isinstance(input, nib.spatialimages.SpatialImage) else read_image(input)
+    options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or ())
+    image = as_image(input)
+    target = None if output is None else plan_targets([_input_path(input)], Path(output), ml=ml, batch=False)[0]
     segmenter = Segmenter(options)
     labels = segmenter.segment(image)
-    target = None if output is None else output_target(Path(output), _input_path(input), ml=ml, batch=False)
     stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
     result = nib.Nifti1Image(labels.array, labels.affine)
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if statistics else {})})
     return result
+
+
+def as_image(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
+    """A segkit `Image` from an `Image`, a path (read from disk) or an in-memory nibabel image."""
+    if isinstance(image, Image):
+        return image
+    if isinstance(image, nib.spatialimages.SpatialImage):
+        return from_nibabel(image)
+    return read_image(image)
 
 
 def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:

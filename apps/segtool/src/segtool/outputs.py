@@ -11,18 +11,29 @@ import numpy as np
 
 from segkit.io import Image, write_image
 from segkit.io.atomic import atomic_path
+from segkit.io.nifti import NIFTI_SUFFIXES
+from segkit.io.writing import SITK_WRITE_SUFFIXES
 
 MASK_ENDING = ".nii.gz"
+FILE_SUFFIXES = NIFTI_SUFFIXES + SITK_WRITE_SUFFIXES  # what a multilabel output file may be
+
+
+def image_stem(name: str) -> str:
+    """``name`` without its image-file suffix (any case): ``seg.NII.GZ`` -> ``seg``."""
+    for suffix in FILE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def write_class_masks(labels: Image, names: dict[int, str], folder: Path) -> list[Path]:
     """Write ``folder/<class>.nii.gz`` (uint8, 0/1) for every class, all or nothing.
 
-    Masks are written to a temporary folder beside ``folder`` first and moved in only when
-    all are complete, so an interruption never leaves a partial set.
+    Masks are written to a hidden temporary folder inside ``folder`` first and moved in only
+    when all are complete, so a failed run never leaves a partial set.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".segtool-", dir=folder.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".segtool-", dir=folder) as tmp:
         written = []
         for value, name in sorted(names.items()):
             mask = labels.with_array((labels.array == value).astype(np.uint8))
@@ -43,7 +54,7 @@ def write_multilabel(labels: Image, names: dict[int, str], path: Path) -> Path:
 
 def label_names_path(multilabel: Path) -> Path:
     """The JSON file of class names that accompanies a multilabel file."""
-    return multilabel.with_name(multilabel.name.removesuffix(MASK_ENDING).removesuffix(".nii") + ".json")
+    return multilabel.with_name(image_stem(multilabel.name) + ".json")
 
 
 def read_label_names(multilabel: Path, image: Image) -> dict[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,34 +12,35 @@ from segkit.io.atomic import atomic_path
 from segkit.io.nifti import NIFTI_SUFFIXES
 from segtool.api import Segmenter
 from segtool.errors import SegtoolError
-from segtool.outputs import write_class_masks, write_multilabel
+from segtool.outputs import image_stem, write_class_masks, write_multilabel
 from segtool.preview import write_preview
 from segtool.statistics import class_statistics
 
 SCAN_SUFFIXES = NIFTI_SUFFIXES + (".nrrd", ".mha", ".mhd", ".zip")
 
 
-def find_scans(path: Path) -> list[Path]:
-    """The scans an input path stands for: a file, a DICOM folder, or a folder of scans (batch)."""
+def find_scans(path: Path) -> tuple[list[Path], bool]:
+    """The scans an input path stands for, and whether it is a batch (a folder of scans).
+
+    A file or a DICOM series folder is one scan; a folder holding scan files is a batch, even of one.
+    """
     if not path.exists():
         raise SegtoolError(f"{path}: no such file or folder")
     if path.is_file():
-        return [path]
+        return [path], False
     scans = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(SCAN_SUFFIXES))
     if scans:
-        return scans
+        return scans, True
     if any(p.is_file() for p in path.iterdir()):
-        return [path]  # a DICOM series folder
+        return [path], False  # a DICOM series folder
     raise SegtoolError(f"{path}: folder holds no scans")
 
 
 def scan_name(path: Path) -> str:
     """Output name of a scan: its file name without the image extension (and any ``_0000``)."""
-    name = path.name
-    for suffix in SCAN_SUFFIXES:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+    name = image_stem(path.name)
+    if name.lower().endswith(".zip"):
+        name = name[: -len(".zip")]
     return name.removesuffix("_0000")
 
 
@@ -46,9 +48,9 @@ def output_target(output: Path, scan: Path, *, ml: bool, batch: bool) -> Path:
     """Where one scan's result goes.
 
     Masks: ``output/`` (one scan) or ``output/<scan>/`` (batch). Multilabel: ``output`` itself
-    when it ends in ``.nii.gz``/``.nii`` (one scan only), else ``output/<scan>.nii.gz``.
+    when it has an image-file suffix (one scan only), else ``output/<scan>.nii.gz``.
     """
-    is_file = output.name.lower().endswith(NIFTI_SUFFIXES)
+    is_file = image_stem(output.name) != output.name
     if ml and is_file:
         if batch:
             raise SegtoolError(f"{output}: a folder of scans needs an output folder, not a file")
@@ -60,6 +62,36 @@ def output_target(output: Path, scan: Path, *, ml: bool, batch: bool) -> Path:
     return output / scan_name(scan) if batch else output
 
 
+def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool) -> list[Path]:
+    """Each scan's `output_target`, checked before any work: no two scans share one, none
+    overwrites an input scan, and each can be written.
+    """
+    targets = [output_target(output, scan, ml=ml, batch=batch) for scan in scans]
+    owner: dict[Path, Path] = {}
+    inputs = {scan.resolve() for scan in scans}
+    for scan, target in zip(scans, targets, strict=True):
+        if target in owner:
+            raise SegtoolError(f"{owner[target].name} and {scan.name} would both be written to {target}; "
+                               "rename one of them")
+        owner[target] = scan
+        if target.resolve() in inputs:
+            raise SegtoolError(f"{target}: the output would overwrite an input scan; choose another output")
+        _check_writable(target, folder=not ml)
+    return targets
+
+
+def _check_writable(target: Path, *, folder: bool) -> None:
+    if target.exists() and target.is_dir() != folder:
+        kind = "a file" if folder else "a folder"
+        raise SegtoolError(f"cannot write {target}: it exists as {kind}")
+    anchor = target if folder else target.parent
+    existing = next(p for p in (anchor, *anchor.parents) if p.exists())
+    if not existing.is_dir():
+        raise SegtoolError(f"cannot write {target}: {existing} is a file")
+    if not os.access(existing, os.W_OK):
+        raise SegtoolError(f"cannot write {target}: {existing} is not writable")
+
+
 def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Path | None, *,
                   ml: bool, statistics: bool, preview: bool) -> dict | None:
     """Write masks into folder ``target`` (or, with ``ml``, the multilabel file ``target``).
@@ -67,43 +99,51 @@ def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Pa
     Statistics and preview go beside the result: ``statistics.json``/``preview.png`` inside
     the masks folder, or ``<name>_statistics.json``/``<name>_preview.png`` next to the file.
     Returns the statistics when asked for.
+
+    Raises:
+        SegtoolError: a file cannot be written.
     """
     stats = class_statistics(labels.array, names, image.array, image.spacing) if statistics else None
     if target is None:
         return stats
-    if ml:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_multilabel(labels, names, target)
-        stem = target.name.removesuffix(".gz").removesuffix(".nii")
-        stats_path, preview_path = target.with_name(f"{stem}_statistics.json"), target.with_name(f"{stem}_preview.png")
-    else:
-        write_class_masks(labels, names, target)
-        stats_path, preview_path = target / "statistics.json", target / "preview.png"
-    if stats is not None:
-        with atomic_path(stats_path) as tmp:
-            tmp.write_text(json.dumps(stats, indent=1))
-    if preview:
-        write_preview(image, labels, preview_path)
+    try:
+        if ml:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_multilabel(labels, names, target)
+            stem = image_stem(target.name)
+            stats_path = target.with_name(f"{stem}_statistics.json")
+            preview_path = target.with_name(f"{stem}_preview.png")
+        else:
+            write_class_masks(labels, names, target)
+            stats_path, preview_path = target / "statistics.json", target / "preview.png"
+        if stats is not None:
+            with atomic_path(stats_path) as tmp:
+                tmp.write_text(json.dumps(stats, indent=1))
+        if preview:
+            write_preview(image, labels, preview_path)
+    except OSError as err:
+        raise SegtoolError(f"cannot write {target}: {err.strerror or err}") from err
     return stats
 
 
 def run_many(scans: list[Path], output: Path, segmenter: Segmenter, *, ml: bool, statistics: bool,
-             preview: bool, on_done: Callable[[Path, Path], None] = lambda scan, out: None) -> list[tuple[Path, str]]:
+             preview: bool, batch: bool,
+             on_done: Callable[[Path, Path], None] = lambda scan, out: None) -> list[tuple[Path, str]]:
     """Segment each scan with one loaded segmenter; return the (scan, error) pairs of scans that failed.
 
-    One scan writes straight to ``output``; several write to ``output/<scan name>`` each, and a
+    One scan writes straight to ``output``; a batch writes to ``output/<scan name>`` each, and a
     bad scan is reported without stopping the others (outputs already written stay valid).
-    A single bad scan raises its error.
+    The targets are checked before any scan is segmented (`plan_targets`); a single scan raises its error.
     """
+    targets = plan_targets(scans, output, ml=ml, batch=batch)
     failures = []
-    for scan in scans:
+    for scan, target in zip(scans, targets, strict=True):
         try:
-            target = output_target(output, scan, ml=ml, batch=len(scans) > 1)
             image = read_image(scan)
             labels = segmenter.segment(image)
             write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
         except SegkitError as err:
-            if len(scans) == 1:
+            if not batch:
                 raise
             failures.append((scan, str(err)))
             continue

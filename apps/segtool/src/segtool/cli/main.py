@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from segkit.io.console import App
+from segkit.io.console import USAGE_ERROR, App, print_error
 from segkit.io.errors import SegkitError
 from segtool.cli import combine, download, info, tasks, weights
 from segtool.cli.choices import Precision
@@ -40,9 +40,12 @@ def segment(
     """Segment INPUT into OUTPUT (run without a sub-command)."""
     if ctx.invoked_subcommand is not None:
         return
-    if input_path is None or output is None:
+    if input_path is None and output is None:
         typer.echo(ctx.get_help())
-        raise typer.Exit(0 if input_path is None and output is None else 2)
+        raise typer.Exit(0)
+    if input_path is None or output is None:
+        print_error(f"missing {'-i INPUT' if input_path is None else '-o OUTPUT'}; see 'segtool --help'")
+        raise typer.Exit(USAGE_ERROR)
     from segtool.cli.segment import run_segment
 
     code = run_segment(input_path, output, task=task, fast=fast, fastest=fastest, device=device, ml=ml,

@@ -9,7 +9,7 @@ from segtool.api import Segmenter, SegmentOptions
 from segtool.cli import context
 from segtool.errors import SegtoolError
 from segtool.registry import Mode
-from segtool.run import find_scans, run_many
+from segtool.run import find_scans, plan_targets, run_many
 
 
 def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastest: bool, device: str, ml: bool,
@@ -18,7 +18,8 @@ def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastes
     """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
     if fast and fastest:
         raise SegtoolError("choose either --fast or --fastest, not both")
-    scans = find_scans(input_path)
+    scans, batch = find_scans(input_path)
+    plan_targets(scans, output, ml=ml, batch=batch)  # before the models load: a bad output fails fast
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
     options = SegmentOptions(task=task, mode=mode, device=device, tta=False if no_tta else None,
                              precision=precision, roi_subset=tuple(roi_subset))
@@ -34,9 +35,10 @@ def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastes
             if not quiet:
                 console.print(f"{scan.name} -> {target}")
 
-        failures = run_many(scans, output, segmenter, ml=ml, statistics=statistics, preview=preview, on_done=done)
+        failures = run_many(scans, output, segmenter, ml=ml, statistics=statistics, preview=preview, batch=batch,
+                            on_done=done)
     for scan, message in failures:
-        print_error(f"{scan}: {message}")
+        print_error(message if str(scan) in message else f"{scan}: {message}")
     if not quiet:
         console.print(f"done: {len(scans) - len(failures)} of {len(scans)} scan(s) segmented into {output}")
     return USAGE_ERROR if failures else 0
