@@ -1,6 +1,9 @@
 """Downloads against a local HTTP server: resume, retries, checksums, one writer at a time."""
 
+import logging
+import socket
 import threading
+import time
 
 import pytest
 
@@ -89,3 +92,23 @@ def test_concurrent_downloads_of_one_file_fetch_it_once(served_zip, tmp_path):
 def test_file_urls_are_copied_the_same_way(hippocampus_model_zip, hippocampus_model_sha256, tmp_path):
     digest = hippocampus_model_sha256
     assert download(hippocampus_model_zip.as_uri(), tmp_path / "m.zip", sha256=digest) == digest
+
+
+def test_retries_are_logged_at_info_not_warning(served_zip, tmp_path, caplog):
+    url, state, digest = served_zip
+    state.fail_next = [503]
+    with caplog.at_level(logging.INFO, logger="segtool"):
+        assert download(url, tmp_path / "m.zip", sha256=digest, backoff=0.01) == digest
+    assert [(r.levelno, "retrying" in r.getMessage()) for r in caplog.records] == [(logging.INFO, True)]
+
+
+def test_unresolvable_host_is_not_retried(tmp_path, monkeypatch):
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="cannot resolve host 'weights.example.invalid'"):
+        download("http://weights.example.invalid/m.zip", tmp_path / "m.zip", backoff=5.0)
+    assert time.monotonic() - started < 2.0
+    assert not (tmp_path / "m.zip").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,9 @@ class _Retryable(Exception):
     """A failure worth another attempt (server error, cut connection, short body)."""
 
 
+_RETRYABLE = (_Retryable, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
 def download(
     url: str,
     target: Path,
@@ -40,11 +44,13 @@ def download(
     The body goes to ``target.part`` (resumed with an HTTP Range request after a cut
     connection or an interrupted run), is checked against ``sha256`` when given, then
     renamed onto ``target``. A lock file makes a second process wait for the first instead
-    of downloading the same file twice.
+    of downloading the same file twice. Retries (logged at INFO) are for cut connections,
+    timeouts and server errors; a host name that does not resolve fails at once.
 
     Raises:
-        DownloadError: the server refused, or every retry failed.
+        DownloadError: the server refused, the host is unknown, or every retry failed.
         ChecksumMismatchError: the file's digest differs from ``sha256`` (the file is deleted).
+        OSError: ``target``'s folder cannot be written.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(target.with_name(target.name + ".lock")):
@@ -55,12 +61,16 @@ def download(
             try:
                 _fetch(url, partial, timeout=timeout, on_progress=on_progress)
                 break
-            except (_Retryable, requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as err:
+            except (_Retryable, requests.RequestException) as err:
+                if _cannot_resolve(err):
+                    raise DownloadError(f"{url}: cannot resolve host {urlparse(url).hostname!r} "
+                                        "(no network, or a wrong address)") from err
+                if not isinstance(err, _RETRYABLE):
+                    raise DownloadError(f"{url}: {err}") from err
                 if attempt == retries:
                     raise DownloadError(f"{url}: download failed after {retries + 1} attempts ({err})") from err
                 delay = backoff * 2**attempt
-                logger.warning("download of %s failed (%s); retrying in %.1f s", url, err, delay)
+                logger.info("download of %s failed (%s); retrying in %.1f s", url, err, delay)
                 time.sleep(delay)
         digest = file_sha256(partial)
         if sha256 is not None and digest != sha256:
@@ -77,6 +87,13 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _cannot_resolve(err: BaseException | None) -> bool:
+    """Whether ``err`` was caused by a host name lookup failure (retrying will not help)."""
+    while err is not None and not isinstance(err, socket.gaierror):
+        err = err.__cause__ or err.__context__
+    return err is not None
 
 
 def _fetch(url: str, partial: Path, *, timeout: float, on_progress: Progress | None) -> None:

@@ -21,7 +21,5 @@ def segtool_home() -> Path:
 
 
 def weights_dir() -> Path:
-    """Folder of installed model folders, created on first use."""
-    path = segtool_home() / "weights"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Folder of installed model folders (not created here: `WeightsStore` creates it on its first write)."""
+    return segtool_home() / "weights"

@@ -9,20 +9,24 @@ Layout of the weights folder::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from segkit.io.atomic import atomic_path
+from segkit.io.errors import FileWriteError
 from segkit.io.model_folder import NNUNET_CHECKPOINT, fold_dir
 from segkit.io.safe_zip import UnsafeArchiveError, extract_zip
 from segtool.download import file_sha256
-from segtool.errors import ArchiveError
+from segtool.errors import ArchiveError, SegtoolError
 from segtool.locking import exclusive_lock
 from segtool.registry import ModelEntry, ModelFormat
+from segtool.settings import HOME_VARIABLE
 
 RECORD = "installed.json"
 
@@ -39,11 +43,10 @@ class InstallRecord:
 
 
 class WeightsStore:
-    """Installed model folders under ``root`` (see module docstring)."""
+    """Installed model folders under ``root`` (see module docstring); ``root`` is created on the first write."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
 
     def model_path(self, entry: ModelEntry) -> Path:
         """Folder the predictor loads for ``entry`` (for nnU-Net zips: the trainer__plans__config folder)."""
@@ -54,11 +57,33 @@ class WeightsStore:
         return entry.name in self.records() and not _missing_parts(entry, self.root)
 
     def records(self) -> dict[str, InstallRecord]:
-        """Every install record, by model name."""
+        """Every install record, by model name (none if the folder or its record does not exist).
+
+        Raises:
+            SegtoolError: the record file is unreadable or not a record.
+        """
         path = self.root / RECORD
-        if not path.exists():
+        try:
+            return {name: InstallRecord(name=name, **data) for name, data in json.loads(path.read_text()).items()}
+        except (FileNotFoundError, NotADirectoryError):
             return {}
-        return {name: InstallRecord(name=name, **data) for name, data in json.loads(path.read_text()).items()}
+        except (OSError, ValueError, TypeError, AttributeError) as err:
+            raise SegtoolError(f"{path}: not a valid record of installed weights ({err}); delete it, then "
+                               "reinstall with 'segtool download TASK' or 'segtool weights import ZIP'") from err
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Path]:
+        """Create ``root`` if needed and yield it; an OS error in the block becomes one line naming the folder.
+
+        Raises:
+            FileWriteError: the folder cannot be created or written (read-only, a file in the way, disk full).
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            yield self.root
+        except OSError as err:
+            raise FileWriteError(f"cannot write weights folder {self.root}: {err.strerror or err}; "
+                                 f"set {HOME_VARIABLE} to a writable folder") from err
 
     def install_zip(self, archive: Path, entry: ModelEntry, *, sha256: str, source: str) -> Path:
         """Extract ``archive`` and install the model folder ``entry.name`` from it, atomically.
@@ -68,36 +93,42 @@ class WeightsStore:
 
         Raises:
             ArchiveError: the zip is corrupt, unsafe, or lacks the model's files.
+            FileWriteError: the weights folder is not writable.
         """
-        with tempfile.TemporaryDirectory(prefix=f".installing-{entry.name}-", dir=self.root) as tmp:
-            try:
-                extract_zip(archive, Path(tmp))
-            except zipfile.BadZipFile as err:
-                raise ArchiveError(f"{archive}: not a valid zip file ({err})") from err
-            except UnsafeArchiveError as err:
-                raise ArchiveError(str(err)) from err
-            missing = _missing_parts(entry, Path(tmp))
-            if missing:
-                raise ArchiveError(f"{archive}: does not hold model {entry.name!r} (missing {missing[0]})")
-            extracted = Path(tmp) / entry.name
-            files = {str(p.relative_to(extracted)): file_sha256(p) for p in sorted(extracted.rglob("*")) if p.is_file()}
-            final = self.root / entry.name
-            if final.exists():
-                shutil.rmtree(final)
-            extracted.rename(final)
-        self._write_record(InstallRecord(entry.name, sha256, entry.sha256 is not None, source, files))
+        with self.writing():
+            with tempfile.TemporaryDirectory(prefix=f".installing-{entry.name}-", dir=self.root) as tmp:
+                try:
+                    extract_zip(archive, Path(tmp))
+                except zipfile.BadZipFile as err:
+                    raise ArchiveError(f"{archive}: not a valid zip file ({err})") from err
+                except UnsafeArchiveError as err:
+                    raise ArchiveError(str(err)) from err
+                missing = _missing_parts(entry, Path(tmp))
+                if missing:
+                    raise ArchiveError(f"{archive}: does not hold model {entry.name!r} (missing {missing[0]})")
+                extracted = Path(tmp) / entry.name
+                files = {str(p.relative_to(extracted)): file_sha256(p)
+                         for p in sorted(extracted.rglob("*")) if p.is_file()}
+                final = self.root / entry.name
+                if final.exists():
+                    shutil.rmtree(final)
+                extracted.rename(final)
+            self._write_record(InstallRecord(entry.name, sha256, entry.sha256 is not None, source, files))
         return self.model_path(entry)
 
     def remove(self, name: str) -> bool:
-        """Remove an installed model; return whether anything was there."""
+        """Remove an installed model; return whether anything was there (never creates the weights folder)."""
+        if not self.root.is_dir():
+            return False
         folder = self.root / name
-        with exclusive_lock(self.root / f"{RECORD}.lock"):
-            records = self.records()
-            existed = folder.exists() or name in records
-            if records.pop(name, None) is not None:
-                self._write_records(records)
-        if folder.exists():
-            shutil.rmtree(folder)
+        with self.writing():
+            with exclusive_lock(self.root / f"{RECORD}.lock"):
+                records = self.records()
+                existed = folder.exists() or name in records
+                if records.pop(name, None) is not None:
+                    self._write_records(records)
+            if folder.exists():
+                shutil.rmtree(folder)
         return existed
 
     def verify(self, name: str) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from segtool.download import Progress, download, file_sha256
-from segtool.errors import ArchiveError, ChecksumMismatchError, WeightsNotFoundError
+from segtool.errors import ArchiveError, ChecksumMismatchError, DownloadError, WeightsNotFoundError
 from segtool.registry import ModelEntry, Registry, Task
 from segtool.store import WeightsStore
 
@@ -27,7 +27,9 @@ def ensure_model(
 
     Raises:
         WeightsNotFoundError: not installed and ``allow_download`` is false.
-        DownloadError, ChecksumMismatchError, ArchiveError: the download or install failed.
+        DownloadError: the download failed (the message names the offline route, ``segtool weights import``).
+        ChecksumMismatchError, ArchiveError: the downloaded zip is not the model.
+        FileWriteError: the weights folder is not writable.
     """
     if store.is_installed(entry):
         return store.model_path(entry)
@@ -37,7 +39,12 @@ def ensure_model(
         )
     url = registry.resolve_url(entry.url)
     archive = store.root / "downloads" / f"{entry.name}.zip"
-    digest = download(url, archive, sha256=entry.sha256, on_progress=on_progress)
+    try:
+        with store.writing():
+            digest = download(url, archive, sha256=entry.sha256, on_progress=on_progress)
+    except DownloadError as err:
+        raise DownloadError(f"{err}; to install it offline, fetch that zip by other means and run "
+                            "'segtool weights import ZIP'") from err
     if entry.sha256 is None:
         logger.warning("%s has no sha256 in the registry (unverified); recorded %s", entry.name, digest)
     try:
