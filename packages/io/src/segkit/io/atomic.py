@@ -33,7 +33,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     path = Path(path)
     suffix = "".join(path.suffixes) if suffix is None else suffix
     try:
-        tmp = reserve_temp_file(path, suffix=f".tmp{suffix}")
+        tmp = _reserve_temp_file(path, suffix=f".tmp{suffix}")
     except OSError as err:
         raise FileWriteError(f"cannot write {path}: {err.strerror or err}") from err
     try:
@@ -46,7 +46,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         tmp.unlink(missing_ok=True)
 
 
-def reserve_temp_file(path: Path, *, suffix: str = ".tmp") -> Path:
+def _reserve_temp_file(path: Path, *, suffix: str = ".tmp") -> Path:
     """Create an empty, uniquely named hidden file beside ``path`` and return its path.
 
     Unlike ``tempfile.mkstemp`` (always mode 0600), the file gets the mode the umask gives a new
