@@ -31,3 +31,24 @@ def test_other_errors_are_not_user_errors():
 def test_a_name_whose_module_was_never_imported_matches_nothing():
     app = App(user_errors=("segkit_no_such_module.Error",), help="demo")
     assert app._loaded_user_errors() == ()
+
+
+def test_usage_errors_of_the_console_script_are_one_line_exit_2(capsys):
+    app = App(help="demo")
+
+    @app.command()
+    def greet(name: str, loud: bool = False) -> None:
+        print(name.upper() if loud else name)
+
+    def run(*args: str) -> int:
+        try:
+            app(list(args), prog_name="demo")
+        except SystemExit as done:
+            return done.code
+        raise AssertionError("a console script always exits")
+
+    assert run("ann", "--loud") == 0 and capsys.readouterr().out == "ANN\n"
+    for args, fragment in ((["ann", "--bogus"], "--bogus"), ([], "Missing argument"), (["ann", "bob"], "(bob)")):
+        assert run(*args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err, err

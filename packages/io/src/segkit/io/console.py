@@ -33,6 +33,22 @@ class App(typer.Typer):
         super().__init__(**settings)
         self.user_errors = user_errors
 
+    def __call__(self, *args, **kwargs):
+        """Run the app as a console script; a usage error (unknown option, missing argument, extra value) is
+        reported like a user error: one ``error:`` line, exit 2."""
+        kwargs.setdefault("standalone_mode", False)
+        try:
+            outcome = super().__call__(*args, **kwargs)
+        except Exception as err:
+            if not _is_usage_error(err):
+                raise
+            if type(err).__name__ == "NoArgsIsHelpError":
+                err.show()  # the help text, as for a bare command
+            else:
+                print_error(err.format_message())
+            raise SystemExit(err.exit_code) from None
+        raise SystemExit(outcome if isinstance(outcome, int) else 0)
+
     def command(self, name: str | None = None, **settings) -> Callable[[Callable], Callable]:
         """Register a command, as `typer.Typer.command`, with user-error reporting."""
         register = super().command(name, **settings)
@@ -77,6 +93,11 @@ class App(typer.Typer):
             else:
                 types.append(error)
         return tuple(types)
+
+
+def _is_usage_error(err: Exception) -> bool:
+    # click's ClickException, whether typer vendors click or depends on it (typer >= 0.12 does either)
+    return any(cls.__name__ == "ClickException" for cls in type(err).__mro__)
 
 
 def print_error(message: str) -> None:
