@@ -103,6 +103,9 @@ def test_quiet_failed_download_prints_only_the_final_error(hippo_cli, tmp_path, 
     assert delays == [1.0, 2.0, 4.0, 8.0] and len(hippo_cli.log) == 5  # server errors are still retried
     # pytest captures log records; with no logging configured (the CLI), Python prints WARNING and above on stderr
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    hippo_cli.fail_next = [503]
+    result = invoke("-i", scan, "-o", tmp_path / "out", "-ta", "hippo")  # without -q the retry is shown
+    assert result.exit_code == 0 and "HTTP 503); retrying in 1.0 s" in result.output, result.output
 
 
 def test_unknown_host_fails_at_once_with_the_offline_route(make_registry, tmp_path, monkeypatch):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -33,6 +35,17 @@ def store() -> WeightsStore:
 def out() -> Console:
     """Console for results (stdout)."""
     return Console()
+
+
+def show_messages(quiet: bool) -> None:
+    """Print segtool's log messages (download retries, weights without a registry checksum) on stderr as plain
+    lines, or none of them when ``quiet``."""
+    logger = logging.getLogger("segtool")
+    logger.setLevel(logging.ERROR if quiet else logging.INFO)
+    if not any(isinstance(handler, RichHandler) for handler in logger.handlers):
+        # a stderr Console finds sys.stderr anew for each message (test runners swap it)
+        logger.addHandler(RichHandler(console=Console(stderr=True, soft_wrap=True), show_time=False,
+                                      show_level=False, show_path=False))
 
 
 def download_bars(quiet: bool) -> Progress:

@@ -15,9 +15,10 @@ from segtool.weights import ensure_task
 def download(
     task: Annotated[str, typer.Argument(help="Task name (see 'segtool tasks').")],
     mode: Annotated[DownloadMode, typer.Option("--mode", "-m", help="Which models.")] = DownloadMode.DEFAULT,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")] = False,
 ) -> None:
     """Download, verify and install the weights of TASK."""
+    context.show_messages(quiet)
     registry, store = context.registry(), context.store()
     spec = registry.task(task)
     modes = list(spec.modes) if mode is DownloadMode.ALL else [Mode(mode.value)]

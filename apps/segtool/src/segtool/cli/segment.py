@@ -18,6 +18,7 @@ def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastes
     """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
     if fast and fastest:
         raise SegtoolError("choose either --fast or --fastest, not both")
+    context.show_messages(quiet)
     scans, batch = find_scans(input_path)
     plan_targets(scans, output, ml=ml, batch=batch)  # before the models load: a bad output fails fast
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
