@@ -96,3 +96,12 @@ def test_console_scripts_start_without_importing_torch():
     code = ("import sys, segkit.infer, segkit.infer.cli_predict, segkit.infer.cli_tools, segkit.infer.cli_evaluate; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_nnunet_spelling_of_several_folds_is_accepted():
+    from segkit.infer.cli_predict import join_fold_values, parse_folds
+
+    joined = join_fold_values(["-i", "in", "-f", "0", "1", "all", "--no-tta", "--folds", "3", "-o", "out"])
+    assert joined == ["-i", "in", "-f", "0,1,all", "--no-tta", "--folds", "3", "-o", "out"]
+    assert parse_folds([joined[3]]) == (0, 1, "all")
+    assert join_fold_values(["-f", "0,2"]) == ["-f", "0,2"]
