@@ -166,6 +166,21 @@ def test_a_folder_of_one_scan_is_a_batch_and_other_formats_are_multilabel_files(
     assert read_image(tmp_path / "seg.NRRD").same_grid(read_image(inputs[CASES[0]]), tolerance=1e-5)
 
 
+def test_inputs_are_one_scan_or_a_batch(ct_dir, tmp_path):
+    from segtool.run import find_scans
+
+    series = ct_dir / "example_ct_dicom"
+    assert find_scans(series) == ([series], False)  # a DICOM series folder is one scan
+    studies = tmp_path / "studies"
+    for name in ("b", "a"):
+        (studies / name).mkdir(parents=True)
+        (studies / name / "IM0001").write_bytes((next(series.iterdir())).read_bytes())
+    (studies / ".segtool-tmp").mkdir()
+    assert find_scans(studies) == ([studies / "a", studies / "b"], True)  # a folder of series folders
+    (studies / "c.nii.gz").write_bytes(b"")
+    assert find_scans(studies) == ([studies / "c.nii.gz"], True)  # scan files take precedence
+
+
 def test_segmenter_takes_paths_and_one_roi_name(hippo_cli, inputs):
     from segtool.api import Segmenter, SegmentOptions
     from segtool.cli import context

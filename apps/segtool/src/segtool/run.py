@@ -20,19 +20,24 @@ SCAN_SUFFIXES = NIFTI_SUFFIXES + (".nrrd", ".mha", ".mhd", ".zip")
 
 
 def find_scans(path: Path) -> tuple[list[Path], bool]:
-    """The scans an input path stands for, and whether it is a batch (a folder of scans).
+    """The scans an input path stands for, and whether it is a batch.
 
-    A file or a DICOM series folder is one scan; a folder holding scan files is a batch, even of one.
+    A file or a DICOM series folder is one scan; a folder holding scan files, or else folders of DICOM
+    files (one series each), is a batch, even of one.
     """
     if not path.exists():
         raise SegtoolError(f"{path}: no such file or folder")
     if path.is_file():
         return [path], False
-    scans = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(SCAN_SUFFIXES))
+    entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    scans = [p for p in entries if p.is_file() and p.name.lower().endswith(SCAN_SUFFIXES)]
     if scans:
         return scans, True
-    if any(p.is_file() for p in path.iterdir()):
+    if any(p.is_file() for p in entries):
         return [path], False  # a DICOM series folder
+    series = [p for p in entries if p.is_dir() and any(f.is_file() for f in p.iterdir())]
+    if series:
+        return series, True
     raise SegtoolError(f"{path}: folder holds no scans")
 
 
