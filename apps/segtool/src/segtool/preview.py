@@ -43,7 +43,7 @@ def write_preview(scan: Image, labels: Image, path: Path) -> Path:
         axis.axis("off")
     figure.tight_layout()
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, facecolor="black")
+        figure.savefig(tmp, format="png", dpi=100, facecolor="black", bbox_inches="tight")  # keeps every title
     plt.close(figure)
     return path
 
