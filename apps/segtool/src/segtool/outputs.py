@@ -18,9 +18,9 @@ MASK_ENDING = ".nii.gz"
 FILE_SUFFIXES = NIFTI_SUFFIXES + SITK_WRITE_SUFFIXES  # what a multilabel output file may be
 
 
-def image_stem(name: str) -> str:
+def image_stem(name: str, suffixes: tuple[str, ...] = FILE_SUFFIXES) -> str:
     """``name`` without its image-file suffix (any case): ``seg.NII.GZ`` -> ``seg``."""
-    for suffix in FILE_SUFFIXES:
+    for suffix in suffixes:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name

@@ -9,14 +9,13 @@ from pathlib import Path
 
 from segkit.io import Image, SegkitError, read_image
 from segkit.io.atomic import atomic_path
-from segkit.io.nifti import NIFTI_SUFFIXES
 from segtool.api import Segmenter
 from segtool.errors import SegtoolError
-from segtool.outputs import image_stem, write_class_masks, write_multilabel
+from segtool.outputs import FILE_SUFFIXES, image_stem, write_class_masks, write_multilabel
 from segtool.preview import write_preview
 from segtool.statistics import class_statistics
 
-SCAN_SUFFIXES = NIFTI_SUFFIXES + (".nrrd", ".mha", ".mhd", ".zip")
+SCAN_SUFFIXES = FILE_SUFFIXES + (".zip",)  # a zip holds a DICOM series
 
 
 def find_scans(path: Path) -> tuple[list[Path], bool]:
@@ -43,10 +42,7 @@ def find_scans(path: Path) -> tuple[list[Path], bool]:
 
 def scan_name(path: Path) -> str:
     """Output name of a scan: its file name without the image extension (and any ``_0000``)."""
-    name = image_stem(path.name)
-    if name.lower().endswith(".zip"):
-        name = name[: -len(".zip")]
-    return name.removesuffix("_0000")
+    return image_stem(path.name, SCAN_SUFFIXES).removesuffix("_0000")
 
 
 def output_target(output: Path, scan: Path, *, ml: bool, batch: bool) -> Path:
@@ -131,16 +127,15 @@ def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Pa
     return stats
 
 
-def run_many(scans: list[Path], output: Path, segmenter: Segmenter, *, ml: bool, statistics: bool,
+def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, *, ml: bool, statistics: bool,
              preview: bool, batch: bool,
              on_done: Callable[[Path, Path], None] = lambda scan, out: None) -> list[tuple[Path, str]]:
     """Segment each scan with one loaded segmenter; return the (scan, error) pairs of scans that failed.
 
-    One scan writes straight to ``output``; a batch writes to ``output/<scan name>`` each, and a
-    bad scan is reported without stopping the others (outputs already written stay valid).
-    The targets are checked before any scan is segmented (`plan_targets`); a single scan raises its error.
+    Each scan goes to its target (`plan_targets`, checked before any scan is segmented). In a batch a
+    bad scan is reported without stopping the others (outputs already written stay valid); a single
+    scan raises its error.
     """
-    targets = plan_targets(scans, output, ml=ml, batch=batch)
     failures = []
     for scan, target in zip(scans, targets, strict=True):
         try:

@@ -20,7 +20,7 @@ def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastes
         raise SegtoolError("choose either --fast or --fastest, not both")
     context.show_messages(quiet)
     scans, batch = find_scans(input_path)
-    plan_targets(scans, output, ml=ml, batch=batch)  # before the models load: a bad output fails fast
+    targets = plan_targets(scans, output, ml=ml, batch=batch)  # before the models load: a bad output fails fast
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
     options = SegmentOptions(task=task, mode=mode, device=device, tta=False if no_tta else None,
                              precision=precision, roi_subset=tuple(roi_subset))
@@ -36,7 +36,7 @@ def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastes
             if not quiet:
                 console.print(f"{scan.name} -> {target}")
 
-        failures = run_many(scans, output, segmenter, ml=ml, statistics=statistics, preview=preview, batch=batch,
+        failures = run_many(scans, targets, segmenter, ml=ml, statistics=statistics, preview=preview, batch=batch,
                             on_done=done)
     for scan, message in failures:
         print_error(message if str(scan) in message else f"{scan}: {message}")
