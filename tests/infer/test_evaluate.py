@@ -36,8 +36,13 @@ def test_summary_per_case_mean_and_foreground(tmp_path):
 
 
 def test_reference_folder_predictions_against_labels(predictions_dir, hippocampus_dir, tmp_path):
-    result = CliRunner().invoke(app, [str(predictions_dir / "hippocampus_tta"), str(hippocampus_dir / "labelsTr"),
-                                      "-o", str(tmp_path / "summary.json")])
+    args = [str(predictions_dir / "hippocampus_tta"), str(hippocampus_dir / "labelsTr"),
+            "-o", str(tmp_path / "summary.json")]
+    # 10 predictions, 220 references: as in nnU-Net, every reference needs a prediction unless --chill
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "210 reference(s) without prediction" in result.output
+    assert not (tmp_path / "summary.json").exists()
+    result = CliRunner().invoke(app, [*args, "--chill"])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert len(summary["metric_per_case"]) == 10
@@ -71,7 +76,8 @@ def test_regions_score_the_union_of_their_labels(predictions_dir, hippocampus_di
     (tmp_path / "dataset.json").write_text(json.dumps(dataset))
     pred_dir = predictions_dir / "hippocampus_tta"
     result = CliRunner().invoke(app, [str(pred_dir), str(hippocampus_dir / "labelsTr"), "--dataset-json",
-                                      str(tmp_path / "dataset.json"), "-o", str(tmp_path / "summary.json")])
+                                      str(tmp_path / "dataset.json"), "-o", str(tmp_path / "summary.json"),
+                                      "--chill"])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["labels"] == [[1, 2], [2]] and set(summary["mean"]) == {"(1, 2)", "(2,)"}
@@ -86,9 +92,10 @@ def test_regions_score_the_union_of_their_labels(predictions_dir, hippocampus_di
     # the union of both classes is segmented better than either class alone
     assert summary["mean"]["(1, 2)"]["dice"] == pytest.approx(np.mean(whole))
     assert np.mean(whole) > np.mean(posterior)
-    plain = evaluate_folders(pred_dir, hippocampus_dir / "labelsTr", options=EvaluateOptions(labels=(2,)))
+    plain = evaluate_folders(pred_dir, hippocampus_dir / "labelsTr", options=EvaluateOptions(labels=(2,)),
+                             allow_missing=True)
     assert plain["mean"]["2"]["dice"] == pytest.approx(summary["mean"]["(2,)"]["dice"])
     (tmp_path / "bad.json").write_text('{"labels": {"background": 0}}')
     result = CliRunner().invoke(app, [str(pred_dir), str(hippocampus_dir / "labelsTr"), "--dataset-json",
-                                      str(tmp_path / "bad.json")])
+                                      str(tmp_path / "bad.json"), "--chill"])
     assert result.exit_code == 2 and "no foreground labels" in result.output

@@ -68,7 +68,10 @@ def test_4d_nifti_becomes_channels_first_and_round_trips(data_dir, tmp_path):
     data = np.asanyarray(nib.load(path).dataobj)
     assert image.array.shape == (2, 128, 96, 24)
     np.testing.assert_array_equal(image.array[1], data[..., 1])
-    assert_same_image(read_image(write_image(image, tmp_path / "4d.nii.gz")), image)
+    written = write_image(image, tmp_path / "4d.nii.gz")
+    assert_same_image(read_image(written), image)
+    assert nib.load(written).header.get_zooms()[3] == nib.load(path).header.get_zooms()[3] == 2000.0
+    assert nib.load(written).header.get_xyzt_units() == ("mm", "sec")
 
 
 def test_channel_files_stack_and_must_share_a_grid(hippocampus_dir, tmp_path):

@@ -73,7 +73,9 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
         cases = [case for case in cases if case.identifier in options.case_ids]
     out_dir = check_output_folder(output)
     setup = predictor.setup
-    write_labels_file(out_dir, setup.labels, setup.regions_class_order, setup.file_ending)
+    endings = {case.file_ending for case in cases}
+    file_ending = endings.pop() if len(endings) == 1 else setup.file_ending  # outputs keep their input's format
+    write_labels_file(out_dir, setup.labels, setup.regions_class_order, file_ending)
     todo = []
     for case in cases:
         if options.skip_existing and _is_done(case, out_dir, options.save_probabilities):

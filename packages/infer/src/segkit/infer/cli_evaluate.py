@@ -44,6 +44,8 @@ def evaluate(
                                                      "region-based dataset) and ignore label of this "
                                                      "dataset.json.")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="summary.json path.")] = None,
+    chill: Annotated[bool, typer.Option("--chill", help="Score only the references that have a prediction "
+                                        "(default: every reference needs one).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No table.")] = False,
 ) -> None:
     """Compute Dice, IoU, NSD and HD95 per case and class; write summary.json (default: PRED_DIR/summary.json)."""
@@ -54,7 +56,7 @@ def evaluate(
     else:
         options = EvaluateOptions(labels=tuple(labels) if labels else None, ignore_label=ignore_label,
                                   tolerance_mm=tolerance)
-    summary = evaluate_folders(pred_dir, ref_dir, options=options)
+    summary = evaluate_folders(pred_dir, ref_dir, options=options, allow_missing=chill)
     write_summary(summary, output or pred_dir / "summary.json")
     if not quiet:
         print_summary(summary, f"{len(summary['metric_per_case'])} case(s), NSD tolerance {tolerance} mm")

@@ -101,7 +101,8 @@ def predict_crossval(model_folder: str | os.PathLike, dataset_folder: str | os.P
         fold_batch = replace(batch, case_ids=frozenset(ids))
         predict_folder(predictor, dataset.root / "imagesTr", output, options=fold_batch, on_case=on_case)
     summary = evaluate_folders(output, dataset.root / "labelsTr",
-                               options=EvaluateOptions.from_dataset_json(dataset.root / "dataset.json"))
+                               options=EvaluateOptions.from_dataset_json(dataset.root / "dataset.json"),
+                               allow_missing=True)
     ending = dataset.info.file_ending
     summary["model"] = str(Path(model_folder).resolve())
     summary["folds"] = _per_fold(summary, {f"{case}{ending}": fold for fold, ids in cases.items() for case in ids})

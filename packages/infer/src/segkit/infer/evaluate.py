@@ -77,8 +77,11 @@ def _nanmean(values: Sequence[float]) -> float | None:
 
 
 def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
-                     options: EvaluateOptions | None = None) -> dict:
-    """Score every prediction that has a reference of the same file name.
+                     options: EvaluateOptions | None = None, allow_missing: bool = False) -> dict:
+    """Score every prediction against the reference of the same file name.
+
+    Every reference needs a prediction unless ``allow_missing`` (nnU-Net's ``--chill``: score a subset, such
+    as one cross-validation fold against all training labels).
 
     Returns:
         ``{"metric_per_case": [{"case", "metrics": {key: {...}}}], "mean": {key: {...}},
@@ -86,8 +89,8 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
         region); HD95 means use finite values only.
 
     Raises:
-        EvaluationError: a missing folder, no matching files, a prediction without reference, or
-            mismatched grids.
+        EvaluationError: a missing folder, no matching files, a prediction without reference (or a reference
+            without prediction), or mismatched grids.
     """
     options = options or EvaluateOptions()
     preds, refs = _images(Path(pred_dir)), _images(Path(ref_dir))
@@ -96,6 +99,10 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
     missing = [name for name in preds if name not in refs]
     if missing:
         raise EvaluationError(f"{len(missing)} prediction(s) without reference in {ref_dir}, e.g. {missing[0]}")
+    unpredicted = sorted(name for name in refs if name not in preds)
+    if unpredicted and not allow_missing:
+        raise EvaluationError(f"{len(unpredicted)} reference(s) without prediction in {pred_dir}, e.g. "
+                              f"{unpredicted[0]} (--chill scores only the predicted cases)")
     loaded = [(name, *read_label_pair(path, refs[name])) for name, path in preds.items()]
     labels = options.labels
     if labels is None:

@@ -18,7 +18,8 @@ NIFTI_SUFFIXES = (".nii.gz", ".nii")
 def read_nifti(path: Path) -> Image:
     """Read a 3D or 4D NIfTI file; a 4th axis (time or channels) becomes the channel axis.
 
-    A label table in the file (as TotalSegmentator writes) lands in ``meta["label_names"]``.
+    A label table in the file (as TotalSegmentator writes) lands in ``meta["label_names"]``, and the
+    step of a 4th axis in ``meta["time_step"]`` and ``meta["time_unit"]``, so that writing keeps them.
     """
     try:
         nifti = nib.load(str(path))
@@ -29,8 +30,11 @@ def read_nifti(path: Path) -> Image:
     if any(not np.isfinite(z) or z <= 0 for z in zooms):
         raise ImageGeometryError(f"{path}: voxel spacing must be positive, header has {zooms}")
     array = _to_channels_first(array, path)
+    meta = _time_step(nifti.header) if array.ndim == 4 else {}
     label_names = read_label_table(nifti.header)
-    return Image(array, nifti.affine, {"label_names": label_names} if label_names else {})
+    if label_names:
+        meta["label_names"] = label_names
+    return Image(array, nifti.affine, meta)
 
 
 def write_nifti(image: Image, path: Path) -> None:
@@ -42,10 +46,20 @@ def write_nifti(image: Image, path: Path) -> None:
     nifti = nib.Nifti1Image(array, image.affine)
     nifti.header.set_qform(image.affine, code=1)
     nifti.header.set_sform(image.affine, code=1)
-    nifti.header.set_xyzt_units("mm", "sec")
+    nifti.header.set_xyzt_units("mm", image.meta.get("time_unit", "sec"))
+    if image.array.ndim == 4 and "time_step" in image.meta:
+        nifti.header.set_zooms((*nifti.header.get_zooms()[:3], image.meta["time_step"]))
     if image.meta.get("label_names"):
         nifti.header.extensions.append(label_table_extension(image.meta["label_names"]))
     nib.save(nifti, str(path))
+
+
+def _time_step(header: nib.Nifti1Header) -> dict:
+    """The 4th axis's step and unit, when the file records one."""
+    step = float(header["pixdim"][4])
+    if not np.isfinite(step) or step <= 0:
+        return {}
+    return {"time_step": step, "time_unit": header.get_xyzt_units()[1]}
 
 
 def _stored_zooms(path: Path, header_class: type, shape: tuple[int, ...]) -> tuple[float, ...]:
