@@ -1,5 +1,7 @@
 """segtool tasks, classes, download, weights, combine and info: exit 0 on success, 2 with one line otherwise."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -25,9 +27,11 @@ def test_tasks_and_classes(tmp_path, monkeypatch):
 
 
 def test_download_then_weights_list_verify_remove(hippo_cli, tmp_path):
-    result = invoke("download", "hippo", "-q")
+    result = runner.invoke(app, ["download", "hippo", "-q"], env={"COLUMNS": None})
     assert result.exit_code == 0, result.output
     assert "Dataset004_Hippocampus" in result.output
+    installed = result.output.strip().rpartition(" -> ")[2]
+    assert len(result.output.strip()) > 80 and Path(installed).is_dir()  # not wrapped at 80 columns when piped
     assert invoke("weights", "path").output.strip() == str(tmp_path / "home" / "weights")
     listing = invoke("weights", "list")
     assert listing.exit_code == 0 and "Dataset004_Hippocampus" in listing.output and "yes" in listing.output

@@ -17,6 +17,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from segkit.io.console import output_console
 from segtool.registry import ModelEntry, Registry, load_registry
 from segtool.settings import weights_dir
 from segtool.store import WeightsStore
@@ -34,7 +35,7 @@ def store() -> WeightsStore:
 
 def out() -> Console:
     """Console for results (stdout)."""
-    return Console()
+    return output_console()
 
 
 def show_messages(quiet: bool) -> None:

@@ -18,7 +18,7 @@ app = App(help="Manage installed weights (offline import, verification, removal)
 @app.command()
 def path() -> None:
     """Print the folder where weights are installed ($SEGTOOL_HOME)."""
-    context.out().print(str(context.store().root), soft_wrap=True)
+    context.out().print(str(context.store().root))
 
 
 @app.command("list")

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from segkit.io.console import App
+from segkit.io.console import App, output_console
 from segkit.io.errors import SegkitError
 
 app = App(user_errors=(SegkitError,), help="Compare predicted label maps with reference label maps.")
@@ -30,7 +29,7 @@ def print_summary(summary: dict, title: str) -> None:
     for label, values in summary["mean"].items():
         table.add_row(label, *(_fmt(values[m]) for m in METRICS))
     table.add_row("foreground", *(_fmt(summary["foreground_mean"][m]) for m in METRICS), style="bold")
-    Console().print(table)
+    output_console().print(table)
 
 
 @app.command()

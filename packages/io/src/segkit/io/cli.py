@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from segkit.io.console import USAGE_ERROR, App
+from segkit.io.console import USAGE_ERROR, App, output_console
 
 dataset_app = App(help="Check and convert nnU-Net v2 raw dataset folders.")
 image_app = App(help="Inspect and convert medical images with exact geometry.")
@@ -30,7 +30,7 @@ def verify(dataset_dir: ExistingDir, workers: Workers = None, quiet: Quiet = Fal
     with _progress(quiet) as progress:
         task = progress.add_task("verifying", total=len(dataset.training) + len(dataset.test))
         problems = verify_dataset(dataset_dir, workers=workers, on_case_done=lambda: progress.advance(task))
-    console = Console()
+    console = output_console()
     if not problems:
         console.print(f"[green]OK[/]: {len(dataset.training)} training and {len(dataset.test)} test cases "
                       f"in {dataset_dir} passed every check")
@@ -53,7 +53,7 @@ def convert_msd_command(
     with _progress(quiet) as progress:
         task = progress.add_task("converting", total=total)
         info = convert_msd(msd_task_dir, out_dir, workers=workers, on_case_done=lambda: progress.advance(task))
-    Console().print(f"wrote {info.num_training} training cases with {info.num_channels} channel(s) to {out_dir}")
+    output_console().print(f"wrote {info.num_training} training cases with {info.num_channels} channel(s) to {out_dir}")
 
 
 @image_app.command()
@@ -70,7 +70,7 @@ def info(image: Annotated[Path, typer.Argument(help="Image file, DICOM folder or
     table.add_row("origin (RAS mm)", ", ".join(f"{v:.2f}" for v in img.origin))
     table.add_row("dtype", str(img.array.dtype))
     table.add_row("range", f"{img.array.min()} .. {img.array.max()}")
-    Console().print(table)
+    output_console().print(table)
 
 
 @image_app.command()
@@ -86,7 +86,7 @@ def convert(
 
     img = read_image(source)
     write_image(img.to_canonical() if canonical else img, target, label=label)
-    Console().print(f"wrote {target}")
+    output_console().print(f"wrote {target}")
 
 
 def _progress(quiet: bool) -> Progress:

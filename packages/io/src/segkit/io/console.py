@@ -13,6 +13,7 @@ from rich.markup import escape
 from segkit.io.errors import SegkitError
 
 USAGE_ERROR = 2
+PIPED_WIDTH = 1000  # rich's default of 80 columns would wrap paths and cut table cells in piped output
 
 
 class App(typer.Typer):
@@ -103,3 +104,10 @@ def _is_usage_error(err: Exception) -> bool:
 def print_error(message: str) -> None:
     """Print ``error: message`` in red on stderr."""
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+
+
+def output_console() -> Console:
+    """Console for results on stdout: a terminal's width, or (piped into a file or another program) wide enough
+    that paths and table cells are never wrapped or cut."""
+    console = Console(soft_wrap=True)
+    return console if console.is_terminal else Console(soft_wrap=True, width=PIPED_WIDTH)
