@@ -63,11 +63,11 @@ def test_accumulation_out_of_memory_falls_back_to_cpu(monkeypatch, caplog):
     calls = []
     real = sliding_window._accumulators
 
-    def failing_once(num_classes, shape, device):
+    def failing_once(channels, shape, device, *, dtype):
         calls.append(device)
         if len(calls) == 1:
             raise torch.cuda.OutOfMemoryError("simulated")
-        return real(num_classes, shape, device)
+        return real(channels, shape, device, dtype=dtype)
 
     monkeypatch.setattr(sliding_window, "_accumulators", failing_once)
     net, data = Pointwise(), _data()
@@ -108,7 +108,7 @@ def test_logits_beyond_half_precision_range_are_reported():
         predict_sliding_window(net, data, WindowOptions((16, 24, 20)), num_classes=3)
 
 
-def test_many_class_network_runs_its_head_a_few_classes_at_a_time():
+def test_many_class_network_blends_features_and_runs_its_head_once_per_voxel():
     from segkit.nets import build_network, fuse
     from segkit.nets.spec import ArchitectureSpec
 
@@ -116,14 +116,21 @@ def test_many_class_network_runs_its_head_a_few_classes_at_a_time():
     spec = ArchitectureSpec.from_dict({
         "dims": 3, "features_per_stage": [8, 16], "kernel_sizes": [[3, 3, 3]] * 2, "strides": [[1, 1, 1], [2, 2, 2]],
         "blocks_per_stage": [1, 1], "blocks_per_stage_decoder": [1]})
-    num_classes = 2 * sliding_window.CLASS_CHUNK + 5
+    num_classes = 21  # more classes than the 8 features the head maps from
     net = fuse(build_network(spec, 2, num_classes))
-    heads = []
+    with torch.no_grad():
+        assert net.feature_channels == 8 == net.forward_features(torch.zeros(1, 2, 16, 16, 12)).shape[1]
+    head_inputs = []
     head_logits = net.head_logits
-    net.head_logits = lambda features, classes: heads.append(classes) or head_logits(features, classes)
+    net.head_logits = lambda features, classes=slice(None): head_inputs.append(features.shape) or head_logits(
+        features, classes)
+    data = _data()
     options = WindowOptions((16, 16, 12), mirror_axes=(0,))
     with torch.no_grad():
-        chunked = predict_sliding_window(net, _data(), options, num_classes=num_classes)
-        whole = predict_sliding_window(lambda x: net(x), _data(), options, num_classes=num_classes)
-    assert heads[:3] == [slice(0, 16), slice(16, 32), slice(32, num_classes)]
-    torch.testing.assert_close(chunked, whole, **HALF)
+        blended = predict_sliding_window(net, data, options, num_classes=num_classes)
+        per_tile = predict_sliding_window(lambda x: net(x), data, options, num_classes=num_classes)
+    # the head ran over the blended image in slabs (not over each tile), and its logits equal the blended logits
+    assert sum(shape[2] for shape in head_inputs) == data.shape[1]
+    assert all(shape[1] == 8 and shape[3:] == data.shape[2:] for shape in head_inputs)
+    assert blended.dtype == per_tile.dtype == torch.float16
+    torch.testing.assert_close(blended, per_tile, **HALF)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import torch
@@ -21,8 +21,8 @@ logger = logging.getLogger(__name__)
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 OOM_ERRORS: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError,)
-#: classes per head pass for many-class networks that can run their head in parts (see `_Runner.class_outputs`)
-CLASS_CHUNK = 16
+#: voxels per pass of the head over blended features (118 float32 logits of 2**17 voxels: 62 MB)
+HEAD_SLAB_VOXELS = 2**17
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,14 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _accumulators(num_classes: int, shape: Sequence[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The running blended mean of the logits (half precision, as nnU-Net keeps them) and its weight sums (float32).
+def _accumulators(channels: int, shape: Sequence[int], device: torch.device, *,
+                  dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The running blended mean of the tile outputs and its weight sums (float32).
 
-    Half precision halves the largest buffer of a many-class prediction (118 classes on a 3 mm CT: 651 -> 325 MB).
+    Logits are kept in half precision, as nnU-Net keeps them; that halves the largest buffer of a many-class
+    prediction (118 classes on a 3 mm CT: 651 -> 325 MB). Blended features stay float32.
     """
-    return (torch.zeros((num_classes, *shape), dtype=torch.float16, device=device),
+    return (torch.zeros((channels, *shape), dtype=dtype, device=device),
             torch.zeros(tuple(shape), dtype=torch.float32, device=device))
 
 
@@ -83,9 +85,12 @@ def _blend(mean: torch.Tensor, values: torch.Tensor, ratio: torch.Tensor) -> Non
     Keeping the weighted mean instead of the weighted sum gives the same result (sum / weights) while the stored
     numbers stay at the logits' scale, so half precision does not underflow where Gaussian weights are tiny
     (tile corners: ~1e-11); only logits beyond the half-precision range (65504) overflow, and are reported.
-    The step is computed in float32 (mixed half/float arithmetic ran 2.4x slower on the CPU).
+    A half-precision step is computed in float32 (mixed half/float arithmetic ran 2.4x slower on the CPU).
     """
-    mean.copy_(mean.float().lerp_(values, ratio))
+    if mean.dtype == torch.float32:
+        mean.lerp_(values, ratio)
+    else:
+        mean.copy_(mean.float().lerp_(values, ratio))
 
 
 def _mean_over_flips(outputs: torch.Tensor, flips: list[tuple[int, ...]]) -> torch.Tensor:
@@ -101,8 +106,8 @@ def _mean_over_flips(outputs: torch.Tensor, flips: list[tuple[int, ...]]) -> tor
 class ForwardClock:
     """Accumulates the seconds spent inside network forward passes (for the share-of-time report).
 
-    For a many-class network run in parts (`_Runner.class_outputs`), the feature pass and each head pass count as
-    one call each.
+    For a network whose features are blended (`_Runner.tile_outputs`), each feature pass and each pass of the head
+    over the blended features count as one call.
     """
 
     def __init__(self) -> None:
@@ -116,31 +121,37 @@ class ForwardClock:
 
 
 class _Runner:
-    """Runs the network on batches of (tile, flip) jobs, halving the batch on out-of-memory."""
+    """Runs the network on batches of (tile, flip) jobs, halving the batch on out-of-memory.
+
+    A network with ``forward_features``, ``head_logits`` and ``feature_channels`` (segkit's U-Nets: a linear 1x1
+    head) whose head widens its features to more classes (32 -> 118 CT classes) has its features blended instead
+    of its logits. The head is linear, so the head of the blended features equals the blend of the tiles' logits;
+    it then runs once per voxel, after the last tile, instead of once per tile. The whole-image blend holds 32
+    channels instead of 118, and no tile's many-class output ever exists (541 MB for a 118-class CT tile).
+    """
 
     def __init__(self, network: Network, options: WindowOptions, device: torch.device,
-                 clock: ForwardClock | None) -> None:
+                 clock: ForwardClock | None, num_classes: int) -> None:
         self.network = network
         self.clock = clock
         self.options = options
         self.device = device
         self.batch_size = options.batch_size
+        self.num_classes = num_classes
+        self.blends_features = getattr(network, "feature_channels", num_classes) < num_classes
 
-    def class_outputs(self, inputs: torch.Tensor, num_classes: int) -> Iterator[tuple[slice, torch.Tensor]]:
-        """Yield (classes, their float32 logits) for ``inputs``: all classes at once, or a few at a time.
+    def tile_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """What is blended for ``inputs`` (float32): the network's logits, or its features (see the class)."""
+        return self.forward(inputs, self.network.forward_features if self.blends_features else None)
 
-        A network with ``forward_features`` / ``head_logits`` (segkit's U-Nets) and more than ``2 * CLASS_CHUNK``
-        classes is run once up to its last features, then its head is applied ``CLASS_CHUNK`` classes at a time,
-        so the whole many-class tile output (541 MB for a 118-class CT tile) never exists at once.
-        """
-        features_of = getattr(self.network, "forward_features", None)
-        if features_of is None or num_classes <= 2 * CLASS_CHUNK:
-            yield slice(None), self.forward(inputs)
-            return
-        features = self.forward(inputs, features_of)
-        for first in range(0, num_classes, CLASS_CHUNK):
-            classes = slice(first, min(first + CLASS_CHUNK, num_classes))
-            yield classes, self.forward(features, partial(self.network.head_logits, classes=classes))
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Half-precision logits of blended ``(channels, *spatial)`` features, the head run a slab at a time."""
+        logits = torch.empty((self.num_classes, *features.shape[1:]), dtype=torch.float16, device=features.device)
+        per_slab = max(1, HEAD_SLAB_VOXELS // math.prod(features.shape[2:]))
+        for start in range(0, features.shape[1], per_slab):
+            slab = features[:, start:start + per_slab].unsqueeze(0).to(self.device)
+            logits[:, start:start + per_slab] = self.forward(slab, self.network.head_logits)[0]
+        return logits
 
     def forward(self, inputs: torch.Tensor, function: Network | None = None) -> torch.Tensor:
         """Run ``function`` (default: the network) over ``inputs`` in batches; float32 output."""
@@ -208,10 +219,12 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
     if any(p for pair in pads for p in pair):
         data = F.pad(data, [p for pair in reversed(pads) for p in pair], mode="constant", value=0.0)
     starts = tile_starts(tuple(data.shape[1:]), tile, options.step)
-    mean, weights = _accumulators(num_classes, spatial, result_device)  # the image only, not its padding
     gaussian = torch.from_numpy(np.array(gaussian_importance_map(tile))).to(result_device)
     flips = flip_sets(options.mirror_axes)
-    runner = _Runner(network, options, data.device, clock)
+    runner = _Runner(network, options, data.device, clock, num_classes)
+    channels = network.feature_channels if runner.blends_features else num_classes
+    mean, weights = _accumulators(channels, spatial, result_device,  # the image only, not its padding
+                                  dtype=torch.float32 if runner.blends_features else torch.float16)
     per_forward = max(1, options.batch_size // len(flips))
     for first in range(0, len(starts), per_forward):
         group = starts[first:first + per_forward]
@@ -219,18 +232,18 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
                              for start in group])
         inputs = torch.cat([_flip(tiles, axes, 2) for axes in flips])
         del tiles
-        places = [_overlap(start, tile, pads, spatial) for start in group]
-        ratios = []
-        for inside, target in places:  # tile after tile, as if each were blended alone
+        outputs = runner.tile_outputs(inputs)
+        del inputs
+        summed = _mean_over_flips(outputs.view(len(flips), len(group), -1, *tile), flips).to(result_device)
+        del outputs
+        for start, out in zip(group, summed, strict=True):  # tile after tile, as if each were blended alone
+            inside, target = _overlap(start, tile, pads, spatial)
             weights[target] += gaussian[inside]
-            ratios.append(gaussian[inside] / weights[target])
-        for classes, outputs in runner.class_outputs(inputs, num_classes):
-            summed = _mean_over_flips(outputs.view(len(flips), len(group), -1, *tile), flips).to(result_device)
-            for (inside, target), ratio, out in zip(places, ratios, summed, strict=True):
-                _blend(mean[(classes, *target)], out[(slice(None), *inside)], ratio)
-            del outputs, summed
-        del inputs, ratios
+            _blend(mean[(slice(None), *target)], out[(slice(None), *inside)], gaussian[inside] / weights[target])
+        del summed
     del weights
+    if runner.blends_features:
+        mean = runner.logits_from_features(mean)
     if not torch.isfinite(mean.sum(dtype=torch.float32)):  # NaN or inf anywhere (a half overflow too) shows here
         raise InferError("the prediction holds non-finite values (overflow in the blended logits)")
     return mean

@@ -176,6 +176,11 @@ class UNet(nn.Module):
         """
         return self.decoder.features(self.encoder(x))
 
+    @property
+    def feature_channels(self) -> int:
+        """Channels of the `forward_features` output: the input width of the final head."""
+        return int(self.spec.features_per_stage[0])
+
     def head_logits(self, features: torch.Tensor, classes: slice = slice(None)) -> torch.Tensor:
         """Logits of the ``classes`` (a slice of the class axis) from `forward_features` output."""
         head = self.decoder.heads[-1]
