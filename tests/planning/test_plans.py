@@ -83,3 +83,15 @@ def test_architecture_contract_keys(plans):
     assert ArchitectureSpec.from_dict(arch).to_dict() == arch
     with pytest.raises(PlansError, match="blocks_per_stage_decoder needs 3"):
         ArchitectureSpec.from_dict({**arch, "blocks_per_stage_decoder": [2]})
+
+
+def test_nnunet_plans_file_is_named_as_such(nnunet_reference_dir, tmp_path):
+    path = nnunet_reference_dir / "Dataset004_Hippocampus" / "nnUNetPlans.json"
+    with pytest.raises(PlansError, match="nnU-Net v2 plans file, not segkit plans.*segkit-plan") as err:
+        Plans.load(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+    for content, message in (([1, 2], "expected a JSON object, found list"),
+                             ({"format": "other-plans/9"}, "format 'other-plans/9' is not supported")):
+        (tmp_path / "plans.json").write_text(json.dumps(content))
+        with pytest.raises(PlansError, match=message):
+            Plans.load(tmp_path / "plans.json")

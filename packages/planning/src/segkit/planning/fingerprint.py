@@ -16,6 +16,7 @@ import numpy as np
 
 from segkit.io import atomic_path, read_channels, read_image
 from segkit.io.dataset import Case, Dataset
+from segkit.planning.case_checks import check_case_arrays
 from segkit.planning.cropping import crop_to_nonzero
 from segkit.planning.errors import FingerprintError
 from segkit.planning.intensity import Moments, intensity_properties, sample_values
@@ -45,15 +46,18 @@ class CaseFingerprint:
         return float(np.prod(self.shape_after_crop, dtype=np.float64) / np.prod(self.shape, dtype=np.float64))
 
 
-def fingerprint_case(case: Case, *, sample_limit: int = DEFAULT_SAMPLE_BUDGET) -> CaseFingerprint:
+def fingerprint_case(case: Case, *, sample_limit: int = DEFAULT_SAMPLE_BUDGET,
+                     label_values: tuple[int, ...] | None = None) -> CaseFingerprint:
     """Read one training case and compute its fingerprint.
 
     Args:
         case: the case (its channel files and label file).
         sample_limit: foreground intensity samples kept per channel.
+        label_values: the label values dataset.json declares (None: not checked).
 
     Raises:
         FingerprintError: the case has no label file.
+        PreprocessingError: labels of another shape, NaN/Inf voxels or undeclared label values.
     """
     if case.label_file is None:
         raise FingerprintError(f"{case.identifier}: a training case needs a label file")
@@ -61,6 +65,7 @@ def fingerprint_case(case: Case, *, sample_limit: int = DEFAULT_SAMPLE_BUDGET) -
     data = image.array if image.array.ndim == 4 else image.array[None]
     seg = np.asarray(read_image(case.label_file).array)
     labels = np.rint(seg).astype(np.int32) if np.issubdtype(seg.dtype, np.floating) else seg
+    check_case_arrays(case.identifier, data, labels, label_values=label_values)
     values, counts = np.unique(labels, return_counts=True)
     cropped, cropped_seg, _ = crop_to_nonzero(data, labels)
     foreground = cropped_seg > 0
@@ -80,10 +85,11 @@ def fingerprint_case(case: Case, *, sample_limit: int = DEFAULT_SAMPLE_BUDGET) -
 class _Job:
     case: Case
     sample_limit: int
+    label_values: tuple[int, ...] | None = None
 
 
 def _run_job(job: _Job) -> CaseFingerprint:
-    return fingerprint_case(job.case, sample_limit=job.sample_limit)
+    return fingerprint_case(job.case, sample_limit=job.sample_limit, label_values=job.label_values)
 
 
 @dataclass(frozen=True)
@@ -221,7 +227,7 @@ def extract_fingerprint(
     if not dataset.training:
         raise FingerprintError(f"{dataset.root}: no training cases in imagesTr")
     limit = max(1, sample_budget // len(dataset.training))
-    jobs = [_Job(case, limit) for case in dataset.training]
+    jobs = [_Job(case, limit, dataset.info.label_values) for case in dataset.training]
     names = [case.identifier for case in dataset.training]
     results = []
     for _, result in map_cases(_run_job, jobs, workers=workers, names=names):

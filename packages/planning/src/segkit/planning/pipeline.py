@@ -14,6 +14,7 @@ import numpy as np
 
 from segkit.io import read_channels, read_image
 from segkit.io.dataset import Case, Dataset
+from segkit.planning.case_checks import check_case_arrays
 from segkit.planning.parallel import map_cases
 from segkit.planning.plans import Configuration, Plans
 from segkit.planning.preprocessing import class_locations, preprocess_arrays
@@ -43,6 +44,7 @@ class _Job:
     folder: Path
     config_hash: str
     device: str = "cpu"
+    label_values: tuple[int, ...] | None = None
 
 
 def preprocess_case(job: _Job) -> str:
@@ -53,6 +55,7 @@ def preprocess_case(job: _Job) -> str:
     seg = np.asarray(read_image(case.label_file).array) if case.label_file is not None else None
     if seg is not None and np.issubdtype(seg.dtype, np.floating):
         seg = np.rint(seg)
+    check_case_arrays(case.identifier, data, seg, label_values=job.label_values)
     result = preprocess_arrays(
         data,
         seg,
@@ -127,7 +130,14 @@ def preprocess_dataset(
         else:
             todo.append(
                 _Job(
-                    case, config, plans.foreground_intensity_properties_per_channel, labels, folder, config_hash, device
+                    case,
+                    config,
+                    plans.foreground_intensity_properties_per_channel,
+                    labels,
+                    folder,
+                    config_hash,
+                    device,
+                    dataset.info.label_values,
                 )
             )
     if len(todo) < len(dataset.training):

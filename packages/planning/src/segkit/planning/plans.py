@@ -225,6 +225,16 @@ class Plans:
             "configurations",
             "foreground_intensity_properties_per_channel",
         }
+        if not isinstance(data, dict):
+            raise PlansError(f"plans: expected a JSON object, found {type(data).__name__}")
+        if "transpose_forward" in data or "original_median_spacing_after_transp" in data:
+            raise PlansError(
+                "this is an nnU-Net v2 plans file, not segkit plans (axes (i, j, k), architecture spec): run "
+                "`segkit-plan DATASET_DIR -o OUT_DIR` on the raw dataset; a trained nnU-Net model folder converts "
+                "with `segkit-import`"
+            )
+        if data.get("format", PLANS_FORMAT) != PLANS_FORMAT:
+            raise PlansError(f"plans format {data.get('format')!r} is not supported (expected {PLANS_FORMAT!r})")
         if data.get("axis_order", "ijk") != "ijk":
             raise PlansError(f"plans axis_order must be 'ijk', got {data.get('axis_order')!r}")
         try:
@@ -254,8 +264,12 @@ class Plans:
     def load(cls, path: str | os.PathLike) -> Plans:
         """Read a plans JSON file."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            data = json.loads(Path(path).read_text())
         except OSError as err:
             raise PlansError(f"{path}: cannot read plans ({err.strerror})") from err
         except json.JSONDecodeError as err:
             raise PlansError(f"{path}: invalid JSON ({err})") from err
+        try:
+            return cls.from_dict(data)
+        except PlansError as err:
+            raise PlansError(f"{path}: {err}") from err

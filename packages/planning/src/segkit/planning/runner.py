@@ -74,7 +74,7 @@ def verify(dataset_dir: Path, *, workers: int, progress: Progress = no_progress)
         problems = verify_dataset(dataset_dir, workers=workers, on_case_done=advance)
     if problems:
         for problem in problems:
-            log.error("%s %s: %s", problem.case, problem.file, problem.message)
+            log.info("%s %s: %s", problem.case, problem.file, problem.message)
         shown = "; ".join(f"{p.case}: {p.message}" for p in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise DatasetError(
