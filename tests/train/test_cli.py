@@ -45,7 +45,7 @@ def test_val_only_rescores_a_trained_fold(hippo_preprocessed, tmp_path):
     summary = out / "fold_3" / "validation" / "summary.json"
     first = json.loads(summary.read_text())
     summary.unlink()
-    result = runner.invoke(app, [*base, "--val-only", "--save-probabilities"])
+    result = runner.invoke(app, [*base, "--val", "--npz"])  # nnU-Net's spellings of --val-only --save-probabilities
     assert result.exit_code == 0, result.output
     assert json.loads(summary.read_text())["mean"] == first["mean"]
     assert len(list((out / "fold_3" / "validation").glob("*.npz"))) == len(first["cases"])

@@ -63,3 +63,28 @@ def test_user_registers_in_python_and_json(tmp_path):
     path.write_text("{nope")
     with pytest.raises(TrainConfigError, match="invalid JSON"):
         get_trainer(str(path))
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"lr": "0.01"}, "'lr': expected a number, found '0.01'"),
+    ({"val_iters_per_epoch": "3"}, "'val_iters_per_epoch': expected an integer"),
+    ({"nesterov": "no"}, "'nesterov': expected true or false"),
+    ({"seed": 1.5}, "'seed': expected an integer"),
+    ({"augmentation": [1]}, "'augmentation' must be an object"),
+    ({"augmentation": {"p_rotation": "x"}}, "'p_rotation': expected a number"),
+    ({"augmentation": {"gamma_range": [0.7]}}, "'gamma_range': expected \\(low, high\\)"),
+    ({"augmentation": {"mirror_axes": [0, "1"]}}, "'mirror_axes': expected axes"),
+    ({"inherits_from": 5}, "'inherits_from' must be a trainer name"),
+], ids=lambda v: str(v)[:30])
+def test_trainer_file_with_wrong_types_is_one_line_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "wrong.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(TrainConfigError, match=message) as err:
+        get_trainer(str(path))
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_numbers_are_floats_after_parsing():
+    config = TrainConfig.from_dict({"lr": 1, "augmentation": {"p_gamma": 0, "scaling_range": [1, 2]}})
+    assert isinstance(config.lr, float) and config.augmentation.scaling_range == (1.0, 2.0)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

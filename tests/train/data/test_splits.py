@@ -34,3 +34,18 @@ def test_fold_selection():
     assert fold_cases(splits, "all", ids) == (sorted(ids), [])
     with pytest.raises(TrainDataError, match="expected 0..4"):
         fold_cases(splits, 5, ids)
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"train": ["case_00"], "val": ["case_01"]}, "expected a list of"),
+    ([], "expected a list of"),
+    ([{"train": ["case_00"]}], "fold 0: expected a list of"),
+    ([{"train": "case_00", "val": []}], "fold 0: expected a list of"),
+    ([{"train": [], "val": ["case_00"]}], "fold 0 has no training cases"),
+], ids=["object", "empty", "no_val", "string", "no_train"])
+def test_malformed_user_splits_are_one_line(tmp_path, content, message):
+    ids = tuple(f"case_{i:02d}" for i in range(4))
+    (tmp_path / SPLITS_FILE).write_text(json.dumps(content))
+    with pytest.raises(TrainDataError, match=message) as err:
+        load_or_create_splits(tmp_path, ids, num_folds=2, seed=1)
+    assert str(err.value).startswith(str(tmp_path / SPLITS_FILE)) and "\n" not in str(err.value)

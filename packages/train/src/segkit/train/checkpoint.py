@@ -28,7 +28,7 @@ def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
     """Write `state` (tensors, numbers, strings, lists, dicts only) as the newest checkpoint of `folder`."""
     folder = Path(folder)
     latest = folder / LATEST
-    with atomic_path(latest, suffix=".tmp") as tmp:
+    with atomic_path(latest, suffix="") as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())

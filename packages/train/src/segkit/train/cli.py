@@ -42,11 +42,14 @@ def main(
     epochs: Annotated[int | None, typer.Option(help="Override the trainer's epochs.")] = None,
     iters_per_epoch: Annotated[int | None, typer.Option(help="Override iterations per epoch.")] = None,
     val_iters_per_epoch: Annotated[int | None, typer.Option(help="Override pseudo-Dice batches per epoch.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest valid checkpoint.")] = False,
-    pretrained: Annotated[Path | None, typer.Option(help="Initialise from these weights (heads fresh).")] = None,
-    val_only: Annotated[bool, typer.Option("--val-only", help="Only run the final validation.")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", "--c", help="Continue from the newest valid checkpoint (nnU-Net's --c).")] = False,
+    pretrained: Annotated[Path | None, typer.Option(
+        "--pretrained", "--pretrained-weights", help="Initialise from these weights (heads fresh).")] = None,
+    val_only: Annotated[bool, typer.Option(
+        "--val-only", "--val", help="Only run the final validation (nnU-Net's --val).")] = False,
     save_probabilities: Annotated[bool, typer.Option(
-        "--save-probabilities", help="Keep validation probabilities.")] = False,
+        "--save-probabilities", "--npz", help="Keep validation probabilities (nnU-Net's --npz).")] = False,
     workers: Annotated[int | None, typer.Option(help="Data worker processes (default: CPUs - 1).")] = None,
     dataset_json: Annotated[Path | None, typer.Option(
         "--dataset-json", help="dataset.json (or the raw dataset folder) if PREPROCESSED has none.")] = None,

@@ -46,6 +46,23 @@ class Precision(str, Enum):
     FP16 = "fp16"
 
 
+def _number(value: Any, key: str) -> float:
+    """`value` as a float; strings, booleans and other types are an error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TrainConfigError(f"{key}: expected a number, found {value!r}")
+    return float(value)
+
+
+def _pair(value: Any, key: str) -> tuple[float, float]:
+    """`value` as a (low, high) pair of floats."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise TrainConfigError(f"{key}: expected (low, high), found {value!r}")
+    low, high = (_number(v, key) for v in value)
+    if low > high:
+        raise TrainConfigError(f"{key}: expected (low, high), found {list(value)}")
+    return low, high
+
+
 def _enum(cls: type[Enum], value: Any, key: str) -> Enum:
     try:
         return cls(value.value if isinstance(value, Enum) else value)
@@ -82,18 +99,20 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name.startswith("p_") and not 0.0 <= value <= 1.0:
-                raise TrainConfigError(f"augmentation {f.name!r}: expected a probability in [0, 1], found {value}")
-            if f.name.endswith("_range") and isinstance(value, (list, tuple)):
-                object.__setattr__(self, f.name, tuple(float(v) for v in value))
-                if len(value) != 2 or value[0] > value[1]:
-                    raise TrainConfigError(f"augmentation {f.name!r}: expected (low, high), found {list(value)}")
-        for key in ("noise_variance", "blur_sigma"):
-            object.__setattr__(self, key, tuple(float(v) for v in getattr(self, key)))
-        object.__setattr__(self, "mirror_axes", tuple(int(a) for a in self.mirror_axes))
-        if any(a not in (0, 1, 2) for a in self.mirror_axes):
-            raise TrainConfigError(f"augmentation 'mirror_axes': expected axes among 0, 1, 2, found {self.mirror_axes}")
+            key, value = f"augmentation {f.name!r}", getattr(self, f.name)
+            if f.name.startswith("p_"):
+                value = _number(value, key)
+                if not 0.0 <= value <= 1.0:
+                    raise TrainConfigError(f"{key}: expected a probability in [0, 1], found {value}")
+            elif f.name == "rotation_range":
+                value = _number(value, key)
+            elif f.name != "mirror_axes":
+                value = _pair(value, key)
+            object.__setattr__(self, f.name, value)
+        axes = self.mirror_axes
+        if not isinstance(axes, (list, tuple)) or any(isinstance(a, bool) or a not in (0, 1, 2) for a in axes):
+            raise TrainConfigError(f"augmentation 'mirror_axes': expected axes among 0, 1, 2, found {axes!r}")
+        object.__setattr__(self, "mirror_axes", tuple(int(a) for a in axes))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -112,6 +131,13 @@ def _check_keys(cls: type, data: dict, what: str) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
         raise TrainConfigError(f"{what}: unknown keys {unknown}; valid: {', '.join(sorted(known))}")
+
+
+_INT_FIELDS = ("epochs", "iters_per_epoch", "val_iters_per_epoch", "checkpoint_every", "num_folds", "split_seed",
+               "seed")
+_FLOAT_FIELDS = ("lr", "momentum", "weight_decay", "poly_power", "topk_percent", "grad_clip", "oversample_foreground",
+                 "ema_alpha")
+_BOOL_FIELDS = ("nesterov", "deep_supervision", "compile", "fast_weight_grads")
 
 
 @dataclass(frozen=True)
@@ -179,10 +205,12 @@ class TrainConfig:
         set_(self, "precision", _enum(Precision, self.precision, "precision"))
         if isinstance(self.augmentation, dict):
             set_(self, "augmentation", AugmentConfig.from_dict(self.augmentation))
+        elif not isinstance(self.augmentation, AugmentConfig):
+            raise TrainConfigError(f"train config 'augmentation': expected an object, found {self.augmentation!r}")
+        self._check_types()
         for key in ("epochs", "iters_per_epoch", "checkpoint_every", "num_folds"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise TrainConfigError(f"train config {key!r}: expected an integer >= 1, found {value!r}")
+            if getattr(self, key) < 1:
+                raise TrainConfigError(f"train config {key!r}: expected an integer >= 1, found {getattr(self, key)!r}")
         if self.val_iters_per_epoch < 0:
             raise TrainConfigError(
                 f"train config 'val_iters_per_epoch': expected >= 0, found {self.val_iters_per_epoch}")
@@ -202,6 +230,20 @@ class TrainConfig:
                                    f"found {self.micro_batch!r}")
         if self.num_folds < 2:
             raise TrainConfigError(f"train config 'num_folds': expected >= 2, found {self.num_folds}")
+
+    def _check_types(self) -> None:
+        """Integers, numbers, booleans and the name must have those JSON types (``"0.01"`` is not a number)."""
+        for key in _INT_FIELDS:
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TrainConfigError(f"train config {key!r}: expected an integer, found {value!r}")
+        for key in _FLOAT_FIELDS:
+            object.__setattr__(self, key, _number(getattr(self, key), f"train config {key!r}"))
+        for key in _BOOL_FIELDS:
+            if not isinstance(getattr(self, key), bool):
+                raise TrainConfigError(f"train config {key!r}: expected true or false, found {getattr(self, key)!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise TrainConfigError(f"train config 'name': expected a non-empty string, found {self.name!r}")
 
     def replace(self, **changes: Any) -> TrainConfig:
         """Return a copy with some fields changed (checked again)."""

@@ -78,7 +78,8 @@ def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device
             dice = dice_per_class(pred, truth[0], classes, ignore_label=ignore)
             cases.append({"case": case_id, "dice": dice})
             if save_probabilities:
-                np.savez_compressed(folder / f"{case_id}.npz", probabilities=probs.numpy().astype(np.float16))
+                with atomic_path(folder / f"{case_id}.npz") as tmp:
+                    np.savez_compressed(tmp, probabilities=probs.numpy().astype(np.float16))
     finally:
         if had_ds:
             model.deep_supervision = True

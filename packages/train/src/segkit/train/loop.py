@@ -186,7 +186,7 @@ class Trainer:
             record.update(val_loss=val_loss, pseudo_dice=dice, mean_pseudo_dice=mean, ema_pseudo_dice=self.ema_dice)
         self.history.append(record)
         self.epoch = epoch + 1
-        log.info("epoch %d: %s", epoch, {k: v for k, v in record.items() if k != "epoch"})
+        log.info("%s", epoch_summary(record, cfg.epochs))
         if p.is_main:
             append_log(p.folder, record)
             plot_progress(p.folder, self.history)
@@ -225,6 +225,16 @@ class Trainer:
         if self.parts.is_main:
             rewrite_log(self.parts.folder, self.history)
         log.info("resumed %s at epoch %d", self.parts.folder, self.epoch)
+
+
+def epoch_summary(record: dict, epochs: int) -> str:
+    """One log line for an epoch record, e.g. ``epoch 3/1000: train loss 0.4713, val loss 0.4655, ...``."""
+    parts = [f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}"]
+    if "val_loss" in record:
+        dice = ", ".join(f"{d:.4f}" for d in record["pseudo_dice"])
+        parts.append(f"val loss {record['val_loss']:.4f}, pseudo Dice [{dice}] (EMA {record['ema_pseudo_dice']:.4f})")
+    parts.append(f"lr {record['lr']:.3g}, {record['epoch_time_s']:.1f} s")
+    return ", ".join(parts)
 
 
 def pseudo_dice_counts(logits: torch.Tensor, seg: torch.Tensor, *, regions: bool,

@@ -62,10 +62,19 @@ def load_trainer_file(path: str | Path) -> TrainConfig:
         raise TrainConfigError(f"{path}: invalid JSON ({err})") from err
     if not isinstance(data, dict):
         raise TrainConfigError(f"{path}: expected a JSON object")
-    base = get_trainer(data.pop("inherits_from", "default")).to_dict()
-    augmentation = {**base.pop("augmentation"), **data.pop("augmentation", {})}
+    parent = data.pop("inherits_from", "default")
+    if not isinstance(parent, str):
+        raise TrainConfigError(f"{path}: 'inherits_from' must be a trainer name, found {parent!r}")
+    base = get_trainer(parent).to_dict()
+    changed = data.pop("augmentation", {})
+    if not isinstance(changed, dict):
+        raise TrainConfigError(f"{path}: 'augmentation' must be an object of changed keys, found {changed!r}")
+    augmentation = {**base.pop("augmentation"), **changed}
     merged = {**base, "name": path.stem, **data, "augmentation": augmentation}
-    return TrainConfig.from_dict(merged)
+    try:
+        return TrainConfig.from_dict(merged)
+    except TrainConfigError as err:
+        raise TrainConfigError(f"{path}: {err}") from err
 
 
 def _builtin() -> list[TrainConfig]:

@@ -11,32 +11,23 @@ Model folder written (rank 0 only)::
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
 
-from segkit.io import atomic_path
-from segkit.io.model_folder import (
-    WEIGHTS_FILE,
-    ModelFolderError,
-    ModelInfo,
-    fold_dir,
-    read_model_info,
-    write_model_info,
-)
+from segkit.io.model_folder import WEIGHTS_FILE, fold_dir
 from segkit.nets import load_weights, save_weights
 from segkit.train.checkpoint import load_newest
 from segkit.train.config import TrainConfig
 from segkit.train.data.batches import default_workers
 from segkit.train.distributed import DistContext, all_reduce_mean, all_reduce_sum, barrier, process_group, wrap_model
-from segkit.train.errors import TrainConfigError
+from segkit.train.errors import ResumeError, TrainConfigError
 from segkit.train.final_validation import validate_cases
 from segkit.train.loop import Trainer, TrainParts
 from segkit.train.micro_batches import micro_batch_size
+from segkit.train.model_dir import check_model_folder, prepare_fold, record_fold
 from segkit.train.precision import Autocast
 from segkit.train.pretrained import load_pretrained
 from segkit.train.registry import get_trainer
@@ -105,11 +96,9 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
     data = DataSetup.load(Path(preprocessed), configuration, fold, config, dataset_json=options.dataset_json)
     output = Path(options.output) if options.output else default_output(Path(preprocessed), config, configuration)
     folder = fold_dir(output, fold)
+    if ctx.is_main:
+        check_model_folder(output, data, config)
     with process_group(ctx, device):
-        if ctx.is_main:
-            folder.mkdir(parents=True, exist_ok=True)
-            _write_folder_files(output, Path(preprocessed), data, config)
-        barrier()
         spec, model, loss, optimizer = build_model_and_optimizer(data, config, device)
         autocast = Autocast.choose(config.precision, device)
         memory_format = autocast.memory_format(spec.dims)
@@ -133,16 +122,19 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
         trainer = Trainer(parts)
         if options.val_only:
             _load_for_validation(model, folder)
-        else:
-            if options.resume:
-                trainer.resume()
+        elif options.resume:
+            trainer.resume()  # reads the checkpoint before anything is written
+        if ctx.is_main:
+            prepare_fold(output, fold, data, fresh=not (options.val_only or options.resume))
+        barrier()
+        if not options.val_only:
             if config.compile:
                 parts.model = torch.compile(parts.model)
             trainer.fit(stop_after=options.stop_after_epochs)
         finished = options.val_only or trainer.epoch >= config.epochs
         if ctx.is_main:
             save_weights(model, spec, folder / WEIGHTS_FILE)
-            _record_fold(output, data, config, fold)
+            record_fold(output, data, config, fold)
             if data.val_ids and finished:
                 validate_cases(model, data, folder / "validation", device=device, autocast=parts.autocast,
                                save_probabilities=options.save_probabilities)
@@ -151,50 +143,17 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
 
 
 def _load_for_validation(model: torch.nn.Module, folder: Path) -> None:
-    """Load the fold's final weights, else its newest checkpoint (for ``--val-only``)."""
+    """Load the fold's final weights, else its newest checkpoint (for ``--val-only``).
+
+    Raises:
+        ResumeError: the fold has neither (it was never trained into this model folder).
+    """
     if (folder / WEIGHTS_FILE).is_file():
         model.load_state_dict(load_weights(folder / WEIGHTS_FILE).state_dict)
-    else:
-        model.load_state_dict(load_newest(folder)["model"])
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for dist_name in ("segkit-train", "segkit-nets", "segkit-planning", "segkit-io"):
-        try:
-            out[dist_name] = version(dist_name)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
-def _write_folder_files(output: Path, preprocessed: Path, data: DataSetup, config: TrainConfig) -> None:
-    for name, payload in (("plans.json", data.plans.to_dict()), ("dataset.json", data.dataset.to_dict())):
-        with atomic_path(output / name) as tmp:
-            tmp.write_text(json.dumps(payload, indent=2))
-    splits = preprocessed / "splits_final.json"
-    if splits.is_file():
-        with atomic_path(output / "splits_final.json") as tmp:
-            tmp.write_text(splits.read_text())
-
-
-def _record_fold(output: Path, data: DataSetup, config: TrainConfig, fold: int | str) -> None:
-    """Write the fold's train_config.json and add the fold to model.json."""
-    with atomic_path(fold_dir(output, fold) / "train_config.json") as tmp:
-        tmp.write_text(json.dumps(config.to_dict(), indent=2))
-    folds: tuple = (fold,)
+        return
     try:
-        previous = read_model_info(output)
-        if previous.trainer == config.name and previous.configuration == data.configuration.name:
-            folds = tuple(sorted(set(previous.folds) | {fold}, key=str))
-    except ModelFolderError:
-        pass
-    conf = data.configuration
-    axes = tuple(a for a in config.augmentation.mirror_axes if a < conf.dims)
-    if conf.slice_axis is not None:  # 2D mirror axes are in-plane indices: name them in (i, j, k)
-        in_plane = [a for a in range(3) if a != conf.slice_axis]
-        axes = tuple(in_plane[a] for a in axes)
-    labels = {k: v for k, v in data.dataset.labels.items()}
-    info = ModelInfo(trainer=config.name, configuration=data.configuration.name, folds=folds, labels=labels,
-                     mirroring_axes=axes, versions=_versions())
-    write_model_info(info, output)
+        state = load_newest(folder)
+    except ResumeError as err:
+        raise ResumeError(f"{folder}: nothing to validate (no {WEIGHTS_FILE} and no valid checkpoint); "
+                          f"train the fold first or pass its model folder with -o") from err
+    model.load_state_dict(state["model"])

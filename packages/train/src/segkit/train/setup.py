@@ -40,6 +40,7 @@ class DataSetup:
     store: PreprocessedStore
     train_ids: list[str]
     val_ids: list[str]
+    preprocessed: Path
 
     @classmethod
     def load(cls, preprocessed: Path, configuration: str, fold: int | str, config: TrainConfig, *,
@@ -54,7 +55,10 @@ class DataSetup:
         preprocessed = Path(preprocessed)
         if not preprocessed.is_dir():
             raise TrainDataError(f"{preprocessed}: preprocessed folder does not exist")
-        plans = Plans.from_dict(read_json(preprocessed / "plans.json", "plans"))
+        if not (preprocessed / "plans.json").is_file():
+            raise TrainDataError(f"{preprocessed}: no plans.json (not planned: run `segkit-plan DATASET_DIR -o "
+                                 f"{preprocessed}` first)")
+        plans = Plans.load(preprocessed / "plans.json")
         if dataset_json is not None and Path(dataset_json).is_dir():
             dataset_json = Path(dataset_json) / "dataset.json"
         dataset = DatasetInfo.from_dict(read_json(Path(dataset_json or preprocessed / "dataset.json"), "dataset.json"))
@@ -65,7 +69,7 @@ class DataSetup:
         missing = sorted(set(train_ids + val_ids) - set(store.case_ids))
         if missing:
             raise TrainDataError(f"split names {len(missing)} cases that are not preprocessed (first: {missing[0]})")
-        return cls(plans, dataset, conf, store, train_ids, val_ids)
+        return cls(plans, dataset, conf, store, train_ids, val_ids, preprocessed)
 
     @property
     def regions(self) -> tuple[tuple[int, ...], ...] | None:

@@ -43,9 +43,10 @@ def load_or_create_splits(folder: Path, case_ids: tuple[str, ...], *, num_folds:
             splits = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise TrainDataError(f"{path}: invalid JSON ({err})") from err
+        _check_shape(path, splits)
         known = set(case_ids)
         for i, split in enumerate(splits):
-            missing = sorted((set(split.get("train", [])) | set(split.get("val", []))) - known)
+            missing = sorted((set(split["train"]) | set(split["val"])) - known)
             if missing:
                 raise TrainDataError(f"{path}: fold {i} names cases that are not preprocessed: {missing[:5]}")
         return splits
@@ -53,6 +54,21 @@ def load_or_create_splits(folder: Path, case_ids: tuple[str, ...], *, num_folds:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(splits, indent=2))
     return splits
+
+
+def _check_shape(path: Path, splits) -> None:
+    """A splits file is a list of ``{"train": [ids], "val": [ids]}`` (nnU-Net's ``splits_final.json``)."""
+    expected = 'expected a list of {"train": [...], "val": [...]} objects (nnU-Net\'s splits_final.json)'
+    if not isinstance(splits, list) or not splits:
+        raise TrainDataError(f"{path}: {expected}, found {type(splits).__name__}")
+    for i, split in enumerate(splits):
+        ok = isinstance(split, dict) and all(
+            isinstance(split.get(key), list) and all(isinstance(c, str) for c in split[key])
+            for key in ("train", "val"))
+        if not ok:
+            raise TrainDataError(f"{path}: fold {i}: {expected}")
+        if not split["train"]:
+            raise TrainDataError(f"{path}: fold {i} has no training cases")
 
 
 def fold_cases(splits: list[dict], fold: int | str, case_ids: tuple[str, ...]) -> tuple[list[str], list[str]]:

@@ -1,0 +1,79 @@
+"""The model folder: nothing is written by a run that fails on bad input, other models are never mixed in,
+and what a killed run leaves behind is cleaned up (real hippocampus cases, tiny network)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from segkit.train.cli import app
+from segkit.train.run import RunOptions, train
+
+FAST = {"iters_per_epoch": 2, "val_iters_per_epoch": 1, "workers": 0, "device": "cpu"}
+runner = CliRunner()
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_failed_runs_write_nothing(hippo_preprocessed, tmp_path):
+    out = tmp_path / "m"
+    (tmp_path / "a_file").write_text("not a folder")
+    cases = [
+        ["--val-only"],
+        ["--resume"],
+        ["--c"],  # nnU-Net's spelling
+        ["--pretrained", str(hippo_preprocessed / "plans.json")],
+        ["--pretrained-weights", str(tmp_path / "missing.safetensors")],
+    ]
+    base = [str(hippo_preprocessed), "tiny", "0", "--device", "cpu", "--workers", "0", "--epochs", "1"]
+    for extra in cases:
+        result = runner.invoke(app, [*base, "-o", str(out), *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert result.output.startswith("error:") and len(result.output.strip().splitlines()) == 1, result.output
+        assert not out.exists(), extra
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "a_file")])
+    assert result.exit_code == 2 and "not a folder" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "a_file" / "m")])
+    assert result.exit_code == 2 and "cannot create model folder" in result.output, result.output
+
+
+def test_val_only_without_a_trained_fold_says_so(hippo_preprocessed, tmp_path):
+    result = runner.invoke(app, [str(hippo_preprocessed), "tiny", "0", "-o", str(tmp_path / "v"), "--device", "cpu",
+                                 "--val-only"])
+    assert result.exit_code == 2 and "nothing to validate" in result.output, result.output
+
+
+def test_a_model_folder_of_another_trainer_or_plans_is_refused_and_kept(hippo_preprocessed, tmp_path):
+    out = train(hippo_preprocessed, "tiny", 0, RunOptions(output=tmp_path / "m", epochs=1, **FAST))
+    before = _snapshot(out)
+    with pytest.raises(Exception, match="trainer 'default', configuration 'tiny'.*choose another -o"):
+        train(hippo_preprocessed, "tiny", 1, RunOptions(output=out, trainer="noMirroring", epochs=1, **FAST))
+    with pytest.raises(Exception, match="configuration 'tiny'; this run is 'default', 'tiny2d'"):
+        train(hippo_preprocessed, "tiny2d", 1, RunOptions(output=out, epochs=1, **FAST))
+    plans = json.loads((out / "plans.json").read_text())
+    plans["configurations"]["tiny"]["batch_size"] = 3  # as if fold 0 had been trained with other plans
+    (out / "plans.json").write_text(json.dumps(plans))
+    before[out.relative_to(out) / "plans.json"] = (out / "plans.json").read_bytes()
+    with pytest.raises(Exception, match="other values than .*choose another -o"):
+        train(hippo_preprocessed, "tiny", 1, RunOptions(output=out, epochs=1, **FAST))
+    assert _snapshot(out) == before
+
+
+def test_resume_removes_what_a_killed_write_left_and_a_fresh_run_restarts_the_log(hippo_preprocessed, tmp_path):
+    out = tmp_path / "k"
+    train(hippo_preprocessed, "tiny", 2, RunOptions(output=out, epochs=2, stop_after_epochs=1, **FAST))
+    fold = out / "fold_2"
+    # what `kill -9` during an atomic write leaves: a hidden temp file beside the checkpoint and the plot
+    stale = [fold / ".checkpoint_latest.pt.0a1b2c3d.tmp", fold / ".progress.png.4e5f6a7b.tmp.png"]
+    for path in stale:
+        path.write_bytes(b"half written")
+    train(hippo_preprocessed, "tiny", 2, RunOptions(output=out, epochs=2, resume=True, **FAST))
+    assert not any(path.exists() for path in stale)
+    assert sorted(p.name for p in fold.iterdir() if p.name.startswith(".")) == []
+    epochs = [json.loads(line)["epoch"] for line in (fold / "progress.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1]
+    train(hippo_preprocessed, "tiny", 2, RunOptions(output=out, epochs=1, **FAST))  # starts over, no --resume
+    epochs = [json.loads(line)["epoch"] for line in (fold / "progress.jsonl").read_text().splitlines()]
+    assert epochs == [0]
