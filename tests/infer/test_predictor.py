@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
+import torch
 
-from segkit.infer.errors import InputMismatchError
+from segkit.infer.errors import InputMismatchError, ModelLoadError
 from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.io import Image, read_image
 
@@ -90,8 +92,12 @@ def test_fold_ensemble_of_identical_folds_equals_one_fold(hippo_model_dir, predi
         (folder / f"fold_{fold}" / "checkpoint_final.pth").symlink_to(checkpoint)
     options = PredictOptions(tta=False, precision="fp32")
     both = Predictor.from_model_folder(folder, options=options)
-    one = Predictor.from_model_folder(folder, folds=[1], options=options)
-    assert both.folds == (0, 1) and len(both.networks) == 2
+    one = Predictor.from_model_folder(folder, folds=1, options=options)  # one fold as a plain number
+    assert both.folds == (0, 1) and len(both.networks) == 2 and one.folds == (1,)
+    assert Predictor.from_model_folder(folder, folds=["0"], options=options).folds == (0,)
+    for folds, message in [([0, 0], "more than once"), (["x"], "a number or 'all'")]:
+        with pytest.raises(ModelLoadError, match=message):
+            Predictor.from_model_folder(folder, folds=folds, options=options)
     image = read_image(_inputs(predictions_dir)[1])
     labels_both, probs_both = both.predict_probabilities(image)
     labels_one, probs_one = one.predict_probabilities(image)
@@ -113,6 +119,18 @@ def test_bad_inputs_raise_one_line_errors(hippo_predictor_notta, predictions_dir
     flat = Image(image.array[:, :, :1], image.affine)
     with pytest.raises(InputMismatchError, match="2D"):
         hippo_predictor_notta.predict(flat)
+    with pytest.raises(InputMismatchError, match="expected a segkit.io.Image"):
+        hippo_predictor_notta.predict(nib.load(_inputs(predictions_dir)[0]))
+
+
+def test_predictions_are_plain_results(hippo_predictor_notta, predictions_dir):
+    image = read_image(_inputs(predictions_dir)[0])
+    tagged = Image(image.array, image.affine, {"label_names": {1: "liver"}})
+    assert hippo_predictor_notta.predict(tagged).meta == {}  # the input's label table does not describe the output
+    logits, _ = hippo_predictor_notta.predict_logits(image)
+    before = logits.float().mean()
+    logits += 1  # an ordinary tensor, not one locked by inference mode
+    assert torch.isclose(logits.float().mean(), before + 1, atol=1e-2)
 
 
 def test_resampling_to_the_model_spacing_and_back(hippo_predictor_notta, predictions_dir):

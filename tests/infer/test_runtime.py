@@ -16,3 +16,10 @@ def test_auto_is_bf16_only_on_cpus_with_amx(monkeypatch, amx):
     assert autocast_dtype(Precision.AUTO, CUDA) == torch.float16
     assert autocast_dtype(Precision.FP32, CPU) is None
     assert autocast_dtype(Precision.BF16, CPU) == torch.bfloat16
+
+
+def test_device_names_are_checked():
+    assert runtime.parse_device("CPU") == CPU
+    for name in ("meta", "tpu"):
+        with pytest.raises(runtime.InferError, match="cpu, cuda"):
+            runtime.parse_device(name)

@@ -195,6 +195,35 @@ def test_segmenter_takes_paths_and_one_roi_name(hippo_cli, inputs):
         SegmentOptions(mode="fst")
 
 
+def test_api_errors_are_segtool_errors_with_one_line(hippo_cli, inputs, tmp_path):
+    from segtool import segment
+    from segtool.api import SegmentOptions
+    from segtool.errors import SegtoolError
+
+    flat = nib.Nifti1Image(np.zeros((20, 20), np.float32), np.eye(4))
+    for bad_input, message in [(None, "input must be a path"), (np.zeros((4, 4, 4)), "input must be a path"),
+                               (tmp_path / "absent.nii.gz", "no such file"), (flat, "must be 3D")]:
+        with pytest.raises(SegtoolError, match=message):
+            segment(bad_input, task="hippo")
+    for options, message in [({"device": None}, "device must be"), ({"precision": "fp8"}, "precision must be"),
+                             ({"tta": "no"}, "tta must be"), ({"task": None}, "task must be")]:
+        with pytest.raises(SegtoolError, match=message):
+            SegmentOptions(**options)
+    assert SegmentOptions(device="CPU").device == "cpu"
+    with pytest.raises(SegtoolError, match="preview needs an output"):
+        segment(inputs[CASES[0]], task="hippo", preview=True)
+
+
+def test_in_memory_image_is_written_where_asked(hippo_cli, inputs, tmp_path, monkeypatch):
+    from segtool import segment
+
+    monkeypatch.chdir(tmp_path)  # the output name that an in-memory image was once mistaken for
+    result = segment(nib.load(inputs[CASES[0]]), "segmentation.nii.gz", task="hippocampus", ml=True)
+    written = read_image(tmp_path / "segmentation.nii.gz")
+    assert np.array_equal(written.array, np.asarray(result.dataobj))
+    assert written.meta["label_names"] == {1: "anterior", 2: "posterior"}
+
+
 def test_roi_subset_keeps_only_those_classes(hippo_cli, inputs, tmp_path):
     result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "o.nii.gz"), "-ta", "hippo",
                                  "--ml", "--roi-subset", "posterior", "-q"])
@@ -219,7 +248,7 @@ def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_di
     assert (ours.array == theirs.array).mean() > 0.999
 
 
-def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir):
+def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_path):
     from segtool import segment
 
     result = segment(ct_dir / "example_ct_dicom", task="total", fast=True, statistics=True)
@@ -228,6 +257,12 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir):
     np.testing.assert_allclose(result.affine, reference.affine, atol=1e-4)
     assert result.extra["label_names"][5] == "liver"
     assert set(result.extra["statistics"]) == set(result.extra["label_names"].values())
+    nib.save(result, tmp_path / "saved.nii.gz")  # the class names travel in the file's label table
+    assert read_image(tmp_path / "saved.nii.gz").meta["label_names"][5] == "liver"
+    # the series as a 4D image of one volume, held in memory: resampled to 3 mm like the 3D scan
+    scan = read_image(ct_dir / "example_ct_dicom")
+    four_d = segment(nib.Nifti1Image(scan.array[..., None], scan.affine), task="total", fast=True)
+    assert np.array_equal(np.asarray(four_d.dataobj), np.asarray(result.dataobj))
 
 
 def test_roi_subset_in_default_mode_crops_with_the_fastest_model(http_server, hippocampus_model_zip,
@@ -253,3 +288,21 @@ def test_roi_subset_in_default_mode_crops_with_the_fastest_model(http_server, hi
     assert np.prod([b.stop - b.start for b in box]) < np.prod(scan.spatial_shape)  # it really cropped
     # Same anatomy; MRI z-score statistics over the smaller region shift the result slightly.
     assert dice(cropped.array == 1, full.array == 1) > 0.9
+
+
+def test_preview_leaves_the_callers_matplotlib_backend_alone(inputs, tmp_path):
+    import matplotlib
+
+    from segtool.preview import write_preview
+
+    scan = read_image(inputs[CASES[0]])
+    labels = scan.with_array((scan.array > np.percentile(scan.array, 95)).astype(np.uint8))
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        write_preview(scan, labels, tmp_path / "preview.png")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    pixels = mpimg.imread(tmp_path / "preview.png")
+    assert pixels.ndim == 3 and (np.ptp(pixels[..., :3], axis=-1) > 0.1).any()  # coloured overlay pixels

@@ -42,3 +42,13 @@ def test_scan_at_model_spacing_is_used_as_it_is(ct_dir):
     scan = read_image(ct_dir / "example_ct.nii.gz")
     canonical, resampled = to_model_grid(scan, 3.0)
     assert resampled is canonical and np.array_equal(canonical.array, scan.to_canonical().array)
+
+
+def test_a_float_scan_keeps_its_fractional_intensities(ct_dir):
+    scan = read_image(ct_dir / "example_mr_sm.nii.gz")  # 3 mm MR, int16
+    scaled = scan.with_array(scan.array / np.float32(scan.array.max()))  # as an MR stored in [0, 1]
+    _, resampled = to_model_grid(scaled, 6.0)
+    _, resampled_int = to_model_grid(scan, 6.0)
+    assert resampled_int.array.dtype == np.int32 and resampled.array.dtype == np.float32
+    assert 0 < resampled.array.max() <= 1 and resampled.array.mean() > 0.01
+    np.testing.assert_allclose(resampled.array * scan.array.max(), resampled_int.array, atol=1.001)  # int32 truncates

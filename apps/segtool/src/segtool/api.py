@@ -17,7 +17,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from segkit.io import Image, read_image
+from segkit.io import Image, SegkitError, read_image
+from segkit.io.label_table import label_table_extension
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.registry import InputResampling, LabelExport, Mode, ModelEntry, Registry, Task, load_registry
 from segtool.settings import weights_dir
@@ -26,6 +27,7 @@ from segtool.totalseg_grid import labels_to_scan, to_model_grid
 from segtool.weights import ensure_model
 
 ROI_MARGIN_MM = 20.0
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
 
 
@@ -56,10 +58,18 @@ class SegmentOptions:
             object.__setattr__(self, "mode", Mode(self.mode))
         except ValueError:
             raise SegtoolError(f"mode must be one of {', '.join(m.value for m in Mode)}, got {self.mode!r}") from None
+        if not isinstance(self.task, str):
+            raise SegtoolError(f"task must be a task name (see 'segtool tasks'), got {self.task!r}")
         roi = (self.roi_subset,) if isinstance(self.roi_subset, str) else tuple(self.roi_subset)
         object.__setattr__(self, "roi_subset", roi)
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+        device = self.device.lower() if isinstance(self.device, str) else ""
+        if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
             raise SegtoolError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        object.__setattr__(self, "device", device)
+        if self.tta not in (None, True, False):
+            raise SegtoolError(f"tta must be True, False or None (the model's setting), got {self.tta!r}")
+        if self.precision not in (None, *PRECISIONS):
+            raise SegtoolError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 class Segmenter:
@@ -98,8 +108,7 @@ class Segmenter:
         Raises:
             SegtoolError: the image is not a single-channel 3D scan, or holds NaN/Inf.
         """
-        image = as_image(image)
-        _check_input(image)
+        image = as_scan(image)
         if self.locator:
             result = np.zeros(image.spatial_shape, dtype=np.uint16)
             box = self._roi_box(image)
@@ -189,28 +198,41 @@ def segment(
 
     Args:
         input: image path (NIfTI, NRRD, MHA, DICOM folder or zip) or a nibabel image.
-        output: folder of per-class masks, or (with ``ml``) a multilabel file; None writes nothing.
+        output: folder of per-class masks, or (with ``ml``) a multilabel file (``.nii.gz``, ``.nii``, ``.nrrd``,
+            ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
+            None writes nothing.
         task, fast, fastest, device, roi_subset, tta: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
-            and, with ``output``, ``statistics.json``).
-        preview: with ``output``, also write ``preview.png``.
+            and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
+            beside the multilabel file).
+        preview: with ``output``, also write ``preview.png`` (or ``<name>_preview.png`` beside the
+            multilabel file).
 
     Returns:
-        The label map; ``extra["label_names"]`` maps values to class names.
+        The label map, with its class names in a label table (kept by ``nib.save``) and in
+        ``extra["label_names"]``.
+
+    Raises:
+        SegtoolError: a bad input, option or output, or missing weights (one line each).
     """
     from segtool.run import plan_targets, write_outputs
 
     if fast and fastest:
         raise SegtoolError("choose either fast or fastest, not both")
+    if preview and output is None:
+        raise SegtoolError("preview needs an output to write preview.png to")
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or ())
-    image = as_image(input)
-    target = None if output is None else plan_targets([_input_path(input)], Path(output), ml=ml, batch=False)[0]
+    image = as_scan(input)
+    source = Path(input) if isinstance(input, str | os.PathLike) else None  # None: an image held in memory
+    target = None if output is None else plan_targets([source or Path("segmentation.nii.gz")], Path(output), ml=ml,
+                                                      batch=False, inputs_on_disk=source is not None)[0]
     segmenter = Segmenter(options)
     labels = segmenter.segment(image)
     stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
     result = nib.Nifti1Image(labels.array, labels.affine)
+    result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if statistics else {})})
     return result
 
@@ -219,9 +241,14 @@ def as_image(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) 
     """A segkit `Image` from an `Image`, a path (read from disk) or an in-memory nibabel image."""
     if isinstance(image, Image):
         return image
-    if isinstance(image, nib.spatialimages.SpatialImage):
-        return from_nibabel(image)
-    return read_image(image)
+    if not isinstance(image, str | os.PathLike | nib.spatialimages.SpatialImage):
+        raise SegtoolError(f"input must be a path, a nibabel image or a segkit Image, got {type(image).__name__}")
+    try:
+        return from_nibabel(image) if isinstance(image, nib.spatialimages.SpatialImage) else read_image(image)
+    except SegtoolError:
+        raise
+    except SegkitError as err:  # one error type for the API's users: unreadable file, 2D image, bad geometry
+        raise SegtoolError(str(err)) from err
 
 
 def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
@@ -230,10 +257,6 @@ def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
     if array.ndim == 4:
         array = np.moveaxis(array, -1, 0)
     return Image(array, image.affine)
-
-
-def _input_path(input: str | os.PathLike | nib.Nifti1Image) -> Path:  # noqa: A002
-    return Path("segmentation.nii.gz") if isinstance(input, nib.spatialimages.SpatialImage) else Path(input)
 
 
 def _roi_values(task: Task, roi_subset: tuple[str, ...]) -> frozenset[int]:
@@ -262,10 +285,17 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def _check_input(image: Image) -> None:
+def as_scan(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
+    """The checked 3D scan of `as_image` (a 4D image of one volume gives that volume).
+
+    Raises:
+        SegtoolError: not one 3D volume, or NaN/Inf values.
+    """
+    image = as_image(image)
     if image.num_channels != 1:
         raise SegtoolError(f"expected a single-channel 3D scan, got {image.num_channels} channels")
     if min(image.spatial_shape) < 2:
         raise SegtoolError(f"expected a 3D scan, got shape {image.spatial_shape} (a 2D image?)")
     if np.issubdtype(image.array.dtype, np.floating) and not np.all(np.isfinite(image.array)):
         raise SegtoolError("the scan contains NaN or Inf values")
+    return image if image.array.ndim == 3 else image.with_array(image.array[0])

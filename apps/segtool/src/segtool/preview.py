@@ -18,10 +18,10 @@ def write_preview(scan: Image, labels: Image, path: Path) -> Path:
         labels: label map on the same grid.
         path: destination ``.png``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    # a Figure on an Agg canvas, not pyplot: the caller's backend and open figures stay as they were
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     scan, labels = scan.to_canonical(), labels.to_canonical()
     volume = scan.array if scan.array.ndim == 3 else scan.array[0]
@@ -33,8 +33,10 @@ def write_preview(scan: Image, labels: Image, path: Path) -> Path:
         ("coronal", volume[:, centre[1], :], labels.array[:, centre[1], :], spacing[2] / spacing[0]),
         ("sagittal", volume[centre[0], :, :], labels.array[centre[0], :, :], spacing[2] / spacing[1]),
     ]
-    figure, axes = plt.subplots(1, 3, figsize=(12, 4.5), facecolor="black")
-    colours = plt.get_cmap("tab20", 20)
+    figure = Figure(figsize=(12, 4.5), facecolor="black")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 3)
+    colours = colormaps["tab20"].resampled(20)
     for axis, (title, image_slice, label_slice, aspect) in zip(axes, views, strict=True):
         axis.imshow(np.rot90(image_slice), cmap="gray", vmin=low, vmax=high, aspect=aspect)
         overlay = np.ma.masked_equal(np.rot90(label_slice), 0)
@@ -44,7 +46,6 @@ def write_preview(scan: Image, labels: Image, path: Path) -> Path:
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100, facecolor="black", bbox_inches="tight")  # keeps every title
-    plt.close(figure)
     return path
 
 

@@ -7,9 +7,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from segkit.io import Image, SegkitError, read_image
+from segkit.io import Image, SegkitError
 from segkit.io.atomic import atomic_path
-from segtool.api import Segmenter
+from segtool.api import Segmenter, as_scan
 from segtool.errors import SegtoolError
 from segtool.outputs import FILE_SUFFIXES, image_stem, write_class_masks, write_multilabel
 from segtool.preview import write_preview
@@ -63,13 +63,15 @@ def output_target(output: Path, scan: Path, *, ml: bool, batch: bool) -> Path:
     return output / scan_name(scan) if batch else output
 
 
-def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool) -> list[Path]:
+def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool,
+                 inputs_on_disk: bool = True) -> list[Path]:
     """Each scan's `output_target`, checked before any work: no two scans share one, none
-    overwrites an input scan, and each can be written.
+    overwrites an input scan, and each can be written. With ``inputs_on_disk`` False the scans
+    only name the outputs (images held in memory).
     """
     targets = [output_target(output, scan, ml=ml, batch=batch) for scan in scans]
     owner: dict[Path, Path] = {}
-    inputs = {scan.resolve() for scan in scans}
+    inputs = {scan.resolve() for scan in scans} if inputs_on_disk else set()
     for scan, target in zip(scans, targets, strict=True):
         if target in owner:
             raise SegtoolError(f"{owner[target].name} and {scan.name} would both be written to {target}; "
@@ -139,7 +141,7 @@ def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, *, ml
     failures = []
     for scan, target in zip(scans, targets, strict=True):
         try:
-            image = read_image(scan)
+            image = as_scan(scan)
             labels = segmenter.segment(image)
             write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
         except SegkitError as err:

@@ -3,8 +3,10 @@
 TotalSegmentator brings the scan, in its closest canonical orientation, to the model's spacing with
 scipy's linear zoom (corner-aligned, edges repeated) and stores the result as int32; it predicts on
 that grid and zooms the label map back to the canonical shape by nearest neighbour. A scan already at
-the model's spacing is used as it is. Another interpolation shifts intensities by a few HU, which for a
-briefly trained model visibly changes the masks (Dice 0.62 on the DICOM example, see RESULTS.md).
+the model's spacing is used as it is. A float scan stays float here: int32 would round away intensities
+such as an MR scan's scaled to [0, 1] (TotalSegmentator itself rounds them). Another interpolation
+shifts intensities by a few HU, which for a briefly trained model visibly changes the masks (Dice 0.62
+on the DICOM example, see RESULTS.md).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def to_model_grid(image: Image, spacing_mm: float) -> tuple[Image, Image]:
     data = ndimage.zoom(np.asarray(canonical.array, dtype=np.float64), zoom, order=1, mode="nearest")
     affine = canonical.affine.copy()
     affine[:3, :3] /= zoom  # each axis' direction vector scaled to the new spacing
-    return canonical, Image(data.astype(np.int32), affine)
+    stored = np.int32 if np.issubdtype(canonical.array.dtype, np.integer) else np.float32
+    return canonical, Image(data.astype(stored), affine)
 
 
 def labels_to_scan(labels: np.ndarray, canonical: Image, scan: Image) -> np.ndarray:

@@ -20,13 +20,17 @@ from segkit.planning.cropping import uncrop
 
 
 def _to_input_grid(array: np.ndarray, geometry: CaseGeometry, setup: ModelSetup, image: Image) -> Image:
-    """Uncropped ``(..., *network order)`` array -> Image on ``image``'s grid (orientation undone)."""
+    """Uncropped ``(..., *network order)`` array -> Image on ``image``'s grid (orientation undone).
+
+    The input's ``meta`` (its label table, a time step) describes the input, not the prediction, and is not
+    carried over.
+    """
     lead = array.ndim - len(setup.axis_permutation)
     inverse = np.argsort(setup.axis_permutation)
     array = np.transpose(array, (*range(lead), *(lead + int(i) for i in inverse)))
     canonical = Image(np.ascontiguousarray(array), geometry.canonical_affine)
     restored = canonical.reorient(image.axis_codes)
-    return Image(restored.array, image.affine, dict(image.meta))
+    return Image(restored.array, image.affine)
 
 
 def indices_to_values(indices: np.ndarray, label_values: tuple[int, ...]) -> np.ndarray:

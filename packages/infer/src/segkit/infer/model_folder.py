@@ -53,11 +53,24 @@ def choose_folds(folder: Path, folds, file_name: str) -> tuple[int | str, ...]:
         if not have:
             raise ModelLoadError(f"{folder}: no fold_*/{file_name} found")
         return have
-    chosen = tuple(f if f == "all" else int(f) for f in folds)
+    chosen = tuple(_fold(f) for f in ((folds,) if isinstance(folds, int | str) else folds))
+    repeated = sorted({str(f) for f in chosen if chosen.count(f) > 1})
+    if repeated:
+        raise ModelLoadError(f"fold(s) {', '.join(repeated)} given more than once")
     missing = [f for f in chosen if f not in have]
     if missing:
         raise ModelLoadError(f"{folder}: fold(s) {missing} not found; available: {list(have) or 'none'}")
     return chosen
+
+
+def _fold(fold) -> int | str:
+    """A fold number or ``"all"``, from an int or its text."""
+    if fold == "all":
+        return fold
+    try:
+        return int(fold)
+    except (TypeError, ValueError):
+        raise ModelLoadError(f"fold must be a number or 'all', got {fold!r}") from None
 
 
 def _nnunet_resampling(config: dict) -> Resampling:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from segkit.infer.errors import InferError
+from segkit.infer.errors import InferError, InputMismatchError
 from segkit.infer.export import labels_from_logits, probabilities_from_logits
 from segkit.infer.model_folder import LoadedModel, load_model_folder
 from segkit.infer.model_setup import ModelSetup
@@ -88,23 +88,26 @@ class Predictor:
             autocast_dtype=dtype, channels_last=channels_last)
 
     @classmethod
-    def from_model_folder(cls, path: str | Path, *, folds: Iterable[int | str] | None = None,
+    def from_model_folder(cls, path: str | Path, *, folds: int | str | Iterable[int | str] | None = None,
                           device: str | torch.device = "cpu", checkpoint: str = NNUNET_CHECKPOINT,
                           options: PredictOptions | None = None) -> Predictor:
         """Load a segkit model folder or an nnU-Net v2 result folder (no pickled code is executed).
 
         Args:
             path: the model folder.
-            folds: folds to ensemble (None: all available).
+            folds: a fold (a number or ``"all"``) or several to ensemble (None: all available).
             device: ``cpu``, ``cuda``, ``cuda:N``.
             checkpoint: nnU-Net checkpoint file name in each fold folder.
             options: prediction options.
         """
-        model = load_model_folder(path, folds=None if folds is None else tuple(folds), checkpoint=checkpoint)
+        model = load_model_folder(path, folds=folds, checkpoint=checkpoint)
         return cls(model, device=device, options=options)
 
     def prepare(self, image: Image, *, previous: Image | None = None) -> PreparedCase:
         """Run the pre-processing of ``image`` (see `preprocess`; ``previous``: cascade input)."""
+        if not isinstance(image, Image):
+            raise InputMismatchError(f"expected a segkit.io.Image (see segkit.io.read_image), "
+                                     f"got {type(image).__name__}")
         return preprocess(image, self.setup, device=self.device, previous=previous)
 
     def logits_of(self, case: PreparedCase) -> torch.Tensor:

@@ -181,7 +181,7 @@ class _Runner:
                     torch.cuda.empty_cache()
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: callers may change the logits in place
 def predict_sliding_window(network: Network, data: torch.Tensor, options: WindowOptions, *,
                            num_classes: int, clock: ForwardClock | None = None) -> torch.Tensor:
     """Return the blended logits of `network` slid over `data`.
