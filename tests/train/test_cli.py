@@ -29,7 +29,6 @@ def test_bad_input_is_one_line_and_exit_2(hippo_preprocessed, tmp_path):
         [str(hippo_preprocessed), "3d_fullres", "0", "-tr", "nnUNetTrainerNope"],
         [str(hippo_preprocessed), "3d_fullres", "0", "--device", "tpu"],
         [str(hippo_preprocessed), "tiny", "0", "--pretrained", str(tmp_path / "none.safetensors"), "--epochs", "1"],
-        [str(hippo_preprocessed), "tiny", "1", "--resume", "-o", str(tmp_path / "r")],
     ]
     for args in cases:
         result = runner.invoke(app, [*args, "--workers", "0", "--device", "cpu"] if "--device" not in args else args)

@@ -22,8 +22,6 @@ def test_failed_runs_write_nothing(hippo_preprocessed, tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     cases = [
         ["--val-only"],
-        ["--resume"],
-        ["--c"],  # nnU-Net's spelling
         ["--pretrained", str(hippo_preprocessed / "plans.json")],
         ["--pretrained-weights", str(tmp_path / "missing.safetensors")],
     ]
@@ -77,3 +75,18 @@ def test_resume_removes_what_a_killed_write_left_and_a_fresh_run_restarts_the_lo
     train(hippo_preprocessed, "tiny", 2, RunOptions(output=out, epochs=1, **FAST))  # starts over, no --resume
     epochs = [json.loads(line)["epoch"] for line in (fold / "progress.jsonl").read_text().splitlines()]
     assert epochs == [0]
+
+
+def test_nnunet_continue_flag_starts_a_fold_without_checkpoint_and_refuses_an_unreadable_one(hippo_preprocessed,
+                                                                                             tmp_path):
+    base = [str(hippo_preprocessed), "tiny", "1", "--device", "cpu", "--workers", "0", "--epochs", "1",
+            "--iters-per-epoch", "1", "--val-iters-per-epoch", "1", "--quiet", "--c"]
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "fresh")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "fresh" / "fold_1" / "weights.safetensors").is_file()
+    fold = tmp_path / "broken" / "fold_1"
+    fold.mkdir(parents=True)
+    (fold / "checkpoint_latest.pt").write_bytes(b"truncated by a crash")
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "broken")])
+    assert result.exit_code == 2 and "no valid checkpoint" in result.output, result.output
+    assert (fold / "checkpoint_latest.pt").read_bytes() == b"truncated by a crash"

@@ -1,6 +1,7 @@
 """End-to-end runs on real hippocampus cases (planned and preprocessed by segkit.planning), tiny network."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -49,9 +50,19 @@ def test_resume_continues_with_identical_state(hippo_preprocessed, tmp_path):
     assert losses[0] == losses[1] and len(losses[0]) == 3
 
 
-def test_resume_without_checkpoint_is_a_clear_error(hippo_preprocessed, tmp_path):
+def test_resume_without_checkpoint_starts_afresh_and_unreadable_ones_are_an_error(hippo_preprocessed, tmp_path,
+                                                                                 caplog):
+    # as nnU-Net's --c: a job resubmitted before its first checkpoint trains from the start
+    with caplog.at_level(logging.WARNING):
+        out = train(hippo_preprocessed, "tiny", 2, RunOptions(output=tmp_path / "c", epochs=1, resume=True, **FAST))
+    assert "no checkpoint to resume from; starting a new training" in caplog.text
+    records = (out / "fold_2" / "progress.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in records] == [0]
+    fold = tmp_path / "e" / "fold_2"
+    fold.mkdir(parents=True)
+    (fold / "checkpoint_latest.pt").write_bytes(b"truncated by a crash")
     with pytest.raises(ResumeError, match="no valid checkpoint"):
-        train(hippo_preprocessed, "tiny", 2, RunOptions(output=tmp_path / "c", epochs=1, resume=True, **FAST))
+        train(hippo_preprocessed, "tiny", 2, RunOptions(output=tmp_path / "e", epochs=1, resume=True, **FAST))
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_previous(hippo_preprocessed, tmp_path):

@@ -24,6 +24,11 @@ PREVIOUS = "checkpoint_previous.pt"
 FORMAT = "segkit-train-checkpoint/1"
 
 
+def has_checkpoint(folder: Path) -> bool:
+    """Whether `folder` holds a checkpoint file at all (readable or not)."""
+    return any((Path(folder) / name).is_file() for name in (LATEST, PREVIOUS))
+
+
 def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
     """Write `state` (tensors, numbers, strings, lists, dicts only) as the newest checkpoint of `folder`."""
     folder = Path(folder)

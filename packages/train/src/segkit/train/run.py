@@ -19,7 +19,7 @@ import torch
 
 from segkit.io.model_folder import WEIGHTS_FILE, fold_dir
 from segkit.nets import load_weights, save_weights
-from segkit.train.checkpoint import load_newest
+from segkit.train.checkpoint import has_checkpoint, load_newest
 from segkit.train.config import TrainConfig
 from segkit.train.data.batches import default_workers
 from segkit.train.distributed import DistContext, all_reduce_mean, all_reduce_sum, barrier, process_group, wrap_model
@@ -87,7 +87,7 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
 
     Raises:
         SegkitError subclasses: bad input (not planned, fold out of range, unknown trainer, bad pretrained
-            weights, NaN loss, no checkpoint to resume).
+            weights, NaN loss, checkpoints that cannot be read for a resume).
     """
     options = options or RunOptions()
     config = options.config()
@@ -96,6 +96,7 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
     data = DataSetup.load(Path(preprocessed), configuration, fold, config, dataset_json=options.dataset_json)
     output = Path(options.output) if options.output else default_output(Path(preprocessed), config, configuration)
     folder = fold_dir(output, fold)
+    resume = options.resume and _can_resume(folder)
     if ctx.is_main:
         check_model_folder(output, data, config)
     with process_group(ctx, device):
@@ -103,7 +104,7 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
         autocast = Autocast.choose(config.precision, device)
         memory_format = autocast.memory_format(spec.dims)
         model.to(memory_format=memory_format)
-        if options.pretrained is not None and not options.resume:
+        if options.pretrained is not None and not resume:
             load_pretrained(model, options.pretrained)
         on_device = device.type == "cuda"
         train_batches, val_batches, augmenter = build_batches(data, config, rank=ctx.rank, world=ctx.world,
@@ -122,10 +123,10 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
         trainer = Trainer(parts)
         if options.val_only:
             _load_for_validation(model, folder)
-        elif options.resume:
+        elif resume:
             trainer.resume()  # reads the checkpoint before anything is written
         if ctx.is_main:
-            prepare_fold(output, fold, data, fresh=not (options.val_only or options.resume))
+            prepare_fold(output, fold, data, fresh=not (options.val_only or resume))
         barrier()
         if not options.val_only:
             if config.compile:
@@ -140,6 +141,15 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
                                save_probabilities=options.save_probabilities)
         barrier()
     return output
+
+
+def _can_resume(folder: Path) -> bool:
+    """Whether ``--resume`` continues a run: a fold without any checkpoint starts afresh, as nnU-Net's ``--c``
+    does (a job resubmitted before its first checkpoint); unreadable checkpoints stay an error."""
+    if has_checkpoint(folder):
+        return True
+    log.warning("%s has no checkpoint to resume from; starting a new training", folder)
+    return False
 
 
 def _load_for_validation(model: torch.nn.Module, folder: Path) -> None:
