@@ -64,7 +64,8 @@ def test_resume_removes_what_a_killed_write_left_and_a_fresh_run_restarts_the_lo
     train(hippo_preprocessed, "tiny", 2, RunOptions(output=out, epochs=2, stop_after_epochs=1, **FAST))
     fold = out / "fold_2"
     # what `kill -9` during an atomic write leaves: a hidden temp file beside the checkpoint and the plot
-    stale = [fold / ".checkpoint_latest.pt.0a1b2c3d.tmp", fold / ".progress.png.4e5f6a7b.tmp.png"]
+    stale = [fold / ".checkpoint_latest.pt.0a1b2c3d.tmp", fold / ".progress.png.4e5f6a7b.tmp.png",
+             fold / ".weights.safetensors.9c8d7e6f.tmp"]  # the last as segkit.nets.save_weights names it
     for path in stale:
         path.write_bytes(b"half written")
     train(hippo_preprocessed, "tiny", 2, RunOptions(output=out, epochs=2, resume=True, **FAST))

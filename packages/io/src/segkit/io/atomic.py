@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from segkit.io.errors import FileWriteError
+
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp")  # ``.NAME.<8 hex>.tmp[suffix]``, see `_reserve_temp_file`
 
 
 @contextlib.contextmanager
@@ -44,6 +47,11 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
             raise FileWriteError(f"cannot write {path}: {err.strerror or err}") from err
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is the name of an `atomic_path` temporary file (one a killed write left behind)."""
+    return _TEMP_NAME.match(name) is not None
 
 
 def _reserve_temp_file(path: Path, *, suffix: str = ".tmp") -> Path:

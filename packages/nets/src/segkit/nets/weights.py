@@ -69,7 +69,7 @@ def save_weights(model_or_state: nn.Module | dict[str, torch.Tensor], spec: Arch
     meta = {"format": FORMAT, "spec": json.dumps(spec.to_dict()), "in_channels": str(int(in_channels)),
             "num_classes": str(int(num_classes))}
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")  # segkit.io.atomic's naming: a stale one is found
     try:
         # safetensors writes mode 0600; give the file the mode the umask gives any new file
         os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))

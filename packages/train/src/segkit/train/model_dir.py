@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from segkit.io import atomic_path
+from segkit.io.atomic import is_temp_name
 from segkit.io.errors import FileWriteError
 from segkit.io.model_folder import ModelFolderError, ModelInfo, fold_dir, read_model_info, write_model_info
 from segkit.planning.errors import PlansError
@@ -22,8 +22,6 @@ from segkit.train.config import TrainConfig
 from segkit.train.errors import TrainDataError
 
 log = logging.getLogger(__name__)
-STALE_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp")
-"""Name of a temporary file of `segkit.io.atomic_path` (``.NAME.<8 hex>.tmp...``)."""
 
 
 def check_model_folder(output: Path, data, config: TrainConfig) -> None:
@@ -99,7 +97,7 @@ def remove_stale_temps(folder: Path) -> list[str]:
         return []
     removed = []
     for path in folder.iterdir():
-        if STALE_TEMP.match(path.name) and path.is_file():
+        if is_temp_name(path.name) and path.is_file():
             path.unlink(missing_ok=True)
             removed.append(path.name)
     if removed:
