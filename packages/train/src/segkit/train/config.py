@@ -133,13 +133,6 @@ def _check_keys(cls: type, data: dict, what: str) -> None:
         raise TrainConfigError(f"{what}: unknown keys {unknown}; valid: {', '.join(sorted(known))}")
 
 
-_INT_FIELDS = ("epochs", "iters_per_epoch", "val_iters_per_epoch", "checkpoint_every", "num_folds", "split_seed",
-               "seed")
-_FLOAT_FIELDS = ("lr", "momentum", "weight_decay", "poly_power", "topk_percent", "grad_clip", "oversample_foreground",
-                 "ema_alpha")
-_BOOL_FIELDS = ("nesterov", "deep_supervision", "compile", "fast_weight_grads")
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """A named training configuration (defaults = nnU-Net's ``nnUNetTrainer``).
@@ -232,16 +225,16 @@ class TrainConfig:
             raise TrainConfigError(f"train config 'num_folds': expected >= 2, found {self.num_folds}")
 
     def _check_types(self) -> None:
-        """Integers, numbers, booleans and the name must have those JSON types (``"0.01"`` is not a number)."""
-        for key in _INT_FIELDS:
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TrainConfigError(f"train config {key!r}: expected an integer, found {value!r}")
-        for key in _FLOAT_FIELDS:
-            object.__setattr__(self, key, _number(getattr(self, key), f"train config {key!r}"))
-        for key in _BOOL_FIELDS:
-            if not isinstance(getattr(self, key), bool):
-                raise TrainConfigError(f"train config {key!r}: expected true or false, found {getattr(self, key)!r}")
+        """Fields annotated int, float and bool, and the name, must have those JSON types (``"0.01"`` is not a
+        number); floats are stored as floats."""
+        for f in dataclasses.fields(self):
+            key, value = f"train config {f.name!r}", getattr(self, f.name)
+            if f.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TrainConfigError(f"{key}: expected an integer, found {value!r}")
+            if f.type == "float":
+                object.__setattr__(self, f.name, _number(value, key))
+            if f.type == "bool" and not isinstance(value, bool):
+                raise TrainConfigError(f"{key}: expected true or false, found {value!r}")
         if not isinstance(self.name, str) or not self.name:
             raise TrainConfigError(f"train config 'name': expected a non-empty string, found {self.name!r}")
 
