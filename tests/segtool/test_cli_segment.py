@@ -120,7 +120,7 @@ def test_unwritable_or_clashing_outputs_fail_before_any_work(hippo_cli, inputs, 
     def refuse(*args):
         raise RuntimeError("segmented although the output is bad")
 
-    monkeypatch.setattr(Segmenter, "segment", refuse)
+    monkeypatch.setattr(Segmenter, "segment_scan", refuse)  # what `segment` and the CLI run
     scan = inputs[CASES[0]]
     (tmp_path / "file").write_text("keep me")
     copy = tmp_path / "scan.nii.gz"

@@ -108,7 +108,10 @@ class Segmenter:
         Raises:
             SegtoolError: the image is not a single-channel 3D scan, or holds NaN/Inf.
         """
-        image = as_scan(image)
+        return self.segment_scan(as_scan(image))
+
+    def segment_scan(self, image: Image) -> Image:
+        """`segment` for a scan that `as_scan` already gave (for callers that keep the scan, not checked again)."""
         if self.locator:
             result = np.zeros(image.spatial_shape, dtype=np.uint16)
             box = self._roi_box(image)
@@ -229,7 +232,7 @@ def segment(
     target = None if output is None else plan_targets([source or Path("segmentation.nii.gz")], Path(output), ml=ml,
                                                       batch=False, inputs_on_disk=source is not None)[0]
     segmenter = Segmenter(options)
-    labels = segmenter.segment(image)
+    labels = segmenter.segment_scan(image)
     stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
     result = nib.Nifti1Image(labels.array, labels.affine)
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save

@@ -142,7 +142,7 @@ def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, *, ml
     for scan, target in zip(scans, targets, strict=True):
         try:
             image = as_scan(scan)
-            labels = segmenter.segment(image)
+            labels = segmenter.segment_scan(image)
             write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
         except SegkitError as err:
             if not batch:
