@@ -19,3 +19,16 @@ def test_gaussian_sigma_is_an_eighth_of_the_tile():
     # separable: the map is the outer product of its profiles
     outer = np.einsum("i,j,k->ijk", line, w[32, :, 32], w[32, 32, :])
     np.testing.assert_allclose(w, outer, rtol=1e-4, atol=1e-7)
+
+
+def test_gaussian_equals_filtering_the_whole_tile():
+    """The per-axis outer product is the N-d Gaussian filter of an impulse, bit for bit (nnU-Net's construction)."""
+    from scipy.ndimage import gaussian_filter
+
+    for tile in [(40, 56, 40), (33, 17, 24), (96, 160)]:
+        delta = np.zeros(tile)
+        delta[tuple(s // 2 for s in tile)] = 1.0
+        full = gaussian_filter(delta, [s / 8 for s in tile], order=0, mode="constant", cval=0.0)
+        full = (full / full.max()).astype(np.float32)
+        full[full == 0] = full[full > 0].min()
+        np.testing.assert_array_equal(gaussian_importance_map(tile), full)

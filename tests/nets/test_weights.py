@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from segkit.nets.errors import CheckpointError, NetsError, WeightsMismatchError
 from segkit.nets.fusion import fuse
-from segkit.nets.registry import build_network
+from segkit.nets.registry import build_network, build_with_weights, register_network
 from segkit.nets.weights import load_weights, save_weights
 
 from .test_unet import small_spec
@@ -65,3 +66,42 @@ def test_not_a_weights_file(tmp_path: Path) -> None:
         load_weights(tmp_path / "x.safetensors")
     with pytest.raises(CheckpointError, match="not found"):
         load_weights(tmp_path / "missing.safetensors")
+
+
+def test_built_network_owns_float32_copies_of_half_weights() -> None:
+    torch.manual_seed(3)
+    spec = small_spec(3, "residual", "batch")
+    model = build_network(spec, 1, 2).eval()
+    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    built = build_with_weights(spec, 1, 2, half)
+    assert not built.training
+    for key, value in built.state_dict().items():
+        assert value.device.type == "cpu" and value.dtype == model.state_dict()[key].dtype
+        torch.testing.assert_close(value, half[key].to(value.dtype))
+        assert value.data_ptr() != half[key].data_ptr()
+    with torch.no_grad():
+        built.decoder.heads[-1].weight.zero_()  # the caller's tensors stay as they were
+    assert half["decoder.heads.0.weight"].abs().sum() > 0
+
+
+class _WithScratch(nn.Module):
+    """A network keeping a tensor outside its state dict (a non-persistent buffer)."""
+
+    def __init__(self, spec, in_channels, num_classes):
+        super().__init__()
+        self.conv = nn.Conv3d(in_channels, num_classes, 1)
+        self.register_buffer("scale", torch.full((1,), 2.0), persistent=False)
+
+    def forward(self, x):
+        return self.conv(x) * self.scale
+
+
+def test_network_with_tensors_outside_its_state_dict_is_built_the_usual_way() -> None:
+    register_network("test-scratch", _WithScratch, replace=True)
+    spec = small_spec(3, network="test-scratch")
+    state = _WithScratch(spec, 1, 2).state_dict()
+    built = build_with_weights(spec, 1, 2, state)
+    assert not built.scale.is_meta and built.scale.item() == 2.0
+    x = torch.randn(1, 1, 4, 4, 4)
+    expected = nn.functional.conv3d(x, state["conv.weight"], state["conv.bias"]) * 2
+    torch.testing.assert_close(built(x), expected)

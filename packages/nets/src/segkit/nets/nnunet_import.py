@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from segkit.nets.checkpoint import read_checkpoint
-from segkit.nets.errors import CheckpointError, WeightsMismatchError
+from segkit.nets.errors import CheckpointError
 from segkit.nets.nnunet_plans import spec_from_nnunet_architecture
-from segkit.nets.registry import build_network
+from segkit.nets.registry import build_with_weights
 from segkit.nets.spec import ArchitectureSpec
 
 logger = logging.getLogger(__name__)
@@ -83,23 +83,6 @@ def convert_state_dict(weights: dict[str, torch.Tensor], dims: int) -> dict[str,
     return out
 
 
-def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], *, source_keys: dict[str, str]) -> None:
-    """Raise `WeightsMismatchError` naming the first key whose presence or shape differs from `model`."""
-    expected = model.state_dict()
-    for key, value in expected.items():
-        name = source_keys.get(key, key)
-        if key not in state:
-            raise WeightsMismatchError(f"checkpoint lacks key {name!r} (shape {tuple(value.shape)}) that the "
-                                       f"architecture needs; was it trained with other plans?")
-        if tuple(state[key].shape) != tuple(value.shape):
-            raise WeightsMismatchError(f"checkpoint key {name!r} has shape {tuple(state[key].shape)}, the "
-                                       f"architecture expects {tuple(value.shape)}")
-    extra = [k for k in state if k not in expected]
-    if extra:
-        raise WeightsMismatchError(f"checkpoint key {source_keys.get(extra[0], extra[0])!r} does not exist in the "
-                                   f"architecture (shape {tuple(state[extra[0]].shape)})")
-
-
 def _info(ckpt: dict[str, Any], dims: int, dtype: str) -> NnunetCheckpointInfo:
     init_args = ckpt.get("init_args") if isinstance(ckpt.get("init_args"), dict) else {}
     axes = tuple(int(a) for a in (ckpt.get("inference_allowed_mirroring_axes") or ()))
@@ -142,10 +125,7 @@ def load_nnunet_checkpoint(checkpoint_path: str | Path, plans_config_architectur
         raise CheckpointError(f"{checkpoint_path}: no 'network_weights' dict; is this an nnU-Net v2 checkpoint?")
     state = convert_state_dict(weights, spec.dims)
     source_keys = {map_nnunet_key(k): k for k in weights if map_nnunet_key(k) is not None}
-    model = build_network(spec, in_channels, num_classes)
-    check_state_dict(model, state, source_keys=source_keys)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    model.eval()
+    model = build_with_weights(spec, in_channels, num_classes, state, source_keys=source_keys)
     dtype = str(next(iter(weights.values())).dtype).replace("torch.", "")
     info = _info(ckpt, spec.dims, dtype)
     logger.info("loaded nnU-Net checkpoint %s (%s, %s weights)", checkpoint_path, info.trainer_name, dtype)

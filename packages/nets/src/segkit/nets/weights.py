@@ -14,8 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from segkit.nets.errors import CheckpointError, NetsError
-from segkit.nets.nnunet_import import check_state_dict
-from segkit.nets.registry import build_network
+from segkit.nets.registry import build_with_weights
 from segkit.nets.spec import ArchitectureSpec
 
 FORMAT = "segkit-nets-weights/1"
@@ -32,10 +31,7 @@ class StoredWeights:
 
     def build(self) -> nn.Module:
         """Build the network from the spec and load the tensors into it (eval mode, float32)."""
-        model = build_network(self.spec, self.in_channels, self.num_classes)
-        check_state_dict(model, self.state_dict, source_keys={})
-        model.load_state_dict(self.state_dict)
-        return model.eval()
+        return build_with_weights(self.spec, self.in_channels, self.num_classes, self.state_dict)
 
 
 def save_weights(model_or_state: nn.Module | dict[str, torch.Tensor], spec: ArchitectureSpec, path: str | Path, *,
