@@ -236,11 +236,8 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
         del inputs
         summed = _mean_over_flips(outputs.view(len(flips), len(group), -1, *tile), flips).to(result_device)
         del outputs
-        for start, out in zip(group, summed, strict=True):  # tile after tile, as if each were blended alone
-            inside, target = _overlap(start, tile, pads, spatial)
-            weights[target] += gaussian[inside]
-            _blend(mean[(slice(None), *target)], out[(slice(None), *inside)], gaussian[inside] / weights[target])
-        del summed
+        _blend_tiles(mean, weights, summed, group, gaussian, pads)
+        del summed  # the last reference: the next tile's forward runs without this one's outputs
     del weights
     if runner.blends_features:
         mean = runner.logits_from_features(mean)
@@ -257,6 +254,16 @@ def _all_finite(values: torch.Tensor) -> bool:
     """
     low, high = torch.aminmax(values)
     return bool(torch.isfinite(low) & torch.isfinite(high))
+
+
+def _blend_tiles(mean: torch.Tensor, weights: torch.Tensor, outputs: torch.Tensor, starts: Sequence[Sequence[int]],
+                 gaussian: torch.Tensor, pads: Sequence[tuple[int, int]]) -> None:
+    """Blend the ``(tiles, channels, *tile)`` outputs of the tiles at ``starts`` into ``mean``, tile after tile, as if
+    each were blended alone; ``weights`` sums the Gaussian weights per voxel."""
+    for start, out in zip(starts, outputs, strict=True):
+        inside, target = _overlap(start, gaussian.shape, pads, weights.shape)
+        weights[target] += gaussian[inside]
+        _blend(mean[(slice(None), *target)], out[(slice(None), *inside)], gaussian[inside] / weights[target])
 
 
 def _overlap(start: Sequence[int], tile: Sequence[int], pads: Sequence[tuple[int, int]],
