@@ -90,11 +90,11 @@ def test_accumulation_out_of_memory_falls_back_to_cpu(monkeypatch, caplog):
     calls = []
     real = sliding_window._accumulators
 
-    def failing_once(channels, shape, device, *, dtype):
+    def failing_once(channels, shape, device, **kwargs):
         calls.append(device)
         if len(calls) == 1:
             raise torch.cuda.OutOfMemoryError("simulated")
-        return real(channels, shape, device, dtype=dtype)
+        return real(channels, shape, device, **kwargs)
 
     monkeypatch.setattr(sliding_window, "_accumulators", failing_once)
     net, data = Pointwise(), _data()
@@ -135,7 +135,8 @@ def test_logits_beyond_half_precision_range_are_reported():
         predict_sliding_window(net, data, WindowOptions((16, 24, 20)), num_classes=3)
 
 
-def test_many_class_network_blends_features_and_runs_its_head_once_per_voxel():
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_many_class_network_blends_features_and_runs_its_head_once_per_voxel(channels_last):
     from segkit.nets import build_network, fuse
     from segkit.nets.spec import ArchitectureSpec
 
@@ -145,6 +146,8 @@ def test_many_class_network_blends_features_and_runs_its_head_once_per_voxel():
         "blocks_per_stage": [1, 1], "blocks_per_stage_decoder": [1]})
     num_classes = 21  # more classes than the 8 features the head maps from
     net = fuse(build_network(spec, 2, num_classes))
+    if channels_last:  # as the predictor runs it on the CPU: features and their blend stay channels-last
+        net = net.to(memory_format=torch.channels_last_3d)
     with torch.no_grad():
         assert net.feature_channels == 8 == net.forward_features(torch.zeros(1, 2, 16, 16, 12)).shape[1]
     head_inputs = []
@@ -152,10 +155,11 @@ def test_many_class_network_blends_features_and_runs_its_head_once_per_voxel():
     net.head_logits = lambda features, classes=slice(None): head_inputs.append(features.shape) or head_logits(
         features, classes)
     data = _data()
-    options = WindowOptions((16, 16, 12), mirror_axes=(0,))
+    options = WindowOptions((16, 16, 12), mirror_axes=(0,), channels_last=channels_last)
     with torch.no_grad():
         blended = predict_sliding_window(net, data, options, num_classes=num_classes)
         per_tile = predict_sliding_window(lambda x: net(x), data, options, num_classes=num_classes)
+    assert blended.is_contiguous()
     # the head ran over the blended image in slabs (not over each tile), and its logits equal the blended logits
     assert sum(shape[2] for shape in head_inputs) == data.shape[1]
     assert all(shape[1] == 8 and shape[3:] == data.shape[2:] for shape in head_inputs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segkit.nets import ArchitectureSpec, build_network, fuse
+from segkit.nets import ArchitectureSpec, build_network, fastpath, fuse
 from segkit.nets.fastpath import (
     InstanceNormInPlace,
     OneDnnConv,
@@ -53,13 +53,15 @@ def test_shuffle_upsample(conv_t: torch.nn.Module, shape: tuple[int, ...]) -> No
 
 
 @pytest.mark.parametrize("layer", [torch.nn.Conv3d(6, 5, 1), torch.nn.ConvTranspose3d(6, 4, (2, 1, 2), (2, 1, 2))])
-def test_fast_layers_keep_channels_last(layer: torch.nn.Module) -> None:
+def test_fast_layers_read_channels_last(layer: torch.nn.Module) -> None:
+    """The upsampler keeps the layout; the head (pointwise) gives its logits in the usual one."""
     torch.manual_seed(0)
-    fast = PointwiseConv(layer) if isinstance(layer, torch.nn.Conv3d) else ShuffleUpsample(layer)
+    head = isinstance(layer, torch.nn.Conv3d)
+    fast = PointwiseConv(layer) if head else ShuffleUpsample(layer)
     x = torch.randn(2, 6, 3, 4, 5).contiguous(memory_format=torch.channels_last_3d)
     with torch.no_grad():
         out, ref = fast(x), layer(x.contiguous())
-    assert out.is_contiguous(memory_format=torch.channels_last_3d)
+    assert out.is_contiguous(memory_format=torch.contiguous_format if head else torch.channels_last_3d)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
@@ -118,7 +120,7 @@ def test_instance_norm_in_place(norm: torch.nn.Module) -> None:
         torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
         z = x.bfloat16()
         assert fast(z).data_ptr() != z.data_ptr()  # bf16 in the usual layout: the wrapped norm
-        if dims == 3:  # channels-last (the layout of bf16 inference on AMX CPUs)
+        if dims == 3:  # channels-last (the layout of CPU inference)
             layout = torch.channels_last_3d
             for z in (x.bfloat16().contiguous(memory_format=layout), x.contiguous(memory_format=layout)):
                 y = z.clone()
@@ -126,8 +128,10 @@ def test_instance_norm_in_place(norm: torch.nn.Module) -> None:
                 assert out.data_ptr() == y.data_ptr() and out.is_contiguous(memory_format=layout)
                 tolerance = 0.03 if z.dtype == torch.bfloat16 else 1e-5  # bf16 rounding
                 torch.testing.assert_close(out.float(), ref, rtol=tolerance, atol=tolerance)
-                one = fast(z[:1].clone())  # one sample: batch norm's kernel, layout kept
+                y = z[:1].clone()
+                one = fast(y)  # one sample: float32 in place; bf16 through batch norm's kernel (one rounding)
                 assert one.is_contiguous(memory_format=layout)
+                assert (one.data_ptr() == y.data_ptr()) == (z.dtype == torch.float32)
                 torch.testing.assert_close(one.float(), ref[:1], rtol=tolerance, atol=tolerance)
     tracked = x.clone().requires_grad_()
     fast(tracked).sum().backward()  # autograd's inputs are left alone
@@ -148,3 +152,13 @@ def test_fused_unet_normalizes_in_place_and_frees_skips() -> None:
         out = fused.decoder(skips)
         assert skips == []  # the decoder consumed them
         torch.testing.assert_close(out, net(x), rtol=1e-4, atol=1e-4)
+
+
+def test_channels_last_statistics_are_summed_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of rows, the last one short, give the statistics of the whole map."""
+    monkeypatch.setattr(fastpath, "MOMENT_BLOCK_ROWS", 7)
+    torch.manual_seed(1)
+    x = (torch.randn(2, 3, 5, 4, 3) * 2 + 1).contiguous(memory_format=torch.channels_last_3d)  # 60 rows
+    mean, var = fastpath._column_moments(fastpath.channel_rows(x))
+    torch.testing.assert_close(mean, x.mean((2, 3, 4)))
+    torch.testing.assert_close(var, x.var((2, 3, 4), unbiased=False))

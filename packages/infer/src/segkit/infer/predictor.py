@@ -72,9 +72,10 @@ class Predictor:
         self.folds = model.folds
         self.clock = ForwardClock()
         dtype = autocast_dtype(self.options.precision, self.device)
-        # oneDNN's bf16 convolutions run channels-last maps without layout copies (about 20% faster per forward
-        # of the hippocampus U-Net on an AMX CPU); in fp32 that layout measured slower
-        channels_last = self.device.type == "cpu" and dtype == torch.bfloat16 and self.setup.slice_axis is None
+        # oneDNN runs channels-last convolutions without copying their input and output to and from its blocked
+        # layout: bf16 forwards of the hippocampus U-Net on an AMX CPU about 20% faster; float32 ones of the 3 mm CT
+        # U-Net about 15% faster, with 140 MB less peak memory per 64-channel 128x112x80 convolution
+        channels_last = self.device.type == "cpu" and self.setup.slice_axis is None
         networks = tuple(fuse(n).to(self.device) for n in model.networks)
         if channels_last:
             networks = tuple(n.to(memory_format=torch.channels_last_3d) for n in networks)

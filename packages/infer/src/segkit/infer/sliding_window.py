@@ -68,15 +68,18 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _accumulators(channels: int, shape: Sequence[int], device: torch.device, *,
-                  dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _accumulators(channels: int, shape: Sequence[int], device: torch.device, *, dtype: torch.dtype,
+                  channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The running blended mean of the tile outputs and its weight sums (float32).
 
     Logits are kept in half precision, as nnU-Net keeps them; that halves the largest buffer of a many-class
-    prediction (118 classes on a 3 mm CT: 651 -> 325 MB). Blended features stay float32.
+    prediction (118 classes on a 3 mm CT: 651 -> 325 MB). Blended features stay float32, in the layout of the
+    network's output: blending channels-last tiles into the usual layout transposed them (0.3 s per CT tile).
     """
-    return (torch.zeros((channels, *shape), dtype=dtype, device=device),
-            torch.zeros(tuple(shape), dtype=torch.float32, device=device))
+    weights = torch.zeros(tuple(shape), dtype=torch.float32, device=device)
+    if channels_last:
+        return torch.zeros((*shape, channels), dtype=dtype, device=device).movedim(-1, 0), weights
+    return torch.zeros((channels, *shape), dtype=dtype, device=device), weights
 
 
 def _blend(mean: torch.Tensor, values: torch.Tensor, ratio: torch.Tensor) -> None:
@@ -142,7 +145,9 @@ class _Runner:
 
     def tile_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """What is blended for ``inputs`` (float32): the network's logits, or its features (see the class)."""
-        return self.forward(inputs, self.network.forward_features if self.blends_features else None)
+        if self.blends_features:  # channels-last features are blended as they are (see `_accumulators`)
+            return self.forward(inputs, self.network.forward_features, channels_last=self.options.channels_last)
+        return self.forward(inputs, channels_last=self.options.channels_last).contiguous()
 
     def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
         """Half-precision logits of blended ``(channels, *spatial)`` features, the head run a slab at a time."""
@@ -153,15 +158,17 @@ class _Runner:
             logits[:, start:start + per_slab] = self.forward(slab, self.network.head_logits)[0]
         return logits
 
-    def forward(self, inputs: torch.Tensor, function: Network | None = None) -> torch.Tensor:
-        """Run ``function`` (default: the network) over ``inputs`` in batches; float32 output."""
+    def forward(self, inputs: torch.Tensor, function: Network | None = None, *,
+                channels_last: bool = False) -> torch.Tensor:
+        """Run ``function`` (default: the network) over ``inputs`` in batches, handing it channels-last batches if
+        asked; float32 output in the layout ``function`` gives it."""
         function = function or self.network
         while True:
             try:
                 outs = []
                 for start in range(0, inputs.shape[0], self.batch_size):
                     batch = inputs[start:start + self.batch_size]
-                    if self.options.channels_last:
+                    if channels_last:
                         batch = batch.contiguous(memory_format=torch.channels_last_3d)
                     began = time.perf_counter()
                     with _autocast(self.device, self.options.autocast_dtype):
@@ -170,7 +177,7 @@ class _Runner:
                         torch.cuda.synchronize(self.device)
                     if self.clock is not None:
                         self.clock.add(time.perf_counter() - began)
-                    outs.append(out.to(torch.float32, memory_format=torch.contiguous_format))
+                    outs.append(out.float())
                 return torch.cat(outs) if len(outs) > 1 else outs[0]
             except OOM_ERRORS:
                 if self.batch_size == 1:
@@ -224,7 +231,8 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
     runner = _Runner(network, options, data.device, clock, num_classes)
     channels = network.feature_channels if runner.blends_features else num_classes
     mean, weights = _accumulators(channels, spatial, result_device,  # the image only, not its padding
-                                  dtype=torch.float32 if runner.blends_features else torch.float16)
+                                  dtype=torch.float32 if runner.blends_features else torch.float16,
+                                  channels_last=runner.blends_features and options.channels_last)
     per_forward = max(1, options.batch_size // len(flips))
     for first in range(0, len(starts), per_forward):
         group = starts[first:first + per_forward]

@@ -110,7 +110,9 @@ class Decoder(nn.Module):
     def _stage_outputs(self, skips: list[torch.Tensor]) -> Iterator[tuple[int, torch.Tensor]]:
         x = skips.pop()
         for s, (up, stage) in enumerate(zip(self.upsamplers, self.stages, strict=True)):
-            x = stage(torch.cat((up(x), skips.pop()), 1))
+            x = torch.cat((up(x), skips.pop()), 1)
+            for block in stage:  # not stage(x): the caller would hold the concatenation until the last block
+                x = block(x)
             yield s, x
 
     def feature_map_size(self, input_size: tuple[int, ...]) -> int:
