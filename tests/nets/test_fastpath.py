@@ -52,6 +52,32 @@ def test_shuffle_upsample(conv_t: torch.nn.Module, shape: tuple[int, ...]) -> No
     assert out.shape == ref.shape and (out - ref).abs().max().item() < 1e-5
 
 
+@pytest.mark.parametrize(("conv_t", "shape"), [
+    (torch.nn.ConvTranspose3d(6, 4, 2, 2), (2, 6, 5, 4, 3)),
+    (torch.nn.ConvTranspose3d(6, 4, (2, 1, 3), (2, 1, 3)), (1, 6, 7, 4, 2)),
+    (torch.nn.ConvTranspose2d(6, 4, (1, 2), (1, 2), bias=False), (2, 6, 5, 3)),
+])
+@pytest.mark.parametrize("layout", ["usual", "channels_last"])
+def test_upsampler_writes_into_a_concatenation_in_slabs(conv_t, shape, layout, monkeypatch) -> None:
+    """The decoder's upsample-and-concatenate at inference equals ``torch.cat((up(x), skip), 1)``, slab by slab."""
+    from segkit.nets.unet import _upsample_and_concat
+
+    monkeypatch.setattr(fastpath, "UPSAMPLE_SLAB_VALUES", 40)  # a slab of one or two planes of the first axis
+    torch.manual_seed(0)
+    fast = ShuffleUpsample(conv_t)
+    x = torch.randn(*shape)
+    skip = torch.randn(shape[0], 3, *(v * s for v, s in zip(shape[2:], conv_t.stride, strict=True)))
+    if layout == "channels_last":
+        memory_format = torch.channels_last_3d if x.ndim == 5 else torch.channels_last
+        x, skip = x.contiguous(memory_format=memory_format), skip.contiguous(memory_format=memory_format)
+    with torch.no_grad():
+        joined = _upsample_and_concat(fast, x, skip)
+        expected = torch.cat((conv_t(x), skip), 1)
+    assert joined.is_contiguous(memory_format=memory_format) if layout == "channels_last" else joined.is_contiguous()
+    torch.testing.assert_close(joined, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(joined[:, 4:], skip)
+
+
 @pytest.mark.parametrize("layer", [torch.nn.Conv3d(6, 5, 1), torch.nn.ConvTranspose3d(6, 4, (2, 1, 2), (2, 1, 2))])
 def test_fast_layers_read_channels_last(layer: torch.nn.Module) -> None:
     """The upsampler keeps the layout; the head (pointwise) gives its logits in the usual one."""

@@ -28,9 +28,12 @@ from torch import nn
 
 #: voxels per block when channels-last statistics are summed (32 float32 channels: 4 MB)
 MOMENT_BLOCK_ROWS = 2**15
+#: values per slab of `ShuffleUpsample.write_into`'s matrix product (16 MB in float32)
+UPSAMPLE_SLAB_VALUES = 2**22
 
 
-def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype a layer computes ``x`` in: CPU autocast's dtype where it is on, else ``x``'s own."""
     if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
         return torch.get_autocast_dtype("cpu")
     return x.dtype
@@ -64,7 +67,7 @@ def pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torc
     of its rows, without a layout copy. The heads end the network, and putting their many classes back in the
     usual layout afterwards was slow (0.35 s for 32 channels of a 128x112x80 CT tile).
     """
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x)
     n, c, *spatial = x.shape
     weight, bias = weight.to(dtype), bias.to(dtype)
     rows = channel_rows(x)
@@ -91,7 +94,7 @@ class ShuffleUpsample(nn.Module):
         self.bias = nn.Parameter(bias.clone().reshape(1, -1, *([1] * (2 * dims))), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = _compute_dtype(x)
+        dtype = compute_dtype(x)
         n, c, *spatial = x.shape
         dims, o = len(spatial), self.out_channels
         weight, bias = self.weight.to(dtype), self.bias.to(dtype)
@@ -99,13 +102,43 @@ class ShuffleUpsample(nn.Module):
         rows = channel_rows(x)
         if rows is not None:  # channels-last in, channels-last out
             y = torch.matmul(rows.to(dtype), weight.t()).reshape(n, *spatial, o, *self.stride)
-            # (n, x0..xd, o, s0..sd) -> (n, x0, s0, x1, s1, ..., o)
-            order = [0] + [a for d in range(dims) for a in (1 + d, 2 + dims + d)] + [1 + dims]
-            return _add_contiguous(y.permute(order), bias.view(-1)).view(n, *upsampled, o).movedim(-1, 1)
+            return _add_contiguous(y.permute(_shuffle_order(dims, True)), bias.view(-1)).view(
+                n, *upsampled, o).movedim(-1, 1)
         y = torch.matmul(weight, x.to(dtype).reshape(n, c, -1)).reshape(n, o, *self.stride, *spatial)
-        # (n, o, s0..sd, x0..xd) -> (n, o, x0, s0, x1, s1, ...)
-        order = [0, 1] + [a for d in range(dims) for a in (2 + dims + d, 2 + d)]
-        return _add_contiguous(y.permute(order), bias.view(1, o, *[1] * (2 * dims))).view(n, o, *upsampled)
+        return _add_contiguous(y.permute(_shuffle_order(dims, False)), bias.view(1, o, *[1] * (2 * dims))).view(
+            n, o, *upsampled)
+
+    def write_into(self, x: torch.Tensor, out: torch.Tensor) -> None:
+        """Write ``forward(x)`` into ``out``, which may be a view (the first channels of a concatenation) in either
+        layout; the matrix product runs a slab of ``x``'s first spatial axis at a time, so it stays small."""
+        dtype = compute_dtype(x)
+        n, c, *spatial = x.shape
+        dims, o, stride = len(spatial), self.out_channels, self.stride
+        weight, bias = self.weight.to(dtype), self.bias.to(dtype).view(-1)
+        rows = channel_rows(x)
+        plane = math.prod(spatial[1:])
+        step = max(1, UPSAMPLE_SLAB_VALUES // (plane * weight.shape[0]))
+        for first in range(0, spatial[0], step):
+            part = (min(step, spatial[0] - first), *spatial[1:])
+            voxels = slice(first * plane, (first + part[0]) * plane)
+            target = out[:, :, first * stride[0]:(first + part[0]) * stride[0]]
+            blocks = [v for size, s in zip(part, stride, strict=True) for v in (size, s)]  # x0, s0, x1, s1, ...
+            if rows is not None:
+                y = torch.matmul(rows[:, voxels].to(dtype), weight.t()).view(n, *part, o, *stride)
+                torch.add(y.permute(_shuffle_order(dims, True)), bias, out=target.movedim(1, -1).view(n, *blocks, o))
+            else:
+                y = torch.matmul(weight, x.reshape(n, c, -1)[:, :, voxels].to(dtype)).view(n, o, *stride, *part)
+                torch.add(y.permute(_shuffle_order(dims, False)), bias.view(1, o, *[1] * (2 * dims)),
+                          out=target.view(n, o, *blocks))
+
+
+def _shuffle_order(dims: int, channels_last: bool) -> list[int]:
+    """The permutation that puts each voxel's block of upsampled values in place: (n, x0..xd, o, s0..sd) ->
+    (n, x0, s0, x1, s1, ..., o) for channels-last rows, (n, o, s0..sd, x0..xd) -> (n, o, x0, s0, x1, s1, ...)
+    otherwise."""
+    if channels_last:
+        return [0] + [a for d in range(dims) for a in (1 + d, 2 + dims + d)] + [1 + dims]
+    return [0, 1] + [a for d in range(dims) for a in (2 + dims + d, 2 + d)]
 
 
 def _add_contiguous(values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

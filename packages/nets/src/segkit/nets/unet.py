@@ -16,7 +16,7 @@ from torch import nn
 from segkit.nets import layers
 from segkit.nets.blocks import ConvNormAct, RepBlock, ResidualBlock, strided_size
 from segkit.nets.errors import NetsError
-from segkit.nets.fastpath import pointwise
+from segkit.nets.fastpath import ShuffleUpsample, channel_rows, compute_dtype, pointwise
 from segkit.nets.layers import LayerOptions
 from segkit.nets.spec import ArchitectureSpec, Block
 
@@ -110,7 +110,7 @@ class Decoder(nn.Module):
     def _stage_outputs(self, skips: list[torch.Tensor]) -> Iterator[tuple[int, torch.Tensor]]:
         x = skips.pop()
         for s, (up, stage) in enumerate(zip(self.upsamplers, self.stages, strict=True)):
-            x = torch.cat((up(x), skips.pop()), 1)
+            x = _upsample_and_concat(up, x, skips.pop())
             for block in stage:  # not stage(x): the caller would hold the concatenation until the last block
                 x = block(x)
             yield s, x
@@ -130,6 +130,23 @@ class Decoder(nn.Module):
             if self.deep_supervision or s == last:
                 total += self.num_classes * _prod(size)
         return total
+
+
+def _upsample_and_concat(up: nn.Module, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """``torch.cat((up(x), skip), 1)``. At inference a `ShuffleUpsample` writes straight into the concatenation, in
+    the skip's layout: the upsampled map never exists on its own (147 MB at a CT tile's full resolution)."""
+    if not isinstance(up, ShuffleUpsample) or torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return torch.cat((up(x), skip), 1)
+    n, channels, *spatial = skip.shape
+    total = up.out_channels + channels
+    dtype = torch.promote_types(compute_dtype(x), skip.dtype)
+    if channel_rows(skip) is not None:
+        joined = torch.empty((n, *spatial, total), dtype=dtype, device=skip.device).movedim(-1, 1)
+    else:
+        joined = torch.empty((n, total, *spatial), dtype=dtype, device=skip.device)
+    up.write_into(x, joined[:, :up.out_channels])
+    joined[:, up.out_channels:].copy_(skip)
+    return joined
 
 
 def _prod(size: tuple[int, ...]) -> int:
