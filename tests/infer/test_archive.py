@@ -45,6 +45,17 @@ def test_convert_export_import_predict_the_same(hippo_model_dir, predictions_dir
     halved = Predictor.from_model_folder(tmp_path / "half" / "hippo_segkit",
                                          options=PredictOptions(tta=False, precision="fp32")).predict(image).array
     assert (halved == expected).mean() > 0.999
+    # the same model gives the same zip, byte for byte, however its files were written: a published sha256 can be
+    # checked against a new export
+    again = tmp_path / "again" / "hippo_segkit"
+    assert runner.invoke(import_app, [str(hippo_model_dir), str(again), "-f", "0"]).exit_code == 0
+    for flags in ([], ["--half"]):
+        first, second = tmp_path / "first.zip", tmp_path / "second.zip"
+        assert runner.invoke(export_app, [str(converted), str(first), *flags]).exit_code == 0
+        assert runner.invoke(export_app, [str(again), str(second), *flags]).exit_code == 0
+        assert first.read_bytes() == second.read_bytes()
+        first.unlink()
+        second.unlink()
     not_a_model = tmp_path / "not_a_model"
     not_a_model.mkdir()
     result = runner.invoke(export_app, [str(not_a_model), str(tmp_path / "none.zip"), "--half"])

@@ -105,3 +105,13 @@ def test_network_with_tensors_outside_its_state_dict_is_built_the_usual_way() ->
     x = torch.randn(1, 1, 4, 4, 4)
     expected = nn.functional.conv3d(x, state["conv.weight"], state["conv.bias"]) * 2
     torch.testing.assert_close(built(x), expected)
+
+
+def test_the_same_weights_give_the_same_bytes(tmp_path: Path) -> None:
+    """safetensors orders its header through a hash map; the file is written with sorted keys instead."""
+    spec = small_spec(3, "residual", "batch")
+    state = build_network(spec, 1, 2).state_dict()
+    paths = [save_weights(state, spec, tmp_path / f"w{i}.safetensors", in_channels=1, num_classes=2) for i in range(6)]
+    assert len({p.read_bytes() for p in paths}) == 1
+    header_size = int.from_bytes(paths[0].read_bytes()[:8], "little")
+    assert header_size % 8 == 0 and load_weights(paths[0]).num_classes == 2

@@ -16,6 +16,8 @@ from segkit.io.safe_zip import extract_zip
 from segkit.nets import load_weights, save_weights
 
 FOLDER_FILES = ("model.json", "plans.json", "dataset.json")
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold
+COPY_CHUNK = 1 << 20
 
 
 def export_model_folder(folder: str | os.PathLike, archive: str | os.PathLike, *, half: bool = False) -> Path:
@@ -41,8 +43,17 @@ def export_model_folder(folder: str | os.PathLike, archive: str | os.PathLike, *
             source = member
             if half and member.name == WEIGHTS_FILE:
                 source = _half_precision_copy(member, Path(scratch) / f"{member.parent.name}.safetensors")
-            handle.write(source, f"{folder.name}/{member.relative_to(folder).as_posix()}")
+            _add_reproducibly(handle, source, f"{folder.name}/{member.relative_to(folder).as_posix()}")
     return archive
+
+
+def _add_reproducibly(handle: zipfile.ZipFile, source: Path, name: str) -> None:
+    """Store ``source`` as ``name`` with a fixed time stamp and mode, so that the same model folder always gives
+    the same zip (and sha256), whenever its files were written."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    info.external_attr = 0o644 << 16
+    with open(source, "rb") as src, handle.open(info, "w") as dst:
+        shutil.copyfileobj(src, dst, COPY_CHUNK)
 
 
 def _half_precision_copy(weights: Path, target: Path) -> Path:

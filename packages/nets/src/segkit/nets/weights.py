@@ -7,10 +7,11 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from segkit.nets.errors import CheckpointError, NetsError
@@ -67,16 +68,29 @@ def save_weights(model_or_state: nn.Module | dict[str, torch.Tensor], spec: Arch
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")  # segkit.io.atomic's naming: a stale one is found
     try:
-        # safetensors writes mode 0600; give the file the mode the umask gives any new file
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        mode = tmp.stat().st_mode & 0o777
-        save_file(tensors, tmp, metadata=meta)
-        os.chmod(tmp, mode)
+        with open(tmp, "xb") as handle:  # the mode the umask gives any new file
+            _write_reproducibly(handle, tensors, meta)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def _write_reproducibly(handle: BinaryIO, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write the safetensors file of ``tensors``, byte for byte the same for the same input.
+
+    safetensors orders the JSON header (the metadata, the tensor entries) through a hash map, so the same weights
+    gave other bytes, and another sha256, on every save. The header is written again with sorted keys, padded
+    with spaces to a multiple of 8 bytes as the format asks; the tensor data follows unchanged.
+    """
+    data = memoryview(save(tensors, metadata=metadata))
+    size = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(bytes(data[8:8 + size])), separators=(",", ":"), sort_keys=True).encode()
+    header += b" " * (-len(header) % 8)
+    handle.write(len(header).to_bytes(8, "little"))
+    handle.write(header)
+    handle.write(data[8 + size:])
 
 
 def load_weights(path: str | Path) -> StoredWeights:
