@@ -1,8 +1,10 @@
 """Cropping to the nonzero region and back."""
 
 import numpy as np
+from scipy.ndimage import binary_fill_holes
 
-from segkit.planning.cropping import OUTSIDE_LABEL, crop_to_nonzero, uncrop
+from segkit.io import read_image
+from segkit.planning.cropping import OUTSIDE_LABEL, bounding_box, crop_to_nonzero, nonzero_box, uncrop
 
 
 def test_crop_and_uncrop_round_trip():
@@ -23,3 +25,15 @@ def test_without_seg_and_empty_image():
     data = np.zeros((1, 4, 4, 4))
     cropped, seg, box = crop_to_nonzero(data)
     assert box == ((0, 4), (0, 4), (0, 4)) and seg.shape == (1, 4, 4, 4) and np.all(seg == OUTSIDE_LABEL)
+
+
+def test_mask_filled_inside_the_box_equals_the_whole_images(ct_dir):
+    # a real MR with a zero background and enclosed zero voxels (holes), padded so that the box is a true crop
+    image = read_image(ct_dir / "example_mr_sm.nii.gz").array
+    data = np.pad(image, ((3, 5), (0, 2), (4, 1)))[None]
+    whole = binary_fill_holes(data[0] != 0)
+    assert (whole != (data[0] != 0)).sum() > 1000  # holes were filled
+    cropped, seg, box = crop_to_nonzero(data)
+    assert box == nonzero_box(data) == bounding_box(whole)
+    assert box != tuple((0, n) for n in data.shape[1:])
+    assert np.array_equal(seg[0] == 0, whole[tuple(slice(a, b) for a, b in box)])

@@ -43,9 +43,9 @@ def boundary_argmax(logits: torch.Tensor, to_shape: Sequence[int], orders: Seque
     axes = [_Taps.of(n, out, order, logits.device)
             for n, out, order in zip(logits.shape[1:], shape, orders, strict=True)]
     margin = _rounding_margin(logits)
-    rows = logits.reshape(logits.shape[0], -1).T.contiguous()  # (source voxels, classes): a voxel's classes together
-    best, lead = _lead(rows)
+    rows, best, lead = _rows_and_lead(logits)
     clear = torch.where(lead > margin, best, -1).to(torch.int16 if logits.shape[0] < 2 ** 15 else torch.int32)
+    del best, lead
     low, high = _corner_range(clear.view(logits.shape[1:]), axes)
     labels = low.long()
     doubtful = torch.nonzero((low != high) | (low < 0))
@@ -71,22 +71,39 @@ class _Taps:
         return cls(low, high, weight_high, in_len)
 
 
-def _lead(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row: the first largest class, and by how much it leads the next (float32)."""
-    top = rows.max(1)
-    if rows.shape[1] == 1:
-        return top.indices, torch.full(top.values.shape, float("inf"), device=rows.device)
-    where = torch.arange(len(rows), device=rows.device) * rows.shape[1] + top.indices
-    rows.put_(where, torch.full_like(top.values, float("-inf")))  # hide the best for a moment, without a copy
-    second = rows.max(1).values
-    rows.put_(where, top.values)
-    return top.indices, top.values.float() - second.float()
+#: voxels per block of `_rows_and_lead` (118 half-precision classes: about 1 MB)
+ROW_BLOCK = 4096
+
+
+def _rows_and_lead(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(source voxels, classes)`` rows of ``logits`` (a voxel's classes together), and per voxel the first largest
+    class and by how much it leads the next (float32).
+
+    A block of voxels at a time: the transposing copy runs twice as fast as one whole-array copy, and the lead is
+    taken from the block while it is in cache.
+    """
+    classes = logits.shape[0]
+    flat = logits.reshape(classes, -1)
+    rows = torch.empty((flat.shape[1], classes), dtype=logits.dtype, device=logits.device)
+    best = torch.empty(flat.shape[1], dtype=torch.int64, device=logits.device)
+    lead = torch.full((flat.shape[1],), float("inf"), device=logits.device)
+    for start in range(0, flat.shape[1], ROW_BLOCK):
+        block = rows[start:start + ROW_BLOCK]
+        block.copy_(flat[:, start:start + ROW_BLOCK].T)
+        values = block.to(torch.float32, copy=True)  # changed below: never a view of the rows
+        top = values.max(1)
+        best[start:start + ROW_BLOCK] = top.indices
+        if classes > 1:
+            values.scatter_(1, top.indices[:, None], float("-inf"))
+            lead[start:start + ROW_BLOCK] = top.values - values.amax(1)
+    return rows, best, lead
 
 
 def _rounding_margin(logits: torch.Tensor) -> float:
     # rounding back to the logits' dtype moves each value by at most half a step at the largest magnitude, so
     # a larger lead survives it; the rest is slack for float32 logits
-    largest = max(float(logits.abs().max()), 1e-30)
+    low, high = torch.aminmax(logits)
+    largest = max(-float(low), float(high), 1e-30)
     step = torch.finfo(logits.dtype).eps * 2.0 ** math.floor(math.log2(largest))
     return 2 * step + 8 * torch.finfo(torch.float32).eps * largest
 
@@ -100,31 +117,43 @@ def _corner_range(clear: torch.Tensor, axes: list[_Taps]) -> tuple[torch.Tensor,
     return low, high
 
 
-_KEPT = 16  # candidate classes ranked per cell; a cell with more candidates interpolates every class
+_KEPT = 16  # classes ranked per cell; a voxel with more candidates interpolates every class
 
 
 def _decide(rows: torch.Tensor, voxels: torch.Tensor, axes: list[_Taps], margin: float,
             chunk_values: int) -> torch.Tensor:
-    """Class index at the doubtful ``voxels`` (``(n, d)`` output indices), interpolating candidates only."""
+    """Class index at the doubtful ``voxels`` (``(n, d)`` output indices), interpolating candidates only.
+
+    The two classes with the largest corner values in a voxel's cell are interpolated first. The winner's value is at
+    least the better of the two, so a class whose largest corner value is below that (by more than rounding can
+    undo) cannot win; where no other class is left, the pair decides. The classes left are a prefix of the cell's
+    ranking by largest corner value.
+    """
     classes = rows.shape[1]
     strides = [math.prod(t.size for t in axes[a + 1:]) for a in range(len(axes))]
     cells, cell_of = torch.unique(_cell_index(voxels, axes, strides), return_inverse=True)
-    count, ranked = _candidates(rows, cells, axes, strides, margin, chunk_values)
-    # interpolate a power of two of candidates per voxel, so that voxels go in a few uniform groups
-    width = torch.clamp(2 ** torch.ceil(torch.log2(count.float())), max=classes).long()[cell_of]
-    width[width > ranked.shape[1]] = classes
+    reach, ranked = _ranked_reach(rows, cells, axes, strides, chunk_values)
     labels = torch.empty(len(voxels), dtype=torch.int64, device=rows.device)
-    for k in torch.unique(width).tolist():
+    count = torch.empty(len(voxels), dtype=torch.int64, device=rows.device)
+    for part in torch.arange(len(voxels), device=rows.device).split(max(1, chunk_values // (2 * 2 ** len(axes)))):
+        pair = ranked[cell_of[part], :2].sort(dim=1).values  # ascending, so that a tie goes to the lower class
+        values = _interpolate(rows, voxels[part], pair, axes, strides)
+        labels[part] = _first_largest(values, pair, rows.dtype)
+        bound = values.max(1).values - margin
+        count[part] = (reach[cell_of[part]] >= bound[:, None]).sum(1)
+    count[count == ranked.shape[1]] = classes  # every ranked class can win: so may unranked ones
+    # interpolate a power of two of candidates per voxel, so that voxels go in a few uniform groups
+    width = torch.clamp(2 ** torch.ceil(torch.log2(count.float())), max=classes).long()
+    width[width > ranked.shape[1]] = classes
+    for k in torch.unique(width[width > 2]).tolist():
         group = torch.nonzero(width == k).flatten()
         for part in group.split(max(1, chunk_values // (k * 2 ** len(axes)))):
-            if k == 1:
-                labels[part] = ranked[cell_of[part], 0]
-                continue
-            if k > ranked.shape[1]:
+            if k == classes:
                 chosen = torch.arange(classes, device=rows.device).expand(len(part), classes)
-            else:  # ascending, so that a tie goes to the lower class
+            else:
                 chosen = ranked[cell_of[part], :k].sort(dim=1).values
-            labels[part] = _interpolated_argmax(rows, voxels[part], chosen, axes, strides)
+            values = _interpolate(rows, voxels[part], chosen, axes, strides)
+            labels[part] = _first_largest(values, chosen, rows.dtype)
     return labels
 
 
@@ -133,23 +162,17 @@ def _cell_index(voxels: torch.Tensor, axes: list[_Taps], strides: list[int]) -> 
     return sum(t.low[voxels[:, a]] * s for a, (t, s) in enumerate(zip(axes, strides, strict=True)))
 
 
-def _candidates(rows: torch.Tensor, cells: torch.Tensor, axes: list[_Taps], strides: list[int], margin: float,
-                chunk_values: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per cell: how many classes can win in it, and the leading classes by their largest corner value.
-
-    A class can win only if its largest corner value reaches the largest of the classes' smallest ones.
-    """
+def _ranked_reach(rows: torch.Tensor, cells: torch.Tensor, axes: list[_Taps], strides: list[int],
+                  chunk_values: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per cell, the classes with the largest corner values, and those values (both ``(cells, kept)``, descending)."""
     corners, classes = 2 ** len(axes), rows.shape[1]
     kept = min(_KEPT, classes)
-    count = torch.empty(len(cells), dtype=torch.int64, device=rows.device)
+    reach = torch.empty(len(cells), kept, dtype=torch.float32, device=rows.device)
     ranked = torch.empty(len(cells), kept, dtype=torch.int64, device=rows.device)
     for part in torch.arange(len(cells), device=rows.device).split(max(1, chunk_values // (classes * corners))):
         values = rows.index_select(0, _cell_corners(cells[part], axes, strides).flatten()).view(-1, corners, classes)
-        reach = values.amax(1).float()
-        floor = values.amin(1).amax(1).float()
-        count[part] = (reach >= (floor - margin)[:, None]).sum(1)
-        ranked[part] = reach.topk(kept, dim=1).indices
-    return count, ranked
+        reach[part], ranked[part] = values.amax(1).float().topk(kept, dim=1)
+    return reach, ranked
 
 
 def _cell_corners(cells: torch.Tensor, axes: list[_Taps], strides: list[int]) -> torch.Tensor:
@@ -158,9 +181,9 @@ def _cell_corners(cells: torch.Tensor, axes: list[_Taps], strides: list[int]) ->
     return torch.stack([sum(choice) for choice in itertools.product(*offsets)], dim=1)
 
 
-def _interpolated_argmax(rows: torch.Tensor, voxels: torch.Tensor, classes: torch.Tensor, axes: list[_Taps],
-                         strides: list[int]) -> torch.Tensor:
-    """Interpolate ``classes`` (``(n, k)``, ascending) at ``voxels``; the first largest after rounding wins."""
+def _interpolate(rows: torch.Tensor, voxels: torch.Tensor, classes: torch.Tensor, axes: list[_Taps],
+                 strides: list[int]) -> torch.Tensor:
+    """The values of ``classes`` (``(n, k)``) interpolated at ``voxels``, in float64."""
     # float64, as scipy's zoom (so nnU-Net) interpolates: the sum is exact enough that a value halfway between
     # two steps of the logits' precision rounds as the exact value does
     total = torch.zeros(classes.shape, dtype=torch.float64, device=rows.device)
@@ -170,5 +193,11 @@ def _interpolated_argmax(rows: torch.Tensor, voxels: torch.Tensor, classes: torc
         source = sum(offset for offset, _ in corner)
         weight = math.prod(w for _, w in corner)
         total.addcmul_(rows.take(source[:, None] * rows.shape[1] + classes).double(), weight[:, None])
-    best = total.to(rows.dtype).max(1).indices
+    return total
+
+
+def _first_largest(values: torch.Tensor, classes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The class of ``classes`` (``(n, k)``, ascending) whose value is largest after rounding to ``dtype``; the
+    first one on a tie."""
+    best = values.to(dtype).max(1).indices
     return classes.gather(1, best[:, None]).squeeze(1)

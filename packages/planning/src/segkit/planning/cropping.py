@@ -27,6 +27,12 @@ def nonzero_mask(data: np.ndarray) -> np.ndarray:
     return binary_fill_holes(mask)
 
 
+def nonzero_box(data: np.ndarray) -> Box:
+    """Return the box of the nonzero region of a ``(c, *spatial)`` image (the box of `nonzero_mask`: filling holes
+    never widens a box)."""
+    return bounding_box(np.any(data != 0, axis=0))
+
+
 def bounding_box(mask: np.ndarray) -> Box:
     """Return the smallest box holding every true voxel of ``mask`` (the whole array if none).
 
@@ -65,11 +71,11 @@ def crop_to_nonzero(data: np.ndarray, seg: np.ndarray | None = None) -> tuple[np
         ``(cropped data, cropped seg, box)``; the seg is int16 with the shape of ``seg``
         (``(1, ...)`` when ``seg`` was None: 0 inside the mask, -1 outside).
     """
-    mask = nonzero_mask(data)
-    box = bounding_box(mask)
+    box = nonzero_box(data)
     slices = box_slices(box)
     cropped = data[(slice(None), *slices)]
-    mask = mask[slices]
+    # the whole image's filled mask inside the box: outside it all is zero, so a hole never touches the box's faces
+    mask = nonzero_mask(cropped)
     if seg is None:
         out = np.where(mask, np.int16(0), np.int16(OUTSIDE_LABEL))[None]
     else:
