@@ -135,7 +135,9 @@ def _decide(rows: torch.Tensor, voxels: torch.Tensor, axes: list[_Taps], margin:
     reach, ranked = _ranked_reach(rows, cells, axes, strides, chunk_values)
     labels = torch.empty(len(voxels), dtype=torch.int64, device=rows.device)
     count = torch.empty(len(voxels), dtype=torch.int64, device=rows.device)
-    for part in torch.arange(len(voxels), device=rows.device).split(max(1, chunk_values // (2 * 2 ** len(axes)))):
+    # parts as small as a group of 16 classes: per voxel, its cell's ranked reach and its corners' offsets are held
+    parts = torch.arange(len(voxels), device=rows.device).split(max(1, chunk_values // (_KEPT * 2 ** len(axes))))
+    for part in parts:
         pair = ranked[cell_of[part], :2].sort(dim=1).values  # ascending, so that a tie goes to the lower class
         values = _interpolate(rows, voxels[part], pair, axes, strides)
         labels[part] = _first_largest(values, pair, rows.dtype)
