@@ -111,7 +111,8 @@ def _rounding_margin(logits: torch.Tensor) -> float:
 def _corner_range(clear: torch.Tensor, axes: list[_Taps]) -> tuple[torch.Tensor, torch.Tensor]:
     """Smallest and largest of ``clear`` over each output voxel's corners (separable, output-sized)."""
     low = high = clear
-    for axis, t in enumerate(axes):
+    for axis in reversed(range(len(axes))):  # the innermost axis's slow gathers on the smallest array: 0.3 -> 0.1 s
+        t = axes[axis]
         low = torch.minimum(low.index_select(axis, t.low), low.index_select(axis, t.high))
         high = torch.maximum(high.index_select(axis, t.low), high.index_select(axis, t.high))
     return low, high
