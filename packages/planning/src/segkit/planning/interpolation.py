@@ -32,6 +32,10 @@ def taps(in_len: int, out_len: int, order: int, device: torch.device) -> list[tu
     raise ValueError(f"interpolation taps exist for order 0 or 1, got {order}")
 
 
+#: B-spline weights below this are dropped: their products with any input above 1e-18 stay normal float32 numbers
+NEGLIGIBLE_WEIGHT = 1e-20
+
+
 @lru_cache(maxsize=64)
 def _bspline_matrix(in_len: int, out_len: int) -> torch.Tensor:
     # column j is scipy's zoom of the unit impulse at j: exact by linearity and separability
@@ -45,7 +49,10 @@ def _bspline_matrix(in_len: int, out_len: int) -> torch.Tensor:
 def interpolation_matrix(in_len: int, out_len: int, *, order: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Return the ``(out_len, in_len)`` float32 matrix that resizes a signal (rows sum to 1)."""
     if order == 3:
-        return _bspline_matrix(in_len, out_len).to(device=device, dtype=torch.float32)
+        # the spline's weights fall by a factor 0.27 per sample; far below float32's resolution they change no sum
+        # but slow the product down 10x as denormal numbers (a 244 -> 122 CT axis: 0.27 -> 0.02 s)
+        matrix = _bspline_matrix(in_len, out_len)
+        return torch.where(matrix.abs() < NEGLIGIBLE_WEIGHT, 0.0, matrix).to(device=device, dtype=torch.float32)
     matrix = torch.zeros(out_len, in_len, dtype=torch.float64, device=device)
     rows = torch.arange(out_len, device=device)
     for index, weight in taps(in_len, out_len, order, torch.device(device)):
