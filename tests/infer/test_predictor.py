@@ -1,5 +1,7 @@
 """The predictor on the genuine nnU-Net hippocampus model, against nnUNetv2_predict's outputs."""
 
+import gc
+import weakref
 from pathlib import Path
 
 import nibabel as nib
@@ -7,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from segkit.infer import predictor as predictor_module
 from segkit.infer.errors import InputMismatchError, ModelLoadError
 from segkit.infer.predictor import PredictOptions, Predictor
+from segkit.infer.sliding_window import predict_sliding_window
 from segkit.io import Image, read_image
 
 
@@ -81,15 +85,21 @@ def test_predict_many_equals_predict(hippo_predictor_notta, predictions_dir):
         assert np.array_equal(out.array, hippo_predictor_notta.predict(image).array)
 
 
-def test_fold_ensemble_of_identical_folds_equals_one_fold(hippo_model_dir, predictions_dir, tmp_path):
+def _identical_folds(hippo_model_dir: Path, tmp_path: Path, folds: int) -> Path:
+    """A model folder whose folds all hold the reference model's fold 0."""
     folder = tmp_path / hippo_model_dir.name
     folder.mkdir()
     for name in ("plans.json", "dataset.json"):
         (folder / name).symlink_to(hippo_model_dir / name)
-    for fold in (0, 1):
+    for fold in range(folds):
         (folder / f"fold_{fold}").mkdir()
         checkpoint = hippo_model_dir / "fold_0" / "checkpoint_final.pth"
         (folder / f"fold_{fold}" / "checkpoint_final.pth").symlink_to(checkpoint)
+    return folder
+
+
+def test_fold_ensemble_of_identical_folds_equals_one_fold(hippo_model_dir, predictions_dir, tmp_path):
+    folder = _identical_folds(hippo_model_dir, tmp_path, 2)
     options = PredictOptions(tta=False, precision="fp32")
     both = Predictor.from_model_folder(folder, options=options)
     one = Predictor.from_model_folder(folder, folds=1, options=options)  # one fold as a plain number
@@ -106,6 +116,26 @@ def test_fold_ensemble_of_identical_folds_equals_one_fold(hippo_model_dir, predi
     # threads): about 1 run in 6 differed by 1.01e-5 at a voxel near a class boundary
     np.testing.assert_allclose(probs_both, probs_one, atol=1e-4)
 
+
+
+def test_fold_ensemble_frees_each_folds_logits_before_the_next_fold(hippo_model_dir, predictions_dir, tmp_path,
+                                                                     monkeypatch):
+    """A fold's 118 CT logits are 325 MB: holding every fold's logits and probabilities took a five-fold ensemble
+    of a 3 mm CT model to 8.9 GB."""
+    predictor = Predictor.from_model_folder(_identical_folds(hippo_model_dir, tmp_path, 3),
+                                            options=PredictOptions(tta=False))
+    returned, alive_at_call = [], []
+
+    def tracked(*args, **kwargs):
+        gc.collect()
+        alive_at_call.append(sum(ref() is not None for ref in returned))
+        logits = predict_sliding_window(*args, **kwargs)
+        returned.append(weakref.ref(logits))
+        return logits
+
+    monkeypatch.setattr(predictor_module, "predict_sliding_window", tracked)
+    predictor.predict(read_image(_inputs(predictions_dir)[0]))
+    assert alive_at_call == [0, 0, 0]
 
 def test_bad_inputs_raise_one_line_errors(hippo_predictor_notta, predictions_dir):
     image = read_image(_inputs(predictions_dir)[0])

@@ -114,20 +114,25 @@ class Predictor:
     def logits_of(self, case: PreparedCase) -> torch.Tensor:
         """Return the ``(classes, *network_shape)`` logits of a prepared case, folds ensembled.
 
-        Several folds are averaged in probability space; the result is returned as log-probabilities (region
-        models: as the logits of the averaged sigmoids) so that labels and probabilities of it are those of the
-        averaged probabilities.
+        Several folds are averaged in probability space; the result is returned as float32 log-probabilities
+        (region models: as the logits of the averaged sigmoids) so that labels and probabilities of it are those of
+        the averaged probabilities. Each fold's probabilities are added to a running sum as soon as its prediction
+        ends: one float32 map in memory besides the current fold's logits, whatever the number of folds.
         """
-        with torch_threads(self.options.num_threads):
-            outputs = [predict_sliding_window(net, case.data, self._window, num_classes=self.setup.num_classes,
-                                              clock=self.clock)
-                       for net in self.networks]
-        if len(outputs) == 1:
-            return outputs[0]
-        if self.setup.regions_class_order is not None:
-            return torch.logit(torch.stack([torch.sigmoid(o.float()) for o in outputs]).mean(0), eps=1e-6)
-        mean = torch.stack([torch.softmax(o.float(), 0) for o in outputs]).mean(0)
-        return torch.log(mean.clamp_min(1e-12))
+        regions = self.setup.regions_class_order is not None
+        total = None
+        for net in self.networks:
+            with torch_threads(self.options.num_threads):
+                logits = predict_sliding_window(net, case.data, self._window, num_classes=self.setup.num_classes,
+                                                clock=self.clock)
+            if len(self.networks) == 1:
+                return logits
+            probabilities = logits.float().sigmoid_() if regions else torch.softmax(logits, 0, dtype=torch.float32)
+            del logits
+            total = probabilities if total is None else total.add_(probabilities)
+            del probabilities
+        mean = total.div_(len(self.networks))
+        return mean.logit_(eps=1e-6) if regions else mean.clamp_min_(1e-12).log_()
 
     def predict_logits(self, image: Image, *, previous: Image | None = None) -> tuple[torch.Tensor, PreparedCase]:
         """Return network-grid logits of ``image`` and the prepared case they belong to."""
