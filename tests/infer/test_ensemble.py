@@ -38,3 +38,8 @@ def test_ensemble_averages_probabilities(tmp_path):
     (tmp_path / "m2" / "case.npz").rename(tmp_path / "m2" / "other.npz")
     result = CliRunner().invoke(ensemble_app, [str(tmp_path / "m1"), str(tmp_path / "m2"), "-o", str(tmp_path / "o3")])
     assert result.exit_code == 2 and "lacks the probabilities of 1 case(s) the others have (other)" in result.output
+    (tmp_path / "m2" / "other.npz").unlink()
+    save_probabilities(np.full((2, 3, 3, 4), 0.5, np.float32), tmp_path / "m2" / "case.npz")  # another grid
+    result = CliRunner().invoke(ensemble_app, [str(tmp_path / "m1"), str(tmp_path / "m2"), "-o", str(tmp_path / "o4")])
+    assert result.exit_code == 2 and "probability shapes differ: (2, 3, 3, 3) in" in result.output
+    assert not list((tmp_path / "o4").glob("*.nii.gz"))

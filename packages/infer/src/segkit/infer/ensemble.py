@@ -82,10 +82,7 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
         shutil.copyfile(folders[0] / LABELS_FILE, out / LABELS_FILE)
     written = []
     for case in sorted(every_case):
-        probs = [load_probabilities(f / f"{case}.npz") for f in folders]
-        if len({p.shape for p in probs}) != 1:
-            raise InferError(f"case {case}: probability shapes differ ({[p.shape for p in probs]})")
-        mean = np.mean(probs, axis=0)
+        mean = _mean_probabilities([f / f"{case}.npz" for f in folders])
         grid_files = sorted(folders[0].glob(f"{case}.*"))
         grid = next((p for p in grid_files if p.suffix != ".npz"), None)
         if grid is None:
@@ -97,3 +94,16 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
         labels_map = labels_from_probabilities(mean, label_values, regions=regions)
         written.append(write_image(image.with_array(labels_map), out / name, label=True))
     return written
+
+
+def _mean_probabilities(paths: Sequence[Path]) -> np.ndarray:
+    """Average probability files, adding one file at a time to a running sum (the same float32 result as a mean
+    over all of them stacked, with two arrays in memory instead of one per file)."""
+    total = load_probabilities(paths[0])
+    for path in paths[1:]:
+        probabilities = load_probabilities(path)
+        if probabilities.shape != total.shape:
+            raise InferError(f"probability shapes differ: {total.shape} in {paths[0]}, {probabilities.shape} in {path}")
+        total += probabilities
+        del probabilities
+    return np.divide(total, len(paths), out=total)
