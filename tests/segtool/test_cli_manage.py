@@ -66,7 +66,8 @@ def test_combine_lung_from_a_totalsegmentator_multilabel(ct_dir, tmp_path):
     seg = read_image(ct_dir / "example_seg.nii.gz")
     expected = np.isin(seg.array, [10, 11, 12, 13, 14])  # the five lobes of total_labels.json
     combined = read_image(tmp_path / "lung.nii.gz")
-    assert expected.sum() > 0
+    assert expected.sum() > 0 and seg.meta["label_names"][1] == "spleen"
+    assert "label_names" not in combined.meta  # 1 is the lung here, not the spleen
     np.testing.assert_array_equal(combined.array.astype(bool), expected)
 
 

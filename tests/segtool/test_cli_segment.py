@@ -36,6 +36,7 @@ def test_segment_one_scan_into_class_masks(hippo_cli, inputs, nnunet_reference_d
         mask = read_image(tmp_path / "out" / f"{name}.nii.gz")
         assert mask.same_grid(scan, tolerance=1e-5) and mask.array.dtype == np.uint8
         assert dice(mask.array == 1, reference == value) >= 0.99
+        assert "label_names" not in mask.meta  # the multilabel map's table (1 = anterior) is not this mask's
     assert len(hippo_cli.log) == 1
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from segkit.io import Image, read_image
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
-from segtool.outputs import MASK_ENDING, read_label_names
+from segtool.outputs import MASK_ENDING, binary_mask, read_label_names
 
 
 @cache
@@ -48,7 +48,7 @@ def combine(source: Path, group: str) -> Image:
         _require(members, group, source)
         images = [read_image(masks[name]) for name in members]
         union = np.logical_or.reduce([img.array > 0 for img in images])
-        return images[0].with_array(union.astype(np.uint8))
+        return binary_mask(images[0], union)
     image = read_image(source)
     names = read_label_names(source, image)
     if not names:
@@ -56,7 +56,7 @@ def combine(source: Path, group: str) -> Image:
     members = group_members(group, list(names.values()))
     _require(members, group, source)
     values = [value for value, name in names.items() if name in members]
-    return image.with_array(np.isin(image.array, values).astype(np.uint8))
+    return binary_mask(image, np.isin(image.array, values))
 
 
 def _require(members: list[str], group: str, source: Path) -> None:

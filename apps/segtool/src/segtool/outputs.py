@@ -26,6 +26,12 @@ def image_stem(name: str, suffixes: tuple[str, ...] = FILE_SUFFIXES) -> str:
     return name
 
 
+def binary_mask(grid: Image, mask: np.ndarray) -> Image:
+    """``mask`` as a uint8 0/1 image on ``grid``'s grid, without ``grid``'s label table: its classes are not the
+    mask's (a liver mask that kept a multilabel map's table would tell a viewer that 1 is the spleen)."""
+    return Image(mask.astype(np.uint8), grid.affine)
+
+
 def write_class_masks(labels: Image, names: dict[int, str], folder: Path) -> list[Path]:
     """Write ``folder/<class>.nii.gz`` (uint8, 0/1) for every class, all or nothing.
 
@@ -36,8 +42,7 @@ def write_class_masks(labels: Image, names: dict[int, str], folder: Path) -> lis
     with tempfile.TemporaryDirectory(prefix=".segtool-", dir=folder) as tmp:
         written = []
         for value, name in sorted(names.items()):
-            mask = labels.with_array((labels.array == value).astype(np.uint8))
-            written.append(write_image(mask, Path(tmp) / f"{name}{MASK_ENDING}"))
+            written.append(write_image(binary_mask(labels, labels.array == value), Path(tmp) / f"{name}{MASK_ENDING}"))
         for path in written:
             os.replace(path, folder / path.name)
     return [folder / p.name for p in written]
