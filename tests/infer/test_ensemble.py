@@ -1,3 +1,5 @@
+import zipfile
+
 import numpy as np
 from typer.testing import CliRunner
 
@@ -10,6 +12,8 @@ def test_probability_files_round_trip_in_nnunet_layout(tmp_path, predictions_dir
     probs = np.random.default_rng(0).random((3, 4, 5, 6)).astype(np.float32)
     save_probabilities(probs, tmp_path / "a.npz")
     assert np.load(tmp_path / "a.npz")["probabilities"].shape == (3, 6, 5, 4)
+    with zipfile.ZipFile(tmp_path / "a.npz") as archive:  # stored: compressing float probabilities costs much, gains 9%
+        assert [entry.compress_type for entry in archive.infolist()] == [zipfile.ZIP_STORED]
     np.testing.assert_array_equal(load_probabilities(tmp_path / "a.npz"), probs)
     ref = load_probabilities(predictions_dir / "hippocampus_tta" / "hippocampus_033.npz")
     image = read_image(predictions_dir / "hippocampus_tta" / "hippocampus_033.nii.gz")
