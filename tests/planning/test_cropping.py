@@ -16,6 +16,7 @@ def test_crop_and_uncrop_round_trip():
     cropped, cropped_seg, box = crop_to_nonzero(data, seg)
     assert box == ((2, 7), (3, 11), (1, 7))
     assert np.array_equal(uncrop(cropped, box, data.shape[1:]), data)
+    assert uncrop(data, ((0, 10), (0, 12), (0, 8)), data.shape[1:]) is data  # a whole-grid box: nothing to copy
     assert cropped_seg.dtype == np.int16 and cropped_seg[1, 1, 1] == 1
     # background outside the (hole-filled) nonzero mask becomes -1, inside it stays 0
     assert cropped_seg[0, 7, 0] == OUTSIDE_LABEL and cropped_seg[0, 0, 0] == 0

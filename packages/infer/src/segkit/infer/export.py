@@ -85,7 +85,7 @@ def probabilities_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setu
     resampled = torch.sigmoid(resampled) if regions else torch.softmax(resampled, dim=0)
     probs = resampled.cpu().numpy()
     shape = _uncropped_shape(geometry, setup)
-    full = probs if probs.shape[1:] == shape else uncrop(probs, geometry.box, shape)  # no copy for a whole-grid box
+    full = uncrop(probs, geometry.box, shape)
     del resampled, probs
     if not regions:
         outside = np.ones(shape, dtype=bool)

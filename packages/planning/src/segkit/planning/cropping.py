@@ -95,9 +95,12 @@ def uncrop(array: np.ndarray, box: Box, shape: Sequence[int], *, fill: float = 0
         fill: value outside the box (0 for images and labels).
 
     Returns:
-        ``(..., *shape)`` array of the same dtype.
+        ``(..., *shape)`` array of the same dtype: ``array`` itself when the box is the whole grid (no copy of,
+        say, 118 classes of probabilities).
     """
     lead = array.shape[: array.ndim - len(shape)]
+    if tuple(array.shape[len(lead):]) == tuple(shape):
+        return array
     out = np.full((*lead, *shape), fill, dtype=array.dtype)
     out[(..., *box_slices(box))] = array
     return out
