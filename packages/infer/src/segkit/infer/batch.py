@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +13,10 @@ import numpy as np
 
 from segkit.infer.cases import InputCase, check_output_folder, find_input_cases
 from segkit.infer.errors import InputMismatchError
-from segkit.infer.export import labels_from_logits, probabilities_from_logits
+from segkit.infer.export import labels_from_logits, probability_slabs
 from segkit.infer.predictor import Predictor
 from segkit.infer.preprocessing import PreparedCase
-from segkit.infer.probabilities import save_probabilities, write_labels_file
+from segkit.infer.probabilities import write_labels_file, write_probabilities
 from segkit.io import Image, read_channels, read_image, write_image
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,9 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
             logits = predictor.logits_of(prepared)
             labels = labels_from_logits(logits, prepared.geometry, predictor.setup, image=image,
                                         fast=predictor.options.fast_export)
-            probs = (probabilities_from_logits(logits, prepared.geometry, predictor.setup, image=image)
+            # computed slab by slab as the writer thread writes them: all classes on the input grid never exist at once
+            probs = (((len(logits), *image.spatial_shape),
+                      probability_slabs(logits, prepared.geometry, predictor.setup, image=image))
                      if options.save_probabilities else None)
             del logits
             writes.append(writer.submit(_write_case, labels, probs, out_dir, case))
@@ -120,10 +122,12 @@ def _is_done(case: InputCase, out_dir: Path, with_probabilities: bool) -> bool:
     return done and (not with_probabilities or (out_dir / f"{case.identifier}.npz").is_file())
 
 
-def _write_case(labels: Image, probs: np.ndarray | None, out_dir: Path, case: InputCase) -> Path:
+def _write_case(labels: Image, probs: tuple[tuple[int, ...], Iterator[tuple[slice, np.ndarray]]] | None,
+                out_dir: Path, case: InputCase) -> Path:
+    """Write the probabilities (their shape and slabs) if asked for, then the label map."""
     path = out_dir / case.output_name()
     if probs is not None:
-        save_probabilities(probs, out_dir / f"{case.identifier}.npz")
+        write_probabilities(out_dir / f"{case.identifier}.npz", *probs)
     write_image(labels, path, label=True)
     logger.info("wrote %s", path)
     return path

@@ -2,35 +2,52 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+
+import nibabel.orientations as nio
 import numpy as np
 import torch
 
 from segkit.infer.model_setup import ModelSetup
 from segkit.infer.preprocessing import CaseGeometry
 from segkit.infer.resampling import (
+    SlabResampler,
     argmax_on_grid,
     best_class,
     labels_to_grid,
-    logits_to_grid,
     paint_regions,
     regions_on_grid,
 )
 from segkit.io import Image
 from segkit.planning.cropping import uncrop
 
+#: float32 bytes of all classes' probabilities in one slab of `probability_slabs` (a few slabs' worth are held).
+PROBABILITY_SLAB_BYTES = 1 << 27
 
-def _to_input_grid(array: np.ndarray, geometry: CaseGeometry, setup: ModelSetup, image: Image) -> Image:
-    """Uncropped ``(..., *network order)`` array -> Image on ``image``'s grid (orientation undone).
 
-    The input's ``meta`` (its label table, a time step) describes the input, not the prediction, and is not
-    carried over.
+def _input_axes(geometry: CaseGeometry, setup: ModelSetup, image: Image) -> tuple[tuple[int, bool], ...]:
+    """For each axis of ``image``: the network axis it comes from, and whether it runs the other way."""
+    # transform[c] = (image axis, flip) of canonical axis c; network axis n is canonical axis axis_permutation[n]
+    transform = nio.ornt_transform(nio.io_orientation(geometry.canonical_affine),
+                                   nio.axcodes2ornt(tuple(image.axis_codes)))
+    source = {int(transform[c, 0]): (n, bool(transform[c, 1] == -1)) for n, c in enumerate(setup.axis_permutation)}
+    return tuple(source[axis] for axis in range(len(source)))
+
+
+def _to_input_order(array: np.ndarray, geometry: CaseGeometry, setup: ModelSetup, image: Image, *,
+                    first: int) -> np.ndarray:
+    """Array whose axes ``first, first + 1, ...`` are spatial in network order -> C-contiguous array whose axes
+    there follow ``image``'s axes and orientation (axes before and after them are kept).
+
+    Only axes are permuted and flipped, so a slab of the uncropped grid maps to a slab of the input grid too.
     """
-    lead = array.ndim - len(setup.axis_permutation)
-    inverse = np.argsort(setup.axis_permutation)
-    array = np.transpose(array, (*range(lead), *(lead + int(i) for i in inverse)))
-    canonical = Image(np.ascontiguousarray(array), geometry.canonical_affine)
-    restored = canonical.reorient(image.axis_codes)
-    return Image(restored.array, image.affine)
+    order = list(range(array.ndim))
+    for axis, (network_axis, backwards) in enumerate(_input_axes(geometry, setup, image)):
+        if backwards:
+            array = np.flip(array, first + network_axis)
+        order[first + axis] = first + network_axis
+    return np.ascontiguousarray(np.transpose(array, order))
 
 
 def indices_to_values(indices: np.ndarray, label_values: tuple[int, ...]) -> np.ndarray:
@@ -64,31 +81,65 @@ def labels_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setup: Mode
     else:
         labels = (regions_on_grid if regions else argmax_on_grid)(logits, geometry.cropped_shape, **grid)
     indices = uncrop(labels.cpu().numpy().astype(np.int16), geometry.box, _uncropped_shape(geometry, setup))
-    return _to_input_grid(indices_to_values(indices, setup.label_values), geometry, setup, image)
+    # the input's meta (its label table, a time step) describes the input, not the prediction: not carried over
+    return Image(_to_input_order(indices_to_values(indices, setup.label_values), geometry, setup, image, first=0),
+                 image.affine)
 
 
 def _uncropped_shape(geometry: CaseGeometry, setup: ModelSetup) -> tuple[int, ...]:
     return tuple(geometry.canonical_shape[p] for p in setup.axis_permutation)
 
 
+def probability_slabs(logits: torch.Tensor, geometry: CaseGeometry, setup: ModelSetup, *, image: Image,
+                      budget_bytes: int = PROBABILITY_SLAB_BYTES) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield the probabilities of ``logits`` on the grid of ``image``, a slab of its first axis at a time.
+
+    Yields ``(rows, probabilities)``, rows in increasing order: ``probabilities[:, r]`` is ``(outputs, j, k)``
+    float32 for input row ``rows.start + r``, with the outputs of a voxel side by side in memory (the order in
+    which `write_probabilities` stores them). Logits are resampled to the cropped input shape before the
+    softmax (as nnU-Net); outside the crop box the background probability is 1. A region-based model gives each
+    region's sigmoid (0 outside the box). Only a slab of all classes exists at a time (the 118 classes of a CT
+    on a 1.5 mm grid: 5.2 GB at once).
+    """
+    axis, backwards = _input_axes(geometry, setup, image)[0]
+    resampler = SlabResampler(logits, geometry.cropped_shape, from_spacing=geometry.network_spacing,
+                              to_spacing=geometry.spacing, options=setup.resampling, axis=axis)
+    regions = setup.regions_class_order is not None
+    shape = _uncropped_shape(geometry, setup)
+    plane = [s for a, s in enumerate(shape) if a != axis]
+    (box_lo, box_hi), plane_box = geometry.box[axis], [b for a, b in enumerate(geometry.box) if a != axis]
+    step = max(1, budget_bytes // (len(logits) * 4 * math.prod(plane)))
+    starts = range(0, shape[axis], step)
+    for start in reversed(starts) if backwards else starts:
+        stop = min(start + step, shape[axis])
+        lo, hi = max(start, box_lo), min(stop, box_hi)
+        inside = None
+        if lo < hi:
+            inside = _activate(resampler.rows(lo - box_lo, hi - box_lo).movedim(1, -1), regions).cpu().numpy()
+        if inside is not None and inside.shape[:-1] == (stop - start, *plane):
+            slab = inside  # the whole slab lies inside the crop box
+        else:
+            slab = np.zeros((stop - start, *plane, len(logits)), np.float32)  # rows, plane, outputs
+            if not regions:
+                slab[..., 0] = 1.0
+            if inside is not None:
+                slab[(slice(lo - start, hi - start), *(slice(a, b) for a, b in plane_box))] = inside
+        rows = slice(shape[axis] - stop, shape[axis] - start) if backwards else slice(start, stop)
+        yield rows, np.moveaxis(_to_input_order(np.moveaxis(slab, 0, axis), geometry, setup, image, first=0), -1, 0)
+
+
+def _activate(logits: torch.Tensor, regions: bool) -> torch.Tensor:
+    """Softmax over the last axis (sigmoid for regions), in place."""
+    if regions:
+        return logits.sigmoid_()
+    logits -= logits.amax(-1, keepdim=True)
+    return logits.div_(logits.exp_().sum(-1, keepdim=True))
+
+
 def probabilities_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setup: ModelSetup, *,
                               image: Image) -> np.ndarray:
-    """Return probabilities ``(outputs, i, j, k)`` on the grid of ``image`` (float32).
-
-    Logits are resampled to the cropped input shape before the softmax (as nnU-Net); outside the crop box
-    the background probability is 1. A region-based model gives each region's sigmoid (0 outside the box).
-    """
-    resampled = logits_to_grid(logits.float(), geometry.cropped_shape, from_spacing=geometry.network_spacing,
-                               to_spacing=geometry.spacing, options=setup.resampling)
-    regions = setup.regions_class_order is not None
-    # one array of all classes on the grid at a time where possible (118 classes of a 3 mm CT: 0.65 GB each)
-    resampled = torch.sigmoid(resampled) if regions else torch.softmax(resampled, dim=0)
-    probs = resampled.cpu().numpy()
-    shape = _uncropped_shape(geometry, setup)
-    full = uncrop(probs, geometry.box, shape)
-    del resampled, probs
-    if not regions:
-        outside = np.ones(shape, dtype=bool)
-        outside[tuple(slice(a, b) for a, b in geometry.box)] = False
-        full[0][outside] = 1.0
-    return _to_input_grid(full, geometry, setup, image).array
+    """Return probabilities ``(outputs, i, j, k)`` on the grid of ``image`` (float32; see `probability_slabs`)."""
+    probabilities = np.empty((len(logits), *image.spatial_shape), np.float32)
+    for rows, slab in probability_slabs(logits, geometry, setup, image=image):
+        probabilities[:, rows] = slab
+    return probabilities

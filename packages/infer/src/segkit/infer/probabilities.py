@@ -7,6 +7,7 @@ import json
 import os
 import zipfile
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from segkit.infer.model_setup import label_values_of, read_dataset_labels
 from segkit.io import atomic_path
 
 KEY = "probabilities"
+SLAB_BYTES = 1 << 26
+"""Bytes of one slab that `save_probabilities` transposes and writes at a time."""
 LABELS_FILE = "dataset.json"
 
 
@@ -45,20 +48,41 @@ def read_label_values(folder: str | os.PathLike) -> tuple[tuple[int, ...], bool]
     return label_values_of(labels, order), order is not None
 
 
-def save_probabilities(probabilities: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write ``(classes, i, j, k)`` probabilities as nnU-Net does (axes reversed to (c, z, y, x), float32),
-    atomically.
+def write_probabilities(path: str | os.PathLike, shape: tuple[int, ...],
+                        slabs: Iterable[tuple[slice, np.ndarray]]) -> Path:
+    """Write ``(classes, i, j, k)`` probabilities, given as slabs of the first image axis, as nnU-Net's ``.npz``
+    (key ``probabilities``, axes reversed to ``(c, z, y, x)``, float32), atomically.
 
-    The archive is stored without compression: float probabilities barely compress (to 91% of their size at zlib's
-    default level), and compressing them ran at 18 MB/s on these CPUs (36 s for the 118 classes of a 3 mm CT).
-    `numpy.load` reads both kinds alike.
+    ``slabs`` yields ``(rows, probabilities[:, rows])`` with rows in increasing order and is written as it comes,
+    so the whole array need not exist. The array is stored in Fortran order (the first image axis varies
+    slowest, so each slab is one stretch of the file), which `numpy.load` reads like any other. The archive is
+    not compressed: float probabilities barely compress (to 91% of their size at zlib's default level), and
+    compressing them ran at 18 MB/s on these CPUs (36 s for the 118 classes of a 3 mm CT).
     """
     path = Path(path)
-    reversed_axes = np.transpose(probabilities, (0, *range(probabilities.ndim - 1, 0, -1)))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **{KEY: reversed_axes.astype(np.float32, copy=False)})
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": True,
+              "shape": (shape[0], *reversed(shape[1:]))}
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        with archive.open(f"{KEY}.npy", "w", force_zip64=True) as handle:
+            np.lib.format.write_array_header_1_0(handle, header)
+            written = 0
+            for rows, slab in slabs:
+                if rows.start != written or slab.shape != (shape[0], rows.stop - rows.start, *shape[2:]):
+                    raise ValueError(f"slab {rows} of shape {slab.shape} does not continue a {shape} array at row "
+                                     f"{written}")
+                handle.write(np.ascontiguousarray(np.moveaxis(slab, 0, -1), dtype=np.float32).data)
+                written = rows.stop
+            if written != shape[1]:
+                raise ValueError(f"slabs end at row {written} of {shape[1]}")
     return path
+
+
+def save_probabilities(probabilities: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write ``(classes, i, j, k)`` probabilities as `write_probabilities` does, from one array."""
+    step = max(1, SLAB_BYTES // (probabilities[:, :1].size * 4))
+    length = probabilities.shape[1]
+    rows = (slice(start, min(start + step, length)) for start in range(0, length, step))
+    return write_probabilities(path, probabilities.shape, ((r, probabilities[:, r]) for r in rows))
 
 
 def load_probabilities(path: str | os.PathLike) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Resampling network-grid predictions back to the input grid, built on segkit.planning.resampling.
 
 Label maps of linear (or nearest) resampling interpolate logits only near label boundaries
-(`boundary_argmax`). Region maps, and label maps of cubic resampling, are exported a slab of output rows at
-a time, with all classes of the slab resampled together and decided right away, so the resampled class
-channels of the whole grid (gigabytes for the 118 classes of a whole-body CT) never exist at once.
+(`boundary_argmax`). Region maps, label maps of cubic resampling and probabilities are exported a slab of
+output rows at a time (`SlabResampler`), with all classes of the slab resampled together and used right away,
+so the resampled class channels of the whole grid (gigabytes for the 118 classes of a whole-body CT) never
+exist at once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from segkit.infer.boundary_argmax import boundary_argmax, linear_orders
 from segkit.planning.interpolation import interpolation_matrix, resize_axis
 from segkit.planning.plans import Resampling
-from segkit.planning.resampling import resample_labels, resample_logits, separate_z_axis
+from segkit.planning.resampling import resample_labels, separate_z_axis
 
 
 def _common(to_shape: Sequence[int], from_spacing: Sequence[float], to_spacing: Sequence[float],
@@ -26,64 +27,82 @@ def _common(to_shape: Sequence[int], from_spacing: Sequence[float], to_spacing: 
             "to_spacing": tuple(to_spacing), "order_z": options.order_z, "separate_z": options.force_separate_z}
 
 
-def logits_to_grid(logits: torch.Tensor, to_shape: Sequence[int], *, from_spacing: Sequence[float],
-                   to_spacing: Sequence[float], options: Resampling) -> torch.Tensor:
-    """Resample ``(classes, *spatial)`` logits to ``to_shape`` (no-op when the shape is unchanged)."""
-    if tuple(logits.shape[1:]) == tuple(to_shape):
-        return logits
-    return resample_logits(logits, order=options.order_probabilities,
-                           **_common(to_shape, from_spacing, to_spacing, options))
-
-
 def _slab_axis(to_shape: Sequence[int], from_spacing: Sequence[float], to_spacing: Sequence[float],
-               options: Resampling) -> tuple[int, int]:
-    # walk along the separate z axis when there is one (its own order), else along the first axis
+               options: Resampling) -> int:
+    # walk along the separate z axis when there is one, else along the first axis
     z_axis = separate_z_axis(from_spacing, to_spacing, force=options.force_separate_z)
-    if z_axis is None or len(to_shape) < 2:
-        return 0, options.order_probabilities
-    return z_axis, options.order_z
+    return 0 if z_axis is None or len(to_shape) < 2 else z_axis
 
 
 def _axis_orders(to_shape: Sequence[int], from_spacing: Sequence[float], to_spacing: Sequence[float],
                  options: Resampling) -> tuple[int, ...]:
-    # the interpolation order of each axis: the slab axis has its own (order_z on a separate z axis)
-    axis, order_axis = _slab_axis(to_shape, from_spacing, to_spacing, options)
-    return tuple(order_axis if a == axis else options.order_probabilities for a in range(len(to_shape)))
+    # the interpolation order of each axis: a separate z axis has its own (order_z)
+    z_axis = separate_z_axis(from_spacing, to_spacing, force=options.force_separate_z)
+    return tuple(options.order_z if a == z_axis and len(to_shape) > 1 else options.order_probabilities
+                 for a in range(len(to_shape)))
 
 
-def _resize_plane(x: torch.Tensor, plane: tuple[int, ...], order: int) -> torch.Tensor:
+def _resize_plane(x: torch.Tensor, plane: tuple[int, ...], orders: tuple[int, ...]) -> torch.Tensor:
     # x: (rows, classes, *plane_in) float32
-    if order == 1 and len(plane) in (1, 2):
+    if set(orders) == {1} and len(plane) in (1, 2):
         if len(plane) == 2:
             x = x.contiguous(memory_format=torch.channels_last)  # vectorised over classes
         return F.interpolate(x, size=plane, mode="bilinear" if len(plane) == 2 else "linear", align_corners=False)
-    for axis, size in enumerate(plane):
+    for axis, (size, order) in enumerate(zip(plane, orders, strict=True)):
         x = resize_axis(x, axis + 2, size, order=order)
     return x
+
+
+class SlabResampler:
+    """Resample all classes of ``(classes, *spatial)`` logits to ``to_shape``, any range of output rows along one
+    axis at a time, so that the resampled classes of the whole grid never exist at once.
+
+    ``axis`` defaults to the separate z axis if there is one, else the first axis.
+    """
+
+    def __init__(self, logits: torch.Tensor, to_shape: Sequence[int], *, from_spacing: Sequence[float],
+                 to_spacing: Sequence[float], options: Resampling, axis: int | None = None) -> None:
+        shape = tuple(int(s) for s in to_shape)
+        orders = _axis_orders(shape, from_spacing, to_spacing, options)
+        self.axis = _slab_axis(shape, from_spacing, to_spacing, options) if axis is None else axis
+        self.length = shape[self.axis]
+        self.plane = tuple(s for a, s in enumerate(shape) if a != self.axis)
+        self.plane_orders = tuple(o for a, o in enumerate(orders) if a != self.axis)
+        self.identity = tuple(logits.shape[1:]) == shape
+        self.matrix = interpolation_matrix(logits.shape[self.axis + 1], self.length, order=orders[self.axis],
+                                           device=logits.device)
+        self.source = logits.movedim(self.axis + 1, 0)  # (in rows, classes, *plane_in)
+
+    def rows_within(self, budget_bytes: int) -> int:
+        """How many output rows of all classes fit in ``budget_bytes`` of float32 (at least 1)."""
+        return max(1, budget_bytes // (self.source.shape[1] * math.prod(self.plane) * 4))
+
+    def rows(self, start: int, stop: int) -> torch.Tensor:
+        """Float32 ``(stop - start, classes, *other axes)`` logits of output rows ``start:stop`` (a new tensor)."""
+        if self.identity:
+            return self.source[start:stop].to(torch.float32, copy=True)
+        weights = self.matrix[start:stop]
+        used = torch.nonzero(weights.abs().sum(0)).flatten()
+        lo, hi = int(used[0]), int(used[-1]) + 1
+        part = self.source[lo:hi].float()
+        blended = (weights[:, lo:hi] @ part.reshape(hi - lo, -1)).view(-1, *part.shape[1:])
+        return _resize_plane(blended, self.plane, self.plane_orders)
 
 
 def resampled_slabs(logits: torch.Tensor, to_shape: Sequence[int], *, from_spacing: Sequence[float],
                     to_spacing: Sequence[float], options: Resampling,
                     budget_bytes: int = 1 << 28) -> Iterator[tuple[slice, int, torch.Tensor]]:
-    """Resample all classes of ``(classes, *spatial)`` logits a slab of output rows at a time.
+    """Resample all classes of ``(classes, *spatial)`` logits a slab of output rows at a time (`SlabResampler`).
 
     Yields ``(rows, axis, resampled)``: the slab is ``rows`` of ``to_shape`` along ``axis``, and
     ``resampled`` its float32 ``(n, classes, *other axes)`` logits. All classes of a voxel come together
     (an argmax needs nothing else), and only about ``budget_bytes`` of them at once.
     """
-    shape = tuple(int(s) for s in to_shape)
-    axis, order_axis = _slab_axis(shape, from_spacing, to_spacing, options)
-    matrix = interpolation_matrix(logits.shape[axis + 1], shape[axis], order=order_axis, device=logits.device)
-    source = logits.movedim(axis + 1, 0)  # (in rows, classes, *plane_in)
-    plane = tuple(s for a, s in enumerate(shape) if a != axis)
-    step = max(1, budget_bytes // (logits.shape[0] * math.prod(plane) * 4))
-    for start in range(0, shape[axis], step):
-        weights = matrix[start:start + step]
-        used = torch.nonzero(weights.abs().sum(0)).flatten()
-        lo, hi = int(used[0]), int(used[-1]) + 1
-        part = source[lo:hi].float()
-        blended = (weights[:, lo:hi] @ part.reshape(hi - lo, -1)).view(-1, *part.shape[1:])
-        yield slice(start, start + len(weights)), axis, _resize_plane(blended, plane, options.order_probabilities)
+    resampler = SlabResampler(logits, to_shape, from_spacing=from_spacing, to_spacing=to_spacing, options=options)
+    step = resampler.rows_within(budget_bytes)
+    for start in range(0, resampler.length, step):
+        stop = min(start + step, resampler.length)
+        yield slice(start, stop), resampler.axis, resampler.rows(start, stop)
 
 
 def argmax_on_grid(logits: torch.Tensor, to_shape: Sequence[int], *, from_spacing: Sequence[float],
