@@ -14,7 +14,7 @@ from segkit.infer.cases import check_output_folder
 from segkit.infer.errors import InferError
 from segkit.infer.export import indices_to_values
 from segkit.infer.probabilities import LABELS_FILE, load_probabilities, read_label_values, save_probabilities
-from segkit.infer.resampling import paint_regions
+from segkit.infer.resampling import best_class, paint_regions
 from segkit.io import read_image, write_image
 
 
@@ -30,8 +30,8 @@ def labels_from_probabilities(probabilities: np.ndarray, label_values: tuple[int
     """
     if regions:
         indices = paint_regions(torch.from_numpy(probabilities), threshold=0.5).numpy()
-    else:
-        indices = probabilities.argmax(0)
+    else:  # torch's reduction over the class axis, unlike numpy's argmax, does not copy a strided array first
+        indices = best_class(torch.from_numpy(probabilities), 0).numpy()
     expected = probabilities.shape[0] + regions
     if label_values is None:
         label_values = tuple(range(expected))
@@ -104,6 +104,6 @@ def _mean_probabilities(paths: Sequence[Path]) -> np.ndarray:
         probabilities = load_probabilities(path)
         if probabilities.shape != total.shape:
             raise InferError(f"probability shapes differ: {total.shape} in {paths[0]}, {probabilities.shape} in {path}")
-        total += probabilities
+        torch.from_numpy(total).add_(torch.from_numpy(probabilities))  # numpy's += is slower across layouts
         del probabilities
     return np.divide(total, len(paths), out=total)
