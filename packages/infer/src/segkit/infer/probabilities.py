@@ -19,11 +19,11 @@ from segkit.infer.model_setup import label_values_of, read_dataset_labels
 from segkit.io import atomic_path
 
 KEY = "probabilities"
-T = TypeVar("T")
-_DONE = object()
+LABELS_FILE = "dataset.json"
 SLAB_BYTES = 1 << 26
 """Bytes of one slab that `save_probabilities` transposes and writes at a time."""
-LABELS_FILE = "dataset.json"
+T = TypeVar("T")
+_DONE = object()
 
 
 def write_labels_file(folder: str | os.PathLike, labels: dict[str, int | tuple[int, ...]],
