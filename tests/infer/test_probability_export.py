@@ -51,6 +51,7 @@ def test_slabs_equal_the_whole_array_and_stream_into_the_file(hippo_predictor_no
     expected = _whole_array(hippo_predictor_notta, logits, geometry, image)
     probabilities = probabilities_from_logits(logits, geometry, setup, image=image)
     assert probabilities.shape == (3, *image.spatial_shape)
+    assert probabilities.strides[0] == 4  # a voxel's outputs side by side, as the slabs and the file hold them
     np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-5)  # rounding: other axis order
 
     row_bytes = probabilities[:, :1].nbytes

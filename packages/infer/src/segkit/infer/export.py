@@ -138,8 +138,12 @@ def _activate(logits: torch.Tensor, regions: bool) -> torch.Tensor:
 
 def probabilities_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setup: ModelSetup, *,
                               image: Image) -> np.ndarray:
-    """Return probabilities ``(outputs, i, j, k)`` on the grid of ``image`` (float32; see `probability_slabs`)."""
-    probabilities = np.empty((len(logits), *image.spatial_shape), np.float32)
+    """Return probabilities ``(outputs, i, j, k)`` on the grid of ``image`` (float32; see `probability_slabs`).
+
+    The outputs of a voxel lie side by side in memory, as in the slabs: filling a C-order array instead took 3.4x
+    as long as computing the slabs (118 classes on the 1.5 mm CT example).
+    """
+    voxels_then_outputs = np.empty((*image.spatial_shape, len(logits)), np.float32)
     for rows, slab in probability_slabs(logits, geometry, setup, image=image):
-        probabilities[:, rows] = slab
-    return probabilities
+        voxels_then_outputs[rows] = np.moveaxis(slab, 0, -1)
+    return np.moveaxis(voxels_then_outputs, -1, 0)
