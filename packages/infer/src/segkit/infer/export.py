@@ -35,18 +35,17 @@ def _input_axes(geometry: CaseGeometry, setup: ModelSetup, image: Image) -> tupl
     return tuple(source[axis] for axis in range(len(source)))
 
 
-def _to_input_order(array: np.ndarray, geometry: CaseGeometry, setup: ModelSetup, image: Image, *,
-                    first: int) -> np.ndarray:
-    """Array whose axes ``first, first + 1, ...`` are spatial in network order -> C-contiguous array whose axes
-    there follow ``image``'s axes and orientation (axes before and after them are kept).
+def _to_input_order(array: np.ndarray, input_axes: tuple[tuple[int, bool], ...]) -> np.ndarray:
+    """Array whose leading axes are spatial in network order -> C-contiguous array whose leading axes follow the
+    input's axes and orientation (`_input_axes`); trailing axes are kept.
 
     Only axes are permuted and flipped, so a slab of the uncropped grid maps to a slab of the input grid too.
     """
     order = list(range(array.ndim))
-    for axis, (network_axis, backwards) in enumerate(_input_axes(geometry, setup, image)):
+    for axis, (network_axis, backwards) in enumerate(input_axes):
         if backwards:
-            array = np.flip(array, first + network_axis)
-        order[first + axis] = first + network_axis
+            array = np.flip(array, network_axis)
+        order[axis] = network_axis
     return np.ascontiguousarray(np.transpose(array, order))
 
 
@@ -82,7 +81,7 @@ def labels_from_logits(logits: torch.Tensor, geometry: CaseGeometry, setup: Mode
         labels = (regions_on_grid if regions else argmax_on_grid)(logits, geometry.cropped_shape, **grid)
     indices = uncrop(labels.cpu().numpy().astype(np.int16), geometry.box, _uncropped_shape(geometry, setup))
     # the input's meta (its label table, a time step) describes the input, not the prediction: not carried over
-    return Image(_to_input_order(indices_to_values(indices, setup.label_values), geometry, setup, image, first=0),
+    return Image(_to_input_order(indices_to_values(indices, setup.label_values), _input_axes(geometry, setup, image)),
                  image.affine)
 
 
@@ -101,7 +100,8 @@ def probability_slabs(logits: torch.Tensor, geometry: CaseGeometry, setup: Model
     region's sigmoid (0 outside the box). Only a slab of all classes exists at a time (the 118 classes of a CT
     on a 1.5 mm grid: 5.2 GB at once).
     """
-    axis, backwards = _input_axes(geometry, setup, image)[0]
+    input_axes = _input_axes(geometry, setup, image)
+    axis, backwards = input_axes[0]
     resampler = SlabResampler(logits, geometry.cropped_shape, from_spacing=geometry.network_spacing,
                               to_spacing=geometry.spacing, options=setup.resampling, axis=axis)
     regions = setup.regions_class_order is not None
@@ -125,7 +125,7 @@ def probability_slabs(logits: torch.Tensor, geometry: CaseGeometry, setup: Model
             if inside is not None:
                 slab[(slice(lo - start, hi - start), *(slice(a, b) for a, b in plane_box))] = inside
         rows = slice(shape[axis] - stop, shape[axis] - start) if backwards else slice(start, stop)
-        yield rows, np.moveaxis(_to_input_order(np.moveaxis(slab, 0, axis), geometry, setup, image, first=0), -1, 0)
+        yield rows, np.moveaxis(_to_input_order(np.moveaxis(slab, 0, axis), input_axes), -1, 0)
 
 
 def _activate(logits: torch.Tensor, regions: bool) -> torch.Tensor:
