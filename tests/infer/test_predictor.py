@@ -117,7 +117,6 @@ def test_fold_ensemble_of_identical_folds_equals_one_fold(hippo_model_dir, predi
     np.testing.assert_allclose(probs_both, probs_one, atol=1e-4)
 
 
-
 def test_fold_ensemble_frees_each_folds_logits_before_the_next_fold(hippo_model_dir, predictions_dir, tmp_path,
                                                                      monkeypatch):
     """A fold's 118 CT logits are 325 MB: holding every fold's logits and probabilities took a five-fold ensemble
@@ -136,6 +135,7 @@ def test_fold_ensemble_frees_each_folds_logits_before_the_next_fold(hippo_model_
     monkeypatch.setattr(predictor_module, "predict_sliding_window", tracked)
     predictor.predict(read_image(_inputs(predictions_dir)[0]))
     assert alive_at_call == [0, 0, 0]
+
 
 def test_bad_inputs_raise_one_line_errors(hippo_predictor_notta, predictions_dir):
     image = read_image(_inputs(predictions_dir)[0])

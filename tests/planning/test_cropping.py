@@ -4,7 +4,7 @@ import numpy as np
 from scipy.ndimage import binary_fill_holes
 
 from segkit.io import read_image
-from segkit.planning.cropping import OUTSIDE_LABEL, bounding_box, crop_to_nonzero, nonzero_box, uncrop
+from segkit.planning.cropping import OUTSIDE_LABEL, bounding_box, box_slices, crop_to_nonzero, nonzero_box, uncrop
 
 
 def test_crop_and_uncrop_round_trip():
@@ -37,4 +37,4 @@ def test_mask_filled_inside_the_box_equals_the_whole_images(ct_dir):
     cropped, seg, box = crop_to_nonzero(data)
     assert box == nonzero_box(data) == bounding_box(whole)
     assert box != tuple((0, n) for n in data.shape[1:])
-    assert np.array_equal(seg[0] == 0, whole[tuple(slice(a, b) for a, b in box)])
+    assert np.array_equal(seg[0] == 0, whole[box_slices(box)])
