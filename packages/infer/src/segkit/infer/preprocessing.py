@@ -10,7 +10,7 @@ import torch
 from segkit.infer.errors import InputMismatchError
 from segkit.infer.model_setup import ModelSetup
 from segkit.io import Image
-from segkit.planning.cropping import Box, box_slices, nonzero_box, nonzero_mask
+from segkit.planning.cropping import Box, crop_nonzero_box, nonzero_mask
 from segkit.planning.normalization import normalize
 from segkit.planning.resampling import resample_image, resample_labels
 from segkit.planning.spacing import compute_new_shape
@@ -108,8 +108,7 @@ def preprocess(image: Image, setup: ModelSetup, *, device: torch.device | str = 
     perm = setup.axis_permutation
     data = np.transpose(array, (0, *(1 + p for p in perm)))
     spacing = tuple(canonical.spacing[p] for p in perm)
-    box = nonzero_box(data)
-    cropped = data[(slice(None), *box_slices(box))]
+    cropped, box = crop_nonzero_box(data)
     mask = nonzero_mask(cropped) if any(setup.use_mask_for_norm) else None  # filling holes took 0.5 s on a CT
     channels = [normalize(cropped[c], setup.normalization[c], stats=setup.intensity_stats.get(c),
                           mask=mask if setup.use_mask_for_norm[c] else None) for c in range(cropped.shape[0])]

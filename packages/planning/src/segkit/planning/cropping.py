@@ -33,6 +33,12 @@ def nonzero_box(data: np.ndarray) -> Box:
     return bounding_box(np.any(data != 0, axis=0))
 
 
+def crop_nonzero_box(data: np.ndarray) -> tuple[np.ndarray, Box]:
+    """Return ``(view of data inside its nonzero box, box)`` for a ``(c, *spatial)`` image."""
+    box = nonzero_box(data)
+    return data[(slice(None), *box_slices(box))], box
+
+
 def bounding_box(mask: np.ndarray) -> Box:
     """Return the smallest box holding every true voxel of ``mask`` (the whole array if none).
 
@@ -71,16 +77,14 @@ def crop_to_nonzero(data: np.ndarray, seg: np.ndarray | None = None) -> tuple[np
         ``(cropped data, cropped seg, box)``; the seg is int16 with the shape of ``seg``
         (``(1, ...)`` when ``seg`` was None: 0 inside the mask, -1 outside).
     """
-    box = nonzero_box(data)
-    slices = box_slices(box)
-    cropped = data[(slice(None), *slices)]
+    cropped, box = crop_nonzero_box(data)
     # the whole image's filled mask inside the box: outside it all is zero, so a hole never touches the box's faces
     mask = nonzero_mask(cropped)
     if seg is None:
         out = np.where(mask, np.int16(0), np.int16(OUTSIDE_LABEL))[None]
     else:
         lead = (slice(None),) * (seg.ndim - mask.ndim)
-        out = np.array(seg[(*lead, *slices)], dtype=np.int16)
+        out = np.array(seg[(*lead, *box_slices(box))], dtype=np.int16)
         out[(out == 0) & np.broadcast_to(~mask, out.shape)] = OUTSIDE_LABEL
     return cropped, out, box
 
