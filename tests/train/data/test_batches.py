@@ -1,7 +1,9 @@
+import os
+
 import torch
 
 from segkit.train.config import TrainConfig
-from segkit.train.data.batches import BatchPlan, iterate_batches
+from segkit.train.data.batches import BatchPlan, default_workers, iterate_batches
 from segkit.train.setup import DataSetup, build_batches
 
 
@@ -56,3 +58,11 @@ def test_a_killed_worker_is_reported_not_waited_for(hippo_preprocessed):
     with pytest.raises(DataWorkerError, match="worker"):
         for _ in range(200):
             next(stream)
+
+
+def test_cpu_training_on_two_cpus_builds_batches_between_steps(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert (default_workers(cpu), default_workers(cuda)) == (0, 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert (default_workers(cpu), default_workers(cuda)) == (7, 7)

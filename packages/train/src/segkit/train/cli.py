@@ -50,7 +50,8 @@ def main(
         "--val-only", "--val", help="Only run the final validation (nnU-Net's --val).")] = False,
     save_probabilities: Annotated[bool, typer.Option(
         "--save-probabilities", "--npz", help="Keep validation probabilities (nnU-Net's --npz).")] = False,
-    workers: Annotated[int | None, typer.Option(help="Data worker processes (default: CPUs - 1).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Data worker processes (default: CPUs - 1; 0 for CPU training on 2 CPUs).")] = None,
     dataset_json: Annotated[Path | None, typer.Option(
         "--dataset-json", help="dataset.json (or the raw dataset folder) if PREPROCESSED has none.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Log warnings only.")] = False,

@@ -109,7 +109,7 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
         on_device = device.type == "cuda"
         train_batches, val_batches, augmenter = build_batches(data, config, rank=ctx.rank, world=ctx.world,
                                                               augment_on_device=on_device)
-        workers = default_workers() if options.workers is None else options.workers
+        workers = default_workers(device) if options.workers is None else options.workers
         parts = TrainParts(config=config, model=wrap_model(model, ctx, device), loss=loss, optimizer=optimizer,
                            train_batches=train_batches, val_batches=val_batches, device=device, folder=folder,
                            autocast=autocast, memory_format=memory_format, workers=workers,
