@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from segkit.io import Image, read_image, write_image
 from segtool.cli.main import app
+from segtool.statistics import BORDER_VOXELS
 
 runner = CliRunner()
 CASES = ["hippocampus_033", "hippocampus_035"]
@@ -307,3 +308,22 @@ def test_preview_leaves_the_callers_matplotlib_backend_alone(inputs, tmp_path):
         matplotlib.use(before)
     pixels = mpimg.imread(tmp_path / "preview.png")
     assert pixels.ndim == 3 and (np.ptp(pixels[..., :3], axis=-1) > 0.1).any()  # coloured overlay pixels
+
+
+def test_statistics_of_a_class_the_scan_cuts_off(hippo_cli, inputs, nnunet_reference_dir, tmp_path):
+    case = CASES[0]
+    reference = read_image(nnunet_reference_dir / "predictions" / "hippocampus_tta" / f"{case}.nii.gz").array
+    rows = np.flatnonzero((reference == 1).any(axis=(1, 2)))
+    cut = read_image(inputs[case]).crop((slice(0, int(rows[len(rows) // 2])), slice(None), slice(None)))
+    write_image(cut, tmp_path / "cut.nii.gz")  # ends halfway through the anterior hippocampus
+    stats = {}
+    for flag in ("--statistics", "--stats-include-incomplete"):
+        out = tmp_path / flag.strip("-")
+        result = runner.invoke(app, ["-i", str(tmp_path / "cut.nii.gz"), "-o", str(out), "-ta", "hippo", flag, "-q"])
+        assert result.exit_code == 0, result.output
+        stats[flag] = json.loads((out / "statistics.json").read_text())
+    anterior = read_image(out / "anterior.nii.gz").array == 1
+    assert anterior[-BORDER_VOXELS:].any()  # the mask reaches the cut
+    assert stats["--statistics"]["anterior"] == {"volume": 0.0, "intensity": 0.0}  # as TotalSegmentator reports it
+    assert stats["--stats-include-incomplete"]["anterior"]["volume"] == pytest.approx(
+        anterior.sum() * np.prod(cut.spacing))

@@ -194,6 +194,7 @@ def segment(
     roi_subset: str | list[str] | None = None,
     ml: bool = False,
     statistics: bool = False,
+    stats_include_incomplete: bool = False,
     preview: bool = False,
     tta: bool | None = None,
 ) -> nib.Nifti1Image:
@@ -208,7 +209,9 @@ def segment(
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
-            beside the multilabel file).
+            beside the multilabel file). Classes cut off by the scan's edges are reported as 0, as
+            TotalSegmentator reports them.
+        stats_include_incomplete: measure the cut-off classes too (implies ``statistics``).
         preview: with ``output``, also write ``preview.png`` (or ``<name>_preview.png`` beside the
             multilabel file).
 
@@ -233,7 +236,9 @@ def segment(
                                                       batch=False, inputs_on_disk=source is not None)[0]
     segmenter = Segmenter(options)
     labels = segmenter.segment_scan(image)
-    stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
+    statistics = statistics or stats_include_incomplete
+    stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview,
+                          stats_include_incomplete=stats_include_incomplete)
     result = nib.Nifti1Image(labels.array, labels.affine)
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if statistics else {})})

@@ -96,17 +96,19 @@ def _check_writable(target: Path, *, folder: bool) -> None:
 
 
 def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Path | None, *,
-                  ml: bool, statistics: bool, preview: bool) -> dict | None:
+                  ml: bool, statistics: bool, preview: bool, stats_include_incomplete: bool = False) -> dict | None:
     """Write masks into folder ``target`` (or, with ``ml``, the multilabel file ``target``).
 
     Statistics and preview go beside the result: ``statistics.json``/``preview.png`` inside
     the masks folder, or ``<name>_statistics.json``/``<name>_preview.png`` next to the file.
-    Returns the statistics when asked for.
+    Returns the statistics when asked for (classes cut off by the scan's edges as 0, unless
+    ``stats_include_incomplete``: see `class_statistics`).
 
     Raises:
         SegtoolError: a file cannot be written.
     """
-    stats = class_statistics(labels.array, names, image.array, image.spacing) if statistics else None
+    stats = class_statistics(labels.array, names, image.array, image.spacing,
+                             include_incomplete=stats_include_incomplete) if statistics else None
     if target is None:
         return stats
     try:
@@ -130,7 +132,7 @@ def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Pa
 
 
 def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, *, ml: bool, statistics: bool,
-             preview: bool, batch: bool,
+             preview: bool, batch: bool, stats_include_incomplete: bool = False,
              on_done: Callable[[Path, Path], None] = lambda scan, out: None) -> list[tuple[Path, str]]:
     """Segment each scan with one loaded segmenter; return the (scan, error) pairs of scans that failed.
 
@@ -143,7 +145,8 @@ def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, *, ml
         try:
             image = as_scan(scan)
             labels = segmenter.segment_scan(image)
-            write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
+            write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview,
+                          stats_include_incomplete=stats_include_incomplete)
         except SegkitError as err:
             if not batch:
                 raise

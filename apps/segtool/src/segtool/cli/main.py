@@ -32,6 +32,9 @@ def segment(
     roi_subset: Annotated[list[str] | None, typer.Option("--roi-subset", "-rs",
                                                          help="Only these classes (repeat the option).")] = None,
     statistics: Annotated[bool, typer.Option("--statistics", "-s", help="Write statistics.json.")] = False,
+    stats_include_incomplete: Annotated[bool, typer.Option(
+        "--stats-include-incomplete",
+        help="Statistics also for classes cut off by the scan's edges (else reported as 0).")] = False,
     preview: Annotated[bool, typer.Option("--preview", "-p", help="Write preview.png.")] = False,
     no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time mirroring.")] = False,
     precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).")] = None,
@@ -49,7 +52,8 @@ def segment(
     from segtool.cli.segment import run_segment
 
     code = run_segment(input_path, output, task=task, fast=fast, fastest=fastest, device=device, ml=ml,
-                       roi_subset=roi_subset or [], statistics=statistics, preview=preview, no_tta=no_tta,
+                       roi_subset=roi_subset or [], statistics=statistics or stats_include_incomplete,
+                       stats_include_incomplete=stats_include_incomplete, preview=preview, no_tta=no_tta,
                        precision=precision.value if precision else None, quiet=quiet)
     raise typer.Exit(code)
 

@@ -13,8 +13,8 @@ from segtool.run import find_scans, plan_targets, run_many
 
 
 def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastest: bool, device: str, ml: bool,
-                roi_subset: list[str], statistics: bool, preview: bool, no_tta: bool, precision: str | None,
-                quiet: bool) -> int:
+                roi_subset: list[str], statistics: bool, stats_include_incomplete: bool, preview: bool, no_tta: bool,
+                precision: str | None, quiet: bool) -> int:
     """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
     if fast and fastest:
         raise SegtoolError("choose either --fast or --fastest, not both")
@@ -37,7 +37,7 @@ def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastes
                 console.print(f"{scan.name} -> {target}")
 
         failures = run_many(scans, targets, segmenter, ml=ml, statistics=statistics, preview=preview, batch=batch,
-                            on_done=done)
+                            stats_include_incomplete=stats_include_incomplete, on_done=done)
     for scan, message in failures:
         print_error(message if str(scan) in message else f"{scan}: {message}")
     if not quiet:
