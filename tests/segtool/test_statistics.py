@@ -1,0 +1,37 @@
+"""Per-class statistics against TotalSegmentator's on the same segmentation."""
+
+import numpy as np
+
+from segkit.io import read_image
+from segtool.registry import load_registry
+from segtool.statistics import BORDER_VOXELS, class_statistics
+
+#: The classes that TotalSegmentator 2.18's statistics measure on its own `--fast` segmentation of example_ct
+#: (`get_basic_statistics`); it reports the 23 other classes found there as 0 because they reach the scan's edges.
+TOTALSEG_MEASURED = {
+    "adrenal_gland_left", "aorta", "gluteus_maximus_left", "iliac_vena_left",
+    "iliac_vena_right", "kidney_left", "rib_right_5", "rib_right_9",
+    "subclavian_artery_left", "subclavian_artery_right", "thyroid_gland", "vertebrae_L5",
+    "vertebrae_T9",
+}
+
+
+def test_statistics_match_totalsegmentator_and_skip_cut_off_classes(ct_dir, nnunet_reference_dir):
+    labels = read_image(nnunet_reference_dir / "predictions" / "totalseg_fast_example_ct.nii.gz").array
+    scan = read_image(ct_dir / "example_ct.nii.gz")
+    names = load_registry().task("total").labels
+    stats = class_statistics(labels, names, scan.array, scan.spacing)
+    assert set(stats) == set(names.values())
+    assert {name for name, s in stats.items() if s["volume"] > 0} == TOTALSEG_MEASURED
+    # TotalSegmentator's numbers for two of them
+    assert stats["aorta"] == {"volume": 54.0, "intensity": -47.5}
+    assert stats["kidney_left"] == {"volume": 324.0, "intensity": 1334.16667}
+
+    everything = class_statistics(labels, names, scan.array, scan.spacing, include_incomplete=True)
+    present = {names[v] for v in np.unique(labels) if v}
+    assert {name for name, s in everything.items() if s["volume"] > 0} == present and len(present) == 36
+    cord = labels == next(v for v, n in names.items() if n == "spinal_cord")
+    ends = cord[:, :, :BORDER_VOXELS].any() and cord[:, :, -BORDER_VOXELS:].any()
+    assert stats["spinal_cord"] == {"volume": 0.0, "intensity": 0.0} and ends  # it runs through the whole scan
+    assert everything["spinal_cord"]["volume"] == cord.sum() * np.prod(scan.spacing)
+    assert everything["spinal_cord"]["intensity"] == round(float(scan.array[cord].mean()), 5)
