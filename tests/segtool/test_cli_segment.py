@@ -63,7 +63,7 @@ def test_batch_folder_loads_the_model_once(hippo_cli, inputs, tmp_path, monkeypa
 
 def test_multilabel_with_statistics_and_preview(hippo_cli, inputs, tmp_path):
     target = tmp_path / "seg.nii.gz"
-    result = runner.invoke(app, ["-i", str(inputs[CASES[1]]), "-o", str(target), "-ta", "hippo", "--ml",
+    result = runner.invoke(app, ["-i", str(inputs[CASES[1]]), "-o", str(target), "-ta", "hippo", "-ml",
                                  "--statistics", "--preview", "--no-tta", "-q"])
     assert result.exit_code == 0, result.output
     labels, scan = read_image(target), read_image(inputs[CASES[1]])
@@ -109,11 +109,18 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "--fast"], "no 'fast' mode"),
     (["-ta", "hippo", "--roi-subset", "anterio"], "did you mean 'anterior'"),
     (["-ta", "hippo", "--fast", "--fastest"], "either --fast or --fastest"),
+    (["-ta", "hippo", "-f", "-ff"], "either --fast or --fastest"),  # TotalSegmentator's short options
     (["-ta", "hippo", "--device", "tpu"], "device must be"),
 ])
 def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
     result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "out"), *args])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_totalsegmentator_device_names_mean_cuda():
+    from segtool.api import SegmentOptions
+
+    assert [SegmentOptions(device=d).device for d in ("gpu", "GPU:1", "cuda:2")] == ["cuda", "cuda:1", "cuda:2"]
 
 
 def test_unwritable_or_clashing_outputs_fail_before_any_work(hippo_cli, inputs, tmp_path, monkeypatch):
@@ -317,7 +324,7 @@ def test_statistics_of_a_class_the_scan_cuts_off(hippo_cli, inputs, nnunet_refer
     cut = read_image(inputs[case]).crop((slice(0, int(rows[len(rows) // 2])), slice(None), slice(None)))
     write_image(cut, tmp_path / "cut.nii.gz")  # ends halfway through the anterior hippocampus
     stats = {}
-    for flag in ("--statistics", "--stats-include-incomplete"):
+    for flag in ("--statistics", "-sii"):
         out = tmp_path / flag.strip("-")
         result = runner.invoke(app, ["-i", str(tmp_path / "cut.nii.gz"), "-o", str(out), "-ta", "hippo", flag, "-q"])
         assert result.exit_code == 0, result.output
@@ -325,5 +332,5 @@ def test_statistics_of_a_class_the_scan_cuts_off(hippo_cli, inputs, nnunet_refer
     anterior = read_image(out / "anterior.nii.gz").array == 1
     assert anterior[-BORDER_VOXELS:].any()  # the mask reaches the cut
     assert stats["--statistics"]["anterior"] == {"volume": 0.0, "intensity": 0.0}  # as TotalSegmentator reports it
-    assert stats["--stats-include-incomplete"]["anterior"]["volume"] == pytest.approx(
+    assert stats["-sii"]["anterior"]["volume"] == pytest.approx(
         anterior.sum() * np.prod(cut.spacing))

@@ -38,7 +38,7 @@ class SegmentOptions:
     Args:
         task: registry task name.
         mode: `Mode` (default, fast = 3 mm models, fastest = 6 mm models).
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``gpu`` and ``gpu:N``, TotalSegmentator's names, too).
         tta: mirroring test-time augmentation; None uses each model's registry setting.
         precision: network precision (auto, fp32, bf16, fp16); None uses each model's registry setting.
         roi_subset: only these classes (and only the models that predict them); one name or several.
@@ -63,6 +63,8 @@ class SegmentOptions:
         roi = (self.roi_subset,) if isinstance(self.roi_subset, str) else tuple(self.roi_subset)
         object.__setattr__(self, "roi_subset", roi)
         device = self.device.lower() if isinstance(self.device, str) else ""
+        if device == "gpu" or device.startswith("gpu:"):  # TotalSegmentator's spelling
+            device = "cuda" + device[3:]
         if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
             raise SegtoolError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         object.__setattr__(self, "device", device)
