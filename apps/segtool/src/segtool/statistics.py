@@ -13,7 +13,7 @@ def class_statistics(labels: np.ndarray, names: dict[int, str], intensities: np.
                      ) -> dict[str, dict[str, float]]:
     """Volume (mm3) and mean intensity of every class.
 
-    As TotalSegmentator, a class that reaches within `BORDER_VOXELS` of a face of the scan is cut off by the field
+    As in TotalSegmentator, a class that reaches within `BORDER_VOXELS` of a face of the scan is cut off by the field
     of view, so its volume and intensity are reported as 0 unless ``include_incomplete``.
 
     Args:
