@@ -332,5 +332,4 @@ def test_statistics_of_a_class_the_scan_cuts_off(hippo_cli, inputs, nnunet_refer
     anterior = read_image(out / "anterior.nii.gz").array == 1
     assert anterior[-BORDER_VOXELS:].any()  # the mask reaches the cut
     assert stats["--statistics"]["anterior"] == {"volume": 0.0, "intensity": 0.0}  # as TotalSegmentator reports it
-    assert stats["-sii"]["anterior"]["volume"] == pytest.approx(
-        anterior.sum() * np.prod(cut.spacing))
+    assert stats["-sii"]["anterior"]["volume"] == pytest.approx(anterior.sum() * np.prod(cut.spacing))
