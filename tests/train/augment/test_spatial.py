@@ -74,3 +74,12 @@ def test_initial_patch_size_grows_with_rotation():
     assert all(b > s for b, s in zip(big, (40, 56, 40), strict=False))
     in_plane = initial_patch_size((10, 56, 40), math.pi / 6, (0,))
     assert in_plane[0] == math.ceil(10 / 0.85)
+
+
+def test_label_values_are_uniques_sorted_values(case):
+    from segkit.train.augment.spatial import label_values
+
+    _, seg = case
+    outside = torch.where(seg[..., :10] == 0, -1, seg[..., :10])  # nnU-Net's -1 outside the nonzero mask
+    for labels in (seg, outside, seg[..., :2] * 0 + 2):
+        assert torch.equal(label_values(labels), torch.unique(labels))

@@ -49,14 +49,22 @@ def resample(image: torch.Tensor, seg: torch.Tensor, matrices: torch.Tensor,
     theta = torch.cat([theta, shift.expand(theta.shape[0], dims)[..., None]], 2)
     grid = F.affine_grid(theta.to(image.dtype).to(image.device), [image.shape[0], 1, *size], align_corners=False)
     new_image = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    values = torch.unique(seg)
+    values = label_values(seg)
     onehot = torch.cat([(seg == v) for v in values], 1).to(image.dtype)
     sampled = F.grid_sample(onehot, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if values[0] != 0:  # outside the input counts as background
         sampled = torch.cat([sampled.new_full((sampled.shape[0], 1, *size), 1e-3), sampled], 1)
         values = torch.cat([values.new_zeros(1), values])
-    new_seg = values[sampled.argmax(1, keepdim=True)]
+    new_seg = values[sampled.max(1, keepdim=True).indices]  # argmax's indices; argmax took 10x longer on the CPU
     return new_image, new_seg.to(seg.dtype)
+
+
+def label_values(seg: torch.Tensor) -> torch.Tensor:
+    """The distinct values of integer labels, ascending (``torch.unique``'s result; counting each value took 1 ms
+    for a hippocampus patch on the CPU, ``unique``'s sort 12 ms)."""
+    low = int(seg.min())
+    counts = torch.bincount((seg.flatten() - low).long())
+    return counts.nonzero().flatten().to(seg.dtype) + low
 
 
 @dataclass(frozen=True)
