@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def _labels_from_output(logits: torch.Tensor, regions, order) -> tuple[np.ndarray, torch.Tensor]:
     if regions is None:
         probs = logits.softmax(0)
-        return probs.max(0).indices.numpy().astype(np.int16), probs  # argmax's indices, several times faster
+        return probs.max(0).indices.numpy().astype(np.int16), probs  # argmax's indices: 0.5 ms, argmax 15 ms
     probs = logits.sigmoid()
     seg = torch.zeros(probs.shape[1:], dtype=torch.int16)
     for channel, label in enumerate(order):
