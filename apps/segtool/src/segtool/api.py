@@ -238,12 +238,11 @@ def segment(
                                                       batch=False, inputs_on_disk=source is not None)[0]
     segmenter = Segmenter(options)
     labels = segmenter.segment_scan(image)
-    statistics = statistics or stats_include_incomplete
     stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview,
                           stats_include_incomplete=stats_include_incomplete)
     result = nib.Nifti1Image(labels.array, labels.affine)
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
-    result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if statistics else {})})
+    result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})
     return result
 
 

@@ -101,14 +101,16 @@ def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Pa
 
     Statistics and preview go beside the result: ``statistics.json``/``preview.png`` inside
     the masks folder, or ``<name>_statistics.json``/``<name>_preview.png`` next to the file.
-    Returns the statistics when asked for (classes cut off by the scan's edges as 0, unless
-    ``stats_include_incomplete``: see `class_statistics`).
+    Returns the statistics when asked for by ``statistics`` or ``stats_include_incomplete`` (which also measures
+    the classes cut off by the scan's edges: see `class_statistics`), else None.
 
     Raises:
         SegtoolError: a file cannot be written.
     """
-    stats = class_statistics(labels.array, names, image.array, image.spacing,
-                             include_incomplete=stats_include_incomplete) if statistics else None
+    stats = None
+    if statistics or stats_include_incomplete:
+        stats = class_statistics(labels.array, names, image.array, image.spacing,
+                                 include_incomplete=stats_include_incomplete)
     if target is None:
         return stats
     try:

@@ -52,7 +52,7 @@ def segment(
     from segtool.cli.segment import run_segment
 
     code = run_segment(input_path, output, task=task, fast=fast, fastest=fastest, device=device, ml=ml,
-                       roi_subset=roi_subset or [], statistics=statistics or stats_include_incomplete,
+                       roi_subset=roi_subset or [], statistics=statistics,
                        stats_include_incomplete=stats_include_incomplete, preview=preview, no_tta=no_tta,
                        precision=precision.value if precision else None, quiet=quiet)
     raise typer.Exit(code)
