@@ -111,10 +111,12 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "--fast", "--fastest"], "either --fast or --fastest"),
     (["-ta", "hippo", "-f", "-ff"], "either --fast or --fastest"),  # TotalSegmentator's short options
     (["-ta", "hippo", "--device", "tpu"], "device must be"),
+    (["-ta", "hippo", "-d", "gpu:x"], "device must be auto, cpu, cuda or cuda:N, got 'gpu:x'"),
 ])
 def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
     result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "out"), *args])
     assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "out").exists()  # nothing written
 
 
 def test_totalsegmentator_device_names_mean_cuda():
