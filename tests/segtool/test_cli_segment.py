@@ -108,6 +108,7 @@ def _four_d_copy(folder, source):
     (["-ta", "hipo"], "did you mean 'hippo'"),
     (["-ta", "hippo", "--fast"], "no 'fast' mode"),
     (["-ta", "hippo", "--roi-subset", "anterio"], "did you mean 'anterior'"),
+    (["-ta", "hippo", "--roi_subset", "anterior", "posterio", "-q"], "did you mean 'posterior'"),  # as TotalSeg.
     (["-ta", "hippo", "--fast", "--fastest"], "either --fast or --fastest"),
     (["-ta", "hippo", "-f", "-ff"], "either --fast or --fastest"),  # TotalSegmentator's short options
     (["-ta", "hippo", "--device", "tpu"], "device must be"),
@@ -241,6 +242,11 @@ def test_roi_subset_keeps_only_those_classes(hippo_cli, inputs, tmp_path):
     assert result.exit_code == 0, result.output
     labels = read_image(tmp_path / "o.nii.gz")
     assert set(np.unique(labels.array)) == {0, 2} and labels.meta["label_names"] == {2: "posterior"}
+    # TotalSegmentator's spelling of several classes
+    result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "out"), "-ta", "hippo",
+                                 "-rs", "posterior", "anterior", "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["anterior.nii.gz", "posterior.nii.gz"]
 
 
 def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_dir, nnunet_reference_dir, tmp_path):

@@ -11,8 +11,9 @@ from segkit.io.console import USAGE_ERROR, App, print_error
 from segkit.io.errors import SegkitError
 from segtool.cli import combine, download, info, tasks, weights
 from segtool.cli.choices import Precision
+from segtool.cli.totalseg_style import TotalSegmentatorStyle
 
-app = App(user_errors=(SegkitError,), no_args_is_help=False,
+app = App(user_errors=(SegkitError,), no_args_is_help=False, cls=TotalSegmentatorStyle,
           help="Segment medical images with pretrained models, by task, in one command.\n\n"
                "Example: segtool -i ct.nii.gz -o out -ta total --fast")
 
@@ -29,8 +30,8 @@ def segment(
     fastest: Annotated[bool, typer.Option("--fastest", "-ff", help="Fastest, coarsest (6 mm) models.")] = False,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N (or gpu, gpu:N).")] = "auto",
     ml: Annotated[bool, typer.Option("--ml", "-ml", help="One multilabel file instead of one mask per class.")] = False,
-    roi_subset: Annotated[list[str] | None, typer.Option("--roi-subset", "-rs",
-                                                         help="Only these classes (repeat the option).")] = None,
+    roi_subset: Annotated[list[str] | None, typer.Option(
+        "--roi-subset", "-rs", help="Only these classes (-rs liver spleen, or repeat the option).")] = None,
     statistics: Annotated[bool, typer.Option("--statistics", "-s", help="Write statistics.json.")] = False,
     stats_include_incomplete: Annotated[bool, typer.Option(
         "--stats-include-incomplete", "-sii",
