@@ -84,6 +84,7 @@ def test_bad_input_exits_2_with_one_line(hippo_model_dir, predictions_dir, tmp_p
     assert result.exit_code == 2 and "not writable" in result.output
     result = runner.invoke(app, _args(tmp_path / "in", tmp_path / "o2", tmp_path / "empty"))
     assert result.exit_code == 2 and "neither a segkit model folder" in result.output
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()  # no output folder left behind
     result = runner.invoke(app, [*_args(tmp_path / "in", tmp_path / "o2", hippo_model_dir), "-f", "3"])
     assert result.exit_code == 2 and "not found" in result.output
 

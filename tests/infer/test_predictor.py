@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from segkit.infer import predictor as predictor_module
-from segkit.infer.errors import InputMismatchError, ModelLoadError
+from segkit.infer.errors import InferError, InputMismatchError, ModelLoadError
 from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.infer.sliding_window import predict_sliding_window
 from segkit.io import Image, read_image
+from segkit.nets import cpu_emulation_message
 
 
 def dice(a: np.ndarray, b: np.ndarray, label: int) -> float:
@@ -60,8 +61,13 @@ def test_tta_matches_nnunet(hippo_model_dir, predictions_dir):
 
 def test_bf16_autocast_matches_nnunet(hippo_model_dir, predictions_dir):
     # bf16 (channels-last) is the CPU default where AMX makes it pay; its masks must pass the same bar as fp32.
-    # One case: CPUs without bf16 units emulate it, many times slower.
+    # A CPU without bf16 kernels would emulate them (6 minutes for this case on AVX2): asking for bf16 there fails.
     options = PredictOptions(tta=False, precision="bf16")
+    if problem := cpu_emulation_message(torch.bfloat16):
+        with pytest.raises(InferError, match="would emulate them"):
+            Predictor.from_model_folder(hippo_model_dir, folds=[0], options=options)
+        assert "use precision fp32 or auto" in problem
+        return
     predictor = Predictor.from_model_folder(hippo_model_dir, folds=[0], options=options)
     _assert_matches_nnunet(predictor, _inputs(predictions_dir)[:1], predictions_dir, "hippocampus_notta")
 

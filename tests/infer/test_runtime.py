@@ -15,7 +15,18 @@ def test_auto_is_bf16_only_on_cpus_with_amx(monkeypatch, amx):
     assert autocast_dtype(Precision.AUTO, CPU) == (torch.bfloat16 if amx else None)
     assert autocast_dtype(Precision.AUTO, CUDA) == torch.float16
     assert autocast_dtype(Precision.FP32, CPU) is None
-    assert autocast_dtype(Precision.BF16, CPU) == torch.bfloat16
+
+
+@pytest.mark.parametrize("emulated", [True, False])
+def test_bf16_and_fp16_are_refused_on_cpus_that_would_emulate_them(monkeypatch, emulated):
+    monkeypatch.setattr(runtime, "cpu_emulation_message", lambda dtype: f"no {dtype} kernels" if emulated else None)
+    for precision, dtype in ((Precision.BF16, torch.bfloat16), (Precision.FP16, torch.float16)):
+        assert autocast_dtype(precision, CUDA) == dtype
+        if emulated:
+            with pytest.raises(runtime.InferError, match=f"no {dtype} kernels"):
+                autocast_dtype(precision, CPU)
+        else:
+            assert autocast_dtype(precision, CPU) == dtype
 
 
 def test_device_names_are_checked():

@@ -5,6 +5,7 @@ import torch
 
 from segkit.train import precision
 from segkit.train.config import Precision
+from segkit.train.errors import TrainConfigError
 from segkit.train.precision import Autocast
 
 
@@ -15,6 +16,18 @@ def test_auto_trains_in_bf16_only_on_cpus_with_amx(monkeypatch, amx):
     assert chosen.dtype == (torch.bfloat16 if amx else None)
     assert not chosen.needs_scaler
     assert Autocast.choose(Precision.FP32, torch.device("cpu")).dtype is None
+
+
+@pytest.mark.parametrize("emulated", [True, False])
+def test_bf16_and_fp16_are_refused_on_cpus_that_would_emulate_them(monkeypatch, emulated):
+    monkeypatch.setattr(precision, "cpu_emulation_message", lambda dtype: f"no {dtype} kernels" if emulated else None)
+    for chosen, dtype in ((Precision.BF16, torch.bfloat16), (Precision.FP16, torch.float16)):
+        assert Autocast.choose(chosen, torch.device("cuda")).dtype == dtype
+        if emulated:
+            with pytest.raises(TrainConfigError, match=f"no {dtype} kernels"):
+                Autocast.choose(chosen, torch.device("cpu"))
+        else:
+            assert Autocast.choose(chosen, torch.device("cpu")).dtype == dtype
 
 
 @pytest.mark.parametrize(("device", "dtype", "dims", "expected"), [

@@ -81,10 +81,10 @@ def predict(
                              fast_export=fast_export, num_threads=threads)
     if not input.exists():
         raise InferError(f"input {input} does not exist")
-    check_output_folder(output)
     predictor = Predictor.from_model_folder(model, folds=parse_folds(folds), device=device, checkpoint=checkpoint,
                                             options=options)
     total = len(find_input_cases(input, num_channels=predictor.setup.in_channels))
+    check_output_folder(output)  # created only once the model and the inputs are known to be good
     with case_progress(total, quiet=quiet) as advance:
         written = predict_folder(predictor, input, output, on_case=advance,
                                  options=BatchOptions(save_probabilities=save_probabilities, skip_existing=resume,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import torch
 
 from segkit.infer.errors import InferError
-from segkit.nets import cpu_has_amx
+from segkit.nets import cpu_emulation_message, cpu_has_amx
 
 
 class Precision(str, enum.Enum):
@@ -35,13 +35,15 @@ class Precision(str, enum.Enum):
 
 
 def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
-    """Return the autocast dtype for ``precision`` on ``device`` (None: plain fp32)."""
+    """Return the autocast dtype for ``precision`` on ``device`` (None: plain fp32); bf16 or fp16 on a CPU that
+    would emulate them raise `InferError`."""
     if precision is Precision.FP32:
         return None
-    if precision is Precision.BF16:
-        return torch.bfloat16
-    if precision is Precision.FP16:
-        return torch.float16
+    if precision in (Precision.BF16, Precision.FP16):
+        dtype = torch.bfloat16 if precision is Precision.BF16 else torch.float16
+        if device.type == "cpu" and (problem := cpu_emulation_message(dtype)):
+            raise InferError(problem)
+        return dtype
     if device.type == "cuda":
         return torch.float16
     return torch.bfloat16 if device.type == "cpu" and cpu_has_amx() else None

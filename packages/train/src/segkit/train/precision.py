@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from segkit.nets import cpu_has_amx
+from segkit.nets import cpu_emulation_message, cpu_has_amx
 from segkit.train.config import Precision
+from segkit.train.errors import TrainConfigError
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,15 @@ class Autocast:
 
     @classmethod
     def choose(cls, precision: Precision, device: torch.device) -> Autocast:
-        """Resolve `precision` for `device` (``auto``: bf16 if supported, else fp16 on CUDA; bf16 on AMX CPUs)."""
+        """Resolve `precision` for `device` (``auto``: bf16 if supported, else fp16 on CUDA; bf16 on AMX CPUs).
+        bf16 or fp16 on a CPU that would emulate them raise `TrainConfigError`."""
         if precision is Precision.FP32:
             return cls(device.type, None)
-        if precision is Precision.BF16:
-            return cls(device.type, torch.bfloat16)
-        if precision is Precision.FP16:
-            return cls(device.type, torch.float16)
+        if precision in (Precision.BF16, Precision.FP16):
+            dtype = torch.bfloat16 if precision is Precision.BF16 else torch.float16
+            if device.type == "cpu" and (problem := cpu_emulation_message(dtype)):
+                raise TrainConfigError(problem)
+            return cls(device.type, dtype)
         if device.type == "cuda":
             return cls("cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
         if device.type == "cpu" and cpu_has_amx():
