@@ -335,12 +335,15 @@ def test_statistics_of_a_class_the_scan_cuts_off(hippo_cli, inputs, nnunet_refer
     cut = read_image(inputs[case]).crop((slice(0, int(rows[len(rows) // 2])), slice(None), slice(None)))
     write_image(cut, tmp_path / "cut.nii.gz")  # ends halfway through the anterior hippocampus
     stats = {}
-    for flag in ("--statistics", "-sii"):
-        out = tmp_path / flag.strip("-")
-        result = runner.invoke(app, ["-i", str(tmp_path / "cut.nii.gz"), "-o", str(out), "-ta", "hippo", flag, "-q"])
+    for flags in (["--statistics"], ["-sii"], ["-sii", "-sa", "median"]):
+        out = tmp_path / "_".join(flags).strip("-")
+        result = runner.invoke(app, ["-i", str(tmp_path / "cut.nii.gz"), "-o", str(out), "-ta", "hippo", *flags, "-q"])
         assert result.exit_code == 0, result.output
-        stats[flag] = json.loads((out / "statistics.json").read_text())
+        stats[" ".join(flags)] = json.loads((out / "statistics.json").read_text())
     anterior = read_image(out / "anterior.nii.gz").array == 1
     assert anterior[-BORDER_VOXELS:].any()  # the mask reaches the cut
     assert stats["--statistics"]["anterior"] == {"volume": 0.0, "intensity": 0.0}  # as TotalSegmentator reports it
     assert stats["-sii"]["anterior"]["volume"] == pytest.approx(anterior.sum() * np.prod(cut.spacing))
+    median = stats["-sii -sa median"]["anterior"]  # TotalSegmentator's --stats_aggregation median
+    assert median["volume"] == stats["-sii"]["anterior"]["volume"]
+    assert median["intensity"] == round(float(np.median(cut.array[anterior])), 5)

@@ -1,10 +1,12 @@
 """Per-class statistics against TotalSegmentator's on the same segmentation."""
 
 import numpy as np
+import pytest
 
 from segkit.io import read_image
+from segtool.errors import SegtoolError
 from segtool.registry import load_registry
-from segtool.statistics import BORDER_VOXELS, class_statistics
+from segtool.statistics import BORDER_VOXELS, StatisticsOptions, class_statistics
 
 #: The classes that TotalSegmentator 2.18's statistics measure on its own `--fast` segmentation of example_ct
 #: (`get_basic_statistics`); it reports the 23 other classes found there as 0 because they reach the scan's edges.
@@ -27,7 +29,7 @@ def test_statistics_match_totalsegmentator_and_skip_cut_off_classes(ct_dir, nnun
     assert stats["aorta"] == {"volume": 54.0, "intensity": -47.5}
     assert stats["kidney_left"] == {"volume": 324.0, "intensity": 1334.16667}
 
-    everything = class_statistics(labels, names, scan.array, scan.spacing, include_incomplete=True)
+    everything = class_statistics(labels, names, scan.array, scan.spacing, StatisticsOptions(include_incomplete=True))
     present = {names[v] for v in np.unique(labels) if v}
     assert {name for name, s in everything.items() if s["volume"] > 0} == present and len(present) == 36
     cord = labels == next(v for v, n in names.items() if n == "spinal_cord")
@@ -35,3 +37,28 @@ def test_statistics_match_totalsegmentator_and_skip_cut_off_classes(ct_dir, nnun
     assert stats["spinal_cord"] == {"volume": 0.0, "intensity": 0.0} and ends  # it runs through the whole scan
     assert everything["spinal_cord"]["volume"] == cord.sum() * np.prod(scan.spacing)
     assert everything["spinal_cord"]["intensity"] == round(float(scan.array[cord].mean()), 5)
+
+
+def test_median_intensity_matches_totalsegmentator(ct_dir, nnunet_reference_dir):
+    labels = read_image(nnunet_reference_dir / "predictions" / "totalseg_fast_example_ct.nii.gz").array
+    scan = read_image(ct_dir / "example_ct.nii.gz")
+    names = load_registry().task("total").labels
+    median = class_statistics(labels, names, scan.array, scan.spacing, StatisticsOptions(aggregation="median"))
+    mean = class_statistics(labels, names, scan.array, scan.spacing)
+    # TotalSegmentator 2.18's get_basic_statistics(..., metric="median") on the same files
+    assert median["kidney_left"] == {"volume": 324.0, "intensity": 491.5}  # mean 1334.16667
+    assert median["rib_right_9"] == {"volume": 1053.0, "intensity": 28.0}
+    assert median["vertebrae_L5"] == {"volume": 27.0, "intensity": -699.0}
+    assert {n: s["volume"] for n, s in median.items()} == {n: s["volume"] for n, s in mean.items()}
+    everything = class_statistics(labels, names, scan.array, scan.spacing,
+                                  StatisticsOptions(include_incomplete=True, aggregation="median"))
+    cord = labels == next(v for v, n in names.items() if n == "spinal_cord")
+    assert everything["spinal_cord"]["intensity"] == round(float(np.median(scan.array[cord])), 5)
+
+
+def test_statistics_options():
+    assert StatisticsOptions.requested(False) is None
+    assert StatisticsOptions.requested(False, include_incomplete=True) == StatisticsOptions(include_incomplete=True)
+    assert StatisticsOptions.requested(True, aggregation="median").aggregation == "median"
+    with pytest.raises(SegtoolError, match="mean or median, got 'mode'"):
+        StatisticsOptions.requested(False, aggregation="mode")

@@ -197,6 +197,7 @@ def segment(
     ml: bool = False,
     statistics: bool = False,
     stats_include_incomplete: bool = False,
+    stats_aggregation: str = "mean",
     preview: bool = False,
     tta: bool | None = None,
 ) -> nib.Nifti1Image:
@@ -214,6 +215,7 @@ def segment(
             beside the multilabel file). Classes cut off by the scan's edges are reported as 0, as
             TotalSegmentator reports them.
         stats_include_incomplete: measure the cut-off classes too (implies ``statistics``).
+        stats_aggregation: ``mean`` (default) or ``median`` intensity, as TotalSegmentator's ``stats_aggregation``.
         preview: with ``output``, also write ``preview.png`` (or ``<name>_preview.png`` beside the
             multilabel file).
 
@@ -225,6 +227,7 @@ def segment(
         SegtoolError: a bad input, option or output, or missing weights (one line each).
     """
     from segtool.run import plan_targets, write_outputs
+    from segtool.statistics import StatisticsOptions
 
     if fast and fastest:
         raise SegtoolError("choose either fast or fastest, not both")
@@ -232,14 +235,14 @@ def segment(
         raise SegtoolError("preview needs an output to write preview.png to")
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or ())
+    measure = StatisticsOptions.requested(statistics, stats_include_incomplete, stats_aggregation)
     image = as_scan(input)
     source = Path(input) if isinstance(input, str | os.PathLike) else None  # None: an image held in memory
     target = None if output is None else plan_targets([source or Path("segmentation.nii.gz")], Path(output), ml=ml,
                                                       batch=False, inputs_on_disk=source is not None)[0]
     segmenter = Segmenter(options)
     labels = segmenter.segment_scan(image)
-    stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview,
-                          stats_include_incomplete=stats_include_incomplete)
+    stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=measure, preview=preview)
     result = nib.Nifti1Image(labels.array, labels.affine)
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})

@@ -13,7 +13,7 @@ from segtool.api import Segmenter, as_scan
 from segtool.errors import SegtoolError
 from segtool.outputs import FILE_SUFFIXES, image_stem, write_class_masks, write_multilabel
 from segtool.preview import write_preview
-from segtool.statistics import class_statistics
+from segtool.statistics import StatisticsOptions, class_statistics
 
 SCAN_SUFFIXES = FILE_SUFFIXES + (".zip",)  # a zip holds a DICOM series
 
@@ -96,21 +96,19 @@ def _check_writable(target: Path, *, folder: bool) -> None:
 
 
 def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Path | None, *,
-                  ml: bool, statistics: bool, preview: bool, stats_include_incomplete: bool = False) -> dict | None:
+                  ml: bool, statistics: StatisticsOptions | None, preview: bool) -> dict | None:
     """Write masks into folder ``target`` (or, with ``ml``, the multilabel file ``target``).
 
-    Statistics and preview go beside the result: ``statistics.json``/``preview.png`` inside
+    Statistics (see `class_statistics`) and preview go beside the result: ``statistics.json``/``preview.png`` inside
     the masks folder, or ``<name>_statistics.json``/``<name>_preview.png`` next to the file.
-    Returns the statistics when asked for by ``statistics`` or ``stats_include_incomplete`` (which also measures
-    the classes cut off by the scan's edges: see `class_statistics`), else None.
+    Returns the statistics where ``statistics`` asks for them, else None.
 
     Raises:
         SegtoolError: a file cannot be written.
     """
     stats = None
-    if statistics or stats_include_incomplete:
-        stats = class_statistics(labels.array, names, image.array, image.spacing,
-                                 include_incomplete=stats_include_incomplete)
+    if statistics is not None:
+        stats = class_statistics(labels.array, names, image.array, image.spacing, statistics)
     if target is None:
         return stats
     try:
@@ -133,8 +131,8 @@ def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Pa
     return stats
 
 
-def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, *, ml: bool, statistics: bool,
-             preview: bool, batch: bool, stats_include_incomplete: bool = False,
+def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, *, ml: bool,
+             statistics: StatisticsOptions | None, preview: bool, batch: bool,
              on_done: Callable[[Path, Path], None] = lambda scan, out: None) -> list[tuple[Path, str]]:
     """Segment each scan with one loaded segmenter; return the (scan, error) pairs of scans that failed.
 
@@ -147,8 +145,7 @@ def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, *, ml
         try:
             image = as_scan(scan)
             labels = segmenter.segment_scan(image)
-            write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview,
-                          stats_include_incomplete=stats_include_incomplete)
+            write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
         except SegkitError as err:
             if not batch:
                 raise

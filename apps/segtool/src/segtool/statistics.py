@@ -1,30 +1,55 @@
-"""Per-class volume and mean intensity of a label map, as TotalSegmentator reports them."""
+"""Per-class volume and intensity of a label map, as TotalSegmentator reports them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from segtool.errors import SegtoolError
 
 #: voxels from a face of the scan within which a mask counts as cut off by the field of view (TotalSegmentator's 3)
 BORDER_VOXELS = 3
+AGGREGATIONS = ("mean", "median")
+
+
+@dataclass(frozen=True)
+class StatisticsOptions:
+    """What `class_statistics` measures: also the classes the scan cuts off, and the mean or median intensity."""
+
+    include_incomplete: bool = False
+    aggregation: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.aggregation not in AGGREGATIONS:
+            raise SegtoolError(f"statistics aggregation must be {' or '.join(AGGREGATIONS)}, got {self.aggregation!r}")
+
+    @classmethod
+    def requested(cls, statistics: bool, include_incomplete: bool = False,
+                  aggregation: str = "mean") -> StatisticsOptions | None:
+        """The options of the user's flags, or None where no statistics are asked for (``include_incomplete``
+        asks for them too)."""
+        options = cls(include_incomplete, aggregation)  # checked even when unused: a typo is an error
+        return options if statistics or include_incomplete else None
 
 
 def class_statistics(labels: np.ndarray, names: dict[int, str], intensities: np.ndarray,
-                     spacing: tuple[float, float, float], *, include_incomplete: bool = False
+                     spacing: tuple[float, float, float], options: StatisticsOptions = StatisticsOptions()
                      ) -> dict[str, dict[str, float]]:
-    """Volume (mm3) and mean intensity of every class.
+    """Volume (mm3) and mean (or median) intensity of every class.
 
     As in TotalSegmentator, a class that reaches within `BORDER_VOXELS` of a face of the scan is cut off by the field
-    of view, so its volume and intensity are reported as 0 unless ``include_incomplete``.
+    of view, so its volume and intensity are reported as 0 unless ``options.include_incomplete``.
 
     Args:
         labels: label map ``(i, j, k)``.
         names: label value -> class name; every class is reported, absent ones with 0.
         intensities: image on the same grid ``(i, j, k)`` (e.g. HU for CT).
         spacing: voxel size in mm along ``(i, j, k)``.
-        include_incomplete: also measure the classes that the scan cuts off.
+        options: cut-off classes measured or not; ``mean`` or ``median`` intensity.
 
     Returns:
-        class name -> ``{"volume": mm3, "intensity": mean}`` (rounded to 5 decimals).
+        class name -> ``{"volume": mm3, "intensity": mean or median}`` (rounded to 5 decimals).
 
     Example:
         >>> labels = np.zeros((7, 7, 8), dtype=np.uint8); labels[3, 3, 3:5] = 1; labels[0, 3, 3] = 2
@@ -36,14 +61,29 @@ def class_statistics(labels: np.ndarray, names: dict[int, str], intensities: np.
     flat = labels.ravel().astype(np.int64)
     size = max(int(flat.max(initial=0)), max(names, default=0)) + 1
     counts = np.bincount(flat, minlength=size)
-    sums = np.bincount(flat, weights=intensities.ravel().astype(np.float64), minlength=size)
-    cut_off = set() if include_incomplete else border_classes(labels)
+    values = intensities.ravel().astype(np.float64)
+    if options.aggregation == "median":
+        intensity = _class_medians(flat, values, counts)
+    else:
+        intensity = np.bincount(flat, weights=values, minlength=size) / np.maximum(counts, 1)
+    cut_off = set() if options.include_incomplete else border_classes(labels)
     stats = {}
     for value, name in sorted(names.items()):
-        count = 0 if value in cut_off else counts[value]
-        mean = sums[value] / count if count else 0.0
-        stats[name] = {"volume": round(float(count * voxel_volume), 5), "intensity": round(float(mean), 5)}
+        measured = counts[value] > 0 and value not in cut_off
+        stats[name] = {"volume": round(float(counts[value] * voxel_volume), 5) if measured else 0.0,
+                       "intensity": round(float(intensity[value]), 5) if measured else 0.0}
     return stats
+
+
+def _class_medians(flat: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median of ``values`` over the voxels of each nonzero label value (0 where a value is absent)."""
+    foreground = np.flatnonzero(flat)
+    by_class = foreground[np.argsort(flat[foreground], kind="stable")]
+    ends = np.cumsum(counts) - counts[0]  # background voxels are not in by_class
+    medians = np.zeros(len(counts))
+    for value in np.flatnonzero(counts[1:]) + 1:
+        medians[value] = np.median(values[by_class[ends[value] - counts[value]:ends[value]]])
+    return medians
 
 
 def border_classes(labels: np.ndarray, width: int = BORDER_VOXELS) -> set[int]:

@@ -19,3 +19,10 @@ class DownloadMode(str, Enum):
     FAST = "fast"
     DEFAULT = "default"
     ALL = "all"
+
+
+class StatsAggregation(str, Enum):
+    """Intensity statistic per class (`segtool.statistics.AGGREGATIONS`)."""
+
+    MEAN = "mean"
+    MEDIAN = "median"

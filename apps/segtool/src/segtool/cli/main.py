@@ -10,7 +10,7 @@ import typer
 from segkit.io.console import USAGE_ERROR, App, print_error
 from segkit.io.errors import SegkitError
 from segtool.cli import combine, download, info, tasks, weights
-from segtool.cli.choices import Precision
+from segtool.cli.choices import Precision, StatsAggregation
 from segtool.cli.totalseg_style import TotalSegmentatorStyle
 
 app = App(user_errors=(SegkitError,), no_args_is_help=False, cls=TotalSegmentatorStyle,
@@ -36,6 +36,8 @@ def segment(
     stats_include_incomplete: Annotated[bool, typer.Option(
         "--stats-include-incomplete", "-sii",
         help="Statistics also for classes cut off by the scan's edges (else reported as 0).")] = False,
+    stats_aggregation: Annotated[StatsAggregation, typer.Option(
+        "--stats-aggregation", "-sa", help="Intensity statistic: mean or median.")] = StatsAggregation.MEAN,
     preview: Annotated[bool, typer.Option("--preview", "-p", help="Write preview.png.")] = False,
     no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time mirroring.")] = False,
     precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).")] = None,
@@ -51,10 +53,12 @@ def segment(
         print_error(f"missing {'-i INPUT' if input_path is None else '-o OUTPUT'}; see 'segtool --help'")
         raise typer.Exit(USAGE_ERROR)
     from segtool.cli.segment import run_segment
+    from segtool.statistics import StatisticsOptions
 
     code = run_segment(input_path, output, task=task, fast=fast, fastest=fastest, device=device, ml=ml,
-                       roi_subset=roi_subset or [], statistics=statistics,
-                       stats_include_incomplete=stats_include_incomplete, preview=preview, no_tta=no_tta,
+                       roi_subset=roi_subset or [], preview=preview, no_tta=no_tta,
+                       statistics=StatisticsOptions.requested(statistics, stats_include_incomplete,
+                                                              stats_aggregation.value),
                        precision=precision.value if precision else None, quiet=quiet)
     raise typer.Exit(code)
 

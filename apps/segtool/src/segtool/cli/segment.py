@@ -10,10 +10,11 @@ from segtool.cli import context
 from segtool.errors import SegtoolError
 from segtool.registry import Mode
 from segtool.run import find_scans, plan_targets, run_many
+from segtool.statistics import StatisticsOptions
 
 
 def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastest: bool, device: str, ml: bool,
-                roi_subset: list[str], statistics: bool, stats_include_incomplete: bool, preview: bool, no_tta: bool,
+                roi_subset: list[str], statistics: StatisticsOptions | None, preview: bool, no_tta: bool,
                 precision: str | None, quiet: bool) -> int:
     """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
     if fast and fastest:
@@ -37,7 +38,7 @@ def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastes
                 console.print(f"{scan.name} -> {target}")
 
         failures = run_many(scans, targets, segmenter, ml=ml, statistics=statistics, preview=preview, batch=batch,
-                            stats_include_incomplete=stats_include_incomplete, on_done=done)
+                            on_done=done)
     for scan, message in failures:
         print_error(message if str(scan) in message else f"{scan}: {message}")
     if not quiet:
