@@ -11,6 +11,7 @@ from segkit.infer.postprocessing import (
     apply_postprocessing,
     determine_postprocessing,
     largest_component,
+    remove_small_components,
 )
 from segkit.io import Image, read_image, write_image
 
@@ -130,3 +131,16 @@ def test_components_in_unannotated_voxels_do_not_count():
     assert scored_everywhere.foreground and scored_everywhere.dice_after == 1.0 > scored_everywhere.dice_before
     plan = determine_postprocessing([(pred, ref)], [1], ignore_label=255)
     assert plan.classes == () and not plan.foreground and plan.dice_before == 1.0
+
+
+def test_small_components_are_removed_as_totalsegmentator_removes_small_blobs(nnunet_reference_dir):
+    labels = read_image(nnunet_reference_dir / "predictions" / "totalseg_fast_example_ct.nii.gz")
+    voxel_mm3 = float(np.prod(labels.spacing))
+    assert voxel_mm3 == 27.0 and (labels.array > 0).sum() == 87645 and len(np.unique(labels.array)) == 37
+    cleaned = remove_small_components(labels.array, 200 / voxel_mm3)
+    # TotalSegmentator 2.18's remove_small_blobs_multilabel (its --remove_small_blobs, 200 mm3) on the same file
+    # keeps 33583 voxels of 5 classes
+    assert (cleaned > 0).sum() == 33583 and len(np.unique(cleaned)) == 6
+    assert np.all((cleaned == labels.array) | (cleaned == 0))  # only removes
+    removed = (cleaned == 0) & (labels.array > 0)
+    assert removed.any() and np.array_equal(remove_small_components(cleaned, 200 / voxel_mm3), cleaned)

@@ -218,7 +218,8 @@ def test_api_errors_are_segtool_errors_with_one_line(hippo_cli, inputs, tmp_path
         with pytest.raises(SegtoolError, match=message):
             segment(bad_input, task="hippo")
     for options, message in [({"device": None}, "device must be"), ({"precision": "fp8"}, "precision must be"),
-                             ({"tta": "no"}, "tta must be"), ({"task": None}, "task must be")]:
+                             ({"tta": "no"}, "tta must be"), ({"task": None}, "task must be"),
+                             ({"remove_small_blobs": 0}, "above 0"), ({"remove_small_blobs": True}, "above 0")]:
         with pytest.raises(SegtoolError, match=message):
             SegmentOptions(**options)
     assert SegmentOptions(device="CPU").device == "cpu"
@@ -247,6 +248,18 @@ def test_roi_subset_keeps_only_those_classes(hippo_cli, inputs, tmp_path):
                                  "-rs", "posterior", "anterior", "-q"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["anterior.nii.gz", "posterior.nii.gz"]
+
+
+def test_small_blobs_are_removed_by_size(hippo_cli, inputs, tmp_path):
+    # this case's anterior hippocampus is one component of about 1785 mm3, its posterior one of about 1489 mm3
+    kept = {}
+    for size in ([], ["1600"]):
+        out = tmp_path / f"rmb{''.join(size)}.nii.gz"
+        result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(out), "-ta", "hippo", "--ml", "-rmb",
+                                     *size, "-q"])
+        assert result.exit_code == 0, result.output
+        kept[tuple(size)] = set(np.unique(read_image(out).array).tolist())
+    assert kept == {(): {0, 1, 2}, ("1600",): {0, 1}}  # TotalSegmentator's default 200 mm3 keeps both
 
 
 def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_dir, nnunet_reference_dir, tmp_path):

@@ -4,7 +4,9 @@ import pytest
 
 from segtool.cli.totalseg_style import respell
 
-OPTIONS = {"--roi-subset": True, "-rs": True, "--stats-include-incomplete": False, "-i": False, "--ml": False}
+KNOWN = ["--roi-subset", "-rs", "--stats-include-incomplete", "-i", "--ml", "--remove-small-blobs", "-rmb"]
+REPEATABLE = ["--roi-subset", "-rs"]
+BARE = {"--remove-small-blobs": "200", "-rmb": "200"}
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -16,6 +18,10 @@ OPTIONS = {"--roi-subset": True, "-rs": True, "--stats-include-incomplete": Fals
     (["--stats_include_incomplete", "-i", "a_b.nii.gz"], ["--stats-include-incomplete", "-i", "a_b.nii.gz"]),
     (["--body_seg", "x"], ["--body_seg", "x"]),  # not segtool's: left for the parser to reject
     (["-rs"], ["-rs"]),
+    (["-rmb", "--ml"], ["-rmb", "200", "--ml"]),  # TotalSegmentator's default size
+    (["--ml", "--remove_small_blobs"], ["--ml", "--remove-small-blobs", "200"]),
+    (["-rmb", "50", "--ml"], ["-rmb", "50", "--ml"]),
+    (["-rmb=50"], ["-rmb=50"]),
 ])
 def test_totalsegmentator_spellings_become_segtools(args, expected):
-    assert respell(args, OPTIONS) == expected
+    assert respell(args, KNOWN, repeatable=REPEATABLE, bare_values=BARE) == expected

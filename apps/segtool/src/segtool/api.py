@@ -28,6 +28,7 @@ from segtool.weights import ensure_model
 
 ROI_MARGIN_MM = 20.0
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SMALL_BLOB_MM3 = 200.0  #: TotalSegmentator's ``--remove_small_blobs`` without a size
 ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
 
 
@@ -43,6 +44,7 @@ class SegmentOptions:
         precision: network precision (auto, fp32, bf16, fp16); None uses each model's registry setting.
         roi_subset: only these classes (and only the models that predict them); one name or several.
         allow_download: fetch missing weights (else fail with a hint).
+        remove_small_blobs: remove each class's connected components of at most this many mm3 (None: keep all).
     """
 
     task: str = "total"
@@ -52,6 +54,7 @@ class SegmentOptions:
     precision: str | None = None
     roi_subset: tuple[str, ...] = ()
     allow_download: bool = True
+    remove_small_blobs: float | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -72,6 +75,9 @@ class SegmentOptions:
             raise SegtoolError(f"tta must be True, False or None (the model's setting), got {self.tta!r}")
         if self.precision not in (None, *PRECISIONS):
             raise SegtoolError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        blobs = self.remove_small_blobs
+        if blobs is not None and (isinstance(blobs, bool) or not isinstance(blobs, int | float) or not blobs > 0):
+            raise SegtoolError(f"remove_small_blobs must be a size in mm3 above 0, got {blobs!r}")
 
 
 class Segmenter:
@@ -123,6 +129,11 @@ class Segmenter:
             result = self._paint(image, self.parts)
         if self.roi_values:
             result = np.where(np.isin(result, list(self.roi_values)), result, 0).astype(np.uint16)
+        if self.options.remove_small_blobs is not None:
+            from segkit.infer.postprocessing import remove_small_components
+
+            voxel_mm3 = float(np.prod(image.spacing))
+            result = remove_small_components(result, self.options.remove_small_blobs / voxel_mm3)
         return Image(result, image.affine, {"label_names": self.label_names})
 
     def _paint(self, image: Image, parts: list) -> np.ndarray:
@@ -200,6 +211,7 @@ def segment(
     stats_aggregation: str = "mean",
     preview: bool = False,
     tta: bool | None = None,
+    remove_small_blobs: bool | float = False,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid.
 
@@ -216,6 +228,8 @@ def segment(
             TotalSegmentator reports them.
         stats_include_incomplete: measure the cut-off classes too (implies ``statistics``).
         stats_aggregation: ``mean`` (default) or ``median`` intensity, as TotalSegmentator's ``stats_aggregation``.
+        remove_small_blobs: remove each class's connected components of at most this many mm3 (True:
+            `SMALL_BLOB_MM3`), as TotalSegmentator's ``remove_small_blobs``.
         preview: with ``output``, also write ``preview.png`` (or ``<name>_preview.png`` beside the
             multilabel file).
 
@@ -234,7 +248,9 @@ def segment(
     if preview and output is None:
         raise SegtoolError("preview needs an output to write preview.png to")
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
-    options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or ())
+    blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
+    options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
+                             remove_small_blobs=blobs)
     measure = StatisticsOptions.requested(statistics, stats_include_incomplete, stats_aggregation)
     image = as_scan(input)
     source = Path(input) if isinstance(input, str | os.PathLike) else None  # None: an image held in memory

@@ -39,6 +39,9 @@ def segment(
     stats_aggregation: Annotated[StatsAggregation, typer.Option(
         "--stats-aggregation", "-sa", help="Intensity statistic: mean or median.")] = StatsAggregation.MEAN,
     preview: Annotated[bool, typer.Option("--preview", "-p", help="Write preview.png.")] = False,
+    remove_small_blobs: Annotated[float | None, typer.Option(
+        "--remove-small-blobs", "-rmb", metavar="[MM3]",
+        help="Remove each class's connected components of at most MM3 mm3 (200 if no size is given).")] = None,
     no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time mirroring.")] = False,
     precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")] = False,
@@ -56,7 +59,8 @@ def segment(
     from segtool.statistics import StatisticsOptions
 
     code = run_segment(input_path, output, task=task, fast=fast, fastest=fastest, device=device, ml=ml,
-                       roi_subset=roi_subset or [], preview=preview, no_tta=no_tta,
+                       roi_subset=roi_subset or [], remove_small_blobs=remove_small_blobs, preview=preview,
+                       no_tta=no_tta,
                        statistics=StatisticsOptions.requested(statistics, stats_include_incomplete,
                                                               stats_aggregation.value),
                        precision=precision.value if precision else None, quiet=quiet)

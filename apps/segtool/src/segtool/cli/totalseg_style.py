@@ -1,34 +1,46 @@
 """TotalSegmentator's spelling of segtool's options: ``--roi_subset liver spleen`` for ``--roi-subset liver
---roi-subset spleen``."""
+--roi-subset spleen``, ``-rmb`` for ``-rmb 200``."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from typer.core import TyperGroup
 
+#: values that an option given bare stands for: TotalSegmentator's ``-rmb`` alone removes blobs under 200 mm3
+#: (`segtool.api.SMALL_BLOB_MM3`)
+BARE_VALUES = {"remove_small_blobs": "200"}
 
-def respell(args: list[str], options: dict[str, bool]) -> list[str]:
+
+def respell(args: list[str], known: Collection[str], *, repeatable: Collection[str] = (),
+            bare_values: Mapping[str, str] | None = None) -> list[str]:
     """``args`` with TotalSegmentator's spellings turned into segtool's.
 
-    ``options`` maps each option name (``--roi-subset``, ``-rs``) to whether it may be repeated. An underscored
-    long name of a known option gets hyphens (``--roi_subset`` -> ``--roi-subset``); values that follow a repeatable
-    option (``-rs liver spleen``) become one option each (``-rs liver -rs spleen``). Anything else is left for the
-    parser to accept or reject.
+    ``known`` holds segtool's option names (``--roi-subset``, ``-rs``). An underscored long name of a known option
+    gets hyphens (``--roi_subset`` -> ``--roi-subset``); values that follow a ``repeatable`` option (``-rs liver
+    spleen``) become one option each (``-rs liver -rs spleen``); an option of ``bare_values`` given without a value
+    gets its value there (``-rmb`` -> ``-rmb 200``). Anything else is left for the parser to accept or reject.
     """
+    bare_values = bare_values or {}
     respelled: list[str] = []
     repeated, values = None, 0
-    for arg in args:
-        if arg.startswith("-"):
-            name, equals, value = arg.partition("=")
-            hyphenated = name.replace("_", "-")
-            if name.startswith("--") and name not in options and hyphenated in options:
-                name, arg = hyphenated, hyphenated + equals + value
-            repeated = name if options.get(name) and not equals else None
-            values = 0
-        elif repeated is not None:
-            if values:
-                respelled.append(repeated)
-            values += 1
+    for i, arg in enumerate(args):
+        if not arg.startswith("-"):
+            if repeated is not None:
+                if values:
+                    respelled.append(repeated)
+                values += 1
+            respelled.append(arg)
+            continue
+        name, equals, value = arg.partition("=")
+        hyphenated = name.replace("_", "-")
+        if name.startswith("--") and name not in known and hyphenated in known:
+            name, arg = hyphenated, hyphenated + equals + value
+        repeated = name if name in repeatable and not equals else None
+        values = 0
         respelled.append(arg)
+        if name in bare_values and not equals and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            respelled.append(bare_values[name])
     return respelled
 
 
@@ -38,5 +50,8 @@ class TotalSegmentatorStyle(TyperGroup):
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         if args and args[0] in self.commands:  # a sub-command parses its own options
             return super().parse_args(ctx, args)
-        options = {name: bool(getattr(param, "multiple", False)) for param in self.params for name in param.opts}
-        return super().parse_args(ctx, respell(args, options))
+        known = [name for param in self.params for name in param.opts]
+        repeatable = [name for param in self.params if getattr(param, "multiple", False) for name in param.opts]
+        bare = {name: BARE_VALUES[param.name] for param in self.params if param.name in BARE_VALUES
+                for name in param.opts}
+        return super().parse_args(ctx, respell(args, known, repeatable=repeatable, bare_values=bare))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import generate_binary_structure, label
+from scipy.ndimage import find_objects, generate_binary_structure, label
 
 from segkit.infer.cases import image_files
 from segkit.infer.errors import InferError
@@ -102,6 +102,27 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     sizes = np.bincount(components.ravel())
     sizes[0] = 0
     return components == int(sizes.argmax())
+
+
+def remove_small_components(labels: np.ndarray, max_voxels: float) -> np.ndarray:
+    """Return ``labels`` with every face-connected component of a label value that has at most ``max_voxels``
+    voxels set to background (TotalSegmentator's ``--remove_small_blobs``, there in mm3 over the voxel volume).
+
+    Example:
+        >>> labels = np.array([[[1, 1, 0, 1, 2, 2, 2]]])
+        >>> remove_small_components(labels, 2).tolist()
+        [[[0, 0, 0, 0, 2, 2, 2]]]
+    """
+    out = labels.copy()
+    structure = generate_binary_structure(labels.ndim, 1)
+    for value, box in enumerate(find_objects(labels), start=1):  # each label value's bounding box
+        if box is None:
+            continue
+        components, _ = label(labels[box] == value, structure=structure)
+        sizes = np.bincount(components.ravel())
+        small = np.flatnonzero(sizes <= max_voxels)
+        out[box][np.isin(components, small[small > 0])] = 0
+    return out
 
 
 def apply_postprocessing(labels: np.ndarray, plan: PostprocessingPlan) -> np.ndarray:
