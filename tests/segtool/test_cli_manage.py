@@ -1,5 +1,7 @@
 """segtool tasks, classes, download, weights, combine and info: exit 0 on success, 2 with one line otherwise."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +101,19 @@ def test_info(tmp_path, monkeypatch):
 def test_no_arguments_shows_help_and_half_arguments_exit_2(tmp_path):
     assert "segtool -i ct.nii.gz" in invoke().output
     assert invoke("-i", tmp_path).exit_code == 2
+
+
+def test_nifti_scans_and_installed_weights_load_neither_simpleitk_nor_requests(ct_dir, tmp_path):
+    # each took 0.1-0.3 s of a segtool run's start-up; only other formats, and downloads, need them
+    code = f"""
+import sys
+import segtool.cli.main, segtool.cli.segment, segtool.api, segtool.run, segtool.weights, segtool.store
+from segkit.io import read_image, write_image
+image = read_image({str(ct_dir / "example_ct.nii.gz")!r})
+write_image(image, {str(tmp_path / "copy.nii.gz")!r})
+assert not {{"SimpleITK", "requests"}} & set(sys.modules), "loaded at start-up"
+write_image(image, {str(tmp_path / "copy.nrrd")!r})
+assert "SimpleITK" in sys.modules
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert read_image(tmp_path / "copy.nrrd").same_grid(read_image(tmp_path / "copy.nii.gz"))

@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import requests
-
 from segtool.errors import ChecksumMismatchError, DownloadError
 from segtool.locking import exclusive_lock
 
@@ -24,9 +22,6 @@ Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or No
 
 class _Retryable(Exception):
     """A failure worth another attempt (server error, cut connection, short body)."""
-
-
-_RETRYABLE = (_Retryable, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
 def download(
@@ -52,6 +47,9 @@ def download(
         ChecksumMismatchError: the file's digest differs from ``sha256`` (the file is deleted).
         OSError: ``target``'s folder cannot be written.
     """
+    import requests  # here, not at the top: loading it took 0.2 s of every run that downloads nothing
+
+    retryable = (_Retryable, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
     target.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(target.with_name(target.name + ".lock")):
         if target.exists() and (sha256 is None or file_sha256(target) == sha256):
@@ -65,7 +63,7 @@ def download(
                 if _cannot_resolve(err):
                     raise DownloadError(f"{url}: cannot resolve host {urlparse(url).hostname!r} "
                                         "(no network, or a wrong address)") from err
-                if not isinstance(err, _RETRYABLE):
+                if not isinstance(err, retryable):
                     raise DownloadError(f"{url}: {err}") from err
                 if attempt == retries:
                     raise DownloadError(f"{url}: download failed after {retries + 1} attempts ({err})") from err
@@ -117,6 +115,8 @@ def _fetch(url: str, partial: Path, *, timeout: float, on_progress: Progress | N
 
 
 def _http_chunks(url: str, offset: int, timeout: float) -> tuple[Iterator[bytes], int | None, bool]:
+    import requests
+
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     response = requests.get(url, headers=headers, stream=True, timeout=timeout)
     if response.status_code == 416 and offset:

@@ -14,7 +14,6 @@ from segkit.io.errors import ImageGeometryError, ImageReadError
 from segkit.io.image import Image
 from segkit.io.nifti import NIFTI_SUFFIXES, read_nifti
 from segkit.io.safe_zip import extract_zip
-from segkit.io.sitk_format import read_dicom_series, read_sitk
 
 SITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd", ".nii", ".nii.gz", ".tif", ".tiff", ".dcm", ".png")
 
@@ -36,11 +35,13 @@ def read_image(path: str | os.PathLike) -> Image:
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder")
+    name = path.name.lower()
+    if name.endswith(NIFTI_SUFFIXES) and not path.is_dir():
+        return read_nifti(path)
+    from segkit.io.sitk_format import read_dicom_series, read_sitk  # SimpleITK loads only for these (0.1-0.3 s)
+
     if path.is_dir():
         return read_dicom_series(path)
-    name = path.name.lower()
-    if name.endswith(NIFTI_SUFFIXES):
-        return read_nifti(path)
     if name.endswith(".zip"):
         return _read_dicom_zip(path)
     if name.endswith(SITK_SUFFIXES):
@@ -82,6 +83,8 @@ def _read_dicom_zip(path: Path) -> Image:
         if not folders:
             raise ImageReadError(f"{path}: the zip holds no files")
         dicom_folder = max(folders, key=lambda folder: sum(1 for f in folder.iterdir() if f.is_file()))
+        from segkit.io.sitk_format import read_dicom_series
+
         return read_dicom_series(dicom_folder, source=path)
 
 

@@ -12,7 +12,6 @@ from segkit.io.atomic import atomic_path
 from segkit.io.errors import ImageWriteError
 from segkit.io.image import Image
 from segkit.io.nifti import NIFTI_SUFFIXES, write_nifti
-from segkit.io.sitk_format import write_sitk
 
 SITK_WRITE_SUFFIXES = (".nrrd", ".mha", ".mhd")
 
@@ -42,7 +41,10 @@ def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, d
         image = image.with_array(as_label_array(image.array))
     elif dtype is not None:
         image = image.with_array(image.array.astype(dtype, copy=False))
-    writer = write_nifti if name.endswith(NIFTI_SUFFIXES) else write_sitk
+    if name.endswith(NIFTI_SUFFIXES):
+        writer = write_nifti
+    else:
+        from segkit.io.sitk_format import write_sitk as writer  # SimpleITK loads only for these formats
     suffix = ".nii.gz" if name.endswith(".nii.gz") else path.suffix
     try:
         if name.endswith(".mhd"):
@@ -58,6 +60,8 @@ def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, d
 def _write_header_and_data(image: Image, path: Path) -> None:
     # A MetaImage header names its data file, so both are written under their final names in a
     # scratch folder beside the target, then moved in: the data file first, the header last.
+    from segkit.io.sitk_format import write_sitk
+
     with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as scratch:
         staged = Path(scratch) / path.name
         write_sitk(image, staged)
