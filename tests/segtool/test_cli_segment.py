@@ -4,6 +4,7 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 from matplotlib import image as mpimg
 from typer.testing import CliRunner
@@ -281,12 +282,19 @@ def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_di
 def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_path):
     from segtool import segment
 
-    result = segment(ct_dir / "example_ct_dicom", task="total", fast=True, statistics=True)
+    # written as a DICOM SEG of the series as well (its voxels: tests/segtool/test_dicom_seg.py)
+    result = segment(ct_dir / "example_ct_dicom", tmp_path / "seg.dcm", task="total", fast=True, ml=True,
+                     statistics=True)
     reference = nib.load(ct_dir / "example_seg_dicom.nii.gz")
     assert isinstance(result, nib.Nifti1Image) and result.shape == (512, 512, 20)
     np.testing.assert_allclose(result.affine, reference.affine, atol=1e-4)
     assert result.extra["label_names"][5] == "liver"
     assert set(result.extra["statistics"]) == set(result.extra["label_names"].values())
+    present = [int(v) for v in np.unique(np.asarray(result.dataobj)) if v]
+    seg = pydicom.dcmread(tmp_path / "seg.dcm")
+    assert seg.Modality == "SEG" and [s.SegmentLabel for s in seg.SegmentSequence] == [
+        result.extra["label_names"][v] for v in present]
+    assert (tmp_path / "seg_statistics.json").is_file()
     nib.save(result, tmp_path / "saved.nii.gz")  # the class names travel in the file's label table
     assert read_image(tmp_path / "saved.nii.gz").meta["label_names"][5] == "liver"
     # a 4D image of one volume, held in memory, is resampled to 3 mm like the 3D one (a quarter of the series: one

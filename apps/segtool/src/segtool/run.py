@@ -10,6 +10,7 @@ from pathlib import Path
 from segkit.io import Image, SegkitError
 from segkit.io.atomic import atomic_path
 from segtool.api import Segmenter, as_scan
+from segtool.dicom_seg import DICOM_SEG_SUFFIX, check_dicom_seg_source, write_dicom_seg
 from segtool.errors import SegtoolError
 from segtool.outputs import FILE_SUFFIXES, image_stem, write_class_masks, write_multilabel
 from segtool.preview import write_preview
@@ -49,7 +50,7 @@ def output_target(output: Path, scan: Path, *, ml: bool, batch: bool) -> Path:
     """Where one scan's result goes.
 
     Masks: ``output/`` (one scan) or ``output/<scan>/`` (batch). Multilabel: ``output`` itself
-    when it has an image-file suffix (one scan only), else ``output/<scan>.nii.gz``.
+    when it has an image-file suffix or ``.dcm`` (a DICOM SEG; one scan only), else ``output/<scan>.nii.gz``.
     """
     is_file = image_stem(output.name) != output.name
     if ml and is_file:
@@ -80,6 +81,7 @@ def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool,
         if target.resolve() in inputs:
             raise SegtoolError(f"{target}: the output would overwrite an input scan; choose another output")
         _check_writable(target, folder=not ml)
+        check_dicom_seg_source(target, scan if inputs_on_disk else None)
     return targets
 
 
@@ -114,7 +116,10 @@ def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Pa
     try:
         if ml:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_multilabel(labels, names, target)
+            if target.name.lower().endswith(DICOM_SEG_SUFFIX):
+                write_dicom_seg(labels, names, image, target)
+            else:
+                write_multilabel(labels, names, target)
             stem = image_stem(target.name)
             stats_path = target.with_name(f"{stem}_statistics.json")
             preview_path = target.with_name(f"{stem}_preview.png")

@@ -1,0 +1,96 @@
+"""A label map as a DICOM Segmentation (DICOM SEG) of the series it was segmented from, one segment per class.
+
+TotalSegmentator writes one with ``--output_type dicom_seg``; segtool with ``-o NAME.dcm --ml`` on a DICOM folder.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+import numpy as np
+
+from segkit.io import Image
+from segkit.io.atomic import atomic_path
+from segtool.errors import SegtoolError
+
+DICOM_SEG_SUFFIX = ".dcm"
+RAS_FROM_LPS = np.array([-1.0, -1.0, 1.0])
+#: patient and study attributes that a SEG must carry, possibly empty; anonymized series sometimes drop them
+EMPTY_ALLOWED = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber",
+                 "ReferringPhysicianName", "StudyID", "StudyDate", "StudyTime")
+
+
+def write_dicom_seg(labels: Image, names: dict[int, str], scan: Image, path: Path) -> Path:
+    """Write ``labels`` (on ``scan``'s grid) as a DICOM SEG that references the files ``scan`` was read from.
+
+    Each class present becomes a segment labelled with its name; absent classes are left out (a SEG needs at least
+    one segment, so an empty map keeps the first class). Frames follow the source slices, one per slice.
+
+    Raises:
+        SegtoolError: ``scan`` was not read from a DICOM folder (``scan.meta["dicom_files"]``), or its slices do
+            not lie on the label map's grid.
+    """
+    import highdicom as hd  # only this output needs it (and pydicom)
+    from pydicom.sr.codedict import codes
+
+    version = importlib.metadata.version("segtool")
+    files = scan.meta.get("dicom_files")
+    if not files:
+        raise SegtoolError(f"{path}: a DICOM SEG needs a DICOM series folder as input (it references its slices)")
+    sources = [_source_dataset(Path(f)) for f in files]
+    present = [v for v in sorted(names) if v in set(np.unique(labels.array).tolist())] or sorted(names)[:1]
+    segment_of = np.zeros(int(max(names)) + 1, dtype=np.uint16)
+    segment_of[present] = np.arange(1, len(present) + 1)
+    frames = np.stack([segment_of[_frame(labels, source, path)] for source in sources])
+    algorithm = hd.AlgorithmIdentificationSequence(name="segtool", version=version,
+                                                   family=codes.cid7162.ArtificialIntelligence)
+    segments = [hd.seg.SegmentDescription(
+        segment_number=number, segment_label=names[value],
+        segmented_property_category=codes.cid7150.AnatomicalStructure,
+        segmented_property_type=hd.sr.CodedConcept("91723000", "SCT", "Anatomical structure"),
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm,
+    ) for number, value in enumerate(present, start=1)]
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=frames, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=segments, series_instance_uid=hd.UID(), series_number=300, sop_instance_uid=hd.UID(),
+        instance_number=1, manufacturer="segkit", manufacturer_model_name="segtool", software_versions=version,
+        device_serial_number="0", series_description="segtool segmentation")
+    with atomic_path(path) as tmp:
+        seg.save_as(tmp)
+    return path
+
+
+def _source_dataset(file: Path):
+    """The header of one source slice, with the identifiers that anonymization blanked taken from its file meta."""
+    import pydicom
+
+    dataset = pydicom.dcmread(file, stop_before_pixels=True)
+    if not dataset.get("SOPClassUID"):
+        dataset.SOPClassUID = dataset.file_meta.MediaStorageSOPClassUID
+    if not dataset.get("SOPInstanceUID"):
+        dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
+    for attribute in EMPTY_ALLOWED:
+        if attribute not in dataset:
+            setattr(dataset, attribute, "")
+    return dataset
+
+
+def _frame(labels: Image, source, path: Path) -> np.ndarray:
+    """The label values at the pixels of one source slice, ``(rows, columns)``, found through both geometries."""
+    along_row, along_column = (np.asarray(source.ImageOrientationPatient, dtype=np.float64).reshape(2, 3))
+    row_spacing, column_spacing = (float(s) for s in source.PixelSpacing)
+    rows, columns = np.mgrid[0:int(source.Rows), 0:int(source.Columns)]
+    lps = (np.asarray(source.ImagePositionPatient, dtype=np.float64) + columns[..., None] * column_spacing * along_row
+           + rows[..., None] * row_spacing * along_column)
+    voxels = (lps * RAS_FROM_LPS - labels.affine[:3, 3]) @ np.linalg.inv(labels.affine[:3, :3]).T
+    index = np.rint(voxels).astype(np.int64)
+    if np.abs(voxels - index).max() > 0.01 or (index < 0).any() or (index >= labels.spatial_shape).any():
+        raise SegtoolError(f"{path}: the DICOM slices do not lie on the segmentation's grid")
+    return labels.array[index[..., 0], index[..., 1], index[..., 2]]
+
+
+def check_dicom_seg_source(target: Path, scan: Path | None) -> None:
+    """Refuse a DICOM SEG target for an input that is not a DICOM series folder, before any work."""
+    if target.name.lower().endswith(DICOM_SEG_SUFFIX) and not (scan is not None and scan.is_dir()):
+        raise SegtoolError(f"{target}: a DICOM SEG needs a DICOM series folder as input (it references its slices)")

@@ -1,0 +1,53 @@
+"""Label maps as DICOM SEG objects of the series they were segmented from."""
+
+import highdicom as hd
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from segkit.io import read_image
+from segtool.cli.main import app
+from segtool.dicom_seg import write_dicom_seg
+from segtool.errors import SegtoolError
+from segtool.registry import load_registry
+
+
+def read_dicom_seg(path, grid):
+    """The SEG's label map on ``grid`` (each voxel found through both geometries), and its segment labels."""
+    seg = hd.seg.segread(path)
+    volume = seg.get_volume(combine_segments=True, relabel=False)  # segment numbers, LPS (slice, row, column)
+    to_volume = np.linalg.inv(volume.affine) @ np.diag([-1.0, -1.0, 1.0, 1.0]) @ grid.affine
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in grid.spatial_shape], indexing="ij"))
+    index = np.rint(np.tensordot(to_volume[:3, :3], ijk, 1) + to_volume[:3, 3, None, None, None]).astype(int)
+    labels = [d.SegmentLabel for d in seg.SegmentSequence]
+    return volume.array[index[0], index[1], index[2]], labels, seg
+
+
+def test_totalsegmentators_map_of_the_dicom_series_round_trips(ct_dir, tmp_path):
+    scan = read_image(ct_dir / "example_ct_dicom")
+    assert len(scan.meta["dicom_files"]) == 20
+    labels = read_image(ct_dir / "example_seg_dicom.nii.gz")  # TotalSegmentator's output on the series' grid
+    names = load_registry().task("total").labels
+    path = write_dicom_seg(labels, names, scan, tmp_path / "seg.dcm")
+    numbers, segment_labels, seg = read_dicom_seg(path, scan)
+    present = [v for v in sorted(names) if (labels.array == v).any()]
+    assert segment_labels == [names[v] for v in present] and len(present) > 20
+    assert np.array_equal(np.array([0, *present])[numbers], labels.array)
+    assert seg.Modality == "SEG" and seg.NumberOfFrames > 0
+    assert seg.StudyInstanceUID == scan_header(scan).StudyInstanceUID
+
+
+def scan_header(scan):
+    import pydicom
+
+    return pydicom.dcmread(scan.meta["dicom_files"][0], stop_before_pixels=True)
+
+
+def test_a_dicom_seg_needs_a_dicom_folder(ct_dir, nnunet_reference_dir, tmp_path):
+    labels = read_image(ct_dir / "example_seg_dicom.nii.gz")
+    with pytest.raises(SegtoolError, match="needs a DICOM series folder"):
+        write_dicom_seg(labels, {1: "spleen"}, labels, tmp_path / "seg.dcm")
+    nifti = nnunet_reference_dir / "predictions" / "inputs" / "hippocampus_033_0000.nii.gz"
+    result = CliRunner().invoke(app, ["-i", str(nifti), "-o", str(tmp_path / "seg.dcm"), "--ml", "-ta", "hippocampus"])
+    assert result.exit_code == 2 and "needs a DICOM series folder" in result.output
+    assert not (tmp_path / "seg.dcm").exists()
