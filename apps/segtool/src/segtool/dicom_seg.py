@@ -5,7 +5,10 @@ TotalSegmentator writes one with ``--output_type dicom_seg``; segtool with ``-o 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -51,14 +54,27 @@ def write_dicom_seg(labels: Image, names: dict[int, str], scan: Image, path: Pat
         segmented_property_type=hd.sr.CodedConcept("91723000", "SCT", "Anatomical structure"),
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm,
     ) for number, value in enumerate(present, start=1)]
-    seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=frames, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=segments, series_instance_uid=hd.UID(), series_number=300, sop_instance_uid=hd.UID(),
-        instance_number=1, manufacturer="segkit", manufacturer_model_name="segtool", software_versions=version,
-        device_serial_number="0", series_description="segtool segmentation")
+    with _quiet_highdicom():
+        seg = hd.seg.Segmentation(
+            source_images=sources, pixel_array=frames, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=segments, series_instance_uid=hd.UID(), series_number=300,
+            sop_instance_uid=hd.UID(), instance_number=1, manufacturer="segkit", manufacturer_model_name="segtool",
+            software_versions=version, device_serial_number="0", series_description="segtool segmentation")
     with atomic_path(path) as tmp:
         seg.save_as(tmp)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_highdicom() -> Iterator[None]:
+    """Keep highdicom's warnings (anonymized series' blank UIDs, empty frames) off the user's console."""
+    logger = logging.getLogger("highdicom")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _source_dataset(file: Path):
@@ -78,6 +94,8 @@ def _source_dataset(file: Path):
 
 def _frame(labels: Image, source, path: Path) -> np.ndarray:
     """The label values at the pixels of one source slice, ``(rows, columns)``, found through both geometries."""
+    if not all(key in source for key in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")):
+        raise SegtoolError(f"{path}: a DICOM SEG needs a series of single-frame slices with their positions")
     along_row, along_column = (np.asarray(source.ImageOrientationPatient, dtype=np.float64).reshape(2, 3))
     row_spacing, column_spacing = (float(s) for s in source.PixelSpacing)
     rows, columns = np.mgrid[0:int(source.Rows), 0:int(source.Columns)]
