@@ -223,6 +223,8 @@ def test_api_errors_are_segtool_errors_with_one_line(hippo_cli, inputs, tmp_path
                              ({"remove_small_blobs": 0}, "above 0"), ({"remove_small_blobs": True}, "above 0")]:
         with pytest.raises(SegtoolError, match=message):
             SegmentOptions(**options)
+    with pytest.raises(SegtoolError, match="output_type must be nifti or dicom_seg"):
+        segment(inputs[CASES[0]], task="hippo", output_type="rtstruct")
     assert SegmentOptions(device="CPU").device == "cpu"
     with pytest.raises(SegtoolError, match="preview needs an output"):
         segment(inputs[CASES[0]], task="hippo", preview=True)
@@ -283,8 +285,8 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
     from segtool import segment
 
     # written as a DICOM SEG of the series as well (its voxels: tests/segtool/test_dicom_seg.py)
-    result = segment(ct_dir / "example_ct_dicom", tmp_path / "seg.dcm", task="total", fast=True, ml=True,
-                     statistics=True)
+    result = segment(ct_dir / "example_ct_dicom", tmp_path / "seg.dcm", task="total", fast=True,
+                     output_type="dicom_seg", statistics=True)
     reference = nib.load(ct_dir / "example_seg_dicom.nii.gz")
     assert isinstance(result, nib.Nifti1Image) and result.shape == (512, 512, 20)
     np.testing.assert_allclose(result.affine, reference.affine, atol=1e-4)

@@ -10,6 +10,7 @@ from segtool.cli.main import app
 from segtool.dicom_seg import write_dicom_seg
 from segtool.errors import SegtoolError
 from segtool.registry import load_registry
+from segtool.run import plan_targets
 
 
 def read_dicom_seg(path, grid):
@@ -48,6 +49,16 @@ def test_a_dicom_seg_needs_a_dicom_folder(ct_dir, nnunet_reference_dir, tmp_path
     with pytest.raises(SegtoolError, match="needs a DICOM series folder"):
         write_dicom_seg(labels, {1: "spleen"}, labels, tmp_path / "seg.dcm")
     nifti = nnunet_reference_dir / "predictions" / "inputs" / "hippocampus_033_0000.nii.gz"
-    result = CliRunner().invoke(app, ["-i", str(nifti), "-o", str(tmp_path / "seg.dcm"), "--ml", "-ta", "hippocampus"])
-    assert result.exit_code == 2 and "needs a DICOM series folder" in result.output
-    assert not (tmp_path / "seg.dcm").exists()
+    for args, message in ((["-o", str(tmp_path / "seg.dcm"), "--ml"], "needs a DICOM series folder"),
+                          (["-o", str(tmp_path / "out"), "-ot", "dicom_seg"], "needs a DICOM series folder"),
+                          (["-o", str(tmp_path / "seg.nii.gz"), "-ot", "dicom_seg"], "is a .dcm file or a folder")):
+        result = CliRunner().invoke(app, ["-i", str(nifti), *args, "-ta", "hippocampus"])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not list(tmp_path.iterdir())  # refused before any work
+
+
+def test_totalsegmentators_output_type_names_a_dicom_seg(ct_dir, tmp_path):
+    series = ct_dir / "example_ct_dicom"
+    assert plan_targets([series], tmp_path / "out", ml=True, batch=False, dicom_seg=True) == [
+        tmp_path / "out" / "example_ct_dicom.dcm"]
+    assert plan_targets([series], tmp_path / "seg.dcm", ml=True, batch=False, dicom_seg=True) == [tmp_path / "seg.dcm"]

@@ -25,3 +25,12 @@ BARE = {"--remove-small-blobs": "200", "-rmb": "200"}
 ])
 def test_totalsegmentator_spellings_become_segtools(args, expected):
     assert respell(args, KNOWN, repeatable=REPEATABLE, bare_values=BARE) == expected
+
+
+def test_cli_choices_are_the_apis():
+    from segtool.api import OUTPUT_TYPES
+    from segtool.cli.choices import OutputType, StatsAggregation
+    from segtool.statistics import AGGREGATIONS
+
+    assert tuple(o.value for o in OutputType) == OUTPUT_TYPES
+    assert tuple(a.value for a in StatsAggregation) == AGGREGATIONS

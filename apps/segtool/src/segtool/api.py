@@ -29,6 +29,7 @@ from segtool.weights import ensure_model
 ROI_MARGIN_MM = 20.0
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SMALL_BLOB_MM3 = 200.0  #: TotalSegmentator's ``--remove_small_blobs`` without a size
+OUTPUT_TYPES = ("nifti", "dicom_seg")
 ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
 
 
@@ -212,6 +213,7 @@ def segment(
     preview: bool = False,
     tta: bool | None = None,
     remove_small_blobs: bool | float = False,
+    output_type: str = "nifti",
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid.
 
@@ -230,6 +232,9 @@ def segment(
         stats_aggregation: ``mean`` (default) or ``median`` intensity, as TotalSegmentator's ``stats_aggregation``.
         remove_small_blobs: remove each class's connected components of at most this many mm3 (True:
             `SMALL_BLOB_MM3`), as TotalSegmentator's ``remove_small_blobs``.
+        output_type: ``nifti`` (or the format of ``output``'s suffix) or ``dicom_seg``: a DICOM SEG of the input
+            DICOM folder, at ``output`` (a ``.dcm`` file, or a folder that gets ``<scan>.dcm``); ``output`` ending
+            in ``.dcm`` with ``ml`` gives one too.
         preview: with ``output``, also write ``preview.png`` (or ``<name>_preview.png`` beside the
             multilabel file).
 
@@ -247,6 +252,10 @@ def segment(
         raise SegtoolError("choose either fast or fastest, not both")
     if preview and output is None:
         raise SegtoolError("preview needs an output to write preview.png to")
+    if output_type not in OUTPUT_TYPES:
+        raise SegtoolError(f"output_type must be {' or '.join(OUTPUT_TYPES)}, got {output_type!r}")
+    dicom_seg = output_type == "dicom_seg"
+    ml = ml or dicom_seg
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
     blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
@@ -255,7 +264,8 @@ def segment(
     image = as_scan(input)
     source = Path(input) if isinstance(input, str | os.PathLike) else None  # None: an image held in memory
     target = None if output is None else plan_targets([source or Path("segmentation.nii.gz")], Path(output), ml=ml,
-                                                      batch=False, inputs_on_disk=source is not None)[0]
+                                                      batch=False, inputs_on_disk=source is not None,
+                                                      dicom_seg=dicom_seg)[0]
     segmenter = Segmenter(options)
     labels = segmenter.segment_scan(image)
     stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=measure, preview=preview)

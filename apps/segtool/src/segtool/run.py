@@ -12,7 +12,7 @@ from segkit.io.atomic import atomic_path
 from segtool.api import Segmenter, as_scan
 from segtool.dicom_seg import DICOM_SEG_SUFFIX, check_dicom_seg_source, write_dicom_seg
 from segtool.errors import SegtoolError
-from segtool.outputs import FILE_SUFFIXES, image_stem, write_class_masks, write_multilabel
+from segtool.outputs import FILE_SUFFIXES, MASK_ENDING, image_stem, write_class_masks, write_multilabel
 from segtool.preview import write_preview
 from segtool.statistics import StatisticsOptions, class_statistics
 
@@ -46,11 +46,11 @@ def scan_name(path: Path) -> str:
     return image_stem(path.name, SCAN_SUFFIXES).removesuffix("_0000")
 
 
-def output_target(output: Path, scan: Path, *, ml: bool, batch: bool) -> Path:
+def output_target(output: Path, scan: Path, *, ml: bool, batch: bool, suffix: str = MASK_ENDING) -> Path:
     """Where one scan's result goes.
 
     Masks: ``output/`` (one scan) or ``output/<scan>/`` (batch). Multilabel: ``output`` itself
-    when it has an image-file suffix or ``.dcm`` (a DICOM SEG; one scan only), else ``output/<scan>.nii.gz``.
+    when it has an image-file suffix or ``.dcm`` (a DICOM SEG; one scan only), else ``output/<scan><suffix>``.
     """
     is_file = image_stem(output.name) != output.name
     if ml and is_file:
@@ -58,19 +58,22 @@ def output_target(output: Path, scan: Path, *, ml: bool, batch: bool) -> Path:
             raise SegtoolError(f"{output}: a folder of scans needs an output folder, not a file")
         return output
     if ml:
-        return output / f"{scan_name(scan)}.nii.gz"
+        return output / f"{scan_name(scan)}{suffix}"
     if is_file:
         raise SegtoolError(f"{output}: per-class masks need an output folder (or use --ml for one file)")
     return output / scan_name(scan) if batch else output
 
 
-def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool,
-                 inputs_on_disk: bool = True) -> list[Path]:
+def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool, inputs_on_disk: bool = True,
+                 dicom_seg: bool = False) -> list[Path]:
     """Each scan's `output_target`, checked before any work: no two scans share one, none
     overwrites an input scan, and each can be written. With ``inputs_on_disk`` False the scans
-    only name the outputs (images held in memory).
+    only name the outputs (images held in memory). With ``ml``, ``dicom_seg`` makes every output a DICOM SEG.
     """
-    targets = [output_target(output, scan, ml=ml, batch=batch) for scan in scans]
+    if dicom_seg and image_stem(output.name) not in (output.name, output.name[:-len(DICOM_SEG_SUFFIX)]):
+        raise SegtoolError(f"{output}: a DICOM SEG output is a {DICOM_SEG_SUFFIX} file or a folder")
+    suffix = DICOM_SEG_SUFFIX if dicom_seg else MASK_ENDING
+    targets = [output_target(output, scan, ml=ml, batch=batch, suffix=suffix) for scan in scans]
     owner: dict[Path, Path] = {}
     inputs = {scan.resolve() for scan in scans} if inputs_on_disk else set()
     for scan, target in zip(scans, targets, strict=True):

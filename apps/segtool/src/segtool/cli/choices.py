@@ -26,3 +26,10 @@ class StatsAggregation(str, Enum):
 
     MEAN = "mean"
     MEDIAN = "median"
+
+
+class OutputType(str, Enum):
+    """What the segmentation is written as (TotalSegmentator's ``--output_type``; `segtool.api.OUTPUT_TYPES`)."""
+
+    NIFTI = "nifti"
+    DICOM_SEG = "dicom_seg"

@@ -10,7 +10,7 @@ import typer
 from segkit.io.console import USAGE_ERROR, App, print_error
 from segkit.io.errors import SegkitError
 from segtool.cli import combine, download, info, tasks, weights
-from segtool.cli.choices import Precision, StatsAggregation
+from segtool.cli.choices import OutputType, Precision, StatsAggregation
 from segtool.cli.totalseg_style import TotalSegmentatorStyle
 
 app = App(user_errors=(SegkitError,), no_args_is_help=False, cls=TotalSegmentatorStyle,
@@ -30,6 +30,9 @@ def segment(
     fastest: Annotated[bool, typer.Option("--fastest", "-ff", help="Fastest, coarsest (6 mm) models.")] = False,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N (or gpu, gpu:N).")] = "auto",
     ml: Annotated[bool, typer.Option("--ml", "-ml", help="One multilabel file instead of one mask per class.")] = False,
+    output_type: Annotated[OutputType, typer.Option(
+        "--output-type", "-ot", help="nifti (or the format of -o's suffix), or dicom_seg: a DICOM SEG (.dcm) of the "
+                                     "input DICOM series (also: --ml -o NAME.dcm).")] = OutputType.NIFTI,
     roi_subset: Annotated[list[str] | None, typer.Option(
         "--roi-subset", "-rs", help="Only these classes (-rs liver spleen, or repeat the option).")] = None,
     statistics: Annotated[bool, typer.Option("--statistics", "-s", help="Write statistics.json.")] = False,
@@ -59,6 +62,7 @@ def segment(
     from segtool.statistics import StatisticsOptions
 
     code = run_segment(input_path, output, task=task, fast=fast, fastest=fastest, device=device, ml=ml,
+                       dicom_seg=output_type is OutputType.DICOM_SEG,
                        roi_subset=roi_subset or [], remove_small_blobs=remove_small_blobs, preview=preview,
                        no_tta=no_tta,
                        statistics=StatisticsOptions.requested(statistics, stats_include_incomplete,

@@ -14,14 +14,17 @@ from segtool.statistics import StatisticsOptions
 
 
 def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastest: bool, device: str, ml: bool,
-                roi_subset: list[str], remove_small_blobs: float | None, statistics: StatisticsOptions | None,
-                preview: bool, no_tta: bool, precision: str | None, quiet: bool) -> int:
+                dicom_seg: bool, roi_subset: list[str], remove_small_blobs: float | None,
+                statistics: StatisticsOptions | None, preview: bool, no_tta: bool, precision: str | None,
+                quiet: bool) -> int:
     """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
     if fast and fastest:
         raise SegtoolError("choose either --fast or --fastest, not both")
     context.show_messages(quiet)
+    ml = ml or dicom_seg
     scans, batch = find_scans(input_path)
-    targets = plan_targets(scans, output, ml=ml, batch=batch)  # before the models load: a bad output fails fast
+    # before the models load: a bad output fails fast
+    targets = plan_targets(scans, output, ml=ml, batch=batch, dicom_seg=dicom_seg)
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
     options = SegmentOptions(task=task, mode=mode, device=device, tta=False if no_tta else None,
                              precision=precision, roi_subset=tuple(roi_subset), remove_small_blobs=remove_small_blobs)
