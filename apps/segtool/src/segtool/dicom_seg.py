@@ -1,6 +1,7 @@
 """A label map as a DICOM Segmentation (DICOM SEG) of the series it was segmented from, one segment per class.
 
-TotalSegmentator writes one with ``--output_type dicom_seg``; segtool with ``-o NAME.dcm --ml`` on a DICOM folder.
+TotalSegmentator writes one with ``--output_type dicom_seg``; segtool with ``-ot dicom_seg`` (or ``--ml -o NAME.dcm``)
+on a DICOM folder.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from segkit.io.atomic import atomic_path
 from segtool.errors import SegtoolError
 
 DICOM_SEG_SUFFIX = ".dcm"
+NEEDS_SERIES = "a DICOM SEG needs a DICOM series folder as input (it references its slices)"
 RAS_FROM_LPS = np.array([-1.0, -1.0, 1.0])
 #: patient and study attributes that a SEG must carry, possibly empty; anonymized series sometimes drop them
 EMPTY_ALLOWED = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber",
@@ -40,10 +42,11 @@ def write_dicom_seg(labels: Image, names: dict[int, str], scan: Image, path: Pat
     version = importlib.metadata.version("segtool")
     files = scan.meta.get("dicom_files")
     if not files:
-        raise SegtoolError(f"{path}: a DICOM SEG needs a DICOM series folder as input (it references its slices)")
+        raise SegtoolError(f"{path}: {NEEDS_SERIES}")
     sources = [_source_dataset(Path(f)) for f in files]
-    present = [v for v in sorted(names) if v in set(np.unique(labels.array).tolist())] or sorted(names)[:1]
-    segment_of = np.zeros(int(max(names)) + 1, dtype=np.uint16)
+    found = set(np.unique(labels.array).tolist())
+    present = [v for v in sorted(names) if v in found] or sorted(names)[:1]
+    segment_of = np.zeros(max(*names, *found) + 1, dtype=np.uint16)  # other values (none expected): background
     segment_of[present] = np.arange(1, len(present) + 1)
     frames = np.stack([segment_of[_frame(labels, source, path)] for source in sources])
     algorithm = hd.AlgorithmIdentificationSequence(name="segtool", version=version,
@@ -111,4 +114,4 @@ def _frame(labels: Image, source, path: Path) -> np.ndarray:
 def check_dicom_seg_source(target: Path, scan: Path | None) -> None:
     """Refuse a DICOM SEG target for an input that is not a DICOM series folder, before any work."""
     if target.name.lower().endswith(DICOM_SEG_SUFFIX) and not (scan is not None and scan.is_dir()):
-        raise SegtoolError(f"{target}: a DICOM SEG needs a DICOM series folder as input (it references its slices)")
+        raise SegtoolError(f"{target}: {NEEDS_SERIES}")
