@@ -10,7 +10,7 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q \
   -e packages/io -e packages/nets -e packages/planning \
-  -e packages/train -e packages/infer -e apps/segtool \
+  -e packages/train -e packages/infer -e "apps/segtool[dicom]" \
   -r requirements-dev.txt
 # pip byte-compiles regular installs but not editable ones; where PYTHONDONTWRITEBYTECODE is set, every run would
 # compile segkit's sources again (about 0.15 s per command)

@@ -104,9 +104,11 @@ def test_no_arguments_shows_help_and_half_arguments_exit_2(tmp_path):
 
 
 def test_nifti_scans_and_installed_weights_load_neither_simpleitk_nor_requests(ct_dir, tmp_path):
-    # each took 0.1-0.3 s of a segtool run's start-up; only other formats, and downloads, need them
+    # SimpleITK and requests each took 0.1-0.3 s of a segtool run's start-up; only other formats, and downloads,
+    # need them. Run as without the `dicom` extra: with pydicom installed, nibabel imports it, and it imports requests.
     code = f"""
 import sys
+sys.modules["pydicom"] = None
 import segtool.cli.main, segtool.cli.segment, segtool.api, segtool.run, segtool.weights, segtool.store
 from segkit.io import read_image, write_image
 image = read_image({str(ct_dir / "example_ct.nii.gz")!r})

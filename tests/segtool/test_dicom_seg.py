@@ -62,3 +62,11 @@ def test_totalsegmentators_output_type_names_a_dicom_seg(ct_dir, tmp_path):
     assert plan_targets([series], tmp_path / "out", ml=True, batch=False, dicom_seg=True) == [
         tmp_path / "out" / "example_ct_dicom.dcm"]
     assert plan_targets([series], tmp_path / "seg.dcm", ml=True, batch=False, dicom_seg=True) == [tmp_path / "seg.dcm"]
+
+
+def test_without_highdicom_a_dicom_seg_is_refused_before_any_work(ct_dir, tmp_path, monkeypatch):
+    from segtool import dicom_seg
+
+    monkeypatch.setattr(dicom_seg.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SegtoolError, match=r"needs highdicom: pip install 'segtool\[dicom\]'"):
+        plan_targets([ct_dir / "example_ct_dicom"], tmp_path / "seg.dcm", ml=True, batch=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import importlib.util
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,6 +113,11 @@ def _frame(labels: Image, source, path: Path) -> np.ndarray:
 
 
 def check_dicom_seg_source(target: Path, scan: Path | None) -> None:
-    """Refuse a DICOM SEG target for an input that is not a DICOM series folder, before any work."""
-    if target.name.lower().endswith(DICOM_SEG_SUFFIX) and not (scan is not None and scan.is_dir()):
+    """Refuse a DICOM SEG target, before any work, for an input that is not a DICOM series folder or where
+    highdicom (segtool's ``dicom`` extra) is not installed."""
+    if not target.name.lower().endswith(DICOM_SEG_SUFFIX):
+        return
+    if not (scan is not None and scan.is_dir()):
         raise SegtoolError(f"{target}: {NEEDS_SERIES}")
+    if importlib.util.find_spec("highdicom") is None:
+        raise SegtoolError(f"{target}: DICOM SEG output needs highdicom: pip install 'segtool[dicom]'")
