@@ -70,7 +70,8 @@ def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool, inpu
     overwrites an input scan, and each can be written. With ``inputs_on_disk`` False the scans
     only name the outputs (images held in memory). With ``ml``, ``dicom_seg`` makes every output a DICOM SEG.
     """
-    if dicom_seg and image_stem(output.name) not in (output.name, output.name[:-len(DICOM_SEG_SUFFIX)]):
+    other_file = image_stem(output.name) != output.name and not output.name.lower().endswith(DICOM_SEG_SUFFIX)
+    if dicom_seg and other_file:
         raise SegtoolError(f"{output}: a DICOM SEG output is a {DICOM_SEG_SUFFIX} file or a folder")
     suffix = DICOM_SEG_SUFFIX if dicom_seg else MASK_ENDING
     targets = [output_target(output, scan, ml=ml, batch=batch, suffix=suffix) for scan in scans]
