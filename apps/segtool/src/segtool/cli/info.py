@@ -8,24 +8,27 @@ from rich.table import Table
 
 from segtool.cli import context
 
-DISTRIBUTIONS = ("segtool", "segkit-io", "segkit-planning", "segkit-nets", "segkit-infer", "torch")
+DISTRIBUTIONS = ("segtool", "segkit-io", "segkit-planning", "segkit-nets", "segkit-infer", "torch",
+                 "highdicom")  # highdicom: segtool's `dicom` extra (DICOM SEG output)
 
 
 def info() -> None:
     """Print versions, the compute device and where weights live."""
     import torch
 
-    from segkit.nets import cpu_has_amx
+    from segkit.nets import cpu_emulation_message, cpu_has_amx
 
     table = Table(show_header=False)
     for name in DISTRIBUTIONS:
         try:
             table.add_row(name, metadata.version(name))
         except metadata.PackageNotFoundError:
-            table.add_row(name, "not installed")
+            table.add_row(name, "not installed" + (": pip install 'segtool[dicom]'" if name == "highdicom" else ""))
     device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
     table.add_row("device", device)
     table.add_row("CPU threads", str(torch.get_num_threads()))
     table.add_row("CPU bf16 (AMX)", "yes: segkit models run in bf16" if cpu_has_amx() else "no: fp32")
+    table.add_row("CPU bf16 kernels", "no: --precision bf16 is refused" if cpu_emulation_message(torch.bfloat16)
+                  else "yes")
     table.add_row("weights folder", str(context.store().root))
     context.out().print(table)
