@@ -114,6 +114,9 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "-f", "-ff"], "either --fast or --fastest"),  # TotalSegmentator's short options
     (["-ta", "hippo", "--device", "tpu"], "device must be"),
     (["-ta", "hippo", "-d", "gpu:x"], "device must be auto, cpu, cuda or cuda:N, got 'gpu:x'"),
+    (["-ta", "hippo", "-rmb", "0"], "remove_small_blobs must be a size in mm3 above 0, got 0.0"),
+    (["-ta", "hippo", "-sa", "mode"], "Invalid value for '--stats-aggregation'"),
+    (["-ta", "hippo", "-ot", "rtstruct"], "Invalid value for '--output-type'"),
 ])
 def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
     result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "out"), *args])

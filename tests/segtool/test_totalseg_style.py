@@ -28,9 +28,11 @@ def test_totalsegmentator_spellings_become_segtools(args, expected):
 
 
 def test_cli_choices_are_the_apis():
-    from segtool.api import OUTPUT_TYPES
+    from segtool.api import OUTPUT_TYPES, SMALL_BLOB_MM3
     from segtool.cli.choices import OutputType, StatsAggregation
+    from segtool.cli.totalseg_style import BARE_VALUES
     from segtool.statistics import AGGREGATIONS
 
     assert tuple(o.value for o in OutputType) == OUTPUT_TYPES
+    assert float(BARE_VALUES["remove_small_blobs"]) == SMALL_BLOB_MM3  # bare -rmb means the API's default
     assert tuple(a.value for a in StatsAggregation) == AGGREGATIONS
