@@ -1,6 +1,7 @@
 """segtool -i ... -o ... end to end on real scans, with weights from a local HTTP server or imported offline."""
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -117,9 +118,14 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "-rmb", "0"], "remove_small_blobs must be a size in mm3 above 0, got 0.0"),
     (["-ta", "hippo", "-sa", "mode"], "Invalid value for '--stats-aggregation'"),
     (["-ta", "hippo", "-ot", "rtstruct"], "Invalid value for '--output-type'"),
+    (["-ta", "hippo", "-s", "{input}"], "the statistics would overwrite an input scan"),
+    (["-ta", "hippo", "-rp", "{input}"], "the report would overwrite an input scan"),
 ])
 def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
-    result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "out"), *args])
+    scan = tmp_path / "scan.nii.gz"
+    scan.write_bytes(inputs[CASES[0]].read_bytes())
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(tmp_path / "out"),
+                                 *(a.format(input=scan) for a in args)])
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "out").exists()  # nothing written
 
@@ -373,3 +379,61 @@ def test_statistics_of_a_class_the_scan_cuts_off(hippo_cli, inputs, nnunet_refer
     median = stats["-sii -sa median"]["anterior"]  # TotalSegmentator's --stats_aggregation median
     assert median["volume"] == stats["-sii"]["anterior"]["volume"]
     assert median["intensity"] == round(float(np.median(cut.array[anterior])), 5)
+
+
+def test_statistics_only_with_extra_metrics_a_path_and_a_report(hippo_cli, inputs, tmp_path):
+    """TotalSegmentator's -ss (no masks), -s PATH, -sx and -rp PATH together."""
+    scan, out = inputs[CASES[1]], tmp_path / "out"
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(out), "-ta", "hippo", "-ss", "-s",
+                                 str(tmp_path / "stats" / "hippo.json"), "-sx", "-rp", str(tmp_path / "run.json")])
+    assert result.exit_code == 0, result.output
+    assert not out.exists()  # no masks, and nothing else went there
+    stats = json.loads((tmp_path / "stats" / "hippo.json").read_text())
+    masks = tmp_path / "masks"
+    assert runner.invoke(app, ["-i", str(scan), "-o", str(masks), "-ta", "hippo", "-s", "-q"]).exit_code == 0
+    assert json.loads((masks / "statistics.json").read_text()).keys() == stats.keys()
+    anterior = read_image(masks / "anterior.nii.gz").array == 1
+    intensities = read_image(scan).array[anterior]
+    where = np.argwhere(anterior)
+    assert stats["anterior"]["n_voxels"] == anterior.sum()
+    assert stats["anterior"]["intensity_max"] == intensities.max()
+    assert stats["anterior"]["intensity_std"] == pytest.approx(intensities.std(), abs=1e-4)
+    assert stats["anterior"]["centroid_vox"] == pytest.approx(where.mean(axis=0), abs=0.005)
+    assert stats["anterior"]["bbox_vox"] == np.stack([where.min(0), where.max(0)], axis=1).tolist()
+
+    report = json.loads((tmp_path / "run.json").read_text())
+    assert report["task"] == "hippo" and report["classes"] == {"1": "anterior", "2": "posterior"}
+    assert report["scans"] == [{"input": str(scan), "files": [str(tmp_path / "stats" / "hippo.json")]}]
+    assert report["failed"] == [] and report["device"] == "cpu" and report["software"]["segtool"]
+    assert [m["tta"] for m in report["models"]] == [True] and report["runtime_seconds"] > 0
+
+
+def test_report_of_a_batch_lists_every_file_and_the_failures(hippo_cli, inputs, tmp_path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "good.nii.gz").write_bytes(inputs[CASES[0]].read_bytes())
+    _nan_copy(folder, inputs[CASES[0]])
+    result = runner.invoke(app, ["-i", str(folder), "-o", str(tmp_path / "out"), "-ta", "hippo", "--ml", "-q",
+                                 "--no-tta", "--report", str(tmp_path / "run.json")])
+    assert result.exit_code == 2 and "NaN" in result.output
+    report = json.loads((tmp_path / "run.json").read_text())
+    good = tmp_path / "out" / "good.nii.gz"
+    names = tmp_path / "out" / "good.json"
+    assert report["scans"] == [{"input": str(folder / "good.nii.gz"), "files": [str(good), str(names)]}]
+    assert [f["input"] for f in report["failed"]] == [str(folder / "nan.nii.gz")]
+    assert [m["tta"] for m in report["models"]] == [False] and report["multilabel"] is True
+    assert all(Path(f).is_file() for scan in report["scans"] for f in scan["files"])
+
+    batch_stats = runner.invoke(app, ["-i", str(folder), "-o", str(tmp_path / "out2"), "-ta", "hippo",
+                                      "-s", str(tmp_path / "s.json")])
+    assert batch_stats.exit_code == 2 and "ask for statistics without a path" in batch_stats.output
+
+
+def test_api_statistics_to_a_path_without_saving_masks(hippo_cli, inputs, tmp_path):
+    from segtool import segment
+
+    result = segment(inputs[CASES[0]], tmp_path / "out", task="hippocampus", statistics=tmp_path / "s.json",
+                     statistics_extra=True, skip_saving=True, tta=False)
+    assert not (tmp_path / "out").exists()
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats == result.extra["statistics"] and stats["posterior"]["n_voxels"] == (result.get_fdata() == 2).sum()

@@ -99,7 +99,7 @@ class Segmenter:
         self.task: Task = self.registry.task(options.task)
         self.roi_values = _roi_values(self.task, options.roi_subset)
         self._store = store or WeightsStore(weights_dir())
-        self._device = _resolve_device(options.device)
+        self.device = _resolve_device(options.device)
         self._progress_for = progress_for
         self.parts = self._load(self._models_for(options.mode))
         locate = self.roi_values and options.mode is Mode.DEFAULT and Mode.FASTEST in self.task.modes
@@ -187,10 +187,10 @@ class Segmenter:
                                   allow_download=self.options.allow_download, on_progress=self._progress_for(entry))
             options = PredictOptions(
                 step=entry.step_size, tta=entry.mirroring if self.options.tta is None else self.options.tta,
-                precision=_precision(self.options.precision or entry.precision, self._device),
+                precision=_precision(self.options.precision or entry.precision, self.device),
                 fast_export=entry.label_export is LabelExport.NEAREST)
             try:
-                predictor = Predictor.from_model_folder(folder, folds=entry.folds, device=self._device, options=options)
+                predictor = Predictor.from_model_folder(folder, folds=entry.folds, device=self.device, options=options)
             except NetsError as err:
                 raise SegtoolError(f"{entry.name}: the installed weights do not load ({err})") from err
             loaded.append((entry, predictor))
@@ -207,9 +207,11 @@ def segment(
     device: str = "auto",
     roi_subset: str | list[str] | None = None,
     ml: bool = False,
-    statistics: bool = False,
+    statistics: bool | str | os.PathLike = False,
     stats_include_incomplete: bool = False,
     stats_aggregation: str = "mean",
+    statistics_extra: bool = False,
+    skip_saving: bool = False,
     preview: bool = False,
     tta: bool | None = None,
     remove_small_blobs: bool | float = False,
@@ -226,10 +228,13 @@ def segment(
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
-            beside the multilabel file). Classes cut off by the scan's edges are reported as 0, as
-            TotalSegmentator reports them.
+            beside the multilabel file); a path writes them there instead. Classes cut off by the scan's
+            edges are reported as 0, as TotalSegmentator reports them.
         stats_include_incomplete: measure the cut-off classes too (implies ``statistics``).
         stats_aggregation: ``mean`` (default) or ``median`` intensity, as TotalSegmentator's ``stats_aggregation``.
+        statistics_extra: also voxel count, intensity std/min/max, centroid and bounding box (implies
+            ``statistics``; `segtool.statistics.EXTRA_METRICS`).
+        skip_saving: write no label files to ``output``, only statistics and preview.
         remove_small_blobs: remove each class's connected components of at most this many mm3 (True:
             `SMALL_BLOB_MM3`), as TotalSegmentator's ``remove_small_blobs``.
         output_type: ``nifti`` (or the format of ``output``'s suffix) or ``dicom_seg``: a DICOM SEG of the input
@@ -245,7 +250,7 @@ def segment(
     Raises:
         SegtoolError: a bad input, option or output, or missing weights (one line each).
     """
-    from segtool.run import plan_targets, write_outputs
+    from segtool.run import OutputRequest, check_side_file, plan_targets, write_outputs
     from segtool.statistics import StatisticsOptions
 
     if fast and fastest:
@@ -260,15 +265,21 @@ def segment(
     blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
                              remove_small_blobs=blobs)
-    measure = StatisticsOptions.requested(statistics, stats_include_incomplete, stats_aggregation)
+    stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
+    request = OutputRequest(ml=ml, preview=preview, skip_saving=skip_saving, statistics_file=stats_file,
+                            statistics=StatisticsOptions.requested(bool(statistics), stats_include_incomplete,
+                                                                   stats_aggregation, statistics_extra))
     image = as_scan(input)
     source = Path(input) if isinstance(input, str | os.PathLike) else None  # None: an image held in memory
-    target = None if output is None else plan_targets([source or Path("segmentation.nii.gz")], Path(output), ml=ml,
-                                                      batch=False, inputs_on_disk=source is not None,
-                                                      dicom_seg=dicom_seg)[0]
+    planned = [source or Path("segmentation.nii.gz")]
+    target = None if output is None else plan_targets(planned, Path(output), ml=ml, batch=False,
+                                                      inputs_on_disk=source is not None, dicom_seg=dicom_seg,
+                                                      statistics_file=stats_file)[0]
+    if output is None and stats_file is not None:
+        check_side_file(stats_file, planned if source else [], "statistics")
     segmenter = Segmenter(options)
     labels = segmenter.segment_scan(image)
-    stats = write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=measure, preview=preview)
+    stats = write_outputs(image, labels, segmenter.label_names, target, request).statistics
     result = nib.Nifti1Image(labels.array, labels.affine)
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from segkit.io import Image, SegkitError
@@ -12,7 +13,14 @@ from segkit.io.atomic import atomic_path
 from segtool.api import Segmenter, as_scan
 from segtool.dicom_seg import DICOM_SEG_SUFFIX, check_dicom_seg_source, write_dicom_seg
 from segtool.errors import SegtoolError
-from segtool.outputs import FILE_SUFFIXES, MASK_ENDING, image_stem, write_class_masks, write_multilabel
+from segtool.outputs import (
+    FILE_SUFFIXES,
+    MASK_ENDING,
+    image_stem,
+    label_names_path,
+    write_class_masks,
+    write_multilabel,
+)
 from segtool.preview import write_preview
 from segtool.statistics import StatisticsOptions, class_statistics
 
@@ -65,10 +73,11 @@ def output_target(output: Path, scan: Path, *, ml: bool, batch: bool, suffix: st
 
 
 def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool, inputs_on_disk: bool = True,
-                 dicom_seg: bool = False) -> list[Path]:
+                 dicom_seg: bool = False, statistics_file: Path | None = None) -> list[Path]:
     """Each scan's `output_target`, checked before any work: no two scans share one, none
     overwrites an input scan, and each can be written. With ``inputs_on_disk`` False the scans
     only name the outputs (images held in memory). With ``ml``, ``dicom_seg`` makes every output a DICOM SEG.
+    A ``statistics_file`` (one scan only) is checked the same way.
     """
     other_file = image_stem(output.name) != output.name and not output.name.lower().endswith(DICOM_SEG_SUFFIX)
     if dicom_seg and other_file:
@@ -86,7 +95,19 @@ def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool, inpu
             raise SegtoolError(f"{target}: the output would overwrite an input scan; choose another output")
         _check_writable(target, folder=not ml)
         check_dicom_seg_source(target, scan if inputs_on_disk else None)
+    if statistics_file is not None:
+        if batch:
+            raise SegtoolError(f"{statistics_file}: a folder of scans writes statistics.json beside each scan's "
+                               "masks; ask for statistics without a path")
+        check_side_file(statistics_file, scans if inputs_on_disk else [], "statistics")
     return targets
+
+
+def check_side_file(path: Path, scans: list[Path], what: str) -> None:
+    """Refuse a file of the run's (``what``: statistics, report) that would overwrite an input or cannot be written."""
+    if path.resolve() in {scan.resolve() for scan in scans}:
+        raise SegtoolError(f"{path}: the {what} would overwrite an input scan; choose another path")
+    _check_writable(path, folder=False)
 
 
 def _check_writable(target: Path, *, folder: bool) -> None:
@@ -101,48 +122,84 @@ def _check_writable(target: Path, *, folder: bool) -> None:
         raise SegtoolError(f"cannot write {target}: {existing} is not writable")
 
 
-def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Path | None, *,
-                  ml: bool, statistics: StatisticsOptions | None, preview: bool) -> dict | None:
-    """Write masks into folder ``target`` (or, with ``ml``, the multilabel file ``target``).
+@dataclass(frozen=True)
+class OutputRequest:
+    """What is written for each scan besides, or instead of, its label files.
 
-    Statistics (see `class_statistics`) and preview go beside the result: ``statistics.json``/``preview.png`` inside
-    the masks folder, or ``<name>_statistics.json``/``<name>_preview.png`` next to the file.
-    Returns the statistics where ``statistics`` asks for them, else None.
+    Args:
+        ml: one multilabel file (or DICOM SEG) instead of one mask per class.
+        statistics: per-class statistics to compute (`class_statistics`), or None.
+        statistics_file: where they go instead of beside the label files (one scan only).
+        preview: also write a PNG with the labels over the scan.
+        skip_saving: write no label files, only statistics and preview (TotalSegmentator's ``--skip_saving``).
+    """
+
+    ml: bool = False
+    statistics: StatisticsOptions | None = None
+    statistics_file: Path | None = None
+    preview: bool = False
+    skip_saving: bool = False
+
+
+@dataclass
+class ScanOutputs:
+    """What `write_outputs` produced for one scan: its statistics (if asked for) and the files it wrote."""
+
+    statistics: dict | None = None
+    files: list[Path] = field(default_factory=list)
+
+
+def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Path | None,
+                  request: OutputRequest) -> ScanOutputs:
+    """Write masks into folder ``target`` (or, with ``request.ml``, the multilabel file or DICOM SEG ``target``).
+
+    Statistics and preview go beside the result: ``statistics.json``/``preview.png`` inside the masks folder, or
+    ``<name>_statistics.json``/``<name>_preview.png`` next to the file; ``request.statistics_file`` overrides the
+    former. With ``target`` None only ``request.statistics_file`` is written.
 
     Raises:
         SegtoolError: a file cannot be written.
     """
-    stats = None
-    if statistics is not None:
-        stats = class_statistics(labels.array, names, image.array, image.spacing, statistics)
-    if target is None:
-        return stats
+    out = ScanOutputs()
+    if request.statistics is not None:
+        out.statistics = class_statistics(labels.array, names, image.array, image.spacing, request.statistics)
+    stats_path = request.statistics_file
     try:
-        if ml:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.name.lower().endswith(DICOM_SEG_SUFFIX):
-                write_dicom_seg(labels, names, image, target)
-            else:
-                write_multilabel(labels, names, target)
-            stem = image_stem(target.name)
-            stats_path = target.with_name(f"{stem}_statistics.json")
-            preview_path = target.with_name(f"{stem}_preview.png")
-        else:
-            write_class_masks(labels, names, target)
-            stats_path, preview_path = target / "statistics.json", target / "preview.png"
-        if stats is not None:
+        if target is not None:
+            if not request.skip_saving:
+                out.files += _write_labels(image, labels, names, target, ml=request.ml)
+            stats_path = stats_path or companion(target, "statistics.json", ml=request.ml)
+            if request.preview:
+                preview_path = companion(target, "preview.png", ml=request.ml)
+                preview_path.parent.mkdir(parents=True, exist_ok=True)
+                out.files.append(write_preview(image, labels, preview_path))
+        if out.statistics is not None and stats_path is not None:
+            stats_path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(stats_path) as tmp:
-                tmp.write_text(json.dumps(stats, indent=1))
-        if preview:
-            write_preview(image, labels, preview_path)
+                tmp.write_text(json.dumps(out.statistics, indent=1))
+            out.files.append(stats_path)
     except OSError as err:
-        raise SegtoolError(f"cannot write {target}: {err.strerror or err}") from err
-    return stats
+        raise SegtoolError(f"cannot write {target or stats_path}: {err.strerror or err}") from err
+    return out
 
 
-def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, *, ml: bool,
-             statistics: StatisticsOptions | None, preview: bool, batch: bool,
-             on_done: Callable[[Path, Path], None] = lambda scan, out: None) -> list[tuple[Path, str]]:
+def _write_labels(image: Image, labels: Image, names: dict[int, str], target: Path, *, ml: bool) -> list[Path]:
+    if not ml:
+        return write_class_masks(labels, names, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.name.lower().endswith(DICOM_SEG_SUFFIX):
+        return [write_dicom_seg(labels, names, image, target)]
+    return [write_multilabel(labels, names, target), label_names_path(target)]
+
+
+def companion(target: Path, name: str, *, ml: bool) -> Path:
+    """A file that accompanies a result: ``target/name`` in a masks folder, ``<stem>_name`` beside a file."""
+    return target.with_name(f"{image_stem(target.name)}_{name}") if ml else target / name
+
+
+def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, request: OutputRequest, *,
+             batch: bool, on_done: Callable[[Path, Path, ScanOutputs], None] = lambda scan, target, outputs: None
+             ) -> list[tuple[Path, str]]:
     """Segment each scan with one loaded segmenter; return the (scan, error) pairs of scans that failed.
 
     Each scan goes to its target (`plan_targets`, checked before any scan is segmented). In a batch a
@@ -154,11 +211,11 @@ def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, *, ml
         try:
             image = as_scan(scan)
             labels = segmenter.segment_scan(image)
-            write_outputs(image, labels, segmenter.label_names, target, ml=ml, statistics=statistics, preview=preview)
+            outputs = write_outputs(image, labels, segmenter.label_names, target, request)
         except SegkitError as err:
             if not batch:
                 raise
             failures.append((scan, str(err)))
             continue
-        on_done(scan, target)
+        on_done(scan, target, outputs)
     return failures

@@ -35,12 +35,22 @@ def segment(
                                      "input DICOM series (also: --ml -o NAME.dcm).")] = OutputType.NIFTI,
     roi_subset: Annotated[list[str] | None, typer.Option(
         "--roi-subset", "-rs", help="Only these classes (-rs liver spleen, or repeat the option).")] = None,
-    statistics: Annotated[bool, typer.Option("--statistics", "-s", help="Write statistics.json.")] = False,
+    statistics: Annotated[str | None, typer.Option(
+        "--statistics", "-s", metavar="[PATH]",
+        help="Write per-class volume and intensity to statistics.json beside the masks (or to PATH).")] = None,
     stats_include_incomplete: Annotated[bool, typer.Option(
         "--stats-include-incomplete", "-sii",
         help="Statistics also for classes cut off by the scan's edges (else reported as 0).")] = False,
     stats_aggregation: Annotated[StatsAggregation, typer.Option(
         "--stats-aggregation", "-sa", help="Intensity statistic: mean or median.")] = StatsAggregation.MEAN,
+    statistics_extra: Annotated[bool, typer.Option(
+        "--statistics-extra", "-sx",
+        help="Statistics also give voxel count, intensity std/min/max, centroid and bounding box (voxels).")] = False,
+    skip_saving: Annotated[bool, typer.Option(
+        "--skip-saving", "-ss", help="Write no masks, only statistics, preview and report.")] = False,
+    report: Annotated[Path | None, typer.Option(
+        "--report", "-rp", metavar="PATH",
+        help="Write a JSON record of the run: versions, models, options, classes, time, files written.")] = None,
     preview: Annotated[bool, typer.Option("--preview", "-p", help="Write preview.png.")] = False,
     remove_small_blobs: Annotated[float | None, typer.Option(
         "--remove-small-blobs", "-rmb", metavar="[MM3]",
@@ -59,15 +69,18 @@ def segment(
         print_error(f"missing {'-i INPUT' if input_path is None else '-o OUTPUT'}; see 'segtool --help'")
         raise typer.Exit(USAGE_ERROR)
     from segtool.cli.segment import run_segment
+    from segtool.run import OutputRequest
     from segtool.statistics import StatisticsOptions
 
-    code = run_segment(input_path, output, task=task, fast=fast, fastest=fastest, device=device, ml=ml,
-                       dicom_seg=output_type is OutputType.DICOM_SEG,
-                       roi_subset=roi_subset or [], remove_small_blobs=remove_small_blobs, preview=preview,
-                       no_tta=no_tta,
-                       statistics=StatisticsOptions.requested(statistics, stats_include_incomplete,
-                                                              stats_aggregation.value),
-                       precision=precision.value if precision else None, quiet=quiet)
+    dicom_seg = output_type is OutputType.DICOM_SEG
+    request = OutputRequest(
+        ml=ml or dicom_seg, preview=preview, skip_saving=skip_saving,
+        statistics=StatisticsOptions.requested(statistics is not None, stats_include_incomplete,
+                                               stats_aggregation.value, statistics_extra),
+        statistics_file=Path(statistics) if statistics else None)
+    code = run_segment(input_path, output, request, task=task, fast=fast, fastest=fastest, device=device,
+                       dicom_seg=dicom_seg, roi_subset=roi_subset or [], remove_small_blobs=remove_small_blobs,
+                       no_tta=no_tta, precision=precision.value if precision else None, report=report, quiet=quiet)
     raise typer.Exit(code)
 
 

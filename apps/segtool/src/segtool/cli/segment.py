@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from segkit.io.console import USAGE_ERROR, print_error
@@ -9,22 +10,23 @@ from segtool.api import Segmenter, SegmentOptions
 from segtool.cli import context
 from segtool.errors import SegtoolError
 from segtool.registry import Mode
-from segtool.run import find_scans, plan_targets, run_many
-from segtool.statistics import StatisticsOptions
+from segtool.run import OutputRequest, ScanOutputs, check_side_file, find_scans, plan_targets, run_many
 
 
-def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastest: bool, device: str, ml: bool,
-                dicom_seg: bool, roi_subset: list[str], remove_small_blobs: float | None,
-                statistics: StatisticsOptions | None, preview: bool, no_tta: bool, precision: str | None,
-                quiet: bool) -> int:
+def run_segment(input_path: Path, output: Path, request: OutputRequest, *, task: str, fast: bool, fastest: bool,
+                device: str, dicom_seg: bool, roi_subset: list[str], remove_small_blobs: float | None,
+                no_tta: bool, precision: str | None, report: Path | None, quiet: bool) -> int:
     """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
+    started = time.perf_counter()
     if fast and fastest:
         raise SegtoolError("choose either --fast or --fastest, not both")
     context.show_messages(quiet)
-    ml = ml or dicom_seg
     scans, batch = find_scans(input_path)
     # before the models load: a bad output fails fast
-    targets = plan_targets(scans, output, ml=ml, batch=batch, dicom_seg=dicom_seg)
+    targets = plan_targets(scans, output, ml=request.ml, batch=batch, dicom_seg=dicom_seg,
+                           statistics_file=request.statistics_file)
+    if report is not None:
+        check_side_file(report, scans, "report")
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
     options = SegmentOptions(task=task, mode=mode, device=device, tta=False if no_tta else None,
                              precision=precision, roi_subset=tuple(roi_subset), remove_small_blobs=remove_small_blobs)
@@ -32,18 +34,26 @@ def run_segment(input_path: Path, output: Path, *, task: str, fast: bool, fastes
         segmenter = Segmenter(options, registry=context.registry(), store=context.store(),
                               progress_for=context.progress_for(bars))
     console = context.out()
+    done: list[tuple[Path, ScanOutputs]] = []
     with context.step_bars(quiet) as bars:
         progress = bars.add_task(f"segmenting ({task}, {mode.value})", total=len(scans))
 
-        def done(scan: Path, target: Path) -> None:
+        def finished(scan: Path, target: Path, outputs: ScanOutputs) -> None:
+            done.append((scan, outputs))
             bars.advance(progress)
             if not quiet:
-                console.print(f"{scan.name} -> {target}")
+                written = ", ".join(str(f) for f in outputs.files) or "nothing written"
+                console.print(f"{scan.name} -> {written if request.skip_saving else target}")
 
-        failures = run_many(scans, targets, segmenter, ml=ml, statistics=statistics, preview=preview, batch=batch,
-                            on_done=done)
+        failures = run_many(scans, targets, segmenter, request, batch=batch, on_done=finished)
     for scan, message in failures:
         print_error(message if str(scan) in message else f"{scan}: {message}")
+    if report is not None:
+        from segtool.report import run_report, write_report
+
+        write_report(run_report(segmenter, input_path=input_path, output=output,
+                                output_type="dicom_seg" if dicom_seg else "nifti", ml=request.ml, done=done,
+                                failures=failures, seconds=time.perf_counter() - started), report)
     if not quiet:
         console.print(f"done: {len(scans) - len(failures)} of {len(scans)} scan(s) segmented into {output}")
     return USAGE_ERROR if failures else 0

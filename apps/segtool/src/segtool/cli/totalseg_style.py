@@ -8,8 +8,8 @@ from collections.abc import Collection, Mapping
 from typer.core import TyperGroup
 
 #: values that an option given bare stands for: TotalSegmentator's ``-rmb`` alone removes blobs under 200 mm3
-#: (`segtool.api.SMALL_BLOB_MM3`)
-BARE_VALUES = {"remove_small_blobs": "200"}
+#: (`segtool.api.SMALL_BLOB_MM3`); ``-s`` alone puts statistics.json in its usual place (no path of its own)
+BARE_VALUES = {"remove_small_blobs": "200", "statistics": ""}
 
 
 def respell(args: list[str], known: Collection[str], *, repeatable: Collection[str] = (),

@@ -88,6 +88,11 @@ class Predictor:
             batch_size=self.options.batch_size or (4 if self.device.type == "cuda" else 1),
             autocast_dtype=dtype, channels_last=channels_last)
 
+    @property
+    def network_dtype(self) -> torch.dtype:
+        """The precision the networks compute in: the autocast dtype, else float32."""
+        return self._window.autocast_dtype or torch.float32
+
     @classmethod
     def from_model_folder(cls, path: str | Path, *, folds: int | str | Iterable[int | str] | None = None,
                           device: str | torch.device = "cpu", checkpoint: str = NNUNET_CHECKPOINT,

@@ -1,0 +1,71 @@
+"""A machine-readable record of a segtool run (TotalSegmentator's ``--report``): software and model versions, the
+options, the classes, the run time and every file written."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+
+from segkit.io.atomic import atomic_path
+from segtool.api import Segmenter
+from segtool.errors import SegtoolError
+from segtool.run import ScanOutputs
+
+SOFTWARE = ("segtool", "segkit-io", "segkit-planning", "segkit-nets", "segkit-infer", "torch")
+
+
+def versions(distributions: tuple[str, ...] = SOFTWARE) -> dict[str, str | None]:
+    """Installed version of each distribution (None where it is not installed)."""
+    found = {}
+    for name in distributions:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, output_type: str, ml: bool,
+               done: list[tuple[Path, ScanOutputs]], failures: list[tuple[Path, str]], seconds: float) -> dict:
+    """The report of one run of ``segmenter`` over the scans of ``input_path``.
+
+    Args:
+        done: each segmented scan with what was written for it.
+        failures: each scan that failed with its error (a batch goes on past them).
+        seconds: wall time of the whole run.
+    """
+    options, task = segmenter.options, segmenter.task
+    return {
+        "software": versions(),
+        "task": task.name,
+        "modality": task.modality,
+        "mode": options.mode.value,
+        "device": segmenter.device,
+        "models": [{"name": entry.name, "format": entry.format.value, "configuration": entry.configuration,
+                    "folds": list(entry.folds), "sha256": entry.sha256, "step": predictor.options.step,
+                    "tta": predictor.options.tta, "precision": str(predictor.network_dtype).removeprefix("torch.")}
+                   for entry, predictor in (*segmenter.locator, *segmenter.parts)],
+        "roi_subset": list(options.roi_subset),
+        "remove_small_blobs_mm3": options.remove_small_blobs,
+        "multilabel": ml,
+        "output_type": output_type,
+        "input": str(input_path),
+        "output": str(output),
+        "num_classes": len(segmenter.label_names),
+        "classes": {str(value): name for value, name in sorted(segmenter.label_names.items())},
+        "runtime_seconds": round(seconds, 2),
+        "scans": [{"input": str(scan), "files": [str(f) for f in outputs.files]} for scan, outputs in done],
+        "failed": [{"input": str(scan), "error": message} for scan, message in failures],
+    }
+
+
+def write_report(report: dict, path: Path) -> Path:
+    """Write ``report`` as JSON to ``path`` (all or nothing)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(report, indent=1))
+    except OSError as err:
+        raise SegtoolError(f"cannot write {path}: {err.strerror or err}") from err
+    return path
