@@ -36,6 +36,26 @@ def test_totalsegmentators_map_of_the_dicom_series_round_trips(ct_dir, tmp_path)
     assert np.array_equal(np.array([0, *present])[numbers], labels.array)
     assert seg.Modality == "SEG" and seg.NumberOfFrames > 0
     assert seg.StudyInstanceUID == scan_header(scan).StudyInstanceUID
+    # each segment carries its class's SNOMED CT codes and colour (the codes of TotalSegmentator's table)
+    segment = {d.SegmentLabel: d for d in seg.SegmentSequence}
+    humerus = segment["humerus_left"].SegmentedPropertyTypeCodeSequence[0]
+    assert (humerus.CodingSchemeDesignator, humerus.CodeValue, humerus.CodeMeaning) == ("SCT", "85050009", "Humerus")
+    assert humerus.SegmentedPropertyTypeModifierCodeSequence[0].CodeMeaning == "Left"
+    assert segment["spleen"].SegmentedPropertyTypeCodeSequence[0].CodeValue == "78961009"
+    assert segment["spleen"].SegmentedPropertyCategoryCodeSequence[0].CodeMeaning == "Anatomical Structure"
+    assert hd.color.CIELabColor.from_dicom_value(segment["spleen"].RecommendedDisplayCIELabValue).to_rgb() == (
+        50, 170, 60)
+
+
+def test_a_class_without_codes_gets_a_generic_anatomical_structure(ct_dir, tmp_path):
+    scan = read_image(ct_dir / "example_ct_dicom").crop((slice(None), slice(None), slice(0, 2)))
+    labels = scan.with_array((scan.array > 200).astype(np.uint8))
+    scan.meta["dicom_files"] = read_image(ct_dir / "example_ct_dicom").meta["dicom_files"][:2]
+    seg = hd.seg.segread(write_dicom_seg(labels, {1: "anterior"}, scan, tmp_path / "seg.dcm"))
+    (description,) = seg.SegmentSequence
+    assert description.SegmentLabel == "anterior"
+    assert description.SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Anatomical structure"
+    assert "RecommendedDisplayCIELabValue" not in description
 
 
 def scan_header(scan):

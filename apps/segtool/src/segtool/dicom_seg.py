@@ -7,10 +7,13 @@ on a DICOM folder.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import importlib.util
+import json
 import logging
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,9 @@ from segtool.errors import SegtoolError
 DICOM_SEG_SUFFIX = ".dcm"
 NEEDS_SERIES = "a DICOM SEG needs a DICOM series folder as input (it references its slices)"
 RAS_FROM_LPS = np.array([-1.0, -1.0, 1.0])
+#: codes of a class that `segment_codes` lacks
+GENERIC_CODES = {"category": ["SCT", "123037004", "Anatomical Structure"],
+                 "type": ["SCT", "91723000", "Anatomical structure"]}
 #: patient and study attributes that a SEG must carry, possibly empty; anonymized series sometimes drop them
 EMPTY_ALLOWED = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber",
                  "ReferringPhysicianName", "StudyID", "StudyDate", "StudyTime")
@@ -52,12 +58,7 @@ def write_dicom_seg(labels: Image, names: dict[int, str], scan: Image, path: Pat
     frames = np.stack([segment_of[_frame(labels, source, path)] for source in sources])
     algorithm = hd.AlgorithmIdentificationSequence(name="segtool", version=version,
                                                    family=codes.cid7162.ArtificialIntelligence)
-    segments = [hd.seg.SegmentDescription(
-        segment_number=number, segment_label=names[value],
-        segmented_property_category=codes.cid7150.AnatomicalStructure,
-        segmented_property_type=hd.sr.CodedConcept("91723000", "SCT", "Anatomical structure"),
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm,
-    ) for number, value in enumerate(present, start=1)]
+    segments = [_segment(number, names[value], algorithm) for number, value in enumerate(present, start=1)]
     with _quiet_highdicom():
         seg = hd.seg.Segmentation(
             source_images=sources, pixel_array=frames, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -67,6 +68,35 @@ def write_dicom_seg(labels: Image, names: dict[int, str], scan: Image, path: Pat
     with atomic_path(path) as tmp:
         seg.save_as(tmp)
     return path
+
+
+def _segment(number: int, name: str, algorithm):
+    """The description of segment ``number``: the class's SNOMED CT codes and colour from `segment_codes`, or a
+    generic anatomical structure for a class the table lacks."""
+    import highdicom as hd
+
+    codes = segment_codes().get(name, GENERIC_CODES)
+    coded = {key: hd.sr.CodedConcept(value, scheme, meaning)
+             for key, (scheme, value, meaning) in codes.items() if key != "color"}
+    region = [coded["region"]] if "region" in coded else None
+    description = hd.seg.SegmentDescription(
+        segment_number=number, segment_label=name, segmented_property_category=coded["category"],
+        segmented_property_type=coded["type"], algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=algorithm, anatomic_regions=region,
+        display_color=hd.color.CIELabColor.from_rgb(*codes["color"]) if "color" in codes else None)
+    if "type_modifier" in coded:  # laterality: left and right kidney share the type "Kidney"
+        description.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [
+            coded["type_modifier"]]
+    if "region_modifier" in coded:
+        description.AnatomicRegionSequence[0].AnatomicRegionModifierSequence = [coded["region_modifier"]]
+    return description
+
+
+@functools.cache
+def segment_codes() -> dict[str, dict[str, list]]:
+    """Class name -> SNOMED CT codes (``category``, ``type`` and optional ``type_modifier``, ``region``,
+    ``region_modifier``, each ``[scheme, value, meaning]``) and ``color`` (RGB), from ``segment_codes.json``."""
+    return json.loads(resources.files("segtool").joinpath("segment_codes.json").read_text())["classes"]
 
 
 @contextlib.contextmanager
