@@ -383,14 +383,17 @@ def test_statistics_of_a_class_the_scan_cuts_off(hippo_cli, inputs, nnunet_refer
 
 def test_statistics_only_with_extra_metrics_a_path_and_a_report(hippo_cli, inputs, tmp_path):
     """TotalSegmentator's -ss (no masks), -s PATH, -sx and -rp PATH together."""
+    from segkit.nets import cpu_has_amx
+
     scan, out = inputs[CASES[1]], tmp_path / "out"
-    result = runner.invoke(app, ["-i", str(scan), "-o", str(out), "-ta", "hippo", "-ss", "-s",
-                                 str(tmp_path / "stats" / "hippo.json"), "-sx", "-rp", str(tmp_path / "run.json")])
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(out), "-ta", "hippo", "-ss", "-s", str(tmp_path / "stats"
+                                 / "hippo.json"), "-sx", "-rp", str(tmp_path / "run.json"), "--no-tta"])
     assert result.exit_code == 0, result.output
     assert not out.exists()  # no masks, and nothing else went there
     stats = json.loads((tmp_path / "stats" / "hippo.json").read_text())
     masks = tmp_path / "masks"
-    assert runner.invoke(app, ["-i", str(scan), "-o", str(masks), "-ta", "hippo", "-s", "-q"]).exit_code == 0
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(masks), "-ta", "hippo", "-s", "-q", "--no-tta"])
+    assert result.exit_code == 0, result.output
     assert json.loads((masks / "statistics.json").read_text()).keys() == stats.keys()
     anterior = read_image(masks / "anterior.nii.gz").array == 1
     intensities = read_image(scan).array[anterior]
@@ -405,7 +408,8 @@ def test_statistics_only_with_extra_metrics_a_path_and_a_report(hippo_cli, input
     assert report["task"] == "hippo" and report["classes"] == {"1": "anterior", "2": "posterior"}
     assert report["scans"] == [{"input": str(scan), "files": [str(tmp_path / "stats" / "hippo.json")]}]
     assert report["failed"] == [] and report["device"] == "cpu" and report["software"]["segtool"]
-    assert [m["tta"] for m in report["models"]] == [True] and report["runtime_seconds"] > 0
+    assert [m["tta"] for m in report["models"]] == [False] and report["runtime_seconds"] > 0
+    assert report["models"][0]["precision"] == "float32" or cpu_has_amx()
 
 
 def test_report_of_a_batch_lists_every_file_and_the_failures(hippo_cli, inputs, tmp_path):
