@@ -232,7 +232,7 @@ def test_api_errors_are_segtool_errors_with_one_line(hippo_cli, inputs, tmp_path
                              ({"remove_small_blobs": 0}, "above 0"), ({"remove_small_blobs": True}, "above 0")]:
         with pytest.raises(SegtoolError, match=message):
             SegmentOptions(**options)
-    with pytest.raises(SegtoolError, match="output_type must be nifti or dicom_seg"):
+    with pytest.raises(SegtoolError, match="output type must be one or more of nifti, dicom_seg, dicom_rtstruct"):
         segment(inputs[CASES[0]], task="hippo", output_type="rtstruct")
     assert SegmentOptions(device="CPU").device == "cpu"
     with pytest.raises(SegtoolError, match="preview needs an output"):
@@ -293,19 +293,25 @@ def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_di
 def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_path):
     from segtool import segment
 
-    # written as a DICOM SEG of the series as well (its voxels: tests/segtool/test_dicom_seg.py)
-    result = segment(ct_dir / "example_ct_dicom", tmp_path / "seg.dcm", task="total", fast=True,
-                     output_type="dicom_seg", statistics=True)
+    # written as a NIfTI file, and as a DICOM SEG and an RTSTRUCT of the series beside it (their voxels:
+    # tests/segtool/test_dicom_seg.py, test_dicom_rtstruct.py)
+    result = segment(ct_dir / "example_ct_dicom", tmp_path / "seg.nii.gz", task="total", fast=True, ml=True,
+                     output_type=["nifti", "dicom_seg", "dicom_rtstruct"], statistics=True)
     reference = nib.load(ct_dir / "example_seg_dicom.nii.gz")
     assert isinstance(result, nib.Nifti1Image) and result.shape == (512, 512, 20)
     np.testing.assert_allclose(result.affine, reference.affine, atol=1e-4)
     assert result.extra["label_names"][5] == "liver"
     assert set(result.extra["statistics"]) == set(result.extra["label_names"].values())
     present = [int(v) for v in np.unique(np.asarray(result.dataobj)) if v]
-    seg = pydicom.dcmread(tmp_path / "seg.dcm")
+    seg = pydicom.dcmread(tmp_path / "seg_seg.dcm")
     assert seg.Modality == "SEG" and [s.SegmentLabel for s in seg.SegmentSequence] == [
         result.extra["label_names"][v] for v in present]
-    assert (tmp_path / "seg_statistics.json").is_file()
+    structures = pydicom.dcmread(tmp_path / "seg_rtstruct.dcm")
+    assert structures.Modality == "RTSTRUCT" and [r.ROIName for r in structures.StructureSetROISequence] == [
+        result.extra["label_names"][v] for v in present]
+    assert np.array_equal(read_image(tmp_path / "seg.nii.gz").array, np.asarray(result.dataobj))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == [
+        "seg.json", "seg.nii.gz", "seg_rtstruct.dcm", "seg_seg.dcm", "seg_statistics.json"]
     nib.save(result, tmp_path / "saved.nii.gz")  # the class names travel in the file's label table
     assert read_image(tmp_path / "saved.nii.gz").meta["label_names"][5] == "liver"
     # a 4D image of one volume, held in memory, is resampled to 3 mm like the 3D one (a quarter of the series: one

@@ -10,7 +10,7 @@ from segtool.cli.main import app
 from segtool.dicom_seg import write_dicom_seg
 from segtool.errors import SegtoolError
 from segtool.registry import load_registry
-from segtool.run import plan_targets
+from segtool.run import OutputRequest, plan_targets, requested_types
 
 
 def read_dicom_seg(path, grid):
@@ -77,16 +77,28 @@ def test_a_dicom_seg_needs_a_dicom_folder(ct_dir, nnunet_reference_dir, tmp_path
     assert not list(tmp_path.iterdir())  # refused before any work
 
 
-def test_totalsegmentators_output_type_names_a_dicom_seg(ct_dir, tmp_path):
+def test_totalsegmentators_output_type_names_a_dicom_object(ct_dir, tmp_path):
     series = ct_dir / "example_ct_dicom"
-    assert plan_targets([series], tmp_path / "out", ml=True, batch=False, dicom_seg=True) == [
-        tmp_path / "out" / "example_ct_dicom.dcm"]
-    assert plan_targets([series], tmp_path / "seg.dcm", ml=True, batch=False, dicom_seg=True) == [tmp_path / "seg.dcm"]
+    for output_type in ("dicom_seg", "dicom_rtstruct"):
+        request = OutputRequest(output_types=(output_type,))
+        assert request.ml and request.dicom_file == output_type
+        assert plan_targets([series], tmp_path / "out", request, batch=False) == [
+            tmp_path / "out" / "example_ct_dicom.dcm"]
+        assert plan_targets([series], tmp_path / "seg.dcm", request, batch=False) == [tmp_path / "seg.dcm"]
+    assert requested_types("nifti", tmp_path / "seg.dcm", ml=True) == ("dicom_seg",)  # --ml -o NAME.dcm
+    both = OutputRequest(output_types=("nifti", "dicom_seg", "nifti"))
+    assert both.output_types == ("nifti", "dicom_seg") and both.dicom_file is None and not both.ml
+    with pytest.raises(SegtoolError, match="is a DICOM object; give a NIfTI file or a folder"):
+        plan_targets([series], tmp_path / "seg.dcm", OutputRequest(ml=True, output_types=both.output_types),
+                     batch=False)
+    with pytest.raises(SegtoolError, match="output type must be one or more of"):
+        OutputRequest(output_types=("rtstruct",))
 
 
 def test_without_highdicom_a_dicom_seg_is_refused_before_any_work(ct_dir, tmp_path, monkeypatch):
-    from segtool import dicom_seg
+    from segtool import dicom_series
 
-    monkeypatch.setattr(dicom_seg.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(dicom_series.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(SegtoolError, match=r"needs highdicom: pip install 'segtool\[dicom\]'"):
-        plan_targets([ct_dir / "example_ct_dicom"], tmp_path / "seg.dcm", ml=True, batch=False)
+        plan_targets([ct_dir / "example_ct_dicom"], tmp_path / "seg.dcm", OutputRequest(output_types="dicom_seg"),
+                     batch=False)

@@ -4,9 +4,9 @@ import pytest
 
 from segtool.cli.totalseg_style import respell
 
-KNOWN = ["--roi-subset", "-rs", "--stats-include-incomplete", "-i", "--ml", "--remove-small-blobs", "-rmb"]
+KNOWN = ["--roi-subset", "-rs", "--stats-include-incomplete", "-i", "--ml", "--remove-small-blobs", "-rmb", "-s"]
 REPEATABLE = ["--roi-subset", "-rs"]
-BARE = {"--remove-small-blobs": "200", "-rmb": "200"}
+BARE = {"--remove-small-blobs": "200", "-rmb": "200", "-s": ""}
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -22,15 +22,18 @@ BARE = {"--remove-small-blobs": "200", "-rmb": "200"}
     (["--ml", "--remove_small_blobs"], ["--ml", "--remove-small-blobs", "200"]),
     (["-rmb", "50", "--ml"], ["-rmb", "50", "--ml"]),
     (["-rmb=50"], ["-rmb=50"]),
+    (["-rs", "liver,spleen", "-s", "-i", "a,b.nii.gz"],
+     ["-rs", "liver", "-rs", "spleen", "-s", "", "-i", "a,b.nii.gz"]),
 ])
 def test_totalsegmentator_spellings_become_segtools(args, expected):
     assert respell(args, KNOWN, repeatable=REPEATABLE, bare_values=BARE) == expected
 
 
 def test_cli_choices_are_the_apis():
-    from segtool.api import OUTPUT_TYPES, SMALL_BLOB_MM3
+    from segtool.api import SMALL_BLOB_MM3
     from segtool.cli.choices import OutputType, StatsAggregation
     from segtool.cli.totalseg_style import BARE_VALUES
+    from segtool.run import OUTPUT_TYPES
     from segtool.statistics import AGGREGATIONS
 
     assert tuple(o.value for o in OutputType) == OUTPUT_TYPES

@@ -29,7 +29,6 @@ from segtool.weights import ensure_model
 ROI_MARGIN_MM = 20.0
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SMALL_BLOB_MM3 = 200.0  #: TotalSegmentator's ``--remove_small_blobs`` without a size
-OUTPUT_TYPES = ("nifti", "dicom_seg")
 ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
 
 
@@ -215,7 +214,7 @@ def segment(
     preview: bool = False,
     tta: bool | None = None,
     remove_small_blobs: bool | float = False,
-    output_type: str = "nifti",
+    output_type: str | list[str] = "nifti",
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid.
 
@@ -237,9 +236,11 @@ def segment(
         skip_saving: write no label files to ``output``, only statistics and preview.
         remove_small_blobs: remove each class's connected components of at most this many mm3 (True:
             `SMALL_BLOB_MM3`), as TotalSegmentator's ``remove_small_blobs``.
-        output_type: ``nifti`` (or the format of ``output``'s suffix) or ``dicom_seg``: a DICOM SEG of the input
-            DICOM folder, at ``output`` (a ``.dcm`` file, or a folder that gets ``<scan>.dcm``); ``output`` ending
-            in ``.dcm`` with ``ml`` gives one too.
+        output_type: ``nifti`` (or the format of ``output``'s suffix), ``dicom_seg`` or ``dicom_rtstruct``: a DICOM
+            SEG or RTSTRUCT of the input DICOM folder, at ``output`` (a ``.dcm`` file, or a folder that gets
+            ``<scan>.dcm``); ``output`` ending in ``.dcm`` with ``ml`` gives a SEG too. Several types: the DICOM
+            objects go beside the NIfTI result (``seg.dcm``, ``rtstruct.dcm`` in the folder, or
+            ``<name>_seg.dcm``... beside the file).
         preview: with ``output``, also write ``preview.png`` (or ``<name>_preview.png`` beside the
             multilabel file).
 
@@ -250,31 +251,28 @@ def segment(
     Raises:
         SegtoolError: a bad input, option or output, or missing weights (one line each).
     """
-    from segtool.run import OutputRequest, check_side_file, plan_targets, write_outputs
+    from segtool.run import OutputRequest, check_side_file, plan_targets, requested_types, write_outputs
     from segtool.statistics import StatisticsOptions
 
     if fast and fastest:
         raise SegtoolError("choose either fast or fastest, not both")
     if preview and output is None:
         raise SegtoolError("preview needs an output to write preview.png to")
-    if output_type not in OUTPUT_TYPES:
-        raise SegtoolError(f"output_type must be {' or '.join(OUTPUT_TYPES)}, got {output_type!r}")
-    dicom_seg = output_type == "dicom_seg"
-    ml = ml or dicom_seg
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
     blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
                              remove_small_blobs=blobs)
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
-    request = OutputRequest(ml=ml, preview=preview, skip_saving=skip_saving, statistics_file=stats_file,
+    types = requested_types(output_type, None if output is None else Path(output), ml=ml)
+    request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,
+                            statistics_file=stats_file,
                             statistics=StatisticsOptions.requested(bool(statistics), stats_include_incomplete,
                                                                    stats_aggregation, statistics_extra))
     image = as_scan(input)
     source = Path(input) if isinstance(input, str | os.PathLike) else None  # None: an image held in memory
     planned = [source or Path("segmentation.nii.gz")]
-    target = None if output is None else plan_targets(planned, Path(output), ml=ml, batch=False,
-                                                      inputs_on_disk=source is not None, dicom_seg=dicom_seg,
-                                                      statistics_file=stats_file)[0]
+    target = None if output is None else plan_targets(planned, Path(output), request, batch=False,
+                                                      inputs_on_disk=source is not None)[0]
     if output is None and stats_file is not None:
         check_side_file(stats_file, planned if source else [], "statistics")
     segmenter = Segmenter(options)

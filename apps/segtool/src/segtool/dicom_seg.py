@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.metadata
-import importlib.util
 import json
 import logging
 from collections.abc import Iterator
@@ -20,17 +19,11 @@ import numpy as np
 
 from segkit.io import Image
 from segkit.io.atomic import atomic_path
-from segtool.errors import SegtoolError
+from segtool.dicom_series import label_frame, source_datasets
 
-DICOM_SEG_SUFFIX = ".dcm"
-NEEDS_SERIES = "a DICOM SEG needs a DICOM series folder as input (it references its slices)"
-RAS_FROM_LPS = np.array([-1.0, -1.0, 1.0])
 #: codes of a class that `segment_codes` lacks
 GENERIC_CODES = {"category": ["SCT", "123037004", "Anatomical Structure"],
                  "type": ["SCT", "91723000", "Anatomical structure"]}
-#: patient and study attributes that a SEG must carry, possibly empty; anonymized series sometimes drop them
-EMPTY_ALLOWED = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber",
-                 "ReferringPhysicianName", "StudyID", "StudyDate", "StudyTime")
 
 
 def write_dicom_seg(labels: Image, names: dict[int, str], scan: Image, path: Path) -> Path:
@@ -47,15 +40,12 @@ def write_dicom_seg(labels: Image, names: dict[int, str], scan: Image, path: Pat
     from pydicom.sr.codedict import codes
 
     version = importlib.metadata.version("segtool")
-    files = scan.meta.get("dicom_files")
-    if not files:
-        raise SegtoolError(f"{path}: {NEEDS_SERIES}")
-    sources = [_source_dataset(Path(f)) for f in files]
+    sources = source_datasets(scan, path)
     found = set(np.unique(labels.array).tolist())
     present = [v for v in sorted(names) if v in found] or sorted(names)[:1]
     segment_of = np.zeros(max(*names, *found) + 1, dtype=np.uint16)  # other values (none expected): background
     segment_of[present] = np.arange(1, len(present) + 1)
-    frames = np.stack([segment_of[_frame(labels, source, path)] for source in sources])
+    frames = np.stack([segment_of[label_frame(labels, source, path)] for source in sources])
     algorithm = hd.AlgorithmIdentificationSequence(name="segtool", version=version,
                                                    family=codes.cid7162.ArtificialIntelligence)
     segments = [_segment(number, names[value], algorithm) for number, value in enumerate(present, start=1)]
@@ -109,45 +99,3 @@ def _quiet_highdicom() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-
-
-def _source_dataset(file: Path):
-    """The header of one source slice, with the identifiers that anonymization blanked taken from its file meta."""
-    import pydicom
-
-    dataset = pydicom.dcmread(file, stop_before_pixels=True)
-    if not dataset.get("SOPClassUID"):
-        dataset.SOPClassUID = dataset.file_meta.MediaStorageSOPClassUID
-    if not dataset.get("SOPInstanceUID"):
-        dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
-    for attribute in EMPTY_ALLOWED:
-        if attribute not in dataset:
-            setattr(dataset, attribute, "")
-    return dataset
-
-
-def _frame(labels: Image, source, path: Path) -> np.ndarray:
-    """The label values at the pixels of one source slice, ``(rows, columns)``, found through both geometries."""
-    if not all(key in source for key in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")):
-        raise SegtoolError(f"{path}: a DICOM SEG needs a series of single-frame slices with their positions")
-    along_row, along_column = (np.asarray(source.ImageOrientationPatient, dtype=np.float64).reshape(2, 3))
-    row_spacing, column_spacing = (float(s) for s in source.PixelSpacing)
-    rows, columns = np.mgrid[0:int(source.Rows), 0:int(source.Columns)]
-    lps = (np.asarray(source.ImagePositionPatient, dtype=np.float64) + columns[..., None] * column_spacing * along_row
-           + rows[..., None] * row_spacing * along_column)
-    voxels = (lps * RAS_FROM_LPS - labels.affine[:3, 3]) @ np.linalg.inv(labels.affine[:3, :3]).T
-    index = np.rint(voxels).astype(np.int64)
-    if np.abs(voxels - index).max() > 0.01 or (index < 0).any() or (index >= labels.spatial_shape).any():
-        raise SegtoolError(f"{path}: the DICOM slices do not lie on the segmentation's grid")
-    return labels.array[index[..., 0], index[..., 1], index[..., 2]]
-
-
-def check_dicom_seg_source(target: Path, scan: Path | None) -> None:
-    """Refuse a DICOM SEG target, before any work, for an input that is not a DICOM series folder or where
-    highdicom (segtool's ``dicom`` extra) is not installed."""
-    if not target.name.lower().endswith(DICOM_SEG_SUFFIX):
-        return
-    if not (scan is not None and scan.is_dir()):
-        raise SegtoolError(f"{target}: {NEEDS_SERIES}")
-    if importlib.util.find_spec("highdicom") is None:
-        raise SegtoolError(f"{target}: DICOM SEG output needs highdicom: pip install 'segtool[dicom]'")

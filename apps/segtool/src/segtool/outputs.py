@@ -13,11 +13,11 @@ from segkit.io import Image, write_image
 from segkit.io.atomic import atomic_path
 from segkit.io.nifti import NIFTI_SUFFIXES
 from segkit.io.writing import SITK_WRITE_SUFFIXES
-from segtool.dicom_seg import DICOM_SEG_SUFFIX
+from segtool.dicom_series import DICOM_SUFFIX
 
 MASK_ENDING = ".nii.gz"
 FILE_SUFFIXES = NIFTI_SUFFIXES + SITK_WRITE_SUFFIXES  # image files: multilabel outputs, and scans
-OUTPUT_SUFFIXES = FILE_SUFFIXES + (DICOM_SEG_SUFFIX,)  # what a multilabel output file may be
+OUTPUT_SUFFIXES = FILE_SUFFIXES + (DICOM_SUFFIX,)  # what a multilabel output file may be
 
 
 def image_stem(name: str, suffixes: tuple[str, ...] = OUTPUT_SUFFIXES) -> str:

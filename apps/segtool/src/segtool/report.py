@@ -10,7 +10,7 @@ from pathlib import Path
 from segkit.io.atomic import atomic_path
 from segtool.api import Segmenter
 from segtool.errors import SegtoolError
-from segtool.run import ScanOutputs
+from segtool.run import OutputRequest, ScanOutputs
 
 SOFTWARE = ("segtool", "segkit-io", "segkit-planning", "segkit-nets", "segkit-infer", "torch")
 
@@ -26,7 +26,7 @@ def versions(distributions: tuple[str, ...] = SOFTWARE) -> dict[str, str | None]
     return found
 
 
-def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, output_type: str, ml: bool,
+def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request: OutputRequest,
                done: list[tuple[Path, ScanOutputs]], failures: list[tuple[Path, str]], seconds: float) -> dict:
     """The report of one run of ``segmenter`` over the scans of ``input_path``.
 
@@ -48,8 +48,9 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, output_t
                    for entry, predictor in (*segmenter.locator, *segmenter.parts)],
         "roi_subset": list(options.roi_subset),
         "remove_small_blobs_mm3": options.remove_small_blobs,
-        "multilabel": ml,
-        "output_type": output_type,
+        "multilabel": request.ml,
+        "output_type": list(request.output_types),
+        "skip_saving": request.skip_saving,
         "input": str(input_path),
         "output": str(output),
         "num_classes": len(segmenter.label_names),

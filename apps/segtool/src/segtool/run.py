@@ -11,7 +11,9 @@ from pathlib import Path
 from segkit.io import Image, SegkitError
 from segkit.io.atomic import atomic_path
 from segtool.api import Segmenter, as_scan
-from segtool.dicom_seg import DICOM_SEG_SUFFIX, check_dicom_seg_source, write_dicom_seg
+from segtool.dicom_rtstruct import write_rtstruct
+from segtool.dicom_seg import write_dicom_seg
+from segtool.dicom_series import DICOM_SUFFIX, check_dicom_source
 from segtool.errors import SegtoolError
 from segtool.outputs import (
     FILE_SUFFIXES,
@@ -25,6 +27,62 @@ from segtool.preview import write_preview
 from segtool.statistics import StatisticsOptions, class_statistics
 
 SCAN_SUFFIXES = FILE_SUFFIXES + (".zip",)  # a zip holds a DICOM series
+OUTPUT_TYPES = ("nifti", "dicom_seg", "dicom_rtstruct")  #: TotalSegmentator's ``--output_type`` values
+DICOM_WRITERS = {"dicom_seg": write_dicom_seg, "dicom_rtstruct": write_rtstruct}
+#: file names of DICOM objects written beside a NIfTI result (several output types)
+DICOM_COMPANIONS = {"dicom_seg": "seg.dcm", "dicom_rtstruct": "rtstruct.dcm"}
+
+
+@dataclass(frozen=True)
+class OutputRequest:
+    """What is written for each scan besides, or instead of, its label files.
+
+    Args:
+        ml: one multilabel file instead of one mask per class.
+        output_types: any of `OUTPUT_TYPES`. One DICOM type alone makes the target that DICOM object (a ``.dcm``
+            file); next to other types, DICOM objects go beside the NIfTI result (`DICOM_COMPANIONS`).
+        statistics: per-class statistics to compute (`class_statistics`), or None.
+        statistics_file: where they go instead of beside the label files (one scan only).
+        preview: also write a PNG with the labels over the scan.
+        skip_saving: write no label files, only statistics and preview (TotalSegmentator's ``--skip_saving``).
+    """
+
+    ml: bool = False
+    output_types: tuple[str, ...] = ("nifti",)
+    statistics: StatisticsOptions | None = None
+    statistics_file: Path | None = None
+    preview: bool = False
+    skip_saving: bool = False
+
+    def __post_init__(self) -> None:
+        types = (self.output_types,) if isinstance(self.output_types, str) else tuple(self.output_types)
+        unknown = [t for t in types if t not in OUTPUT_TYPES]
+        if unknown or not types:
+            raise SegtoolError(f"output type must be one or more of {', '.join(OUTPUT_TYPES)}, got {unknown or types}")
+        object.__setattr__(self, "output_types", tuple(dict.fromkeys(types)))
+        if self.dicom_file:
+            object.__setattr__(self, "ml", True)  # one DICOM object holds every class
+
+    @property
+    def dicom_file(self) -> str | None:
+        """The DICOM output type that the target itself is written as (when it is the only type), else None."""
+        only = self.output_types[0] if len(self.output_types) == 1 else "nifti"
+        return None if only == "nifti" else only
+
+    @property
+    def dicom_types(self) -> tuple[str, ...]:
+        """Every DICOM output type asked for."""
+        return tuple(t for t in self.output_types if t in DICOM_WRITERS)
+
+
+def requested_types(output_types: str | list[str] | tuple[str, ...], output: Path | None, *,
+                    ml: bool) -> tuple[str, ...]:
+    """The output types asked for: ``output_types``, except that a multilabel ``.dcm`` output alone (``--ml -o
+    NAME.dcm``) asks for a DICOM SEG."""
+    types = (output_types,) if isinstance(output_types, str) else tuple(output_types)
+    if ml and types == ("nifti",) and output is not None and output.name.lower().endswith(DICOM_SUFFIX):
+        return ("dicom_seg",)
+    return types
 
 
 def find_scans(path: Path) -> tuple[list[Path], bool]:
@@ -72,17 +130,21 @@ def output_target(output: Path, scan: Path, *, ml: bool, batch: bool, suffix: st
     return output / scan_name(scan) if batch else output
 
 
-def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool, inputs_on_disk: bool = True,
-                 dicom_seg: bool = False, statistics_file: Path | None = None) -> list[Path]:
+def plan_targets(scans: list[Path], output: Path, request: OutputRequest, *, batch: bool,
+                 inputs_on_disk: bool = True) -> list[Path]:
     """Each scan's `output_target`, checked before any work: no two scans share one, none
-    overwrites an input scan, and each can be written. With ``inputs_on_disk`` False the scans
-    only name the outputs (images held in memory). With ``ml``, ``dicom_seg`` makes every output a DICOM SEG.
-    A ``statistics_file`` (one scan only) is checked the same way.
+    overwrites an input scan, and each can be written; DICOM outputs have a DICOM series as input. With
+    ``inputs_on_disk`` False the scans only name the outputs (images held in memory). A
+    ``request.statistics_file`` (one scan only) is checked the same way.
     """
-    other_file = image_stem(output.name) != output.name and not output.name.lower().endswith(DICOM_SEG_SUFFIX)
-    if dicom_seg and other_file:
-        raise SegtoolError(f"{output}: a DICOM SEG output is a {DICOM_SEG_SUFFIX} file or a folder")
-    suffix = DICOM_SEG_SUFFIX if dicom_seg else MASK_ENDING
+    is_dicom = output.name.lower().endswith(DICOM_SUFFIX)
+    if request.dicom_file and image_stem(output.name) != output.name and not is_dicom:
+        raise SegtoolError(f"{output}: a {request.dicom_file} output is a {DICOM_SUFFIX} file or a folder")
+    if not request.dicom_file and is_dicom:
+        raise SegtoolError(f"{output}: a {DICOM_SUFFIX} file is a DICOM object; give a NIfTI file or a folder for "
+                           f"{' and '.join(request.output_types)} output")
+    ml = request.ml
+    suffix = DICOM_SUFFIX if request.dicom_file else MASK_ENDING
     targets = [output_target(output, scan, ml=ml, batch=batch, suffix=suffix) for scan in scans]
     owner: dict[Path, Path] = {}
     inputs = {scan.resolve() for scan in scans} if inputs_on_disk else set()
@@ -94,12 +156,13 @@ def plan_targets(scans: list[Path], output: Path, *, ml: bool, batch: bool, inpu
         if target.resolve() in inputs:
             raise SegtoolError(f"{target}: the output would overwrite an input scan; choose another output")
         _check_writable(target, folder=not ml)
-        check_dicom_seg_source(target, scan if inputs_on_disk else None)
-    if statistics_file is not None:
+        for output_type in request.dicom_types:
+            check_dicom_source(target, scan if inputs_on_disk else None, output_type)
+    if request.statistics_file is not None:
         if batch:
-            raise SegtoolError(f"{statistics_file}: a folder of scans writes statistics.json beside each scan's "
-                               "masks; ask for statistics without a path")
-        check_side_file(statistics_file, scans if inputs_on_disk else [], "statistics")
+            raise SegtoolError(f"{request.statistics_file}: a folder of scans writes statistics.json beside each "
+                               "scan's masks; ask for statistics without a path")
+        check_side_file(request.statistics_file, scans if inputs_on_disk else [], "statistics")
     return targets
 
 
@@ -120,25 +183,6 @@ def _check_writable(target: Path, *, folder: bool) -> None:
         raise SegtoolError(f"cannot write {target}: {existing} is a file")
     if not os.access(existing, os.W_OK):
         raise SegtoolError(f"cannot write {target}: {existing} is not writable")
-
-
-@dataclass(frozen=True)
-class OutputRequest:
-    """What is written for each scan besides, or instead of, its label files.
-
-    Args:
-        ml: one multilabel file (or DICOM SEG) instead of one mask per class.
-        statistics: per-class statistics to compute (`class_statistics`), or None.
-        statistics_file: where they go instead of beside the label files (one scan only).
-        preview: also write a PNG with the labels over the scan.
-        skip_saving: write no label files, only statistics and preview (TotalSegmentator's ``--skip_saving``).
-    """
-
-    ml: bool = False
-    statistics: StatisticsOptions | None = None
-    statistics_file: Path | None = None
-    preview: bool = False
-    skip_saving: bool = False
 
 
 @dataclass
@@ -167,7 +211,7 @@ def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Pa
     try:
         if target is not None:
             if not request.skip_saving:
-                out.files += _write_labels(image, labels, names, target, ml=request.ml)
+                out.files += _write_labels(image, labels, names, target, request)
             stats_path = stats_path or companion(target, "statistics.json", ml=request.ml)
             if request.preview:
                 preview_path = companion(target, "preview.png", ml=request.ml)
@@ -183,13 +227,20 @@ def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Pa
     return out
 
 
-def _write_labels(image: Image, labels: Image, names: dict[int, str], target: Path, *, ml: bool) -> list[Path]:
-    if not ml:
-        return write_class_masks(labels, names, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.name.lower().endswith(DICOM_SEG_SUFFIX):
-        return [write_dicom_seg(labels, names, image, target)]
-    return [write_multilabel(labels, names, target), label_names_path(target)]
+def _write_labels(image: Image, labels: Image, names: dict[int, str], target: Path,
+                  request: OutputRequest) -> list[Path]:
+    """Write the label files of ``request.output_types``; return their paths."""
+    (target.parent if request.ml else target).mkdir(parents=True, exist_ok=True)
+    if request.dicom_file:
+        return [DICOM_WRITERS[request.dicom_file](labels, names, image, target)]
+    files = []
+    if "nifti" in request.output_types:
+        files += ([write_multilabel(labels, names, target), label_names_path(target)] if request.ml
+                  else write_class_masks(labels, names, target))
+    for output_type in request.dicom_types:
+        path = companion(target, DICOM_COMPANIONS[output_type], ml=request.ml)
+        files.append(DICOM_WRITERS[output_type](labels, names, image, path))
+    return files
 
 
 def companion(target: Path, name: str, *, ml: bool) -> Path:

@@ -29,7 +29,8 @@ class StatsAggregation(str, Enum):
 
 
 class OutputType(str, Enum):
-    """What the segmentation is written as (TotalSegmentator's ``--output_type``; `segtool.api.OUTPUT_TYPES`)."""
+    """What the segmentation is written as (TotalSegmentator's ``--output_type``; `segtool.run.OUTPUT_TYPES`)."""
 
     NIFTI = "nifti"
     DICOM_SEG = "dicom_seg"
+    DICOM_RTSTRUCT = "dicom_rtstruct"

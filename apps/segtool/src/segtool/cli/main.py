@@ -30,9 +30,11 @@ def segment(
     fastest: Annotated[bool, typer.Option("--fastest", "-ff", help="Fastest, coarsest (6 mm) models.")] = False,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N (or gpu, gpu:N).")] = "auto",
     ml: Annotated[bool, typer.Option("--ml", "-ml", help="One multilabel file instead of one mask per class.")] = False,
-    output_type: Annotated[OutputType, typer.Option(
-        "--output-type", "-ot", help="nifti (or the format of -o's suffix), or dicom_seg: a DICOM SEG (.dcm) of the "
-                                     "input DICOM series (also: --ml -o NAME.dcm).")] = OutputType.NIFTI,
+    output_type: Annotated[list[OutputType] | None, typer.Option(
+        "--output-type", "-ot",
+        help="nifti (or the format of -o's suffix); dicom_seg or dicom_rtstruct: a DICOM SEG or RTSTRUCT (.dcm) of the "
+             "input DICOM series (also: --ml -o NAME.dcm). Several (-ot nifti dicom_seg): the DICOM objects go beside "
+             "the NIfTI result.")] = None,
     roi_subset: Annotated[list[str] | None, typer.Option(
         "--roi-subset", "-rs", help="Only these classes (-rs liver spleen, or repeat the option).")] = None,
     statistics: Annotated[str | None, typer.Option(
@@ -69,17 +71,17 @@ def segment(
         print_error(f"missing {'-i INPUT' if input_path is None else '-o OUTPUT'}; see 'segtool --help'")
         raise typer.Exit(USAGE_ERROR)
     from segtool.cli.segment import run_segment
-    from segtool.run import OutputRequest
+    from segtool.run import OutputRequest, requested_types
     from segtool.statistics import StatisticsOptions
 
-    dicom_seg = output_type is OutputType.DICOM_SEG
     request = OutputRequest(
-        ml=ml or dicom_seg, preview=preview, skip_saving=skip_saving,
+        ml=ml, output_types=requested_types([t.value for t in output_type or [OutputType.NIFTI]], output, ml=ml),
+        preview=preview, skip_saving=skip_saving,
         statistics=StatisticsOptions.requested(statistics is not None, stats_include_incomplete,
                                                stats_aggregation.value, statistics_extra),
         statistics_file=Path(statistics) if statistics else None)
     code = run_segment(input_path, output, request, task=task, fast=fast, fastest=fastest, device=device,
-                       dicom_seg=dicom_seg, roi_subset=roi_subset or [], remove_small_blobs=remove_small_blobs,
+                       roi_subset=roi_subset or [], remove_small_blobs=remove_small_blobs,
                        no_tta=no_tta, precision=precision.value if precision else None, report=report, quiet=quiet)
     raise typer.Exit(code)
 

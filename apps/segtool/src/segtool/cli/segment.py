@@ -14,7 +14,7 @@ from segtool.run import OutputRequest, ScanOutputs, check_side_file, find_scans,
 
 
 def run_segment(input_path: Path, output: Path, request: OutputRequest, *, task: str, fast: bool, fastest: bool,
-                device: str, dicom_seg: bool, roi_subset: list[str], remove_small_blobs: float | None,
+                device: str, roi_subset: list[str], remove_small_blobs: float | None,
                 no_tta: bool, precision: str | None, report: Path | None, quiet: bool) -> int:
     """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
     started = time.perf_counter()
@@ -23,8 +23,7 @@ def run_segment(input_path: Path, output: Path, request: OutputRequest, *, task:
     context.show_messages(quiet)
     scans, batch = find_scans(input_path)
     # before the models load: a bad output fails fast
-    targets = plan_targets(scans, output, ml=request.ml, batch=batch, dicom_seg=dicom_seg,
-                           statistics_file=request.statistics_file)
+    targets = plan_targets(scans, output, request, batch=batch)
     if report is not None:
         check_side_file(report, scans, "report")
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
@@ -52,8 +51,8 @@ def run_segment(input_path: Path, output: Path, request: OutputRequest, *, task:
         from segtool.report import run_report, write_report
 
         write_report(run_report(segmenter, input_path=input_path, output=output,
-                                output_type="dicom_seg" if dicom_seg else "nifti", ml=request.ml, done=done,
-                                failures=failures, seconds=time.perf_counter() - started), report)
+                                request=request, done=done, failures=failures,
+                                seconds=time.perf_counter() - started), report)
     if not quiet:
         console.print(f"done: {len(scans) - len(failures)} of {len(scans)} scan(s) segmented into {output}")
     return USAGE_ERROR if failures else 0

@@ -18,19 +18,23 @@ def respell(args: list[str], known: Collection[str], *, repeatable: Collection[s
 
     ``known`` holds segtool's option names (``--roi-subset``, ``-rs``). An underscored long name of a known option
     gets hyphens (``--roi_subset`` -> ``--roi-subset``); values that follow a ``repeatable`` option (``-rs liver
-    spleen``) become one option each (``-rs liver -rs spleen``); an option of ``bare_values`` given without a value
-    gets its value there (``-rmb`` -> ``-rmb 200``). Anything else is left for the parser to accept or reject.
+    spleen``, or ``-ot nifti,dicom_seg``) become one option each (``-rs liver -rs spleen``); an option of
+    ``bare_values`` given without a value gets its value there (``-rmb`` -> ``-rmb 200``). Anything else is left for
+    the parser to accept or reject.
     """
     bare_values = bare_values or {}
     respelled: list[str] = []
     repeated, values = None, 0
     for i, arg in enumerate(args):
         if not arg.startswith("-"):
-            if repeated is not None:
+            if repeated is None:
+                respelled.append(arg)
+                continue
+            for value in arg.split(","):
                 if values:
                     respelled.append(repeated)
                 values += 1
-            respelled.append(arg)
+                respelled.append(value)
             continue
         name, equals, value = arg.partition("=")
         hyphenated = name.replace("_", "-")
