@@ -99,6 +99,13 @@ def test_info(tmp_path, monkeypatch):
     assert "highdicom" in result.output  # the dicom extra, installed by scripts/install.sh
 
 
+def test_version():
+    from importlib import metadata
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"segtool {metadata.version('segtool')}"
+
+
 def test_no_arguments_shows_help_and_half_arguments_exit_2(tmp_path):
     assert "segtool -i ct.nii.gz" in invoke().output
     assert invoke("-i", tmp_path).exit_code == 2

@@ -4,26 +4,13 @@ options, the classes, the run time and every file written."""
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
 
 from segkit.io.atomic import atomic_path
 from segtool.api import Segmenter
 from segtool.errors import SegtoolError
 from segtool.run import OutputRequest, ScanOutputs
-
-SOFTWARE = ("segtool", "segkit-io", "segkit-planning", "segkit-nets", "segkit-infer", "torch")
-
-
-def versions(distributions: tuple[str, ...] = SOFTWARE) -> dict[str, str | None]:
-    """Installed version of each distribution (None where it is not installed)."""
-    found = {}
-    for name in distributions:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+from segtool.versions import versions
 
 
 def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request: OutputRequest,

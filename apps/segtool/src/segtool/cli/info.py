@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-
 from rich.table import Table
 
 from segtool.cli import context
-
-DISTRIBUTIONS = ("segtool", "segkit-io", "segkit-planning", "segkit-nets", "segkit-infer", "torch",
-                 "highdicom")  # highdicom: segtool's `dicom` extra (DICOM SEG output)
+from segtool.versions import SOFTWARE, versions
 
 
 def info() -> None:
@@ -19,11 +15,9 @@ def info() -> None:
     from segkit.nets import cpu_emulation_message, cpu_has_amx
 
     table = Table(show_header=False)
-    for name in DISTRIBUTIONS:
-        try:
-            table.add_row(name, metadata.version(name))
-        except metadata.PackageNotFoundError:
-            table.add_row(name, "not installed" + (": pip install 'segtool[dicom]'" if name == "highdicom" else ""))
+    for name, version in versions((*SOFTWARE, "highdicom")).items():  # highdicom: the `dicom` extra
+        table.add_row(name, version or "not installed" + (": pip install 'segtool[dicom]'" if name == "highdicom"
+                                                          else ""))
     device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
     table.add_row("device", device)
     table.add_row("CPU threads", str(torch.get_num_threads()))

@@ -18,6 +18,14 @@ app = App(user_errors=(SegkitError,), no_args_is_help=False, cls=TotalSegmentato
                "Example: segtool -i ct.nii.gz -o out -ta total --fast")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from segtool.versions import versions
+
+        typer.echo(f"segtool {versions(('segtool',))['segtool']}")
+        raise typer.Exit(0)
+
+
 @app.callback(invoke_without_command=True)
 def segment(
     ctx: typer.Context,
@@ -60,6 +68,8 @@ def segment(
     no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time mirroring.")] = False,
     precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print segtool's version and exit.")] = False,
 ) -> None:
     """Segment INPUT into OUTPUT (run without a sub-command)."""
     if ctx.invoked_subcommand is not None:
