@@ -119,6 +119,7 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "-sa", "mode"], "Invalid value for '--stats-aggregation'"),
     (["-ta", "hippo", "-ot", "rtstruct"], "Invalid value for '--output-type'"),
     (["-ta", "hippo", "-s", "{input}"], "the statistics would overwrite an input scan"),
+    (["-ta", "hippo", "-sl"], "save_lowres needs models that resample the scan to one spacing"),
     (["-ta", "hippo", "-rp", "{input}"], "the report would overwrite an input scan"),
 ])
 def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
@@ -288,6 +289,15 @@ def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_di
     for value in large:
         assert dice(ours.array == value, theirs.array == value) >= 0.99, value
     assert (ours.array == theirs.array).mean() > 0.999
+    # TotalSegmentator's --save_lowres: the same map, left on the model's 3 mm grid
+    from segtool import segment
+    from segtool.totalseg_grid import labels_to_scan, to_model_grid
+
+    lowres = segment(ct_dir / "example_ct.nii.gz", task="total", fast=True, save_lowres=True)
+    canonical, model_grid = to_model_grid(scan, 3.0)
+    assert lowres.shape == model_grid.spatial_shape and np.allclose(lowres.header.get_zooms(), 3.0)
+    np.testing.assert_allclose(lowres.affine, model_grid.affine, atol=1e-5)
+    assert np.array_equal(labels_to_scan(np.asarray(lowres.dataobj), canonical, scan), ours.array)
 
 
 def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_path):

@@ -93,6 +93,8 @@ def test_totalsegmentators_output_type_names_a_dicom_object(ct_dir, tmp_path):
                      batch=False)
     with pytest.raises(SegtoolError, match="output type must be one or more of"):
         OutputRequest(output_types=("rtstruct",))
+    with pytest.raises(SegtoolError, match="cannot be saved at the models' resolution"):  # TotalSegmentator's rule
+        plan_targets([series], tmp_path / "out", both, batch=False, lowres=True)
 
 
 def test_without_highdicom_a_dicom_seg_is_refused_before_any_work(ct_dir, tmp_path, monkeypatch):

@@ -45,6 +45,8 @@ class SegmentOptions:
         roi_subset: only these classes (and only the models that predict them); one name or several.
         allow_download: fetch missing weights (else fail with a hint).
         remove_small_blobs: remove each class's connected components of at most this many mm3 (None: keep all).
+        save_lowres: keep the label map on the models' grid instead of bringing it back to the scan's
+            (TotalSegmentator's ``--save_lowres``; for models resampled to one spacing, e.g. ``total`` fast).
     """
 
     task: str = "total"
@@ -55,6 +57,7 @@ class SegmentOptions:
     roi_subset: tuple[str, ...] = ()
     allow_download: bool = True
     remove_small_blobs: float | None = None
+    save_lowres: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -100,8 +103,11 @@ class Segmenter:
         self._store = store or WeightsStore(weights_dir())
         self.device = _resolve_device(options.device)
         self._progress_for = progress_for
-        self.parts = self._load(self._models_for(options.mode))
+        entries = self._models_for(options.mode)
         locate = self.roi_values and options.mode is Mode.DEFAULT and Mode.FASTEST in self.task.modes
+        #: the models' one spacing, where the label maps stay with ``save_lowres``
+        self.lowres_spacing = self._one_spacing(entries, locate) if options.save_lowres else None
+        self.parts = self._load(entries)
         self.locator = self._load(self._models_for(Mode.FASTEST)) if locate else []
 
     @property
@@ -127,6 +133,27 @@ class Segmenter:
                 result[box] = self._paint(image.crop(box), self.parts)
         else:
             result = self._paint(image, self.parts)
+        return self._finish(result, image)
+
+    def segment_for_output(self, image: Image) -> tuple[Image, Image]:
+        """The grid the result lies on and the label map there: ``image`` and `segment_scan`'s map, or, with
+        ``options.save_lowres``, the scan resampled to the models' spacing and the map on it, not brought back."""
+        if self.lowres_spacing is None:
+            return image, self.segment_scan(image)
+        _, resampled = to_model_grid(image, self.lowres_spacing)
+        grids = {self.lowres_spacing: (resampled, resampled)}  # the models' grid already: nothing to resample
+        return resampled, self._finish(self._paint(resampled, self.parts, grids), resampled)
+
+    def _one_spacing(self, entries: tuple[ModelEntry, ...], locate: bool) -> float:
+        """The one spacing that all of ``entries`` resample the scan to (``save_lowres`` keeps their maps there)."""
+        spacings = {e.spacing_mm if e.input_resampling is InputResampling.TOTALSEGMENTATOR else None for e in entries}
+        if locate or len(spacings) != 1 or None in spacings:
+            raise SegtoolError(f"save_lowres needs models that resample the scan to one spacing, and no ROI crop: "
+                               f"task {self.task.name!r} in {self.options.mode.value} mode has others (try --fast)")
+        return spacings.pop()
+
+    def _finish(self, result: np.ndarray, image: Image) -> Image:
+        """The label map of the ROI classes, without small blobs if asked for, on ``image``'s grid."""
         if self.roi_values:
             result = np.where(np.isin(result, list(self.roi_values)), result, 0).astype(np.uint16)
         if self.options.remove_small_blobs is not None:
@@ -136,14 +163,15 @@ class Segmenter:
             result = remove_small_components(result, self.options.remove_small_blobs / voxel_mm3)
         return Image(result, image.affine, {"label_names": self.label_names})
 
-    def _paint(self, image: Image, parts: list) -> np.ndarray:
+    def _paint(self, image: Image, parts: list, grids: dict[float, tuple[Image, Image]] | None = None) -> np.ndarray:
         """Run every part and paint its classes, by name, into one global label map (later parts win).
 
-        Parts resampled the TotalSegmentator way share one resampled scan per spacing.
+        Parts resampled the TotalSegmentator way share one resampled scan per spacing (``grids``: spacing ->
+        `to_model_grid`'s pair, filled as needed).
         """
         global_of = {name: value for value, name in self.task.labels.items()}
         result = np.zeros(image.spatial_shape, dtype=np.uint16)
-        grids: dict[float, tuple[Image, Image]] = {}
+        grids = {} if grids is None else grids
         for entry, predictor in parts:
             lookup = np.zeros(max(entry.labels) + 1, dtype=np.uint16)
             for value, name in entry.labels.items():
@@ -215,15 +243,17 @@ def segment(
     tta: bool | None = None,
     remove_small_blobs: bool | float = False,
     output_type: str | list[str] = "nifti",
+    save_lowres: bool = False,
 ) -> nib.Nifti1Image:
-    """Segment one scan and return the multilabel map as a NIfTI image on the input grid.
+    """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
+    ``save_lowres``).
 
     Args:
         input: image path (NIfTI, NRRD, MHA, DICOM folder or zip) or a nibabel image.
         output: folder of per-class masks, or (with ``ml``) a multilabel file (``.nii.gz``, ``.nii``, ``.nrrd``,
             ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
             None writes nothing.
-        task, fast, fastest, device, roi_subset, tta: see `SegmentOptions`.
+        task, fast, fastest, device, roi_subset, tta, save_lowres: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
@@ -261,7 +291,7 @@ def segment(
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
     blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
-                             remove_small_blobs=blobs)
+                             remove_small_blobs=blobs, save_lowres=save_lowres)
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,
@@ -272,12 +302,12 @@ def segment(
     source = Path(input) if isinstance(input, str | os.PathLike) else None  # None: an image held in memory
     planned = [source or Path("segmentation.nii.gz")]
     target = None if output is None else plan_targets(planned, Path(output), request, batch=False,
-                                                      inputs_on_disk=source is not None)[0]
+                                                      inputs_on_disk=source is not None, lowres=save_lowres)[0]
     if output is None and stats_file is not None:
         check_side_file(stats_file, planned if source else [], "statistics")
     segmenter = Segmenter(options)
-    labels = segmenter.segment_scan(image)
-    stats = write_outputs(image, labels, segmenter.label_names, target, request).statistics
+    grid, labels = segmenter.segment_for_output(image)
+    stats = write_outputs(grid, labels, segmenter.label_names, target, request).statistics
     result = nib.Nifti1Image(labels.array, labels.affine)
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})

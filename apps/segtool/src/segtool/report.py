@@ -35,6 +35,7 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
                    for entry, predictor in (*segmenter.locator, *segmenter.parts)],
         "roi_subset": list(options.roi_subset),
         "remove_small_blobs_mm3": options.remove_small_blobs,
+        "save_lowres": options.save_lowres,
         "multilabel": request.ml,
         "output_type": list(request.output_types),
         "skip_saving": request.skip_saving,

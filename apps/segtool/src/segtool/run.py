@@ -131,12 +131,15 @@ def output_target(output: Path, scan: Path, *, ml: bool, batch: bool, suffix: st
 
 
 def plan_targets(scans: list[Path], output: Path, request: OutputRequest, *, batch: bool,
-                 inputs_on_disk: bool = True) -> list[Path]:
+                 inputs_on_disk: bool = True, lowres: bool = False) -> list[Path]:
     """Each scan's `output_target`, checked before any work: no two scans share one, none
-    overwrites an input scan, and each can be written; DICOM outputs have a DICOM series as input. With
-    ``inputs_on_disk`` False the scans only name the outputs (images held in memory). A
-    ``request.statistics_file`` (one scan only) is checked the same way.
+    overwrites an input scan, and each can be written; DICOM outputs have a DICOM series as input, and are refused
+    for label maps kept on the models' grid (``lowres``). With ``inputs_on_disk`` False the scans only name the
+    outputs (images held in memory). A ``request.statistics_file`` (one scan only) is checked the same way.
     """
+    if lowres and request.dicom_types:
+        raise SegtoolError(f"{request.dicom_types[0]} output lies on the DICOM series' slices; it cannot be saved "
+                           "at the models' resolution (save_lowres)")
     is_dicom = output.name.lower().endswith(DICOM_SUFFIX)
     if request.dicom_file and image_stem(output.name) != output.name and not is_dicom:
         raise SegtoolError(f"{output}: a {request.dicom_file} output is a {DICOM_SUFFIX} file or a folder")
@@ -260,9 +263,8 @@ def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, reque
     failures = []
     for scan, target in zip(scans, targets, strict=True):
         try:
-            image = as_scan(scan)
-            labels = segmenter.segment_scan(image)
-            outputs = write_outputs(image, labels, segmenter.label_names, target, request)
+            grid, labels = segmenter.segment_for_output(as_scan(scan))
+            outputs = write_outputs(grid, labels, segmenter.label_names, target, request)
         except SegkitError as err:
             if not batch:
                 raise

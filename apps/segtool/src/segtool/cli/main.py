@@ -38,6 +38,9 @@ def segment(
     fastest: Annotated[bool, typer.Option("--fastest", "-ff", help="Fastest, coarsest (6 mm) models.")] = False,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N (or gpu, gpu:N).")] = "auto",
     ml: Annotated[bool, typer.Option("--ml", "-ml", help="One multilabel file instead of one mask per class.")] = False,
+    save_lowres: Annotated[bool, typer.Option(
+        "--save-lowres", "-sl", help="Keep the masks at the models' resolution (3 mm with --fast, 6 mm with "
+                                     "--fastest) instead of the scan's.")] = False,
     output_type: Annotated[list[OutputType] | None, typer.Option(
         "--output-type", "-ot",
         help="nifti (or the format of -o's suffix); dicom_seg or dicom_rtstruct: a DICOM SEG or RTSTRUCT (.dcm) of the "
@@ -91,7 +94,7 @@ def segment(
                                                stats_aggregation.value, statistics_extra),
         statistics_file=Path(statistics) if statistics else None)
     code = run_segment(input_path, output, request, task=task, fast=fast, fastest=fastest, device=device,
-                       roi_subset=roi_subset or [], remove_small_blobs=remove_small_blobs,
+                       roi_subset=roi_subset or [], remove_small_blobs=remove_small_blobs, save_lowres=save_lowres,
                        no_tta=no_tta, precision=precision.value if precision else None, report=report, quiet=quiet)
     raise typer.Exit(code)
 

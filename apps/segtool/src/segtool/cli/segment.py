@@ -14,7 +14,7 @@ from segtool.run import OutputRequest, ScanOutputs, check_side_file, find_scans,
 
 
 def run_segment(input_path: Path, output: Path, request: OutputRequest, *, task: str, fast: bool, fastest: bool,
-                device: str, roi_subset: list[str], remove_small_blobs: float | None,
+                device: str, roi_subset: list[str], remove_small_blobs: float | None, save_lowres: bool,
                 no_tta: bool, precision: str | None, report: Path | None, quiet: bool) -> int:
     """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
     started = time.perf_counter()
@@ -23,12 +23,13 @@ def run_segment(input_path: Path, output: Path, request: OutputRequest, *, task:
     context.show_messages(quiet)
     scans, batch = find_scans(input_path)
     # before the models load: a bad output fails fast
-    targets = plan_targets(scans, output, request, batch=batch)
+    targets = plan_targets(scans, output, request, batch=batch, lowres=save_lowres)
     if report is not None:
         check_side_file(report, scans, "report")
     mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
     options = SegmentOptions(task=task, mode=mode, device=device, tta=False if no_tta else None,
-                             precision=precision, roi_subset=tuple(roi_subset), remove_small_blobs=remove_small_blobs)
+                             precision=precision, roi_subset=tuple(roi_subset), remove_small_blobs=remove_small_blobs,
+                             save_lowres=save_lowres)
     with context.download_bars(quiet) as bars:
         segmenter = Segmenter(options, registry=context.registry(), store=context.store(),
                               progress_for=context.progress_for(bars))
