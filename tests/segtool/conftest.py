@@ -100,14 +100,16 @@ def hippocampus_model_sha256(hippocampus_model_zip) -> str:
 def make_registry(tmp_path):
     """Write a registry with one task ``hippo`` whose model is at ``url``; return its path."""
 
-    def make(url: str, sha256: str | None, name: str = "Dataset004_Hippocampus", *, fastest: bool = False) -> Path:
+    def make(url: str, sha256: str | None, name: str = "Dataset004_Hippocampus", *, fastest: bool = False,
+             fast: bool = False) -> Path:
         model = {"name": name, "url": url, "sha256": sha256, "size": None, "format": "nnunetv2",
                  "trainer": "nnUNetTrainer_refShort", "plans": "nnUNetPlans", "configuration": "3d_fullres",
                  "folds": [0], "spacing_mm": 1.0, "step_size": 0.5, "mirroring": True, "precision": "fp32",
                  "labels": {"1": "anterior", "2": "posterior"}}
         registry = {"format_version": 1, "tasks": {"hippo": {
             "modality": "MR", "labels": {"1": "anterior", "2": "posterior"},
-            "modes": {"default": [model], **({"fastest": [model]} if fastest else {})}}}}
+            "modes": {"default": [model], **({"fastest": [model]} if fastest else {}),
+                      **({"fast": [model]} if fast else {})}}}}
         path = tmp_path / "weights_registry.json"
         path.write_text(json.dumps(registry))
         return path

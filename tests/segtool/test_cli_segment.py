@@ -120,6 +120,7 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "-ot", "rtstruct"], "Invalid value for '--output-type'"),
     (["-ta", "hippo", "-s", "{input}"], "the statistics would overwrite an input scan"),
     (["-ta", "hippo", "-sl"], "save_lowres needs models that resample the scan to one spacing"),
+    (["-ta", "hippo", "-rsr", "anterior", "posterio"], "did you mean 'posterior'"),  # --roi_subset_robust
     (["-ta", "hippo", "-rp", "{input}"], "the report would overwrite an input scan"),
 ])
 def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
@@ -356,6 +357,12 @@ def test_roi_subset_in_default_mode_crops_with_the_fastest_model(http_server, hi
     assert np.prod([b.stop - b.start for b in box]) < np.prod(scan.spatial_shape)  # it really cropped
     # Same anatomy; MRI z-score statistics over the smaller region shift the result slightly.
     assert dice(cropped.array == 1, full.array == 1) > 0.9
+
+    # TotalSegmentator's --robust_crop: the fast models locate the ROI instead of the fastest ones
+    fast_only = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, fast=True))
+    for robust, locators in ((False, 0), (True, 1)):
+        options = SegmentOptions(task="hippo", device="cpu", roi_subset=("anterior",), robust_crop=robust)
+        assert len(Segmenter(options, registry=fast_only, store=store).locator) == locators
 
 
 def test_preview_leaves_the_callers_matplotlib_backend_alone(inputs, tmp_path):

@@ -47,6 +47,8 @@ class SegmentOptions:
         remove_small_blobs: remove each class's connected components of at most this many mm3 (None: keep all).
         save_lowres: keep the label map on the models' grid instead of bringing it back to the scan's
             (TotalSegmentator's ``--save_lowres``; for models resampled to one spacing, e.g. ``total`` fast).
+        robust_crop: locate a ROI subset with the fast (3 mm) models instead of the fastest (6 mm) ones, as
+            TotalSegmentator's ``--robust_crop``.
     """
 
     task: str = "total"
@@ -58,6 +60,7 @@ class SegmentOptions:
     allow_download: bool = True
     remove_small_blobs: float | None = None
     save_lowres: bool = False
+    robust_crop: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -86,8 +89,8 @@ class SegmentOptions:
 class Segmenter:
     """A task's models loaded once, segmenting many scans into one global label map each.
 
-    With a ROI subset in the default mode, the task's fastest model first locates those
-    classes and the default models then run only on that region (plus `ROI_MARGIN_MM`).
+    With a ROI subset in the default mode, the task's fastest models (fast ones with ``robust_crop``) first locate
+    those classes and the default models then run only on that region (plus `ROI_MARGIN_MM`).
 
     Example:
         >>> segmenter = Segmenter(SegmentOptions(task="total", mode="fast"))  # doctest: +SKIP
@@ -104,11 +107,12 @@ class Segmenter:
         self.device = _resolve_device(options.device)
         self._progress_for = progress_for
         entries = self._models_for(options.mode)
-        locate = self.roi_values and options.mode is Mode.DEFAULT and Mode.FASTEST in self.task.modes
+        crop_mode = Mode.FAST if options.robust_crop else Mode.FASTEST
+        locate = self.roi_values and options.mode is Mode.DEFAULT and crop_mode in self.task.modes
         #: the models' one spacing, where the label maps stay with ``save_lowres``
         self.lowres_spacing = self._one_spacing(entries, locate) if options.save_lowres else None
         self.parts = self._load(entries)
-        self.locator = self._load(self._models_for(Mode.FASTEST)) if locate else []
+        self.locator = self._load(self._models_for(crop_mode)) if locate else []
 
     @property
     def label_names(self) -> dict[int, str]:
@@ -187,7 +191,7 @@ class Segmenter:
         return result
 
     def _roi_box(self, image: Image) -> tuple[slice, slice, slice] | None:
-        """Bounding box of the ROI classes found by the fastest model, widened by `ROI_MARGIN_MM`."""
+        """Bounding box of the ROI classes found by the locating models, widened by `ROI_MARGIN_MM`."""
         found = np.argwhere(np.isin(self._paint(image, self.locator), list(self.roi_values)))
         if len(found) == 0:
             return None
@@ -244,6 +248,7 @@ def segment(
     remove_small_blobs: bool | float = False,
     output_type: str | list[str] = "nifti",
     save_lowres: bool = False,
+    robust_crop: bool = False,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -253,7 +258,7 @@ def segment(
         output: folder of per-class masks, or (with ``ml``) a multilabel file (``.nii.gz``, ``.nii``, ``.nrrd``,
             ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
             None writes nothing.
-        task, fast, fastest, device, roi_subset, tta, save_lowres: see `SegmentOptions`.
+        task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
@@ -284,14 +289,12 @@ def segment(
     from segtool.run import OutputRequest, check_side_file, plan_targets, requested_types, write_outputs
     from segtool.statistics import StatisticsOptions
 
-    if fast and fastest:
-        raise SegtoolError("choose either fast or fastest, not both")
     if preview and output is None:
         raise SegtoolError("preview needs an output to write preview.png to")
-    mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
+    mode = Mode.of_flags(fast, fastest)
     blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
-                             remove_small_blobs=blobs, save_lowres=save_lowres)
+                             remove_small_blobs=blobs, save_lowres=save_lowres, robust_crop=robust_crop)
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,

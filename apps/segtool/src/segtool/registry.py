@@ -25,6 +25,13 @@ class Mode(str, Enum):
     FAST = "fast"
     FASTEST = "fastest"
 
+    @classmethod
+    def of_flags(cls, fast: bool, fastest: bool) -> Mode:
+        """The mode that TotalSegmentator's ``--fast`` / ``--fastest`` flags ask for."""
+        if fast and fastest:
+            raise SegtoolError("choose either --fast or --fastest, not both")
+        return cls.FASTEST if fastest else cls.FAST if fast else cls.DEFAULT
+
 
 class ModelFormat(str, Enum):
     """How a model folder is laid out."""

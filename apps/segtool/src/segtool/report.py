@@ -34,6 +34,7 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
                     "tta": predictor.options.tta, "precision": str(predictor.network_dtype).removeprefix("torch.")}
                    for entry, predictor in (*segmenter.locator, *segmenter.parts)],
         "roi_subset": list(options.roi_subset),
+        "robust_crop": options.robust_crop,
         "remove_small_blobs_mm3": options.remove_small_blobs,
         "save_lowres": options.save_lowres,
         "multilabel": request.ml,

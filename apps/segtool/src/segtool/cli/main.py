@@ -48,6 +48,10 @@ def segment(
              "the NIfTI result.")] = None,
     roi_subset: Annotated[list[str] | None, typer.Option(
         "--roi-subset", "-rs", help="Only these classes (-rs liver spleen, or repeat the option).")] = None,
+    roi_subset_robust: Annotated[list[str] | None, typer.Option(
+        "--roi-subset-robust", "-rsr", help="As --roi-subset, with --robust-crop.")] = None,
+    robust_crop: Annotated[bool, typer.Option(
+        "--robust-crop", "-rc", help="Locate a ROI subset with the 3 mm models instead of the 6 mm ones.")] = False,
     statistics: Annotated[str | None, typer.Option(
         "--statistics", "-s", metavar="[PATH]",
         help="Write per-class volume and intensity to statistics.json beside the masks (or to PATH).")] = None,
@@ -83,19 +87,24 @@ def segment(
     if input_path is None or output is None:
         print_error(f"missing {'-i INPUT' if input_path is None else '-o OUTPUT'}; see 'segtool --help'")
         raise typer.Exit(USAGE_ERROR)
+    from segtool.api import SegmentOptions
     from segtool.cli.segment import run_segment
+    from segtool.registry import Mode
     from segtool.run import OutputRequest, requested_types
     from segtool.statistics import StatisticsOptions
 
+    options = SegmentOptions(
+        task=task, mode=Mode.of_flags(fast, fastest), device=device, tta=False if no_tta else None,
+        precision=precision.value if precision else None, roi_subset=(*(roi_subset or ()), *(roi_subset_robust or ())),
+        robust_crop=robust_crop or bool(roi_subset_robust), remove_small_blobs=remove_small_blobs,
+        save_lowres=save_lowres)
     request = OutputRequest(
         ml=ml, output_types=requested_types([t.value for t in output_type or [OutputType.NIFTI]], output, ml=ml),
         preview=preview, skip_saving=skip_saving,
         statistics=StatisticsOptions.requested(statistics is not None, stats_include_incomplete,
                                                stats_aggregation.value, statistics_extra),
         statistics_file=Path(statistics) if statistics else None)
-    code = run_segment(input_path, output, request, task=task, fast=fast, fastest=fastest, device=device,
-                       roi_subset=roi_subset or [], remove_small_blobs=remove_small_blobs, save_lowres=save_lowres,
-                       no_tta=no_tta, precision=precision.value if precision else None, report=report, quiet=quiet)
+    code = run_segment(input_path, output, options, request, report=report, quiet=quiet)
     raise typer.Exit(code)
 
 

@@ -8,35 +8,26 @@ from pathlib import Path
 from segkit.io.console import USAGE_ERROR, print_error
 from segtool.api import Segmenter, SegmentOptions
 from segtool.cli import context
-from segtool.errors import SegtoolError
-from segtool.registry import Mode
 from segtool.run import OutputRequest, ScanOutputs, check_side_file, find_scans, plan_targets, run_many
 
 
-def run_segment(input_path: Path, output: Path, request: OutputRequest, *, task: str, fast: bool, fastest: bool,
-                device: str, roi_subset: list[str], remove_small_blobs: float | None, save_lowres: bool,
-                no_tta: bool, precision: str | None, report: Path | None, quiet: bool) -> int:
+def run_segment(input_path: Path, output: Path, options: SegmentOptions, request: OutputRequest, *,
+                report: Path | None, quiet: bool) -> int:
     """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
     started = time.perf_counter()
-    if fast and fastest:
-        raise SegtoolError("choose either --fast or --fastest, not both")
     context.show_messages(quiet)
     scans, batch = find_scans(input_path)
     # before the models load: a bad output fails fast
-    targets = plan_targets(scans, output, request, batch=batch, lowres=save_lowres)
+    targets = plan_targets(scans, output, request, batch=batch, lowres=options.save_lowres)
     if report is not None:
         check_side_file(report, scans, "report")
-    mode = Mode.FASTEST if fastest else Mode.FAST if fast else Mode.DEFAULT
-    options = SegmentOptions(task=task, mode=mode, device=device, tta=False if no_tta else None,
-                             precision=precision, roi_subset=tuple(roi_subset), remove_small_blobs=remove_small_blobs,
-                             save_lowres=save_lowres)
     with context.download_bars(quiet) as bars:
         segmenter = Segmenter(options, registry=context.registry(), store=context.store(),
                               progress_for=context.progress_for(bars))
     console = context.out()
     done: list[tuple[Path, ScanOutputs]] = []
     with context.step_bars(quiet) as bars:
-        progress = bars.add_task(f"segmenting ({task}, {mode.value})", total=len(scans))
+        progress = bars.add_task(f"segmenting ({options.task}, {options.mode.value})", total=len(scans))
 
         def finished(scan: Path, target: Path, outputs: ScanOutputs) -> None:
             done.append((scan, outputs))
