@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,17 +36,29 @@ def binary_mask(grid: Image, mask: np.ndarray) -> Image:
     return Image(mask.astype(np.uint8), grid.affine)
 
 
-def write_class_masks(labels: Image, names: dict[int, str], folder: Path) -> list[Path]:
-    """Write ``folder/<class>.nii.gz`` (uint8, 0/1) for every class, all or nothing.
+def write_class_masks(labels: Image, names: dict[int, str], folder: Path, *, threads: int | None = None) -> list[Path]:
+    """Write ``folder/<class>.nii.gz`` (uint8, 0/1) for every class, all or nothing, ``threads`` at a time
+    (None: one per CPU; gzip compression runs outside Python's lock).
 
     Masks are written to a hidden temporary folder inside ``folder`` first and moved in only
     when all are complete, so a failed run never leaves a partial set.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    # NIfTI stores the first axis fastest: masks cut from a Fortran-ordered map go to disk without being transposed
+    # (transposing each one cost nibabel 2 s per 488x404x336 mask, 4x its compression)
+    ordered = labels.with_array(np.asfortranarray(labels.array))
     with tempfile.TemporaryDirectory(prefix=".segtool-", dir=folder) as tmp:
-        written = []
-        for value, name in sorted(names.items()):
-            written.append(write_image(binary_mask(labels, labels.array == value), Path(tmp) / f"{name}{MASK_ENDING}"))
+        # the classes a scan does not show all get the same file: compressed once, then copied
+        empty = write_image(binary_mask(ordered, np.zeros(ordered.spatial_shape, bool, order="F")),
+                            Path(tmp) / f".empty{MASK_ENDING}")
+
+        def write(item: tuple[int, str]) -> Path:
+            value, name = item
+            mask, path = ordered.array == value, Path(tmp) / f"{name}{MASK_ENDING}"
+            return write_image(binary_mask(ordered, mask), path) if mask.any() else Path(shutil.copyfile(empty, path))
+
+        with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
+            written = list(pool.map(write, sorted(names.items())))
         for path in written:
             os.replace(path, folder / path.name)
     return [folder / p.name for p in written]

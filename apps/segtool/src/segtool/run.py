@@ -45,6 +45,7 @@ class OutputRequest:
         statistics_file: where they go instead of beside the label files (one scan only).
         preview: also write a PNG with the labels over the scan.
         skip_saving: write no label files, only statistics and preview (TotalSegmentator's ``--skip_saving``).
+        saving_threads: masks written at a time (None: one per CPU; TotalSegmentator's ``--nr_thr_saving``).
     """
 
     ml: bool = False
@@ -53,6 +54,7 @@ class OutputRequest:
     statistics_file: Path | None = None
     preview: bool = False
     skip_saving: bool = False
+    saving_threads: int | None = None
 
     def __post_init__(self) -> None:
         types = (self.output_types,) if isinstance(self.output_types, str) else tuple(self.output_types)
@@ -60,6 +62,8 @@ class OutputRequest:
         if unknown or not types:
             raise SegtoolError(f"output type must be one or more of {', '.join(OUTPUT_TYPES)}, got {unknown or types}")
         object.__setattr__(self, "output_types", tuple(dict.fromkeys(types)))
+        if self.saving_threads is not None and not (isinstance(self.saving_threads, int) and self.saving_threads > 0):
+            raise SegtoolError(f"saving threads must be a whole number above 0, got {self.saving_threads!r}")
         if self.dicom_file:
             object.__setattr__(self, "ml", True)  # one DICOM object holds every class
 
@@ -239,7 +243,7 @@ def _write_labels(image: Image, labels: Image, names: dict[int, str], target: Pa
     files = []
     if "nifti" in request.output_types:
         files += ([write_multilabel(labels, names, target), label_names_path(target)] if request.ml
-                  else write_class_masks(labels, names, target))
+                  else write_class_masks(labels, names, target, threads=request.saving_threads))
     for output_type in request.dicom_types:
         path = companion(target, DICOM_COMPANIONS[output_type], ml=request.ml)
         files.append(DICOM_WRITERS[output_type](labels, names, image, path))

@@ -65,6 +65,8 @@ def segment(
         help="Statistics also give voxel count, intensity std/min/max, centroid and bounding box (voxels).")] = False,
     skip_saving: Annotated[bool, typer.Option(
         "--skip-saving", "-ss", help="Write no masks, only statistics, preview and report.")] = False,
+    nr_thr_saving: Annotated[int | None, typer.Option(
+        "--nr-thr-saving", "-ns", metavar="N", help="Masks written at a time (default: one per CPU).")] = None,
     report: Annotated[Path | None, typer.Option(
         "--report", "-rp", metavar="PATH",
         help="Write a JSON record of the run: versions, models, options, classes, time, files written.")] = None,
@@ -100,7 +102,7 @@ def segment(
         save_lowres=save_lowres)
     request = OutputRequest(
         ml=ml, output_types=requested_types([t.value for t in output_type or [OutputType.NIFTI]], output, ml=ml),
-        preview=preview, skip_saving=skip_saving,
+        preview=preview, skip_saving=skip_saving, saving_threads=nr_thr_saving,
         statistics=StatisticsOptions.requested(statistics is not None, stats_include_incomplete,
                                                stats_aggregation.value, statistics_extra),
         statistics_file=Path(statistics) if statistics else None)
