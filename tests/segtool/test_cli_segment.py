@@ -290,15 +290,6 @@ def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_di
     for value in large:
         assert dice(ours.array == value, theirs.array == value) >= 0.99, value
     assert (ours.array == theirs.array).mean() > 0.999
-    # TotalSegmentator's --save_lowres: the same map, left on the model's 3 mm grid
-    from segtool import segment
-    from segtool.totalseg_grid import labels_to_scan, to_model_grid
-
-    lowres = segment(ct_dir / "example_ct.nii.gz", task="total", fast=True, save_lowres=True)
-    canonical, model_grid = to_model_grid(scan, 3.0)
-    assert lowres.shape == model_grid.spatial_shape and np.allclose(lowres.header.get_zooms(), 3.0)
-    np.testing.assert_allclose(lowres.affine, model_grid.affine, atol=1e-5)
-    assert np.array_equal(labels_to_scan(np.asarray(lowres.dataobj), canonical, scan), ours.array)
 
 
 def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_path):
@@ -332,6 +323,17 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
     four_d = segment(nib.Nifti1Image(quarter[..., None], reference.affine), task="total", fast=True)
     assert four_d.shape == (256, 256, 20) and np.asarray(three_d.dataobj).any()
     assert np.array_equal(np.asarray(four_d.dataobj), np.asarray(three_d.dataobj))
+    # TotalSegmentator's --save_lowres: the same map, left on the model's 3 mm grid in the scan's axis order (its own
+    # output for this quarter agrees on 0.99973 of the voxels, on the same grid; RESULTS.md)
+    from segtool.totalseg_grid import labels_to_scan, to_model_grid
+
+    lowres = segment(nib.Nifti1Image(quarter, reference.affine), task="total", fast=True, save_lowres=True)
+    scan = Image(quarter, reference.affine)
+    canonical, model_grid = to_model_grid(scan, 3.0)
+    assert lowres.shape == (83, 83, 13) and nib.aff2axcodes(lowres.affine) == scan.axis_codes == ("L", "A", "S")
+    on_model_grid = Image(np.asarray(lowres.dataobj), lowres.affine).to_canonical()
+    assert on_model_grid.same_grid(model_grid, tolerance=1e-5)
+    assert np.array_equal(labels_to_scan(on_model_grid.array, canonical, scan), np.asarray(three_d.dataobj))
 
 
 def test_roi_subset_in_default_mode_crops_with_the_fastest_model(http_server, hippocampus_model_zip,

@@ -141,12 +141,14 @@ class Segmenter:
 
     def segment_for_output(self, image: Image) -> tuple[Image, Image]:
         """The grid the result lies on and the label map there: ``image`` and `segment_scan`'s map, or, with
-        ``options.save_lowres``, the scan resampled to the models' spacing and the map on it, not brought back."""
+        ``options.save_lowres``, the scan resampled to the models' spacing and the map on it, not brought back
+        (in the scan's axis order)."""
         if self.lowres_spacing is None:
             return image, self.segment_scan(image)
         _, resampled = to_model_grid(image, self.lowres_spacing)
         grids = {self.lowres_spacing: (resampled, resampled)}  # the models' grid already: nothing to resample
-        return resampled, self._finish(self._paint(resampled, self.parts, grids), resampled)
+        labels = self._finish(self._paint(resampled, self.parts, grids), resampled)
+        return resampled.reorient(image.axis_codes), labels.reorient(image.axis_codes)  # as TotalSegmentator does
 
     def _one_spacing(self, entries: tuple[ModelEntry, ...], locate: bool) -> float:
         """The one spacing that all of ``entries`` resample the scan to (``save_lowres`` keeps their maps there)."""
