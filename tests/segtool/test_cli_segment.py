@@ -463,6 +463,8 @@ def test_api_statistics_to_a_path_without_saving_masks(hippo_cli, inputs, tmp_pa
 
     result = segment(inputs[CASES[0]], tmp_path / "out", task="hippocampus", statistics=tmp_path / "s.json",
                      statistics_extra=True, skip_saving=True, tta=False)
+    masks = segment(inputs[CASES[0]], tmp_path / "masks", task="hippocampus", tta=False, nr_thr_saving=1)
+    assert np.array_equal(read_image(tmp_path / "masks" / "posterior.nii.gz").array, np.asarray(masks.dataobj) == 2)
     assert not (tmp_path / "out").exists()
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats == result.extra["statistics"] and stats["posterior"]["n_voxels"] == (result.get_fdata() == 2).sum()

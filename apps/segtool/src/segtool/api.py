@@ -251,6 +251,7 @@ def segment(
     output_type: str | list[str] = "nifti",
     save_lowres: bool = False,
     robust_crop: bool = False,
+    nr_thr_saving: int | None = None,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -271,6 +272,7 @@ def segment(
         statistics_extra: also voxel count, intensity std/min/max, centroid and bounding box (implies
             ``statistics``; `segtool.statistics.EXTRA_METRICS`).
         skip_saving: write no label files to ``output``, only statistics and preview.
+        nr_thr_saving: masks written at a time (None: one per CPU), as TotalSegmentator's ``nr_thr_saving``.
         remove_small_blobs: remove each class's connected components of at most this many mm3 (True:
             `SMALL_BLOB_MM3`), as TotalSegmentator's ``remove_small_blobs``.
         output_type: ``nifti`` (or the format of ``output``'s suffix), ``dicom_seg`` or ``dicom_rtstruct``: a DICOM
@@ -300,7 +302,7 @@ def segment(
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,
-                            statistics_file=stats_file,
+                            saving_threads=nr_thr_saving, statistics_file=stats_file,
                             statistics=StatisticsOptions.requested(bool(statistics), stats_include_incomplete,
                                                                    stats_aggregation, statistics_extra))
     image = as_scan(input)
