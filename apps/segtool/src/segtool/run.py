@@ -202,7 +202,7 @@ class ScanOutputs:
 
 def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Path | None,
                   request: OutputRequest) -> ScanOutputs:
-    """Write masks into folder ``target`` (or, with ``request.ml``, the multilabel file or DICOM SEG ``target``).
+    """Write the labels to ``target``: a masks folder, or with ``request.ml`` a multilabel file or DICOM object.
 
     Statistics and preview go beside the result: ``statistics.json``/``preview.png`` inside the masks folder, or
     ``<name>_statistics.json``/``<name>_preview.png`` next to the file; ``request.statistics_file`` overrides the
