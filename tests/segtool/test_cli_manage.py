@@ -26,6 +26,12 @@ def test_tasks_and_classes(tmp_path, monkeypatch):
     assert result.exit_code == 0 and "liver" in result.output and "costal_cartilages" in result.output
     result = invoke("classes", "totl")
     assert result.exit_code == 2 and "did you mean 'total'" in result.output
+    # TotalSegmentator's spelling: -lt, -lc [TASK] (total without one)
+    assert invoke("-lt").output == invoke("tasks").output
+    assert invoke("-lc").output == invoke("classes", "total").output
+    assert invoke("--list_classes", "hippocampus").output == invoke("classes", "hippocampus").output
+    result = invoke("-lc", "totl")
+    assert result.exit_code == 2 and "did you mean 'total'" in result.output and "Traceback" not in result.output
 
 
 def test_download_then_weights_list_verify_remove(hippo_cli, tmp_path):

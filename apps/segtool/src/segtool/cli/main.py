@@ -26,6 +26,21 @@ def _show_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+def _list_tasks(value: bool) -> None:
+    if value:
+        tasks.tasks()
+        raise typer.Exit(0)
+
+
+def _list_classes(task: str | None) -> None:
+    if task is not None:
+        try:
+            tasks.classes(task)
+        except SegkitError as err:  # parsing is not yet inside the command's error handling
+            raise typer.BadParameter(str(err)) from None
+        raise typer.Exit(0)
+
+
 @app.callback(invoke_without_command=True)
 def segment(
     ctx: typer.Context,
@@ -79,6 +94,11 @@ def segment(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
                                           help="Print segtool's version and exit.")] = False,
+    list_tasks: Annotated[bool, typer.Option("--list-tasks", "-lt", callback=_list_tasks, is_eager=True,
+                                             help="List the tasks and exit (as 'segtool tasks').")] = False,
+    list_classes: Annotated[str | None, typer.Option(
+        "--list-classes", "-lc", metavar="[TASK]", callback=_list_classes, is_eager=True,
+        help="List the classes of TASK (default: total) and exit (as 'segtool classes TASK').")] = None,
 ) -> None:
     """Segment INPUT into OUTPUT (run without a sub-command)."""
     if ctx.invoked_subcommand is not None:

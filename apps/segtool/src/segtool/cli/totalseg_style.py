@@ -8,8 +8,9 @@ from collections.abc import Collection, Mapping
 from typer.core import TyperGroup
 
 #: values that an option given bare stands for: TotalSegmentator's ``-rmb`` alone removes blobs under 200 mm3
-#: (`segtool.api.SMALL_BLOB_MM3`); ``-s`` alone puts statistics.json in its usual place (no path of its own)
-BARE_VALUES = {"remove_small_blobs": "200", "statistics": ""}
+#: (`segtool.api.SMALL_BLOB_MM3`); ``-s`` alone puts statistics.json in its usual place (no path of its own);
+#: ``-lc`` alone lists the classes of ``total``
+BARE_VALUES = {"remove_small_blobs": "200", "statistics": "", "list_classes": "total"}
 
 
 def respell(args: list[str], known: Collection[str], *, repeatable: Collection[str] = (),
