@@ -101,15 +101,18 @@ def make_registry(tmp_path):
     """Write a registry with one task ``hippo`` whose model is at ``url``; return its path."""
 
     def make(url: str, sha256: str | None, name: str = "Dataset004_Hippocampus", *, fastest: bool = False,
-             fast: bool = False) -> Path:
+             fast: bool = False, modality: str = "MR", body: bool = False) -> Path:
         model = {"name": name, "url": url, "sha256": sha256, "size": None, "format": "nnunetv2",
                  "trainer": "nnUNetTrainer_refShort", "plans": "nnUNetPlans", "configuration": "3d_fullres",
                  "folds": [0], "spacing_mm": 1.0, "step_size": 0.5, "mirroring": True, "precision": "fp32",
                  "labels": {"1": "anterior", "2": "posterior"}}
         registry = {"format_version": 1, "tasks": {"hippo": {
-            "modality": "MR", "labels": {"1": "anterior", "2": "posterior"},
+            "modality": modality, "labels": {"1": "anterior", "2": "posterior"},
             "modes": {"default": [model], **({"fastest": [model]} if fastest else {}),
                       **({"fast": [model]} if fast else {})}}}}
+        if body:  # the same model stands in for the body finder: what it finds is the region to crop to
+            registry["tasks"]["body"] = {"modality": modality, "labels": {"1": "anterior", "2": "posterior"},
+                                         "modes": {"fast": [model]}}
         path = tmp_path / "weights_registry.json"
         path.write_text(json.dumps(registry))
         return path

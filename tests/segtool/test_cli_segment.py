@@ -121,6 +121,7 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "-s", "{input}"], "the statistics would overwrite an input scan"),
     (["-ta", "hippo", "-sl"], "save_lowres needs models that resample the scan to one spacing"),
     (["-ta", "hippo", "-rsr", "anterior", "posterio"], "did you mean 'posterior'"),  # --roi_subset_robust
+    (["-ta", "hippo", "--body_seg"], "body_seg crops CT scans; task 'hippo' is MR"),
     (["-ta", "hippo", "-rp", "{input}"], "the report would overwrite an input scan"),
 ])
 def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
@@ -365,6 +366,37 @@ def test_roi_subset_in_default_mode_crops_with_the_fastest_model(http_server, hi
     for robust, locators in ((False, 0), (True, 1)):
         options = SegmentOptions(task="hippo", device="cpu", roi_subset=("anterior",), robust_crop=robust)
         assert len(Segmenter(options, registry=fast_only, store=store).locator) == locators
+
+
+def test_body_seg_crops_to_what_the_body_task_finds(http_server, hippocampus_model_zip, hippocampus_model_sha256,
+                                                   make_registry, inputs, tmp_path):
+    from segtool.api import Segmenter, SegmentOptions
+    from segtool.errors import SegtoolError
+    from segtool.registry import load_registry
+    from segtool.store import WeightsStore
+
+    base, state = http_server
+    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
+    store = WeightsStore(tmp_path / "weights")
+    registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, modality="CT", body=True))
+    scan = read_image(inputs[CASES[1]])
+    cropping = Segmenter(SegmentOptions(task="hippo", device="cpu", tta=False, body_seg=True), registry=registry,
+                         store=store)
+    assert len(cropping.body_finder) == 1 and len(cropping.all_models) == 2
+    box = cropping._body_box(scan)
+    assert np.prod([b.stop - b.start for b in box]) < 0.8 * np.prod(scan.spatial_shape)  # it really crops
+    cropped = cropping.segment(scan)
+    assert cropped.same_grid(scan, tolerance=1e-5)
+    # the task's models ran on the body's box alone: its map there, nothing outside
+    plain = Segmenter(SegmentOptions(task="hippo", device="cpu", tta=False), registry=registry, store=store)
+    inside = plain.segment(scan.crop(box)).array
+    assert np.array_equal(cropped.array[box], inside) and set(np.unique(inside)) == {0, 1, 2}
+    outside = cropped.array.copy()
+    outside[box] = 0
+    assert not outside.any()
+    mr = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, body=True))
+    with pytest.raises(SegtoolError, match="body_seg crops CT scans; task 'hippo' is MR"):
+        Segmenter(SegmentOptions(task="hippo", device="cpu", body_seg=True), registry=mr, store=store)
 
 
 def test_preview_leaves_the_callers_matplotlib_backend_alone(inputs, tmp_path):

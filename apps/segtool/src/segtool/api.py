@@ -27,6 +27,8 @@ from segtool.totalseg_grid import labels_to_scan, to_model_grid
 from segtool.weights import ensure_model
 
 ROI_MARGIN_MM = 20.0
+BODY_TASK = "body"  #: the task whose fast model finds the body for ``body_seg``
+BODY_MARGIN_MM = 3.0  #: TotalSegmentator's margin around the body it crops to
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SMALL_BLOB_MM3 = 200.0  #: TotalSegmentator's ``--remove_small_blobs`` without a size
 ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
@@ -49,6 +51,8 @@ class SegmentOptions:
             (TotalSegmentator's ``--save_lowres``; for models resampled to one spacing, e.g. ``total`` fast).
         robust_crop: locate a ROI subset with the fast (3 mm) models instead of the fastest (6 mm) ones, as
             TotalSegmentator's ``--robust_crop``.
+        body_seg: crop a CT scan to the body (found by the `BODY_TASK`'s fast model) before segmenting it, as
+            TotalSegmentator's ``--body_seg`` (a ROI subset's own crop replaces it).
     """
 
     task: str = "total"
@@ -61,6 +65,7 @@ class SegmentOptions:
     remove_small_blobs: float | None = None
     save_lowres: bool = False
     robust_crop: bool = False
+    body_seg: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -90,7 +95,8 @@ class Segmenter:
     """A task's models loaded once, segmenting many scans into one global label map each.
 
     With a ROI subset in the default mode, the task's fastest models (fast ones with ``robust_crop``) first locate
-    those classes and the default models then run only on that region (plus `ROI_MARGIN_MM`).
+    those classes and the default models then run only on that region (plus `ROI_MARGIN_MM`); with ``body_seg``,
+    the body task's fast model finds the body and they run on it (plus `BODY_MARGIN_MM`).
 
     Example:
         >>> segmenter = Segmenter(SegmentOptions(task="total", mode="fast"))  # doctest: +SKIP
@@ -109,10 +115,17 @@ class Segmenter:
         entries = self._models_for(options.mode)
         crop_mode = Mode.FAST if options.robust_crop else Mode.FASTEST
         locate = self.roi_values and options.mode is Mode.DEFAULT and crop_mode in self.task.modes
+        body = self._body_task() if options.body_seg and not locate else None
         #: the models' one spacing, where the label maps stay with ``save_lowres``
-        self.lowres_spacing = self._one_spacing(entries, locate) if options.save_lowres else None
+        self.lowres_spacing = self._one_spacing(entries, bool(locate or body)) if options.save_lowres else None
         self.parts = self._load(entries)
         self.locator = self._load(self._models_for(crop_mode)) if locate else []
+        self.body_finder = self._load(body.models(Mode.FAST)) if body else []
+
+    @property
+    def all_models(self) -> list:
+        """(entry, Predictor) of every model this segmenter runs: body finder, ROI locator, then the task's parts."""
+        return [*self.body_finder, *self.locator, *self.parts]
 
     @property
     def label_names(self) -> dict[int, str]:
@@ -130,9 +143,9 @@ class Segmenter:
 
     def segment_scan(self, image: Image) -> Image:
         """`segment` for a scan that `as_scan` already gave (for callers that keep the scan, not checked again)."""
-        if self.locator:
+        if self.locator or self.body_finder:
             result = np.zeros(image.spatial_shape, dtype=np.uint16)
-            box = self._roi_box(image)
+            box = self._roi_box(image) if self.locator else self._body_box(image)
             if box is not None:
                 result[box] = self._paint(image.crop(box), self.parts)
         else:
@@ -150,13 +163,21 @@ class Segmenter:
         labels = self._finish(self._paint(resampled, self.parts, grids), resampled)
         return resampled.reorient(image.axis_codes), labels.reorient(image.axis_codes)  # as TotalSegmentator does
 
-    def _one_spacing(self, entries: tuple[ModelEntry, ...], locate: bool) -> float:
+    def _one_spacing(self, entries: tuple[ModelEntry, ...], cropped: bool) -> float:
         """The one spacing that all of ``entries`` resample the scan to (``save_lowres`` keeps their maps there)."""
         spacings = {e.spacing_mm if e.input_resampling is InputResampling.TOTALSEGMENTATOR else None for e in entries}
-        if locate or len(spacings) != 1 or None in spacings:
-            raise SegtoolError(f"save_lowres needs models that resample the scan to one spacing, and no ROI crop: "
-                               f"task {self.task.name!r} in {self.options.mode.value} mode has others (try --fast)")
+        if cropped or len(spacings) != 1 or None in spacings:
+            raise SegtoolError(f"save_lowres needs models that resample the scan to one spacing, and no ROI or body "
+                               f"crop: task {self.task.name!r} in {self.options.mode.value} mode has others "
+                               "(try --fast)")
         return spacings.pop()
+
+    def _body_task(self) -> Task:
+        """The task that finds the body for ``body_seg``; refused for other modalities than CT, as TotalSegmentator
+        does."""
+        if self.task.modality != "CT":
+            raise SegtoolError(f"body_seg crops CT scans; task {self.task.name!r} is {self.task.modality}")
+        return self.registry.task(BODY_TASK)
 
     def _finish(self, result: np.ndarray, image: Image) -> Image:
         """The label map of the ROI classes, without small blobs if asked for, on ``image``'s grid."""
@@ -169,13 +190,15 @@ class Segmenter:
             result = remove_small_components(result, self.options.remove_small_blobs / voxel_mm3)
         return Image(result, image.affine, {"label_names": self.label_names})
 
-    def _paint(self, image: Image, parts: list, grids: dict[float, tuple[Image, Image]] | None = None) -> np.ndarray:
-        """Run every part and paint its classes, by name, into one global label map (later parts win).
+    def _paint(self, image: Image, parts: list, grids: dict[float, tuple[Image, Image]] | None = None, *,
+               task: Task | None = None) -> np.ndarray:
+        """Run every part and paint its classes, by name, into one global label map of ``task`` (this segmenter's
+        by default; later parts win).
 
         Parts resampled the TotalSegmentator way share one resampled scan per spacing (``grids``: spacing ->
         `to_model_grid`'s pair, filled as needed).
         """
-        global_of = {name: value for value, name in self.task.labels.items()}
+        global_of = {name: value for value, name in (task or self.task).labels.items()}
         result = np.zeros(image.spatial_shape, dtype=np.uint16)
         grids = {} if grids is None else grids
         for entry, predictor in parts:
@@ -194,13 +217,12 @@ class Segmenter:
 
     def _roi_box(self, image: Image) -> tuple[slice, slice, slice] | None:
         """Bounding box of the ROI classes found by the locating models, widened by `ROI_MARGIN_MM`."""
-        found = np.argwhere(np.isin(self._paint(image, self.locator), list(self.roi_values)))
-        if len(found) == 0:
-            return None
-        margin = np.ceil(ROI_MARGIN_MM / np.asarray(image.spacing)).astype(int)
-        low = np.maximum(found.min(axis=0) - margin, 0)
-        high = np.minimum(found.max(axis=0) + 1 + margin, image.spatial_shape)
-        return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
+        return _box(np.isin(self._paint(image, self.locator), list(self.roi_values)), image.spacing, ROI_MARGIN_MM)
+
+    def _body_box(self, image: Image) -> tuple[slice, slice, slice] | None:
+        """Bounding box of the body found by the body task's model, widened by `BODY_MARGIN_MM`."""
+        body = self._paint(image, self.body_finder, task=self.registry.task(BODY_TASK)) > 0
+        return _box(body, image.spacing, BODY_MARGIN_MM)
 
     def _models_for(self, mode: Mode) -> tuple[ModelEntry, ...]:
         models = self.task.models(mode)
@@ -251,6 +273,7 @@ def segment(
     output_type: str | list[str] = "nifti",
     save_lowres: bool = False,
     robust_crop: bool = False,
+    body_seg: bool = False,
     nr_thr_saving: int | None = None,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
@@ -261,7 +284,7 @@ def segment(
         output: folder of per-class masks, or (with ``ml``) a multilabel file (``.nii.gz``, ``.nii``, ``.nrrd``,
             ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
             None writes nothing.
-        task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop: see `SegmentOptions`.
+        task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop, body_seg: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
@@ -298,7 +321,8 @@ def segment(
     mode = Mode.of_flags(fast, fastest)
     blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
-                             remove_small_blobs=blobs, save_lowres=save_lowres, robust_crop=robust_crop)
+                             remove_small_blobs=blobs, save_lowres=save_lowres, robust_crop=robust_crop,
+                             body_seg=body_seg)
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,
@@ -341,6 +365,17 @@ def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
     if array.ndim == 4:
         array = np.moveaxis(array, -1, 0)
     return Image(array, image.affine)
+
+
+def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: float) -> tuple[slice, ...] | None:
+    """Bounding box of the ``found`` voxels widened by ``margin_mm`` on every side (within the image), or None."""
+    where = np.argwhere(found)
+    if len(where) == 0:
+        return None
+    margin = np.ceil(margin_mm / np.asarray(spacing)).astype(int)
+    low = np.maximum(where.min(axis=0) - margin, 0)
+    high = np.minimum(where.max(axis=0) + 1 + margin, found.shape)
+    return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
 
 
 def _roi_values(task: Task, roi_subset: tuple[str, ...]) -> frozenset[int]:

@@ -32,9 +32,10 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
         "models": [{"name": entry.name, "format": entry.format.value, "configuration": entry.configuration,
                     "folds": list(entry.folds), "sha256": entry.sha256, "step": predictor.options.step,
                     "tta": predictor.options.tta, "precision": str(predictor.network_dtype).removeprefix("torch.")}
-                   for entry, predictor in (*segmenter.locator, *segmenter.parts)],
+                   for entry, predictor in segmenter.all_models],
         "roi_subset": list(options.roi_subset),
         "robust_crop": options.robust_crop,
+        "body_seg": options.body_seg,
         "remove_small_blobs_mm3": options.remove_small_blobs,
         "save_lowres": options.save_lowres,
         "multilabel": request.ml,

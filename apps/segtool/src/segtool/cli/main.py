@@ -67,6 +67,8 @@ def segment(
         "--roi-subset-robust", "-rsr", help="As --roi-subset, with --robust-crop.")] = None,
     robust_crop: Annotated[bool, typer.Option(
         "--robust-crop", "-rc", help="Locate a ROI subset with the 3 mm models instead of the 6 mm ones.")] = False,
+    body_seg: Annotated[bool, typer.Option(
+        "--body-seg", "-bs", help="Crop a CT scan to the body (found by the 'body' task's 6 mm model) first.")] = False,
     statistics: Annotated[str | None, typer.Option(
         "--statistics", "-s", metavar="[PATH]",
         help="Write per-class volume and intensity to statistics.json beside the masks (or to PATH).")] = None,
@@ -118,7 +120,7 @@ def segment(
     options = SegmentOptions(
         task=task, mode=Mode.of_flags(fast, fastest), device=device, tta=False if no_tta else None,
         precision=precision.value if precision else None, roi_subset=(*(roi_subset or ()), *(roi_subset_robust or ())),
-        robust_crop=robust_crop or bool(roi_subset_robust), remove_small_blobs=remove_small_blobs,
+        robust_crop=robust_crop or bool(roi_subset_robust), body_seg=body_seg, remove_small_blobs=remove_small_blobs,
         save_lowres=save_lowres)
     request = OutputRequest(
         ml=ml, output_types=requested_types([t.value for t in output_type or [OutputType.NIFTI]], output, ml=ml),
