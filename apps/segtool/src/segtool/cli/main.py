@@ -13,6 +13,8 @@ from segtool.cli import combine, download, info, tasks, weights
 from segtool.cli.choices import OutputType, Precision, StatsAggregation
 from segtool.cli.totalseg_style import TotalSegmentatorStyle
 
+MODELS, REGIONS, STATISTICS = "Models", "Regions", "Statistics"  # groups of options in --help
+
 app = App(user_errors=(SegkitError,), no_args_is_help=False, cls=TotalSegmentatorStyle,
           help="Segment medical images with pretrained models, by task, in one command.\n\n"
                "Example: segtool -i ct.nii.gz -o out -ta total --fast")
@@ -49,37 +51,47 @@ def segment(
     output: Annotated[Path | None, typer.Option("--output", "-o",
                                                 help="Output folder (one mask per class) or file with --ml.")] = None,
     task: Annotated[str, typer.Option("--task", "-ta", help="Task (see 'segtool tasks').")] = "total",
-    fast: Annotated[bool, typer.Option("--fast", "-f", help="Faster, lower-resolution (3 mm) models.")] = False,
-    fastest: Annotated[bool, typer.Option("--fastest", "-ff", help="Fastest, coarsest (6 mm) models.")] = False,
-    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N (or gpu, gpu:N).")] = "auto",
+    fast: Annotated[bool, typer.Option(
+        "--fast", "-f", help="Faster, lower-resolution (3 mm) models.", rich_help_panel=MODELS)] = False,
+    fastest: Annotated[bool, typer.Option(
+        "--fastest", "-ff", help="Fastest, coarsest (6 mm) models.", rich_help_panel=MODELS)] = False,
+    device: Annotated[str, typer.Option(
+        "--device", "-d", help="auto, cpu, cuda or cuda:N (or gpu, gpu:N).", rich_help_panel=MODELS)] = "auto",
     ml: Annotated[bool, typer.Option("--ml", "-ml", help="One multilabel file instead of one mask per class.")] = False,
     save_lowres: Annotated[bool, typer.Option(
         "--save-lowres", "-sl", help="Keep the masks at the models' resolution (3 mm with --fast, 6 mm with "
-                                     "--fastest) instead of the scan's.")] = False,
+                                     "--fastest) instead of the scan's.", rich_help_panel=MODELS)] = False,
     output_type: Annotated[list[OutputType] | None, typer.Option(
         "--output-type", "-ot",
         help="nifti (or the format of -o's suffix); dicom_seg or dicom_rtstruct: a DICOM SEG or RTSTRUCT (.dcm) of the "
              "input DICOM series (also: --ml -o NAME.dcm). Several (-ot nifti dicom_seg): the DICOM objects go beside "
              "the NIfTI result.")] = None,
     roi_subset: Annotated[list[str] | None, typer.Option(
-        "--roi-subset", "-rs", help="Only these classes (-rs liver spleen, or repeat the option).")] = None,
+        "--roi-subset", "-rs", help="Only these classes (-rs liver spleen, or repeat the option).",
+        rich_help_panel=REGIONS)] = None,
     roi_subset_robust: Annotated[list[str] | None, typer.Option(
-        "--roi-subset-robust", "-rsr", help="As --roi-subset, with --robust-crop.")] = None,
+        "--roi-subset-robust", "-rsr", help="As --roi-subset, with --robust-crop.", rich_help_panel=REGIONS)] = None,
     robust_crop: Annotated[bool, typer.Option(
-        "--robust-crop", "-rc", help="Locate a ROI subset with the 3 mm models instead of the 6 mm ones.")] = False,
+        "--robust-crop", "-rc", help="Locate a ROI subset with the 3 mm models instead of the 6 mm ones.",
+        rich_help_panel=REGIONS)] = False,
     body_seg: Annotated[bool, typer.Option(
-        "--body-seg", "-bs", help="Crop a CT scan to the body (found by the 'body' task's 6 mm model) first.")] = False,
+        "--body-seg", "-bs", help="Crop a CT scan to the body (found by the 'body' task's 6 mm model) first.",
+        rich_help_panel=REGIONS)] = False,
     statistics: Annotated[str | None, typer.Option(
         "--statistics", "-s", metavar="[PATH]",
-        help="Write per-class volume and intensity to statistics.json beside the masks (or to PATH).")] = None,
+        help="Write per-class volume and intensity to statistics.json beside the masks (or to PATH).",
+        rich_help_panel=STATISTICS)] = None,
     stats_include_incomplete: Annotated[bool, typer.Option(
         "--stats-include-incomplete", "-sii",
-        help="Statistics also for classes cut off by the scan's edges (else reported as 0).")] = False,
+        help="Statistics also for classes cut off by the scan's edges (else reported as 0).",
+        rich_help_panel=STATISTICS)] = False,
     stats_aggregation: Annotated[StatsAggregation, typer.Option(
-        "--stats-aggregation", "-sa", help="Intensity statistic: mean or median.")] = StatsAggregation.MEAN,
+        "--stats-aggregation", "-sa", help="Intensity statistic: mean or median.",
+        rich_help_panel=STATISTICS)] = StatsAggregation.MEAN,
     statistics_extra: Annotated[bool, typer.Option(
         "--statistics-extra", "-sx",
-        help="Statistics also give voxel count, intensity std/min/max, centroid and bounding box (voxels).")] = False,
+        help="Statistics also give voxel count, intensity std/min/max, centroid and bounding box (voxels).",
+        rich_help_panel=STATISTICS)] = False,
     skip_saving: Annotated[bool, typer.Option(
         "--skip-saving", "-ss", help="Write no masks, only statistics, preview and report.")] = False,
     nr_thr_saving: Annotated[int | None, typer.Option(
@@ -90,9 +102,11 @@ def segment(
     preview: Annotated[bool, typer.Option("--preview", "-p", help="Write preview.png.")] = False,
     remove_small_blobs: Annotated[float | None, typer.Option(
         "--remove-small-blobs", "-rmb", metavar="[MM3]",
-        help="Remove each class's connected components of at most MM3 mm3 (200 if no size is given).")] = None,
-    no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time mirroring.")] = False,
-    precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).")] = None,
+        help="Remove each class's connected components of at most MM3 mm3 (200 if no size is given).",
+        rich_help_panel=REGIONS)] = None,
+    no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time mirroring.", rich_help_panel=MODELS)] = False,
+    precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).",
+        rich_help_panel=MODELS)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
                                           help="Print segtool's version and exit.")] = False,
