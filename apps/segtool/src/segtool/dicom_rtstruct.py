@@ -99,13 +99,9 @@ def _frame_of_reference(first, sources):
     """The structure set's reference to the study, the series and each of its slices."""
     from pydicom.dataset import Dataset
 
-    images = []
-    for source in sources:
-        image = Dataset()
-        image.ReferencedSOPClassUID, image.ReferencedSOPInstanceUID = source.SOPClassUID, source.SOPInstanceUID
-        images.append(image)
     series = Dataset()
-    series.SeriesInstanceUID, series.ContourImageSequence = first.SeriesInstanceUID, images
+    series.SeriesInstanceUID = first.SeriesInstanceUID
+    series.ContourImageSequence = [_image_reference(source) for source in sources]
     study = Dataset()
     study.ReferencedSOPClassUID, study.ReferencedSOPInstanceUID = STUDY_REFERENCE_CLASS, first.StudyInstanceUID
     study.RTReferencedSeriesSequence = [series]
@@ -147,11 +143,18 @@ def _contour(points: np.ndarray, source):
     """One closed planar contour on ``source``'s slice."""
     from pydicom.dataset import Dataset
 
-    image = Dataset()
-    image.ReferencedSOPClassUID, image.ReferencedSOPInstanceUID = source.SOPClassUID, source.SOPInstanceUID
     contour = Dataset()
-    contour.ContourImageSequence = [image]
+    contour.ContourImageSequence = [_image_reference(source)]
     contour.ContourGeometricType = "CLOSED_PLANAR"
     contour.NumberOfContourPoints = len(points)
     contour.ContourData = [f"{v:.3f}" for v in points.ravel()]
     return contour
+
+
+def _image_reference(source):
+    """A reference to the slice ``source``: its SOP class and instance."""
+    from pydicom.dataset import Dataset
+
+    image = Dataset()
+    image.ReferencedSOPClassUID, image.ReferencedSOPInstanceUID = source.SOPClassUID, source.SOPInstanceUID
+    return image
