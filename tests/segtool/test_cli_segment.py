@@ -122,6 +122,7 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "-sl"], "save_lowres needs models that resample the scan to one spacing"),
     (["-ta", "hippo", "-rsr", "anterior", "posterio"], "did you mean 'posterior'"),  # --roi_subset_robust
     (["-ta", "hippo", "--body_seg"], "body_seg crops CT scans; task 'hippo' is MR"),
+    (["-ta", "hippo", "-ns", "0"], "saving threads must be a whole number above 0, got 0"),
     (["-ta", "hippo", "-rp", "{input}"], "the report would overwrite an input scan"),
 ])
 def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
