@@ -4,6 +4,7 @@ import gzip
 import re
 import shutil
 import zipfile
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -59,7 +60,11 @@ def test_dicom_zip_reads_like_the_folder(ct_dir, tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         for path in (ct_dir / "example_ct_dicom").iterdir():
             zf.write(path, f"patient/series/{path.name}")
-    assert_same_image(read_image(archive), read_image(ct_dir / "example_ct_dicom"))
+    packed, folder = read_image(archive), read_image(ct_dir / "example_ct_dicom")
+    assert_same_image(packed, folder)
+    # the slices are named as the zip's members, in the folder's slice order (a DICOM SEG references them)
+    assert packed.meta["dicom_archive"] == str(archive)
+    assert packed.meta["dicom_files"] == tuple(f"patient/series/{Path(f).name}" for f in folder.meta["dicom_files"])
 
 
 def test_4d_nifti_becomes_channels_first_and_round_trips(data_dir, tmp_path):

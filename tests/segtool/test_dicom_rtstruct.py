@@ -64,5 +64,5 @@ def test_cli_takes_several_output_types_and_checks_each(nnunet_reference_dir, tm
     nifti = nnunet_reference_dir / "predictions" / "inputs" / "hippocampus_033_0000.nii.gz"
     result = CliRunner().invoke(app, ["-i", str(nifti), "-o", str(tmp_path / "out"), "-ta", "hippocampus",
                                       "-ot", "nifti,dicom_rtstruct"])  # also: -ot nifti dicom_rtstruct
-    assert result.exit_code == 2 and "needs a DICOM series folder" in result.output, result.output
+    assert result.exit_code == 2 and "needs a DICOM series folder or zip" in result.output, result.output
     assert not list(tmp_path.iterdir())  # refused before any work

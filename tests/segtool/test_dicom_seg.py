@@ -1,5 +1,7 @@
 """Label maps as DICOM SEG objects of the series they were segmented from."""
 
+import zipfile
+
 import highdicom as hd
 import numpy as np
 import pytest
@@ -47,6 +49,28 @@ def test_totalsegmentators_map_of_the_dicom_series_round_trips(ct_dir, tmp_path)
         50, 170, 60)
 
 
+def test_a_zipped_series_gives_the_seg_of_its_folder(ct_dir, tmp_path):
+    folder = ct_dir / "example_ct_dicom"
+    archive = tmp_path / "series.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, f"study/series/{path.name}")
+    assert plan_targets([archive], tmp_path / "out", OutputRequest(output_types=("nifti", "dicom_seg")),
+                        batch=False) == [tmp_path / "out"]
+    labels = read_image(ct_dir / "example_seg_dicom.nii.gz")
+    names = load_registry().task("total").labels
+    from_zip = write_dicom_seg(labels, names, read_image(archive), tmp_path / "zip.dcm")
+    from_folder = write_dicom_seg(labels, names, read_image(folder), tmp_path / "folder.dcm")
+    (numbers, segments, seg), (expected, expected_segments, reference) = (
+        read_dicom_seg(path, labels) for path in (from_zip, from_folder))
+    assert segments == expected_segments and np.array_equal(numbers, expected)
+    assert referenced_slices(seg) == referenced_slices(reference) and len(referenced_slices(seg)) == 20
+
+
+def referenced_slices(seg) -> list[str]:
+    return [i.ReferencedSOPInstanceUID for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence]
+
+
 def test_a_class_without_codes_gets_a_generic_anatomical_structure(ct_dir, tmp_path):
     scan = read_image(ct_dir / "example_ct_dicom").crop((slice(None), slice(None), slice(0, 2)))
     labels = scan.with_array((scan.array > 200).astype(np.uint8))
@@ -66,11 +90,11 @@ def scan_header(scan):
 
 def test_a_dicom_seg_needs_a_dicom_folder(ct_dir, nnunet_reference_dir, tmp_path):
     labels = read_image(ct_dir / "example_seg_dicom.nii.gz")
-    with pytest.raises(SegtoolError, match="needs a DICOM series folder"):
+    with pytest.raises(SegtoolError, match="needs a DICOM series folder or zip"):
         write_dicom_seg(labels, {1: "spleen"}, labels, tmp_path / "seg.dcm")
     nifti = nnunet_reference_dir / "predictions" / "inputs" / "hippocampus_033_0000.nii.gz"
-    for args, message in ((["-o", str(tmp_path / "seg.dcm"), "--ml"], "needs a DICOM series folder"),
-                          (["-o", str(tmp_path / "out"), "-ot", "dicom_seg"], "needs a DICOM series folder"),
+    for args, message in ((["-o", str(tmp_path / "seg.dcm"), "--ml"], "needs a DICOM series folder or zip"),
+                          (["-o", str(tmp_path / "out"), "-ot", "dicom_seg"], "needs a DICOM series folder or zip"),
                           (["-o", str(tmp_path / "seg.nii.gz"), "-ot", "dicom_seg"], "is a .dcm file or a folder")):
         result = CliRunner().invoke(app, ["-i", str(nifti), *args, "-ta", "hippocampus"])
         assert result.exit_code == 2 and message in result.output, result.output

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import zipfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -20,22 +22,27 @@ NEEDED_MODULES = {"dicom_seg": "highdicom", "dicom_rtstruct": "pydicom"}
 
 
 def source_datasets(scan: Image, path: Path) -> list:
-    """The headers of the slices ``scan`` was read from, in slice order.
+    """The headers of the slices ``scan`` was read from, in slice order: files of a series folder, or members of
+    a zip (``scan.meta["dicom_archive"]``).
 
     Raises:
-        SegtoolError: ``scan`` was not read from a DICOM folder (no ``scan.meta["dicom_files"]``).
+        SegtoolError: ``scan`` was not read from a DICOM series (no ``scan.meta["dicom_files"]``).
     """
     files = scan.meta.get("dicom_files")
     if not files:
         raise SegtoolError(f"{path}: {needs_series(path)}")
-    return [_source_dataset(Path(f)) for f in files]
+    archive = scan.meta.get("dicom_archive")
+    if archive is None:
+        return [_source_dataset(Path(f)) for f in files]
+    with zipfile.ZipFile(archive) as zf:
+        return [_source_dataset(zf.open(member)) for member in files]
 
 
 def needs_series(path: Path) -> str:
-    return f"a DICOM output ({path.name}) needs a DICOM series folder as input (it references its slices)"
+    return f"a DICOM output ({path.name}) needs a DICOM series folder or zip as input (it references its slices)"
 
 
-def _source_dataset(file: Path):
+def _source_dataset(file: Path | IO[bytes]):
     """The header of one source slice, with the identifiers that anonymization blanked taken from its file meta."""
     import pydicom
 
@@ -78,9 +85,9 @@ def label_frame(labels: Image, source, path: Path) -> np.ndarray:
 
 
 def check_dicom_source(target: Path, scan: Path | None, output_type: str) -> None:
-    """Refuse a DICOM output, before any work, for an input that is not a DICOM series folder or where its
-    library (segtool's ``dicom`` extra) is not installed."""
-    if not (scan is not None and scan.is_dir()):
+    """Refuse a DICOM output, before any work, for an input that is not a DICOM series (a folder or zip) or where
+    its library (segtool's ``dicom`` extra) is not installed."""
+    if not (scan is not None and (scan.is_dir() or scan.name.lower().endswith(".zip"))):
         raise SegtoolError(f"{target}: {needs_series(target)}")
     module = NEEDED_MODULES[output_type]
     if importlib.util.find_spec(module) is None:

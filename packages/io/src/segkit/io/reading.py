@@ -74,18 +74,25 @@ def read_channels(paths: Sequence[str | os.PathLike], *, tolerance: float = 1e-4
 
 
 def _read_dicom_zip(path: Path) -> Image:
+    """The series of a zip, which keeps in ``meta`` the zip (``dicom_archive``) and the members its slices were read
+    from (``dicom_files``, in slice order), as a series folder keeps its files."""
     with tempfile.TemporaryDirectory(prefix="segkit-dicom-") as tmp:
+        root = Path(tmp).resolve()
         try:
-            extract_zip(path, Path(tmp))
+            extracted = extract_zip(path, root)
+            with zipfile.ZipFile(path) as zf:
+                member_of = {(root / m.filename).resolve(): m.filename for m in zf.infolist() if not m.is_dir()}
         except zipfile.BadZipFile as err:
             raise ImageReadError(f"{path}: not a valid zip file") from err
-        folders = sorted({p.parent for p in Path(tmp).rglob("*") if p.is_file()}, key=lambda p: len(str(p)))
+        folders = sorted({p.parent for p in extracted}, key=lambda p: len(str(p)))
         if not folders:
             raise ImageReadError(f"{path}: the zip holds no files")
         dicom_folder = max(folders, key=lambda folder: sum(1 for f in folder.iterdir() if f.is_file()))
         from segkit.io.sitk_format import read_dicom_series
 
-        return read_dicom_series(dicom_folder, source=path)
+        image = read_dicom_series(dicom_folder, source=path)
+        members = tuple(member_of[Path(f).resolve()] for f in image.meta["dicom_files"])
+        return Image(image.array, image.affine, {"dicom_files": members, "dicom_archive": str(path)})
 
 
 def _fmt(values: Sequence[float]) -> str:

@@ -45,14 +45,13 @@ def read_dicom_series(folder: Path, source: Path | None = None) -> Image:
 
     The row axis ``j`` is flipped, as dcm2niix does, so that a series lands on the same
     grid as its dcm2niix NIfTI conversion (for an axial head-first scan: L, A, S).
-    Errors name ``source`` (default: ``folder``), e.g. the zip the folder was extracted from. A series read
-    from its own folder keeps its files, in slice order, in ``meta["dicom_files"]`` (a DICOM SEG references them).
+    Errors name ``source`` (default: ``folder``), e.g. the zip the folder was extracted from. The series keeps its
+    files, in slice order, in ``meta["dicom_files"]`` (a DICOM SEG references them).
 
     Raises:
         ImageReadError: no readable DICOM series in ``folder``.
         ImageGeometryError: the slices are not evenly spaced (e.g. a slice is missing).
     """
-    kept = source is None
     source = source or folder
     reader = sitk.ImageSeriesReader()
     series_ids = reader.GetGDCMSeriesIDs(str(folder))
@@ -68,7 +67,7 @@ def read_dicom_series(folder: Path, source: Path | None = None) -> Image:
         raise ImageReadError(f"{source}: DICOM series could not be read ({_first_line(err)})") from err
     _check_slice_steps(reader, itk_image, source)
     image = _flip_rows(_from_itk(itk_image, source))
-    return Image(image.array, image.affine, {"dicom_files": tuple(files)}) if kept else image
+    return Image(image.array, image.affine, {"dicom_files": tuple(files)})
 
 
 def _check_slice_steps(reader: sitk.ImageSeriesReader, itk_image: sitk.Image, source: Path) -> None:
