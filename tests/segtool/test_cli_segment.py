@@ -123,6 +123,7 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "-rsr", "anterior", "posterio"], "did you mean 'posterior'"),  # --roi_subset_robust
     (["-ta", "hippo", "--body_seg"], "body_seg crops CT scans; task 'hippo' is MR"),
     (["-ta", "hippo", "-ns", "0"], "saving threads must be a whole number above 0, got 0"),
+    (["-ta", "hippo", "-ro", "6"], "Invalid value for '--resampling-order'"),  # 0-5
     (["-ta", "hippo", "-rp", "{input}"], "the report would overwrite an input scan"),
 ])
 def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
@@ -233,7 +234,8 @@ def test_api_errors_are_segtool_errors_with_one_line(hippo_cli, inputs, tmp_path
             segment(bad_input, task="hippo")
     for options, message in [({"device": None}, "device must be"), ({"precision": "fp8"}, "precision must be"),
                              ({"tta": "no"}, "tta must be"), ({"task": None}, "task must be"),
-                             ({"remove_small_blobs": 0}, "above 0"), ({"remove_small_blobs": True}, "above 0")]:
+                             ({"remove_small_blobs": 0}, "above 0"), ({"remove_small_blobs": True}, "above 0"),
+                             ({"resampling_order": 6}, "from 0 to 5"), ({"resampling_order": True}, "from 0 to 5")]:
         with pytest.raises(SegtoolError, match=message):
             SegmentOptions(**options)
     with pytest.raises(SegtoolError, match="output type must be one or more of nifti, dicom_seg, dicom_rtstruct"):

@@ -52,3 +52,14 @@ def test_a_float_scan_keeps_its_fractional_intensities(ct_dir):
     assert resampled_int.array.dtype == np.int32 and resampled.array.dtype == np.float32
     assert 0 < resampled.array.max() <= 1 and resampled.array.mean() > 0.01
     np.testing.assert_allclose(resampled.array * scan.array.max(), resampled_int.array, atol=1.001)  # int32 truncates
+
+
+def test_resampling_order_is_the_spline_order_of_totalsegmentators_zoom(ct_dir):
+    scan = read_image(ct_dir / "example_ct_dicom")  # 0.68 mm pixels, 3 mm slices: a 4.4x zoom out in-plane
+    values = np.unique(scan.array)
+    nearest, linear, cubic = (to_model_grid(scan, 3.0, order)[1].array for order in (0, 1, 3))
+    assert nearest.shape == linear.shape == cubic.shape
+    assert np.isin(nearest, values).all()  # order 0 picks voxels: no new intensities
+    assert not np.isin(linear, values).all() and values[0] <= linear.min() and linear.max() <= values[-1]
+    assert cubic.min() < values[0] or cubic.max() > values[-1]  # a cubic spline overshoots at air/bone edges
+    assert abs(cubic.mean() - linear.mean()) < 2 and abs(nearest.mean() - linear.mean()) < 10

@@ -23,7 +23,7 @@ from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.registry import InputResampling, LabelExport, Mode, ModelEntry, Registry, Task, load_registry
 from segtool.settings import weights_dir
 from segtool.store import WeightsStore
-from segtool.totalseg_grid import labels_to_scan, to_model_grid
+from segtool.totalseg_grid import RESAMPLING_ORDERS, labels_to_scan, to_model_grid
 from segtool.weights import ensure_model
 
 ROI_MARGIN_MM = 20.0
@@ -53,6 +53,8 @@ class SegmentOptions:
             TotalSegmentator's ``--robust_crop``.
         body_seg: crop a CT scan to the body (found by the `BODY_TASK`'s fast model) before segmenting it, as
             TotalSegmentator's ``--body_seg`` (a ROI subset's own crop replaces it).
+        resampling_order: spline order (0-5) with which the scan is resampled to the spacing of TotalSegmentator's
+            weights (its ``--resampling_order``; default 1, linear). segkit models resample as they were trained.
     """
 
     task: str = "total"
@@ -66,6 +68,7 @@ class SegmentOptions:
     save_lowres: bool = False
     robust_crop: bool = False
     body_seg: bool = False
+    resampling_order: int = 1
 
     def __post_init__(self) -> None:
         try:
@@ -89,6 +92,9 @@ class SegmentOptions:
         blobs = self.remove_small_blobs
         if blobs is not None and (isinstance(blobs, bool) or not isinstance(blobs, int | float) or not blobs > 0):
             raise SegtoolError(f"remove_small_blobs must be a size in mm3 above 0, got {blobs!r}")
+        order = self.resampling_order
+        if isinstance(order, bool) or order not in RESAMPLING_ORDERS:
+            raise SegtoolError(f"resampling_order must be a whole number from 0 to 5, got {order!r}")
 
 
 class Segmenter:
@@ -158,7 +164,7 @@ class Segmenter:
         (in the scan's axis order)."""
         if self.lowres_spacing is None:
             return image, self.segment_scan(image)
-        _, resampled = to_model_grid(image, self.lowres_spacing)
+        _, resampled = to_model_grid(image, self.lowres_spacing, self.options.resampling_order)
         grids = {self.lowres_spacing: (resampled, resampled)}  # the models' grid already: nothing to resample
         labels = self._finish(self._paint(resampled, self.parts, grids), resampled)
         return resampled.reorient(image.axis_codes), labels.reorient(image.axis_codes)  # as TotalSegmentator does
@@ -207,7 +213,7 @@ class Segmenter:
                 lookup[value] = global_of.get(name, 0)
             if entry.input_resampling is InputResampling.TOTALSEGMENTATOR:
                 if entry.spacing_mm not in grids:
-                    grids[entry.spacing_mm] = to_model_grid(image, entry.spacing_mm)
+                    grids[entry.spacing_mm] = to_model_grid(image, entry.spacing_mm, self.options.resampling_order)
                 canonical, resampled = grids[entry.spacing_mm]
                 painted = labels_to_scan(lookup[predictor.predict(resampled).array], canonical, image)
             else:
@@ -275,6 +281,7 @@ def segment(
     robust_crop: bool = False,
     body_seg: bool = False,
     nr_thr_saving: int | None = None,
+    resampling_order: int = 1,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -284,7 +291,8 @@ def segment(
         output: folder of per-class masks, or (with ``ml``) a multilabel file (``.nii.gz``, ``.nii``, ``.nrrd``,
             ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
             None writes nothing.
-        task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop, body_seg: see `SegmentOptions`.
+        task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop, body_seg, resampling_order: see
+            `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
@@ -322,7 +330,7 @@ def segment(
     blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
                              remove_small_blobs=blobs, save_lowres=save_lowres, robust_crop=robust_crop,
-                             body_seg=body_seg)
+                             body_seg=body_seg, resampling_order=resampling_order)
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,

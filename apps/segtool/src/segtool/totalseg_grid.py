@@ -16,15 +16,19 @@ from scipy import ndimage
 
 from segkit.io import Image
 
+#: spline orders of TotalSegmentator's ``--resampling_order`` (its default: 1, linear)
+RESAMPLING_ORDERS = range(6)
 
-def to_model_grid(image: Image, spacing_mm: float) -> tuple[Image, Image]:
-    """Return ``(canonical, resampled)``: the scan in RAS+ order and on the model's isotropic grid."""
+
+def to_model_grid(image: Image, spacing_mm: float, order: int = 1) -> tuple[Image, Image]:
+    """Return ``(canonical, resampled)``: the scan in RAS+ order and on the model's isotropic grid, interpolated
+    with splines of ``order`` (see `RESAMPLING_ORDERS`)."""
     canonical = image.to_canonical()
     spacing = np.asarray(canonical.spacing, dtype=np.float64)
     if np.array_equal(spacing, np.full(3, spacing_mm)):
         return canonical, canonical
     zoom = spacing / spacing_mm
-    data = ndimage.zoom(np.asarray(canonical.array, dtype=np.float64), zoom, order=1, mode="nearest")
+    data = ndimage.zoom(np.asarray(canonical.array, dtype=np.float64), zoom, order=order, mode="nearest")
     affine = canonical.affine.copy()
     affine[:3, :3] /= zoom  # each axis' direction vector scaled to the new spacing
     stored = np.int32 if np.issubdtype(canonical.array.dtype, np.integer) else np.float32
