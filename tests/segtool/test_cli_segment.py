@@ -123,6 +123,7 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "-rsr", "anterior", "posterio"], "did you mean 'posterior'"),  # --roi_subset_robust
     (["-ta", "hippo", "--body_seg"], "body_seg crops CT scans; task 'hippo' is MR"),
     (["-ta", "hippo", "-ns", "0"], "saving threads must be a whole number above 0, got 0"),
+    (["-ta", "hippo", "-v1o"], "task 'hippo' has no v1 numbering"),
     (["-ta", "hippo", "-ro", "6"], "Invalid value for '--resampling-order'"),  # 0-5
     (["-ta", "hippo", "-rp", "{input}"], "the report would overwrite an input scan"),
 ])
@@ -327,6 +328,17 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
     four_d = segment(nib.Nifti1Image(quarter[..., None], reference.affine), task="total", fast=True)
     assert four_d.shape == (256, 256, 20) and np.asarray(three_d.dataobj).any()
     assert np.array_equal(np.asarray(four_d.dataobj), np.asarray(three_d.dataobj))
+    # TotalSegmentator's --v1_order: the same voxels under v1's numbers; v2's new classes left out, v1's dropped ones
+    # kept (empty)
+    v1 = segment(nib.Nifti1Image(quarter, reference.affine), task="total", fast=True, v1_order=True)
+    v1_names, v2_names = v1.extra["label_names"], three_d.extra["label_names"]
+    assert len(v1_names) == 104 and (v1_names[7], v2_names[52], v1_names[93]) == ("aorta", "aorta", "face")
+    v2_value = {name: value for value, name in v2_names.items()}
+    expected = np.zeros_like(np.asarray(three_d.dataobj))
+    for value, name in v1_names.items():
+        expected[np.asarray(three_d.dataobj) == v2_value.get(name, -1)] = value
+    assert np.array_equal(np.asarray(v1.dataobj), expected)
+    assert 0 < (expected > 0).sum() < (np.asarray(three_d.dataobj) > 0).sum()  # classes new in v2 are found here
     # TotalSegmentator's --save_lowres: the same map, left on the model's 3 mm grid in the scan's axis order (its own
     # output for this quarter agrees on 0.99973 of the voxels, on the same grid; RESULTS.md)
     from segtool.totalseg_grid import labels_to_scan, to_model_grid

@@ -31,6 +31,7 @@ BODY_TASK = "body"  #: the task whose fast model finds the body for ``body_seg``
 BODY_MARGIN_MM = 3.0  #: TotalSegmentator's margin around the body it crops to
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SMALL_BLOB_MM3 = 200.0  #: TotalSegmentator's ``--remove_small_blobs`` without a size
+V1 = "v1"  #: the registry's label order of TotalSegmentator v1 (``v1_order``)
 ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
 
 
@@ -55,6 +56,8 @@ class SegmentOptions:
             TotalSegmentator's ``--body_seg`` (a ROI subset's own crop replaces it).
         resampling_order: spline order (0-5) with which the scan is resampled to the spacing of TotalSegmentator's
             weights (its ``--resampling_order``; default 1, linear). segkit models resample as they were trained.
+        v1_order: number the classes as TotalSegmentator v1 did (its ``--v1_order``; task ``total`` only): the
+            classes v2 added are left out, those it dropped stay empty.
     """
 
     task: str = "total"
@@ -69,6 +72,7 @@ class SegmentOptions:
     robust_crop: bool = False
     body_seg: bool = False
     resampling_order: int = 1
+    v1_order: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -115,6 +119,7 @@ class Segmenter:
         self.registry = registry or load_registry()
         self.task: Task = self.registry.task(options.task)
         self.roi_values = _roi_values(self.task, options.roi_subset)
+        self._numbering = self._v1_numbering() if options.v1_order else None
         self._store = store or WeightsStore(weights_dir())
         self.device = _resolve_device(options.device)
         self._progress_for = progress_for
@@ -135,8 +140,12 @@ class Segmenter:
 
     @property
     def label_names(self) -> dict[int, str]:
-        """Global label value -> class name of the maps this segmenter produces."""
-        return {v: n for v, n in self.task.labels.items() if not self.roi_values or v in self.roi_values}
+        """Label value -> class name of the maps this segmenter produces (the task's labels, or with ``v1_order``
+        TotalSegmentator v1's)."""
+        if self._numbering is None:
+            return {v: n for v, n in self.task.labels.items() if not self.roi_values or v in self.roi_values}
+        wanted = {self.task.labels[v] for v in self.roi_values}
+        return {v: n for v, n in self.task.label_orders[V1].items() if not wanted or n in wanted}
 
     def segment(self, image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
         """Segment ``image`` (a segkit `Image`, a path or a nibabel image) into the task's global label map,
@@ -178,6 +187,17 @@ class Segmenter:
                                "(try --fast)")
         return spacings.pop()
 
+    def _v1_numbering(self) -> np.ndarray:
+        """Task label value -> TotalSegmentator v1's value of the same class (0 for a class v1 lacks)."""
+        if V1 not in self.task.label_orders:
+            raise SegtoolError(f"v1_order numbers the classes of TotalSegmentator v1's 'total'; task "
+                               f"{self.task.name!r} has no v1 numbering")
+        v1_value = {name: value for value, name in self.task.label_orders[V1].items()}
+        numbering = np.zeros(max(self.task.labels) + 1, dtype=np.uint16)
+        for value, name in self.task.labels.items():
+            numbering[value] = v1_value.get(name, 0)
+        return numbering
+
     def _body_task(self) -> Task:
         """The task that finds the body for ``body_seg``; refused for other modalities than CT, as TotalSegmentator
         does."""
@@ -186,7 +206,8 @@ class Segmenter:
         return self.registry.task(BODY_TASK)
 
     def _finish(self, result: np.ndarray, image: Image) -> Image:
-        """The label map of the ROI classes, without small blobs if asked for, on ``image``'s grid."""
+        """The label map of the ROI classes, without small blobs if asked for, in v1's numbering if asked for, on
+        ``image``'s grid."""
         if self.roi_values:
             result = np.where(np.isin(result, list(self.roi_values)), result, 0).astype(np.uint16)
         if self.options.remove_small_blobs is not None:
@@ -194,6 +215,8 @@ class Segmenter:
 
             voxel_mm3 = float(np.prod(image.spacing))
             result = remove_small_components(result, self.options.remove_small_blobs / voxel_mm3)
+        if self._numbering is not None:
+            result = self._numbering[result]
         return Image(result, image.affine, {"label_names": self.label_names})
 
     def _paint(self, image: Image, parts: list, grids: dict[float, tuple[Image, Image]] | None = None, *,
@@ -282,6 +305,7 @@ def segment(
     body_seg: bool = False,
     nr_thr_saving: int | None = None,
     resampling_order: int = 1,
+    v1_order: bool = False,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -291,8 +315,8 @@ def segment(
         output: folder of per-class masks, or (with ``ml``) a multilabel file (``.nii.gz``, ``.nii``, ``.nrrd``,
             ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
             None writes nothing.
-        task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop, body_seg, resampling_order: see
-            `SegmentOptions`.
+        task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop, body_seg, resampling_order,
+            v1_order: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
@@ -330,7 +354,7 @@ def segment(
     blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
                              remove_small_blobs=blobs, save_lowres=save_lowres, robust_crop=robust_crop,
-                             body_seg=body_seg, resampling_order=resampling_order)
+                             body_seg=body_seg, resampling_order=resampling_order, v1_order=v1_order)
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -123,13 +123,17 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class Task:
-    """A segmentation task: modality, global labels and models per mode."""
+    """A segmentation task: modality, global labels and models per mode.
+
+    ``label_orders`` holds other numberings of the classes, matched by name (``v1``: TotalSegmentator v1's).
+    """
 
     name: str
     modality: str
     labels: dict[int, str]
     modes: dict[Mode, tuple[ModelEntry, ...]]
     description: str = ""
+    label_orders: dict[str, dict[int, str]] = field(default_factory=dict)
 
     def models(self, mode: Mode | str = Mode.DEFAULT) -> tuple[ModelEntry, ...]:
         """Models of ``mode``; raises `UnknownTaskError` listing the modes this task has."""
@@ -194,5 +198,7 @@ def _parse_tasks(data: dict) -> dict[str, Task]:
     for name, task in data["tasks"].items():
         modes = {Mode(mode): tuple(ModelEntry.from_dict(m) for m in models) for mode, models in task["modes"].items()}
         labels = {int(k): v for k, v in task["labels"].items()}
-        tasks[name] = Task(name, task["modality"], labels, modes, task.get("description", ""))
+        orders = {order: {int(k): v for k, v in numbering.items()}
+                  for order, numbering in task.get("label_orders", {}).items()}
+        tasks[name] = Task(name, task["modality"], labels, modes, task.get("description", ""), orders)
     return tasks

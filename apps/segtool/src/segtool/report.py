@@ -39,6 +39,7 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
         "remove_small_blobs_mm3": options.remove_small_blobs,
         "save_lowres": options.save_lowres,
         "resampling_order": options.resampling_order,
+        "v1_order": options.v1_order,
         "multilabel": request.ml,
         "output_type": list(request.output_types),
         "skip_saving": request.skip_saving,

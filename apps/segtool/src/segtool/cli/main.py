@@ -61,6 +61,9 @@ def segment(
     save_lowres: Annotated[bool, typer.Option(
         "--save-lowres", "-sl", help="Keep the masks at the models' resolution (3 mm with --fast, 6 mm with "
                                      "--fastest) instead of the scan's.", rich_help_panel=MODELS)] = False,
+    v1_order: Annotated[bool, typer.Option(
+        "--v1-order", "-v1o", help="Number the classes as TotalSegmentator v1 did (task total; classes new in v2 "
+                                   "are left out).")] = False,
     output_type: Annotated[list[OutputType] | None, typer.Option(
         "--output-type", "-ot",
         help="nifti (or the format of -o's suffix); dicom_seg or dicom_rtstruct: a DICOM SEG or RTSTRUCT (.dcm) of the "
@@ -139,7 +142,7 @@ def segment(
         task=task, mode=Mode.of_flags(fast, fastest), device=device, tta=False if no_tta else None,
         precision=precision.value if precision else None, roi_subset=(*(roi_subset or ()), *(roi_subset_robust or ())),
         robust_crop=robust_crop or bool(roi_subset_robust), body_seg=body_seg, remove_small_blobs=remove_small_blobs,
-        save_lowres=save_lowres, resampling_order=resampling_order)
+        save_lowres=save_lowres, resampling_order=resampling_order, v1_order=v1_order)
     request = OutputRequest(
         ml=ml, output_types=requested_types([t.value for t in output_type or [OutputType.NIFTI]], output, ml=ml),
         preview=preview, skip_saving=skip_saving, saving_threads=nr_thr_saving,
