@@ -110,9 +110,11 @@ def make_registry(tmp_path):
             "modality": modality, "labels": {"1": "anterior", "2": "posterior"},
             "modes": {"default": [model], **({"fastest": [model]} if fastest else {}),
                       **({"fast": [model]} if fast else {})}}}}
-        if body:  # the same model stands in for the body finder: what it finds is the region to crop to
-            registry["tasks"]["body"] = {"modality": modality, "labels": {"1": "anterior", "2": "posterior"},
-                                         "modes": {"fast": [model]}}
+        if body:  # the same model stands in for the body task: what it finds is the region to crop to
+            body_labels = {"1": "body_trunc", "2": "body_extremities"}
+            body_model = {**model, "labels": body_labels}
+            registry["tasks"]["body"] = {"modality": modality, "labels": body_labels,
+                                         "modes": {"fast": [body_model], "default": [body_model]}}
         path = tmp_path / "weights_registry.json"
         path.write_text(json.dumps(registry))
         return path

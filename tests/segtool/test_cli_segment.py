@@ -414,6 +414,33 @@ def test_body_seg_crops_to_what_the_body_task_finds(http_server, hippocampus_mod
         Segmenter(SegmentOptions(task="hippo", device="cpu", body_seg=True), registry=mr, store=store)
 
 
+def test_the_body_task_writes_the_body_and_its_skin_beside_its_masks(http_server, hippocampus_model_zip,
+                                                                    hippocampus_model_sha256, make_registry, inputs,
+                                                                    tmp_path, monkeypatch):
+    from segtool.cli import context
+    from segtool.derived_masks import skin
+    from segtool.registry import load_registry
+
+    base, state = http_server
+    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
+    registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, modality="CT", body=True))
+    monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(context, "registry", lambda: registry)
+    scan = inputs[CASES[0]]
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(tmp_path / "out"), "-ta", "body", "--no-tta", "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "body.nii.gz", "body_extremities.nii.gz", "body_trunc.nii.gz", "skin.nii.gz"]
+    mask = {name: read_image(tmp_path / "out" / f"{name}.nii.gz").array.astype(bool)
+            for name in ("body", "body_trunc", "body_extremities", "skin")}
+    assert mask["body"].any() and np.array_equal(mask["body"], mask["body_trunc"] | mask["body_extremities"])
+    assert np.array_equal(mask["skin"], skin(read_image(scan).array, mask["body"]))
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(tmp_path / "plain"), "-ta", "body", "--no-tta", "-q",
+                                 "--no_derived_masks"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["body_extremities.nii.gz", "body_trunc.nii.gz"]
+
+
 def test_preview_leaves_the_callers_matplotlib_backend_alone(inputs, tmp_path):
     import matplotlib
 

@@ -306,6 +306,7 @@ def segment(
     nr_thr_saving: int | None = None,
     resampling_order: int = 1,
     v1_order: bool = False,
+    no_derived_masks: bool = False,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -327,6 +328,8 @@ def segment(
         statistics_extra: also voxel count, intensity std/min/max, centroid and bounding box (implies
             ``statistics``; `segtool.statistics.EXTRA_METRICS`).
         skip_saving: write no label files to ``output``, only statistics and preview.
+        no_derived_masks: write no masks derived from the classes beside the per-class masks (the task's
+            `segtool.derived_masks.DERIVED_MASKS`: the body task's ``body`` and ``skin``).
         nr_thr_saving: masks written at a time (None: one per CPU), as TotalSegmentator's ``nr_thr_saving``.
         remove_small_blobs: remove each class's connected components of at most this many mm3 (True:
             `SMALL_BLOB_MM3`), as TotalSegmentator's ``remove_small_blobs``.
@@ -345,6 +348,7 @@ def segment(
     Raises:
         SegtoolError: a bad input, option or output, or missing weights (one line each).
     """
+    from segtool.derived_masks import derived_for
     from segtool.run import OutputRequest, check_side_file, plan_targets, requested_types, write_outputs
     from segtool.statistics import StatisticsOptions
 
@@ -359,6 +363,7 @@ def segment(
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,
                             saving_threads=nr_thr_saving, statistics_file=stats_file,
+                            derived_masks=derived_for(task, skip=no_derived_masks),
                             statistics=StatisticsOptions.requested(bool(statistics), stats_include_incomplete,
                                                                    stats_aggregation, statistics_extra))
     image = as_scan(input)

@@ -36,9 +36,11 @@ def binary_mask(grid: Image, mask: np.ndarray) -> Image:
     return Image(mask.astype(np.uint8), grid.affine)
 
 
-def write_class_masks(labels: Image, names: dict[int, str], folder: Path, *, threads: int | None = None) -> list[Path]:
-    """Write ``folder/<class>.nii.gz`` (uint8, 0/1) for every class, all or nothing, ``threads`` at a time
-    (None: one per CPU; gzip compression runs outside Python's lock).
+def write_class_masks(labels: Image, names: dict[int, str], folder: Path, *, threads: int | None = None,
+                      extra: dict[str, np.ndarray] | None = None) -> list[Path]:
+    """Write ``folder/<class>.nii.gz`` (uint8, 0/1) for every class, and for each ``extra`` mask (name -> boolean
+    array on the same grid), all or nothing, ``threads`` at a time (None: one per CPU; gzip compression runs
+    outside Python's lock).
 
     Masks are written to a hidden temporary folder inside ``folder`` first and moved in only
     when all are complete, so a failed run never leaves a partial set.
@@ -52,13 +54,18 @@ def write_class_masks(labels: Image, names: dict[int, str], folder: Path, *, thr
         empty = write_image(binary_mask(ordered, np.zeros(ordered.spatial_shape, bool, order="F")),
                             Path(tmp) / f".empty{MASK_ENDING}")
 
-        def write(item: tuple[int, str]) -> Path:
-            value, name = item
-            mask, path = ordered.array == value, Path(tmp) / f"{name}{MASK_ENDING}"
+        def write(name: str, mask: np.ndarray) -> Path:
+            path = Path(tmp) / f"{name}{MASK_ENDING}"
             return write_image(binary_mask(ordered, mask), path) if mask.any() else Path(shutil.copyfile(empty, path))
 
+        def write_class(item: tuple[int, str]) -> Path:
+            value, name = item
+            return write(name, ordered.array == value)
+
+        extra = extra or {}
         with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
-            written = list(pool.map(write, sorted(names.items())))
+            written = [*pool.map(write_class, sorted(names.items())),
+                       *pool.map(write, extra, [np.asfortranarray(mask) for mask in extra.values()])]
         for path in written:
             os.replace(path, folder / path.name)
     return [folder / p.name for p in written]

@@ -11,6 +11,7 @@ from pathlib import Path
 from segkit.io import Image, SegkitError
 from segkit.io.atomic import atomic_path
 from segtool.api import Segmenter, as_scan
+from segtool.derived_masks import derived_masks
 from segtool.dicom_rtstruct import write_rtstruct
 from segtool.dicom_seg import write_dicom_seg
 from segtool.dicom_series import DICOM_SUFFIX, check_dicom_source
@@ -46,6 +47,8 @@ class OutputRequest:
         preview: also write a PNG with the labels over the scan.
         skip_saving: write no label files, only statistics and preview (TotalSegmentator's ``--skip_saving``).
         saving_threads: masks written at a time (None: one per CPU; TotalSegmentator's ``--nr_thr_saving``).
+        derived_masks: masks derived from the classes, written beside the per-class masks (the task's
+            `DERIVED_MASKS`, e.g. ``body`` and ``skin`` of the body task).
     """
 
     ml: bool = False
@@ -55,6 +58,7 @@ class OutputRequest:
     preview: bool = False
     skip_saving: bool = False
     saving_threads: int | None = None
+    derived_masks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         types = (self.output_types,) if isinstance(self.output_types, str) else tuple(self.output_types)
@@ -243,7 +247,8 @@ def _write_labels(image: Image, labels: Image, names: dict[int, str], target: Pa
     files = []
     if "nifti" in request.output_types:
         files += ([write_multilabel(labels, names, target), label_names_path(target)] if request.ml
-                  else write_class_masks(labels, names, target, threads=request.saving_threads))
+                  else write_class_masks(labels, names, target, threads=request.saving_threads,
+                                         extra=derived_masks(request.derived_masks, image.array, labels.array, names)))
     for output_type in request.dicom_types:
         path = companion(target, DICOM_COMPANIONS[output_type], ml=request.ml)
         files.append(DICOM_WRITERS[output_type](labels, names, image, path))

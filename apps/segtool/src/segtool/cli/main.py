@@ -95,6 +95,9 @@ def segment(
         "--statistics-extra", "-sx",
         help="Statistics also give voxel count, intensity std/min/max, centroid and bounding box (voxels).",
         rich_help_panel=STATISTICS)] = False,
+    no_derived_masks: Annotated[bool, typer.Option(
+        "--no-derived-masks", "-ndm", help="No masks derived from the classes (the body task's body and skin).")
+    ] = False,
     skip_saving: Annotated[bool, typer.Option(
         "--skip-saving", "-ss", help="Write no masks, only statistics, preview and report.")] = False,
     nr_thr_saving: Annotated[int | None, typer.Option(
@@ -134,6 +137,7 @@ def segment(
         raise typer.Exit(USAGE_ERROR)
     from segtool.api import SegmentOptions
     from segtool.cli.segment import run_segment
+    from segtool.derived_masks import derived_for
     from segtool.registry import Mode
     from segtool.run import OutputRequest, requested_types
     from segtool.statistics import StatisticsOptions
@@ -146,6 +150,7 @@ def segment(
     request = OutputRequest(
         ml=ml, output_types=requested_types([t.value for t in output_type or [OutputType.NIFTI]], output, ml=ml),
         preview=preview, skip_saving=skip_saving, saving_threads=nr_thr_saving,
+        derived_masks=derived_for(task, skip=no_derived_masks),
         statistics=StatisticsOptions.requested(statistics is not None, stats_include_incomplete,
                                                stats_aggregation.value, statistics_extra),
         statistics_file=Path(statistics) if statistics else None)
