@@ -42,13 +42,15 @@ def timed(command: list[str], env: dict[str, str]) -> float:
 
 
 def compare_masks(ours: Path, theirs: Path) -> str:
-    names = sorted(p.name for p in ours.glob("*.nii.gz"))
-    if names != sorted(p.name for p in theirs.glob("*.nii.gz")):
-        return f"mask names differ: {len(names)} vs {len(list(theirs.glob('*.nii.gz')))}"
-    equal = sum(np.array_equal(np.asarray(nib.load(ours / n).dataobj), np.asarray(nib.load(theirs / n).dataobj))
-                for n in names)
-    empty = sum(not np.asarray(nib.load(ours / n).dataobj).any() for n in names)
-    return f"{len(names)} masks, same names, {equal} equal voxel for voxel, {empty} empty"
+    """Which mask names only one tool wrote, and how many of the masks both wrote are equal voxel for voxel."""
+    names = {tool: {p.name.removesuffix(".nii.gz") for p in folder.glob("*.nii.gz")}
+             for tool, folder in (("ours", ours), ("theirs", theirs))}
+    common = sorted(names["ours"] & names["theirs"])
+    equal = sum(np.array_equal(np.asarray(nib.load(ours / f"{n}.nii.gz").dataobj),
+                               np.asarray(nib.load(theirs / f"{n}.nii.gz").dataobj)) for n in common)
+    return (f"segtool {len(names['ours'])} masks, TotalSegmentator {len(names['theirs'])}; {equal} of the "
+            f"{len(common)} both wrote equal voxel for voxel; only segtool: {sorted(names['ours'] - names['theirs'])}; "
+            f"only TotalSegmentator: {sorted(names['theirs'] - names['ours'])}")
 
 
 def main() -> None:
