@@ -352,16 +352,16 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
     assert np.array_equal(labels_to_scan(on_model_grid.array, canonical, scan), np.asarray(three_d.dataobj))
 
 
-def test_roi_subset_in_default_mode_crops_with_the_fastest_model(http_server, hippocampus_model_zip,
-                                                                  hippocampus_model_sha256, make_registry, inputs,
-                                                                  tmp_path):
+def test_roi_subset_crops_with_the_fastest_model(http_server, hippocampus_model_zip, hippocampus_model_sha256,
+                                                 make_registry, inputs, tmp_path):
     from segtool.api import Segmenter, SegmentOptions
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
 
     base, state = http_server
     state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-    registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, fastest=True))
+    registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, fastest=True,
+                                           modality="CT"))
     store = WeightsStore(tmp_path / "weights")
     scan = read_image(inputs[CASES[0]])
     whole = Segmenter(SegmentOptions(task="hippo", device="cpu", roi_subset=("anterior",)), registry=registry,
@@ -376,11 +376,14 @@ def test_roi_subset_in_default_mode_crops_with_the_fastest_model(http_server, hi
     # Same anatomy; MRI z-score statistics over the smaller region shift the result slightly.
     assert dice(cropped.array == 1, full.array == 1) > 0.9
 
-    # TotalSegmentator's --robust_crop: the fast models locate the ROI instead of the fastest ones
-    fast_only = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, fast=True))
-    for robust, locators in ((False, 0), (True, 1)):
-        options = SegmentOptions(task="hippo", device="cpu", roi_subset=("anterior",), robust_crop=robust)
-        assert len(Segmenter(options, registry=fast_only, store=store).locator) == locators
+    # TotalSegmentator's --robust_crop: the fast models locate the ROI instead of the fastest ones, in every mode;
+    # an MR task's always do (TotalSegmentator's rule for total_mr)
+    for modality, robust, mode, locators in (("CT", False, "default", 0), ("CT", True, "default", 1),
+                                             ("CT", True, "fast", 1), ("MR", False, "default", 1)):
+        fast = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, fast=True,
+                                           modality=modality))
+        options = SegmentOptions(task="hippo", device="cpu", mode=mode, roi_subset=("anterior",), robust_crop=robust)
+        assert len(Segmenter(options, registry=fast, store=store).locator) == locators, (modality, robust, mode)
 
 
 def test_body_seg_crops_to_what_the_body_task_finds(http_server, hippocampus_model_zip, hippocampus_model_sha256,

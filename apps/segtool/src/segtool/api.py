@@ -104,8 +104,8 @@ class SegmentOptions:
 class Segmenter:
     """A task's models loaded once, segmenting many scans into one global label map each.
 
-    With a ROI subset in the default mode, the task's fastest models (fast ones with ``robust_crop``) first locate
-    those classes and the default models then run only on that region (plus `ROI_MARGIN_MM`); with ``body_seg``,
+    With a ROI subset, the task's fastest models (fast ones with ``robust_crop`` or for an MR task) first locate
+    those classes and the models of the mode then run only on that region (plus `ROI_MARGIN_MM`); with ``body_seg``,
     the body task's fast model finds the body and they run on it (plus `BODY_MARGIN_MM`).
 
     Example:
@@ -124,8 +124,9 @@ class Segmenter:
         self.device = _resolve_device(options.device)
         self._progress_for = progress_for
         entries = self._models_for(options.mode)
-        crop_mode = Mode.FAST if options.robust_crop else Mode.FASTEST
-        locate = self.roi_values and options.mode is Mode.DEFAULT and crop_mode in self.task.modes
+        # as TotalSegmentator: in every mode, and with the fast models for MR (its 6 mm MR model is too coarse)
+        crop_mode = Mode.FAST if options.robust_crop or self.task.modality == "MR" else Mode.FASTEST
+        locate = bool(self.roi_values) and crop_mode in self.task.modes
         body = self._body_task() if options.body_seg and not locate else None
         #: the models' one spacing, where the label maps stay with ``save_lowres``
         self.lowres_spacing = self._one_spacing(entries, bool(locate or body)) if options.save_lowres else None
