@@ -114,7 +114,9 @@ def make_registry(tmp_path):
             body_labels = {"1": "body_trunc", "2": "body_extremities"}
             body_model = {**model, "labels": body_labels}
             registry["tasks"]["body"] = {"modality": modality, "labels": body_labels,
-                                         "modes": {"fast": [body_model], "default": [body_model]}}
+                                         "modes": {"fast": [body_model], "default": [body_model]},
+                                         "cleanup": {"keep_largest": ["body_trunc"],  # as the real body task's
+                                                     "min_component_mm3": {"body_extremities": 50000}}}
         path = tmp_path / "weights_registry.json"
         path.write_text(json.dumps(registry))
         return path

@@ -124,6 +124,8 @@ def test_import_by_sha256_and_mismatch(hippocampus_model_zip, hippocampus_model_
     ("{not json", "invalid weights registry"),
     ('{"tasks": {"t": {"modality": "CT", "labels": {"1": "a"}}}}', "missing field 'modes'"),
     ('{"tasks": {"t": {"modality": "CT", "labels": {"1": "a"}, "modes": {"slow": []}}}}', "'slow'"),
+    ('{"tasks": {"t": {"modality": "CT", "labels": {"1": "a"}, "modes": {}, "cleanup": {"keep_largest": ["b"]}}}}',
+     "cleanup names classes it does not have: b"),
 ])
 def test_broken_registry_is_one_clear_error(tmp_path, text, message):
     path = tmp_path / "weights_registry.json"

@@ -223,12 +223,13 @@ class Segmenter:
     def _paint(self, image: Image, parts: list, grids: dict[float, tuple[Image, Image]] | None = None, *,
                task: Task | None = None) -> np.ndarray:
         """Run every part and paint its classes, by name, into one global label map of ``task`` (this segmenter's
-        by default; later parts win).
+        by default; later parts win), each part's map cleaned up as the task says (`segtool.cleanup`).
 
         Parts resampled the TotalSegmentator way share one resampled scan per spacing (``grids``: spacing ->
         `to_model_grid`'s pair, filled as needed).
         """
-        global_of = {name: value for value, name in (task or self.task).labels.items()}
+        task = task or self.task
+        global_of = {name: value for value, name in task.labels.items()}
         result = np.zeros(image.spatial_shape, dtype=np.uint16)
         grids = {} if grids is None else grids
         for entry, predictor in parts:
@@ -239,9 +240,10 @@ class Segmenter:
                 if entry.spacing_mm not in grids:
                     grids[entry.spacing_mm] = to_model_grid(image, entry.spacing_mm, self.options.resampling_order)
                 canonical, resampled = grids[entry.spacing_mm]
-                painted = labels_to_scan(lookup[predictor.predict(resampled).array], canonical, image)
+                painted = labels_to_scan(_cleaned(lookup[predictor.predict(resampled).array], resampled, task),
+                                         canonical, image)
             else:
-                painted = lookup[predictor.predict(image).array]
+                painted = _cleaned(lookup[predictor.predict(image).array], image, task)
             result = np.where(painted > 0, painted, result)
         return result
 
@@ -414,6 +416,11 @@ def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: floa
     low = np.maximum(where.min(axis=0) - margin, 0)
     high = np.minimum(where.max(axis=0) + 1 + margin, found.shape)
     return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
+
+
+def _cleaned(labels: np.ndarray, grid: Image, task: Task) -> np.ndarray:
+    """A model's map of ``task``'s classes on ``grid``, after the task's connected-component clean-up."""
+    return task.cleanup.apply(labels, task.labels, float(np.prod(grid.spacing))) if task.cleanup else labels
 
 
 def _roi_values(task: Task, roi_subset: tuple[str, ...]) -> frozenset[int]:

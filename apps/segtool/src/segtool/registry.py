@@ -15,6 +15,7 @@ from enum import Enum
 from importlib import resources
 from pathlib import Path
 
+from segtool.cleanup import Cleanup
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 
 
@@ -125,7 +126,8 @@ class ModelEntry:
 class Task:
     """A segmentation task: modality, global labels and models per mode.
 
-    ``label_orders`` holds other numberings of the classes, matched by name (``v1``: TotalSegmentator v1's).
+    ``label_orders`` holds other numberings of the classes, matched by name (``v1``: TotalSegmentator v1's);
+    ``cleanup`` the connected-component clean-up of each model's map (`Cleanup`).
     """
 
     name: str
@@ -134,6 +136,12 @@ class Task:
     modes: dict[Mode, tuple[ModelEntry, ...]]
     description: str = ""
     label_orders: dict[str, dict[int, str]] = field(default_factory=dict)
+    cleanup: Cleanup = Cleanup()
+
+    def __post_init__(self) -> None:
+        unknown = sorted({*self.cleanup.keep_largest, *self.cleanup.min_component_mm3} - set(self.labels.values()))
+        if unknown:
+            raise ValueError(f"task {self.name!r}: cleanup names classes it does not have: {', '.join(unknown)}")
 
     def models(self, mode: Mode | str = Mode.DEFAULT) -> tuple[ModelEntry, ...]:
         """Models of ``mode``; raises `UnknownTaskError` listing the modes this task has."""
@@ -200,5 +208,6 @@ def _parse_tasks(data: dict) -> dict[str, Task]:
         labels = {int(k): v for k, v in task["labels"].items()}
         orders = {order: {int(k): v for k, v in numbering.items()}
                   for order, numbering in task.get("label_orders", {}).items()}
-        tasks[name] = Task(name, task["modality"], labels, modes, task.get("description", ""), orders)
+        tasks[name] = Task(name, task["modality"], labels, modes, task.get("description", ""), orders,
+                           Cleanup.from_dict(task.get("cleanup", {})))
     return tasks
