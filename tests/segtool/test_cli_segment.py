@@ -376,6 +376,13 @@ def test_roi_subset_crops_with_the_fastest_model(http_server, hippocampus_model_
     # Same anatomy; MRI z-score statistics over the smaller region shift the result slightly.
     assert dice(cropped.array == 1, full.array == 1) > 0.9
 
+    # the margin is the whole voxels that fit in 20 mm, as TotalSegmentator counts them (20 of 0.977 mm, 10 of 2 mm)
+    from segtool.api import ROI_MARGIN_MM, _box
+
+    point = np.zeros((100, 100, 40), bool)
+    point[50, 50, 20] = True
+    assert _box(point, (0.977, 0.977, 2.0), ROI_MARGIN_MM) == (slice(30, 71), slice(30, 71), slice(10, 31))
+
     # TotalSegmentator's --robust_crop: the fast models locate the ROI instead of the fastest ones, in every mode;
     # an MR task's always do (TotalSegmentator's rule for total_mr)
     for modality, robust, mode, locators in (("CT", False, "default", 0), ("CT", True, "default", 1),

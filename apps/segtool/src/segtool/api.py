@@ -408,11 +408,12 @@ def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
 
 
 def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: float) -> tuple[slice, ...] | None:
-    """Bounding box of the ``found`` voxels widened by ``margin_mm`` on every side (within the image), or None."""
+    """Bounding box of the ``found`` voxels widened by ``margin_mm`` on every side (within the image; whole voxels
+    that fit in the margin, as TotalSegmentator counts them), or None."""
     where = np.argwhere(found)
     if len(where) == 0:
         return None
-    margin = np.ceil(margin_mm / np.asarray(spacing)).astype(int)
+    margin = np.floor(margin_mm / np.asarray(spacing)).astype(int)
     low = np.maximum(where.min(axis=0) - margin, 0)
     high = np.minimum(where.max(axis=0) + 1 + margin, found.shape)
     return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
