@@ -5,7 +5,10 @@ weights the reference zip, installed for both tools as `bench_segtool.install` d
 run ``-i Q -o OUT --fast -d cpu FLAGS``, once with ``--ml`` (the maps are compared voxel by voxel: agreement, Dice per
 class) and, where asked, once with one mask per class (the mask names and their voxels are compared).
 
-Usage: .venv/bin/python benchmarks/bench_segtool_options.py [--flags "-ro 3" "-v1o" ...]
+``--input CT`` uses another scan instead (``--force_split`` needs more than 62 slices on the 3 mm grid, e.g. the
+example CT's 112).
+
+Usage: .venv/bin/python benchmarks/bench_segtool_options.py [--flags "-ro 3" "-v1o" ...] [--input CT]
 """
 
 from __future__ import annotations
@@ -56,12 +59,13 @@ def compare_masks(ours: Path, theirs: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flags", nargs="+", default=list(DEFAULT_FLAGS), help="flag sets, each one string")
+    parser.add_argument("--input", type=Path, help="a scan instead of the quarter of the DICOM series")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-options-") as tmp:
         work = Path(tmp)
         ours_env, theirs_env = install(work)
         theirs = totalseg_command(work)
-        scan = quarter_scan(work)
+        scan = args.input.resolve() if args.input else quarter_scan(work)
         maps: dict[str, np.ndarray] = {}
         for number, flags in enumerate(args.flags):
             extra = shlex.split(flags)

@@ -101,11 +101,12 @@ def make_registry(tmp_path):
     """Write a registry with one task ``hippo`` whose model is at ``url``; return its path."""
 
     def make(url: str, sha256: str | None, name: str = "Dataset004_Hippocampus", *, fastest: bool = False,
-             fast: bool = False, modality: str = "MR", body: bool = False) -> Path:
+             fast: bool = False, modality: str = "MR", body: bool = False,
+             input_resampling: str = "predictor") -> Path:
         model = {"name": name, "url": url, "sha256": sha256, "size": None, "format": "nnunetv2",
                  "trainer": "nnUNetTrainer_refShort", "plans": "nnUNetPlans", "configuration": "3d_fullres",
                  "folds": [0], "spacing_mm": 1.0, "step_size": 0.5, "mirroring": True, "precision": "fp32",
-                 "labels": {"1": "anterior", "2": "posterior"}}
+                 "labels": {"1": "anterior", "2": "posterior"}, "input_resampling": input_resampling}
         registry = {"format_version": 1, "tasks": {"hippo": {
             "modality": modality, "labels": {"1": "anterior", "2": "posterior"},
             "modes": {"default": [model], **({"fastest": [model]} if fastest else {}),

@@ -451,6 +451,44 @@ def test_the_body_task_writes_the_body_and_its_skin_beside_its_masks(http_server
     assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["body_extremities.nii.gz", "body_trunc.nii.gz"]
 
 
+def test_force_split_predicts_three_slabs_and_pieces_them_as_totalsegmentator(
+        http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
+    from segtool.api import SPLIT_MARGIN, Segmenter, SegmentOptions
+    from segtool.errors import SegtoolError
+    from segtool.registry import load_registry
+    from segtool.store import WeightsStore
+    from segtool.totalseg_grid import to_model_grid
+
+    base, state = http_server
+    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
+    registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256,
+                                           input_resampling="totalsegmentator"))  # split: on TotalSegmentator's grid
+    store = WeightsStore(tmp_path / "weights")
+    scan = read_image(inputs[CASES[0]]).to_canonical()
+    tall = Image(np.concatenate([scan.array] * 3, axis=2), scan.affine)  # the scan three times over, along z
+    split = Segmenter(SegmentOptions(task="hippo", device="cpu", tta=False, force_split=True), registry=registry,
+                      store=store)
+    labels = split.segment(tall).array
+    _, grid = to_model_grid(tall, 1.0)
+    slices, predictor = grid.spatial_shape[2], split.parts[0][1]
+    third, margin = slices // 3, SPLIT_MARGIN
+    assert third > margin
+
+    def slab(start: int, stop: int) -> np.ndarray:
+        return predictor.predict(grid.crop((slice(None), slice(None), slice(start, stop)))).array
+
+    # TotalSegmentator's triple split: [:third + 20], [third - 19 : 2 third + 20], [2 third - 19:], each keeps a third
+    expected = np.concatenate([slab(0, third + margin)[..., :third],
+                               slab(third + 1 - margin, 2 * third + margin)[..., margin - 1:margin - 1 + third],
+                               slab(2 * third + 1 - margin, slices)[..., margin - 1:]], axis=2)
+    assert np.array_equal(labels, expected)
+    whole = Segmenter(SegmentOptions(task="hippo", device="cpu", tta=False), registry=registry, store=store)
+    plain = whole.segment(tall).array
+    assert (labels != plain).any() and dice(labels > 0, plain > 0) > 0.9  # the seams' context differs, little else
+    with pytest.raises(SegtoolError, match="force_split needs more than 62 slices on the model grid"):
+        split.segment(scan)
+
+
 def test_preview_leaves_the_callers_matplotlib_backend_alone(inputs, tmp_path):
     import matplotlib
 

@@ -32,6 +32,11 @@ BODY_MARGIN_MM = 3.0  #: TotalSegmentator's margin around the body it crops to
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SMALL_BLOB_MM3 = 200.0  #: TotalSegmentator's ``--remove_small_blobs`` without a size
 V1 = "v1"  #: the registry's label order of TotalSegmentator v1 (``v1_order``)
+#: TotalSegmentator predicts a multi-part task's scan in three overlapping slabs along z when, on the model grid, it has
+#: more voxels than this and more than `SPLIT_MIN_SLICES` slices (or always, with ``force_split``)
+SPLIT_VOXELS = 512 * 512 * 900
+SPLIT_MIN_SLICES = 200
+SPLIT_MARGIN = 20  #: slices a slab reaches past its third (19 before it), as TotalSegmentator's
 ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
 
 
@@ -58,6 +63,9 @@ class SegmentOptions:
             weights (its ``--resampling_order``; default 1, linear). segkit models resample as they were trained.
         v1_order: number the classes as TotalSegmentator v1 did (its ``--v1_order``; task ``total`` only): the
             classes v2 added are left out, those it dropped stay empty.
+        force_split: predict the scan (on the model grid) in three overlapping slabs along z, for less memory, as
+            TotalSegmentator's ``--force_split``; it does so by itself for a huge scan of a multi-part task
+            (`SPLIT_VOXELS`). Needs more than 62 slices on the model grid.
     """
 
     task: str = "total"
@@ -73,6 +81,7 @@ class SegmentOptions:
     body_seg: bool = False
     resampling_order: int = 1
     v1_order: bool = False
+    force_split: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -131,6 +140,7 @@ class Segmenter:
         #: the models' one spacing, where the label maps stay with ``save_lowres``
         self.lowres_spacing = self._one_spacing(entries, bool(locate or body)) if options.save_lowres else None
         self.parts = self._load(entries)
+        self._multipart = len(self.task.models(options.mode)) > 1
         self.locator = self._load(self._models_for(crop_mode)) if locate else []
         self.body_finder = self._load(body.models(Mode.FAST)) if body else []
 
@@ -163,9 +173,9 @@ class Segmenter:
             result = np.zeros(image.spatial_shape, dtype=np.uint16)
             box = self._roi_box(image) if self.locator else self._body_box(image)
             if box is not None:
-                result[box] = self._paint(image.crop(box), self.parts)
+                result[box] = self._paint(image.crop(box), self.parts, splits=True)
         else:
-            result = self._paint(image, self.parts)
+            result = self._paint(image, self.parts, splits=True)
         return self._finish(result, image)
 
     def segment_for_output(self, image: Image) -> tuple[Image, Image]:
@@ -176,7 +186,7 @@ class Segmenter:
             return image, self.segment_scan(image)
         _, resampled = to_model_grid(image, self.lowres_spacing, self.options.resampling_order)
         grids = {self.lowres_spacing: (resampled, resampled)}  # the models' grid already: nothing to resample
-        labels = self._finish(self._paint(resampled, self.parts, grids), resampled)
+        labels = self._finish(self._paint(resampled, self.parts, grids, splits=True), resampled)
         return resampled.reorient(image.axis_codes), labels.reorient(image.axis_codes)  # as TotalSegmentator does
 
     def _one_spacing(self, entries: tuple[ModelEntry, ...], cropped: bool) -> float:
@@ -221,12 +231,13 @@ class Segmenter:
         return Image(result, image.affine, {"label_names": self.label_names})
 
     def _paint(self, image: Image, parts: list, grids: dict[float, tuple[Image, Image]] | None = None, *,
-               task: Task | None = None) -> np.ndarray:
+               task: Task | None = None, splits: bool = False) -> np.ndarray:
         """Run every part and paint its classes, by name, into one global label map of ``task`` (this segmenter's
         by default; later parts win), each part's map cleaned up as the task says (`segtool.cleanup`).
 
         Parts resampled the TotalSegmentator way share one resampled scan per spacing (``grids``: spacing ->
-        `to_model_grid`'s pair, filled as needed).
+        `to_model_grid`'s pair, filled as needed); with ``splits`` (the task's own parts), they predict it in three
+        slabs where TotalSegmentator would (`_splits`).
         """
         task = task or self.task
         global_of = {name: value for value, name in task.labels.items()}
@@ -240,12 +251,20 @@ class Segmenter:
                 if entry.spacing_mm not in grids:
                     grids[entry.spacing_mm] = to_model_grid(image, entry.spacing_mm, self.options.resampling_order)
                 canonical, resampled = grids[entry.spacing_mm]
-                painted = labels_to_scan(_cleaned(lookup[predictor.predict(resampled).array], resampled, task),
-                                         canonical, image)
+                predicted = (_predict_in_slabs(predictor, resampled) if splits and self._splits(resampled)
+                             else predictor.predict(resampled).array)
+                painted = labels_to_scan(_cleaned(lookup[predicted], resampled, task), canonical, image)
             else:
                 painted = _cleaned(lookup[predictor.predict(image).array], image, task)
             result = np.where(painted > 0, painted, result)
         return result
+
+    def _splits(self, resampled: Image) -> bool:
+        """Whether the task's parts predict ``resampled`` (on their grid) in three slabs: with ``force_split``, or,
+        as TotalSegmentator decides by itself, for a huge scan of a multi-part task."""
+        shape = resampled.spatial_shape
+        huge = int(np.prod(shape)) > SPLIT_VOXELS and shape[2] > SPLIT_MIN_SLICES
+        return self.options.force_split or (huge and self._multipart)
 
     def _roi_box(self, image: Image) -> tuple[slice, slice, slice] | None:
         """Bounding box of the ROI classes found by the locating models, widened by `ROI_MARGIN_MM`."""
@@ -310,6 +329,7 @@ def segment(
     resampling_order: int = 1,
     v1_order: bool = False,
     no_derived_masks: bool = False,
+    force_split: bool = False,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -320,7 +340,7 @@ def segment(
             ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
             None writes nothing.
         task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop, body_seg, resampling_order,
-            v1_order: see `SegmentOptions`.
+            v1_order, force_split: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
@@ -361,7 +381,8 @@ def segment(
     blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
                              remove_small_blobs=blobs, save_lowres=save_lowres, robust_crop=robust_crop,
-                             body_seg=body_seg, resampling_order=resampling_order, v1_order=v1_order)
+                             body_seg=body_seg, resampling_order=resampling_order, v1_order=v1_order,
+                             force_split=force_split)
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,
@@ -417,6 +438,29 @@ def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: floa
     low = np.maximum(where.min(axis=0) - margin, 0)
     high = np.minimum(where.max(axis=0) + 1 + margin, found.shape)
     return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
+
+
+def _predict_in_slabs(predictor, image: Image) -> np.ndarray:
+    """The label map of a canonical ``image`` predicted in three slabs along z, as TotalSegmentator's triple split:
+    each third of the slices, reaching `SPLIT_MARGIN` slices past it (19 before it), keeps its own third.
+
+    Raises:
+        SegtoolError: a third is not longer than the margin (too few slices to split).
+    """
+    slices = image.spatial_shape[2]
+    third, margin = slices // 3, SPLIT_MARGIN
+    if third <= margin:
+        raise SegtoolError(f"force_split needs more than {3 * (margin + 1) - 1} slices on the model grid; this scan "
+                           f"has {slices} (use it for large scans only)")
+    labels = None
+    for keep_from, keep_to in ((0, third), (third, 2 * third), (2 * third, slices)):
+        start = max(keep_from + 1 - margin, 0)
+        stop = min(keep_to + margin, slices)
+        slab = predictor.predict(image.crop((slice(None), slice(None), slice(start, stop)))).array
+        if labels is None:
+            labels = np.zeros(image.spatial_shape, dtype=slab.dtype)
+        labels[..., keep_from:keep_to] = slab[..., keep_from - start:keep_to - start]
+    return labels
 
 
 def _cleaned(labels: np.ndarray, grid: Image, task: Task) -> np.ndarray:

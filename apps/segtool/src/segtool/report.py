@@ -40,6 +40,7 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
         "save_lowres": options.save_lowres,
         "resampling_order": options.resampling_order,
         "v1_order": options.v1_order,
+        "force_split": options.force_split,
         "multilabel": request.ml,
         "output_type": list(request.output_types),
         "skip_saving": request.skip_saving,

@@ -114,6 +114,9 @@ def segment(
         "--resampling-order", "-ro", min=0, max=5, metavar="0-5",
         help="Spline order for resampling the scan to the spacing of TotalSegmentator's weights (1: linear; 3: "
              "smoother, slower).", rich_help_panel=MODELS)] = 1,
+    force_split: Annotated[bool, typer.Option(
+        "--force-split", "-fs", help="Predict the scan in three overlapping slabs along z, for less memory (large "
+                                     "scans only).", rich_help_panel=MODELS)] = False,
     no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time mirroring.", rich_help_panel=MODELS)] = False,
     precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).",
         rich_help_panel=MODELS)] = None,
@@ -146,7 +149,7 @@ def segment(
         task=task, mode=Mode.of_flags(fast, fastest), device=device, tta=False if no_tta else None,
         precision=precision.value if precision else None, roi_subset=(*(roi_subset or ()), *(roi_subset_robust or ())),
         robust_crop=robust_crop or bool(roi_subset_robust), body_seg=body_seg, remove_small_blobs=remove_small_blobs,
-        save_lowres=save_lowres, resampling_order=resampling_order, v1_order=v1_order)
+        save_lowres=save_lowres, resampling_order=resampling_order, v1_order=v1_order, force_split=force_split)
     request = OutputRequest(
         ml=ml, output_types=requested_types([t.value for t in output_type or [OutputType.NIFTI]], output, ml=ml),
         preview=preview, skip_saving=skip_saving, saving_threads=nr_thr_saving,
