@@ -489,6 +489,34 @@ def test_force_split_predicts_three_slabs_and_pieces_them_as_totalsegmentator(
         split.segment(scan)
 
 
+def test_parts_on_one_model_grid_are_painted_there_later_parts_winning(
+        http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
+    from segtool.api import Segmenter, SegmentOptions
+    from segtool.registry import load_registry
+    from segtool.store import WeightsStore
+    from segtool.totalseg_grid import labels_to_scan, to_model_grid
+
+    base, state = http_server
+    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
+    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator")
+    registry = json.loads(path.read_text())
+    first = {**registry["tasks"]["hippo"]["modes"]["default"][0], "spacing_mm": 1.5}  # resampled: 1 mm scans
+    second = {**first, "labels": {"2": "anterior"}}  # a second part: the model's class 2 painted as anterior
+    registry["tasks"]["hippo"]["modes"]["default"] = [first, second]
+    path.write_text(json.dumps(registry))
+    segmenter = Segmenter(SegmentOptions(task="hippo", device="cpu", tta=False), registry=load_registry(path),
+                          store=WeightsStore(tmp_path / "weights"))
+    scan = read_image(inputs[CASES[1]])
+    labels = segmenter.segment(scan).array
+    # part by part on the scan's grid, the later part painted over the earlier one
+    canonical, grid = to_model_grid(scan, 1.5)
+    predicted = segmenter.parts[0][1].predict(grid).array
+    expected = np.where(labels_to_scan(predicted, canonical, scan) == 2, 1, labels_to_scan(predicted, canonical, scan))
+    first_only = labels_to_scan(predicted, canonical, scan)
+    assert set(np.unique(first_only)) == {0, 1, 2} and set(np.unique(labels)) == {0, 1}  # posterior painted over
+    assert np.array_equal(labels, expected)
+
+
 def test_preview_leaves_the_callers_matplotlib_backend_alone(inputs, tmp_path):
     import matplotlib
 

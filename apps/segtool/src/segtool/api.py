@@ -241,8 +241,8 @@ class Segmenter:
         """
         task = task or self.task
         global_of = {name: value for value, name in task.labels.items()}
-        result = np.zeros(image.spatial_shape, dtype=np.uint16)
         grids = {} if grids is None else grids
+        layers: list[tuple[float | None, np.ndarray]] = []  # (model spacing, or None: the scan's grid; map there)
         for entry, predictor in parts:
             lookup = np.zeros(max(entry.labels) + 1, dtype=np.uint16)
             for value, name in entry.labels.items():
@@ -250,12 +250,19 @@ class Segmenter:
             if entry.input_resampling is InputResampling.TOTALSEGMENTATOR:
                 if entry.spacing_mm not in grids:
                     grids[entry.spacing_mm] = to_model_grid(image, entry.spacing_mm, self.options.resampling_order)
-                canonical, resampled = grids[entry.spacing_mm]
+                resampled = grids[entry.spacing_mm][1]
                 predicted = (_predict_in_slabs(predictor, resampled) if splits and self._splits(resampled)
                              else predictor.predict(resampled).array)
-                painted = labels_to_scan(_cleaned(lookup[predicted], resampled, task), canonical, image)
+                layer = (entry.spacing_mm, _cleaned(lookup[predicted], resampled, task))
             else:
-                painted = _cleaned(lookup[predictor.predict(image).array], image, task)
+                layer = (None, _cleaned(lookup[predictor.predict(image).array], image, task))
+            if layers and layers[-1][0] == layer[0]:  # consecutive parts on one grid are painted there, as
+                layer = (layer[0], np.where(layer[1] > 0, layer[1], layers.pop()[1]))  # TotalSegmentator does
+            layers.append(layer)
+        result = np.zeros(image.spatial_shape, dtype=np.uint16)
+        for spacing, painted in layers:  # each grid's map brought back once (nearest voxel: the same as part by part)
+            if spacing is not None:
+                painted = labels_to_scan(painted, grids[spacing][0], image)
             result = np.where(painted > 0, painted, result)
         return result
 
