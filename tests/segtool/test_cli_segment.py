@@ -453,11 +453,11 @@ def test_the_body_task_writes_the_body_and_its_skin_beside_its_masks(http_server
 
 def test_force_split_predicts_three_slabs_and_pieces_them_as_totalsegmentator(
         http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
-    from segtool.api import SPLIT_MARGIN, Segmenter, SegmentOptions
+    from segtool.api import Segmenter, SegmentOptions
     from segtool.errors import SegtoolError
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
-    from segtool.totalseg_grid import to_model_grid
+    from segtool.totalseg_grid import SPLIT_MARGIN, to_model_grid
 
     base, state = http_server
     state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()

@@ -23,7 +23,13 @@ from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.registry import InputResampling, LabelExport, Mode, ModelEntry, Registry, Task, load_registry
 from segtool.settings import weights_dir
 from segtool.store import WeightsStore
-from segtool.totalseg_grid import RESAMPLING_ORDERS, labels_to_scan, to_model_grid
+from segtool.totalseg_grid import (
+    RESAMPLING_ORDERS,
+    labels_to_scan,
+    predict_in_slabs,
+    splits_by_itself,
+    to_model_grid,
+)
 from segtool.weights import ensure_model
 
 ROI_MARGIN_MM = 20.0
@@ -32,11 +38,6 @@ BODY_MARGIN_MM = 3.0  #: TotalSegmentator's margin around the body it crops to
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SMALL_BLOB_MM3 = 200.0  #: TotalSegmentator's ``--remove_small_blobs`` without a size
 V1 = "v1"  #: the registry's label order of TotalSegmentator v1 (``v1_order``)
-#: TotalSegmentator predicts a multi-part task's scan in three overlapping slabs along z when, on the model grid, it has
-#: more voxels than this and more than `SPLIT_MIN_SLICES` slices (or always, with ``force_split``)
-SPLIT_VOXELS = 512 * 512 * 900
-SPLIT_MIN_SLICES = 200
-SPLIT_MARGIN = 20  #: slices a slab reaches past its third (19 before it), as TotalSegmentator's
 ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
 
 
@@ -65,7 +66,7 @@ class SegmentOptions:
             classes v2 added are left out, those it dropped stay empty.
         force_split: predict the scan (on the model grid) in three overlapping slabs along z, for less memory, as
             TotalSegmentator's ``--force_split``; it does so by itself for a huge scan of a multi-part task
-            (`SPLIT_VOXELS`). Needs more than 62 slices on the model grid.
+            (`segtool.totalseg_grid.SPLIT_VOXELS`). Needs more than 62 slices on the model grid.
     """
 
     task: str = "total"
@@ -251,7 +252,7 @@ class Segmenter:
                 if entry.spacing_mm not in grids:
                     grids[entry.spacing_mm] = to_model_grid(image, entry.spacing_mm, self.options.resampling_order)
                 resampled = grids[entry.spacing_mm][1]
-                predicted = (_predict_in_slabs(predictor, resampled) if splits and self._splits(resampled)
+                predicted = (predict_in_slabs(predictor, resampled) if splits and self._splits(resampled)
                              else predictor.predict(resampled).array)
                 layer = (entry.spacing_mm, _cleaned(lookup[predicted], resampled, task))
             else:
@@ -269,9 +270,7 @@ class Segmenter:
     def _splits(self, resampled: Image) -> bool:
         """Whether the task's parts predict ``resampled`` (on their grid) in three slabs: with ``force_split``, or,
         as TotalSegmentator decides by itself, for a huge scan of a multi-part task."""
-        shape = resampled.spatial_shape
-        huge = int(np.prod(shape)) > SPLIT_VOXELS and shape[2] > SPLIT_MIN_SLICES
-        return self.options.force_split or (huge and self._multipart)
+        return self.options.force_split or (self._multipart and splits_by_itself(resampled.spatial_shape))
 
     def _roi_box(self, image: Image) -> tuple[slice, slice, slice] | None:
         """Bounding box of the ROI classes found by the locating models, widened by `ROI_MARGIN_MM`."""
@@ -445,29 +444,6 @@ def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: floa
     low = np.maximum(where.min(axis=0) - margin, 0)
     high = np.minimum(where.max(axis=0) + 1 + margin, found.shape)
     return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
-
-
-def _predict_in_slabs(predictor, image: Image) -> np.ndarray:
-    """The label map of a canonical ``image`` predicted in three slabs along z, as TotalSegmentator's triple split:
-    each third of the slices, reaching `SPLIT_MARGIN` slices past it (19 before it), keeps its own third.
-
-    Raises:
-        SegtoolError: a third is not longer than the margin (too few slices to split).
-    """
-    slices = image.spatial_shape[2]
-    third, margin = slices // 3, SPLIT_MARGIN
-    if third <= margin:
-        raise SegtoolError(f"force_split needs more than {3 * (margin + 1) - 1} slices on the model grid; this scan "
-                           f"has {slices} (use it for large scans only)")
-    labels = None
-    for keep_from, keep_to in ((0, third), (third, 2 * third), (2 * third, slices)):
-        start = max(keep_from + 1 - margin, 0)
-        stop = min(keep_to + margin, slices)
-        slab = predictor.predict(image.crop((slice(None), slice(None), slice(start, stop)))).array
-        if labels is None:
-            labels = np.zeros(image.spatial_shape, dtype=slab.dtype)
-        labels[..., keep_from:keep_to] = slab[..., keep_from - start:keep_to - start]
-    return labels
 
 
 def _cleaned(labels: np.ndarray, grid: Image, task: Task) -> np.ndarray:
