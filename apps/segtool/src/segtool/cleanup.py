@@ -14,7 +14,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Cleanup:
-    """Args:
+    """A task's clean-up.
+
+    Args:
         keep_largest: classes reduced to their largest (face-connected) component.
         min_component_mm3: class -> components of at most this volume (mm3) are removed.
     """
