@@ -13,6 +13,7 @@ from segkit.infer import predictor as predictor_module
 from segkit.infer.errors import InferError, InputMismatchError, ModelLoadError
 from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.infer.sliding_window import predict_sliding_window
+from segkit.infer.tiling import tile_starts
 from segkit.io import Image, read_image
 from segkit.nets import cpu_emulation_message
 
@@ -89,6 +90,21 @@ def test_predict_many_equals_predict(hippo_predictor_notta, predictions_dir):
     assert len(many) == 3
     for image, out in zip(images, many, strict=True):
         assert np.array_equal(out.array, hippo_predictor_notta.predict(image).array)
+
+
+def test_tile_progress_counts_every_tile(hippo_predictor_notta, predictions_dir):
+    image = read_image(_inputs(predictions_dir)[0])
+    tall = Image(np.concatenate([image.array] * 3, axis=-1), image.affine)  # the scan three times over: several tiles
+    calls = []
+    hippo_predictor_notta.tile_progress = lambda done, total: calls.append((done, total))
+    try:
+        hippo_predictor_notta.predict(tall)
+    finally:
+        hippo_predictor_notta.tile_progress = None
+    tile = hippo_predictor_notta.setup.tile_size
+    padded = [max(n, t) for n, t in zip(hippo_predictor_notta.prepare(tall).data.shape[1:], tile, strict=True)]
+    tiles = len(tile_starts(padded, tile, 0.5))
+    assert tiles > 1 and calls == [(done, tiles) for done in range(1, tiles + 1)]  # one tile per CPU forward
 
 
 def _identical_folds(hippo_model_dir: Path, tmp_path: Path, folds: int) -> Path:

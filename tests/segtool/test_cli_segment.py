@@ -216,7 +216,10 @@ def test_segmenter_takes_paths_and_one_roi_name(hippo_cli, inputs):
 
     segmenter = Segmenter(SegmentOptions(task="hippo", device="cpu", roi_subset="posterior"),
                           registry=context.registry(), store=context.store())
+    tiles = []
+    segmenter.follow_tiles(lambda entry, done, total: tiles.append((entry.name, done, total)))
     from_path = segmenter.segment(inputs[CASES[0]])
+    assert tiles == [("Dataset004_Hippocampus", 1, 1)]  # the scan fits in one tile
     from_nibabel = segmenter.segment(nib.load(inputs[CASES[0]]))
     assert np.array_equal(from_path.array, from_nibabel.array) and set(np.unique(from_path.array)) == {0, 2}
     with pytest.raises(SegtoolError, match="mode must be one of"):

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,6 +150,11 @@ class Segmenter:
     def all_models(self) -> list:
         """(entry, Predictor) of every model this segmenter runs: body finder, ROI locator, then the task's parts."""
         return [*self.body_finder, *self.locator, *self.parts]
+
+    def follow_tiles(self, callback: Callable[[ModelEntry, int, int], None]) -> None:
+        """Have every model call ``callback(entry, tiles done, tiles in all)`` as it slides over a scan."""
+        for entry, predictor in self.all_models:
+            predictor.tile_progress = functools.partial(callback, entry)
 
     @property
     def label_names(self) -> dict[int, str]:

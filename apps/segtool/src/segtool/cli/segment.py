@@ -8,6 +8,7 @@ from pathlib import Path
 from segkit.io.console import USAGE_ERROR, print_error
 from segtool.api import Segmenter, SegmentOptions
 from segtool.cli import context
+from segtool.registry import ModelEntry
 from segtool.run import OutputRequest, ScanOutputs, check_side_file, find_scans, plan_targets, run_many
 
 
@@ -28,6 +29,12 @@ def run_segment(input_path: Path, output: Path, options: SegmentOptions, request
     done: list[tuple[Path, ScanOutputs]] = []
     with context.step_bars(quiet) as bars:
         progress = bars.add_task(f"segmenting ({options.task}, {options.mode.value})", total=len(scans))
+        tiles = bars.add_task("", total=None, visible=False)
+
+        def tile_done(entry: ModelEntry, done: int, total: int) -> None:
+            bars.update(tiles, description=f"  {entry.name}: tiles", completed=done, total=total, visible=True)
+
+        segmenter.follow_tiles(tile_done)
 
         def finished(scan: Path, target: Path, outputs: ScanOutputs) -> None:
             done.append((scan, outputs))

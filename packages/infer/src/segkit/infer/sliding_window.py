@@ -20,6 +20,7 @@ from segkit.infer.tiling import flip_sets, pad_amounts, tile_starts
 logger = logging.getLogger(__name__)
 
 Network = Callable[[torch.Tensor], torch.Tensor]
+TileProgress = Callable[[int, int], None]  #: called with (tiles done, tiles in all)
 OOM_ERRORS: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError,)
 #: voxels per pass of the head over blended features (118 float32 logits of 2**15 voxels: 15 MB). The head of a 3 mm
 #: CT's features took 0.35-0.39 s in slabs of 2**12 to 2**16 voxels, 0.56 s in slabs of 2**17
@@ -191,7 +192,8 @@ class _Runner:
 
 @torch.no_grad()  # not inference_mode: callers may change the logits in place
 def predict_sliding_window(network: Network, data: torch.Tensor, options: WindowOptions, *,
-                           num_classes: int, clock: ForwardClock | None = None) -> torch.Tensor:
+                           num_classes: int, clock: ForwardClock | None = None,
+                           progress: TileProgress | None = None) -> torch.Tensor:
     """Return the blended logits of `network` slid over `data`.
 
     Args:
@@ -200,6 +202,7 @@ def predict_sliding_window(network: Network, data: torch.Tensor, options: Window
         options: tiling, TTA, batching and precision.
         num_classes: number of network outputs.
         clock: if given, accumulates the time spent in forward passes.
+        progress: if given, called with (tiles done, tiles in all) after each forward pass.
 
     Returns:
         ``(num_classes, *spatial)`` logits in half precision (as nnU-Net keeps them) on the compute device if
@@ -208,17 +211,19 @@ def predict_sliding_window(network: Network, data: torch.Tensor, options: Window
     device = data.device
     result_device = device if options.accumulate_on_device else torch.device("cpu")
     try:
-        return _predict(network, data, options, num_classes=num_classes, result_device=result_device, clock=clock)
+        return _predict(network, data, options, num_classes=num_classes, result_device=result_device, clock=clock,
+                        progress=progress)
     except OOM_ERRORS:
         logger.warning("out of memory accumulating %s logits on %s; accumulating on the CPU instead",
                        tuple(data.shape[1:]), result_device)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    return _predict(network, data, options, num_classes=num_classes, result_device=torch.device("cpu"), clock=clock)
+    return _predict(network, data, options, num_classes=num_classes, result_device=torch.device("cpu"), clock=clock,
+                    progress=progress)
 
 
 def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, num_classes: int,
-             result_device: torch.device, clock: ForwardClock | None) -> torch.Tensor:
+             result_device: torch.device, clock: ForwardClock | None, progress: TileProgress | None) -> torch.Tensor:
     tile = tuple(options.tile_size)
     spatial = tuple(data.shape[1:])
     if len(spatial) != len(tile):
@@ -247,6 +252,8 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
         del outputs
         _blend_tiles(mean, weights, summed, group, gaussian, pads)
         del summed  # the last reference: the next tile's forward runs without this one's outputs
+        if progress is not None:
+            progress(first + len(group), len(starts))
     del weights
     if runner.blends_features:
         mean = runner.logits_from_features(mean)
