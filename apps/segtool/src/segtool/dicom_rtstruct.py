@@ -20,6 +20,7 @@ RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 #: the SOP class that RT objects conventionally use to reference their study (DICOM's retired Study Component)
 STUDY_REFERENCE_CLASS = "1.2.840.10008.3.1.2.3.1"
 DEFAULT_COLOR = (255, 0, 0)
+CONTOUR_DATA = 0x30060050  #: (3006,0050) Contour Data
 
 
 def write_rtstruct(labels: Image, names: dict[int, str], scan: Image, path: Path) -> Path:
@@ -141,13 +142,16 @@ def corners(polygon: np.ndarray) -> np.ndarray:
 
 def _contour(points: np.ndarray, source):
     """One closed planar contour on ``source``'s slice."""
+    from pydicom.dataelem import DataElement
     from pydicom.dataset import Dataset
 
     contour = Dataset()
     contour.ContourImageSequence = [_image_reference(source)]
     contour.ContourGeometricType = "CLOSED_PLANAR"
     contour.NumberOfContourPoints = len(points)
-    contour.ContourData = [f"{v:.3f}" for v in points.ravel()]
+    # the points as the one decimal string they are written as: pydicom would make and write a DS object per value
+    # (a map of 34 k contours and 1 M values: 60 s of the writer's 105 s)
+    contour.add(DataElement(CONTOUR_DATA, "DS", "\\".join(f"{v:.3f}" for v in points.ravel()), already_converted=True))
     return contour
 
 
