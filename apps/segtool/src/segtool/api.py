@@ -210,11 +210,7 @@ class Segmenter:
         if V1 not in self.task.label_orders:
             raise SegtoolError(f"v1_order numbers the classes of TotalSegmentator v1's 'total'; task "
                                f"{self.task.name!r} has no v1 numbering")
-        v1_value = {name: value for value, name in self.task.label_orders[V1].items()}
-        numbering = np.zeros(max(self.task.labels) + 1, dtype=np.uint16)
-        for value, name in self.task.labels.items():
-            numbering[value] = v1_value.get(name, 0)
-        return numbering
+        return _renumbering(self.task.labels, self.task.label_orders[V1])
 
     def _body_task(self) -> Task:
         """The task that finds the body for ``body_seg``; refused for other modalities than CT, as TotalSegmentator
@@ -247,13 +243,10 @@ class Segmenter:
         slabs where TotalSegmentator would (`_splits`).
         """
         task = task or self.task
-        global_of = {name: value for value, name in task.labels.items()}
         grids = {} if grids is None else grids
         layers: list[tuple[float | None, np.ndarray]] = []  # (model spacing, or None: the scan's grid; map there)
         for entry, predictor in parts:
-            lookup = np.zeros(max(entry.labels) + 1, dtype=np.uint16)
-            for value, name in entry.labels.items():
-                lookup[value] = global_of.get(name, 0)
+            lookup = _renumbering(entry.labels, task.labels)
             if entry.input_resampling is InputResampling.TOTALSEGMENTATOR:
                 if entry.spacing_mm not in grids:
                     grids[entry.spacing_mm] = to_model_grid(image, entry.spacing_mm, self.options.resampling_order)
@@ -450,6 +443,15 @@ def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: floa
     low = np.maximum(where.min(axis=0) - margin, 0)
     high = np.minimum(where.max(axis=0) + 1 + margin, found.shape)
     return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
+
+
+def _renumbering(labels: dict[int, str], to: dict[int, str]) -> np.ndarray:
+    """Lookup array from each value of ``labels`` to the value of the same class name in ``to`` (0: none there)."""
+    value_in = {name: value for value, name in to.items()}
+    lookup = np.zeros(max(labels) + 1, dtype=np.uint16)
+    for value, name in labels.items():
+        lookup[value] = value_in.get(name, 0)
+    return lookup
 
 
 def _cleaned(labels: np.ndarray, grid: Image, task: Task) -> np.ndarray:

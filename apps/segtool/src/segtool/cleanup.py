@@ -35,13 +35,14 @@ class Cleanup:
 
     def apply(self, labels: np.ndarray, names: dict[int, str], voxel_mm3: float) -> np.ndarray:
         """``labels`` (class values of ``names``) cleaned up: largest components first, then small ones removed."""
-        from segkit.infer.postprocessing import largest_component, remove_small_components  # torch: not at start-up
+        from segkit.infer.postprocessing import (  # torch: not at start-up
+            PostprocessingPlan,
+            apply_postprocessing,
+            remove_small_components,
+        )
 
         value_of = {name: value for value, name in names.items()}
-        out = labels.copy()
-        for name in self.keep_largest:
-            mask = out == value_of[name]
-            out[mask & ~largest_component(mask)] = 0
+        out = apply_postprocessing(labels, PostprocessingPlan(classes=tuple(value_of[n] for n in self.keep_largest)))
         for name, mm3 in self.min_component_mm3.items():
             mask = out == value_of[name]
             out[mask & (remove_small_components(mask.astype(np.uint8), mm3 / voxel_mm3) == 0)] = 0

@@ -38,9 +38,9 @@ def derived_masks(wanted: tuple[str, ...], scan: np.ndarray, labels: np.ndarray,
 def skin(scan: np.ndarray, body: np.ndarray) -> np.ndarray:
     """The skin of a CT ``scan`` (HU) around its ``body`` mask: the body's outer shell (`SKIN_DEPTH_VOXELS` deep,
     from one voxel outside it) where the density is that of skin (`SKIN_HU`), without specks."""
+    from segkit.infer.postprocessing import remove_small_components  # torch: only when a body task runs
+
     grown = ndimage.binary_dilation(body)
     shell = grown & ~ndimage.binary_erosion(grown, iterations=SKIN_DEPTH_VOXELS)
     shell &= (scan > SKIN_HU[0]) & (scan < SKIN_HU[1])
-    pieces, count = ndimage.label(shell)
-    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
-    return shell & (sizes > SKIN_SPECK_VOXELS)[pieces]
+    return remove_small_components(shell.astype(np.uint8), SKIN_SPECK_VOXELS) > 0
