@@ -124,6 +124,7 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "--body_seg"], "body_seg crops CT scans; task 'hippo' is MR"),
     (["-ta", "hippo", "-ns", "0"], "saving threads must be a whole number above 0, got 0"),
     (["-ta", "hippo", "-v1o"], "task 'hippo' has no v1 numbering"),
+    (["-ta", "hippo", "--force_split"], "the models of task 'hippo' resample it themselves"),
     (["-ta", "hippo", "-ro", "6"], "Invalid value for '--resampling-order'"),  # 0-5
     (["-ta", "hippo", "-rp", "{input}"], "the report would overwrite an input scan"),
 ])

@@ -135,6 +135,9 @@ class Segmenter:
         self.device = _resolve_device(options.device)
         self._progress_for = progress_for
         entries = self._models_for(options.mode)
+        if options.force_split and all(e.input_resampling is not InputResampling.TOTALSEGMENTATOR for e in entries):
+            raise SegtoolError(f"force_split splits a scan on the grid of TotalSegmentator's weights; the models of "
+                               f"task {self.task.name!r} resample it themselves")
         # as TotalSegmentator: in every mode, and with the fast models for MR (its 6 mm MR model is too coarse)
         crop_mode = Mode.FAST if options.robust_crop or self.task.modality == "MR" else Mode.FASTEST
         locate = bool(self.roi_values) and crop_mode in self.task.modes
