@@ -28,8 +28,9 @@ def inputs(nnunet_reference_dir):
     return {case: folder / f"{case}_0000.nii.gz" for case in CASES}
 
 
-def test_segment_one_scan_into_class_masks(hippo_cli, inputs, nnunet_reference_dir, tmp_path):
-    case = CASES[0]
+def test_segment_one_scan_into_class_masks(serve_hippo, inputs, nnunet_reference_dir, tmp_path):
+    state = serve_hippo(mirroring=True)
+    case = CASES[0]  # the registry's test-time mirroring is used: nnU-Net's prediction with mirroring
     result = runner.invoke(app, ["-i", str(inputs[case]), "-o", str(tmp_path / "out"), "-ta", "hippo"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["anterior.nii.gz", "posterior.nii.gz"]
@@ -40,7 +41,7 @@ def test_segment_one_scan_into_class_masks(hippo_cli, inputs, nnunet_reference_d
         assert mask.same_grid(scan, tolerance=1e-5) and mask.array.dtype == np.uint8
         assert dice(mask.array == 1, reference == value) >= 0.99
         assert "label_names" not in mask.meta  # the multilabel map's table (1 = anterior) is not this mask's
-    assert len(hippo_cli.log) == 1
+    assert len(state.log) == 1
 
 
 def test_batch_folder_loads_the_model_once(hippo_cli, inputs, tmp_path, monkeypatch):
@@ -301,62 +302,73 @@ def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_di
     assert (ours.array == theirs.array).mean() > 0.999
 
 
+def write_middle_quarter(series: Path, folder: Path) -> Path:
+    """The middle 256 x 256 pixels of each slice of a DICOM series, written as an uncompressed series in ``folder``
+    (one tile of the 3 mm model instead of four)."""
+    folder.mkdir()
+    for path in sorted(series.iterdir()):
+        slice_ = pydicom.dcmread(path)
+        rows, columns = (np.asarray(slice_.ImageOrientationPatient[i:i + 3], float) for i in (3, 0))
+        spacing = np.asarray(slice_.PixelSpacing, float)  # between rows, between columns
+        corner = np.asarray(slice_.ImagePositionPatient, float) + 128 * (spacing[0] * rows + spacing[1] * columns)
+        slice_.ImagePositionPatient = [f"{v:.10g}" for v in corner]
+        slice_.set_pixel_data(slice_.pixel_array[128:384, 128:384], slice_.PhotometricInterpretation,
+                              slice_.BitsStored)
+        slice_.save_as(folder / path.name)
+    return folder
+
+
 def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_path):
     from segtool import segment
+    from segtool.api import as_scan
 
-    # written as a NIfTI file, and as a DICOM SEG and an RTSTRUCT of the series beside it (their voxels:
-    # tests/segtool/test_dicom_seg.py, test_dicom_rtstruct.py)
-    result = segment(ct_dir / "example_ct_dicom", tmp_path / "seg.nii.gz", task="total", fast=True, ml=True,
-                     output_type=["nifti", "dicom_seg", "dicom_rtstruct"], statistics=True)
-    reference = nib.load(ct_dir / "example_seg_dicom.nii.gz")
-    assert isinstance(result, nib.Nifti1Image) and result.shape == (512, 512, 20)
-    np.testing.assert_allclose(result.affine, reference.affine, atol=1e-4)
+    series = write_middle_quarter(ct_dir / "example_ct_dicom", tmp_path / "series")
+    # written as a NIfTI file, and as a DICOM SEG of the series beside it (its voxels: tests/segtool/test_dicom_seg.py;
+    # an RTSTRUCT goes the same way, test_dicom_rtstruct.py)
+    result = segment(series, tmp_path / "seg.nii.gz", task="total", fast=True, ml=True,
+                     output_type=["nifti", "dicom_seg"], statistics=True)
+    whole_series = nib.load(ct_dir / "example_seg_dicom.nii.gz").affine
+    affine = whole_series @ np.array([[1, 0, 0, 128], [0, 1, 0, 128], [0, 0, 1, 0], [0, 0, 0, 1]])
+    assert isinstance(result, nib.Nifti1Image) and result.shape == (256, 256, 20)
+    np.testing.assert_allclose(result.affine, affine, atol=1e-4)
     assert result.extra["label_names"][5] == "liver"
     assert set(result.extra["statistics"]) == set(result.extra["label_names"].values())
-    present = [int(v) for v in np.unique(np.asarray(result.dataobj)) if v]
+    labels = np.asarray(result.dataobj)
+    present = [int(v) for v in np.unique(labels) if v]
     seg = pydicom.dcmread(tmp_path / "seg_seg.dcm")
     assert seg.Modality == "SEG" and [s.SegmentLabel for s in seg.SegmentSequence] == [
         result.extra["label_names"][v] for v in present]
-    structures = pydicom.dcmread(tmp_path / "seg_rtstruct.dcm")
-    assert structures.Modality == "RTSTRUCT" and [r.ROIName for r in structures.StructureSetROISequence] == [
-        result.extra["label_names"][v] for v in present]
-    assert np.array_equal(read_image(tmp_path / "seg.nii.gz").array, np.asarray(result.dataobj))
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == [
-        "seg.json", "seg.nii.gz", "seg_rtstruct.dcm", "seg_seg.dcm", "seg_statistics.json"]
+    assert np.array_equal(read_image(tmp_path / "seg.nii.gz").array, labels)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name not in ("home", "series")) == [
+        "seg.json", "seg.nii.gz", "seg_seg.dcm", "seg_statistics.json"]
     nib.save(result, tmp_path / "saved.nii.gz")  # the class names travel in the file's label table
     assert read_image(tmp_path / "saved.nii.gz").meta["label_names"][5] == "liver"
-    # a 4D image of one volume, held in memory, is the 3D scan it holds (so it is resampled and segmented as that);
-    # a quarter of the series: one tile instead of four
-    from segtool.api import as_scan
-
-    quarter = read_image(ct_dir / "example_ct_dicom").array[128:384, 128:384]
-    four_d = as_scan(nib.Nifti1Image(quarter[..., None], reference.affine))
-    assert four_d.spatial_shape == (256, 256, 20) and np.array_equal(four_d.array, quarter)
-    assert np.array_equal(four_d.affine, as_scan(nib.Nifti1Image(quarter, reference.affine)).affine)
-    three_d = segment(nib.Nifti1Image(quarter, reference.affine), task="total", fast=True)
-    assert np.asarray(three_d.dataobj).any()
+    # a 4D image of one volume, held in memory, is the 3D scan it holds (so it is resampled and segmented as that)
+    scan = read_image(series)
+    four_d = as_scan(nib.Nifti1Image(scan.array[..., None], scan.affine))
+    assert four_d.spatial_shape == (256, 256, 20) and np.array_equal(four_d.array, scan.array)
+    assert np.array_equal(four_d.affine, scan.affine)
     # TotalSegmentator's --v1_order: the same voxels under v1's numbers; v2's new classes left out, v1's dropped ones
     # kept (empty)
-    v1 = segment(nib.Nifti1Image(quarter, reference.affine), task="total", fast=True, v1_order=True)
-    v1_names, v2_names = v1.extra["label_names"], three_d.extra["label_names"]
+    v1 = segment(nib.Nifti1Image(scan.array, scan.affine), task="total", fast=True, v1_order=True)
+    v1_names, v2_names = v1.extra["label_names"], result.extra["label_names"]
     assert len(v1_names) == 104 and (v1_names[7], v2_names[52], v1_names[93]) == ("aorta", "aorta", "face")
     v2_value = {name: value for value, name in v2_names.items()}
-    expected = np.zeros_like(np.asarray(three_d.dataobj))
+    expected = np.zeros_like(labels)
     for value, name in v1_names.items():
-        expected[np.asarray(three_d.dataobj) == v2_value.get(name, -1)] = value
+        expected[labels == v2_value.get(name, -1)] = value
     assert np.array_equal(np.asarray(v1.dataobj), expected)
-    assert 0 < (expected > 0).sum() < (np.asarray(three_d.dataobj) > 0).sum()  # classes new in v2 are found here
+    assert 0 < (expected > 0).sum() < (labels > 0).sum()  # classes new in v2 are found here
     # TotalSegmentator's --save_lowres: the same map, left on the model's 3 mm grid in the scan's axis order (its own
     # output for this quarter agrees on 0.99973 of the voxels, on the same grid; RESULTS.md)
     from segtool.totalseg_grid import labels_to_scan, to_model_grid
 
-    lowres = segment(nib.Nifti1Image(quarter, reference.affine), task="total", fast=True, save_lowres=True)
-    scan = Image(quarter, reference.affine)
+    lowres = segment(nib.Nifti1Image(scan.array, scan.affine), task="total", fast=True, save_lowres=True)
     canonical, model_grid = to_model_grid(scan, 3.0)
     assert lowres.shape == (83, 83, 13) and nib.aff2axcodes(lowres.affine) == scan.axis_codes == ("L", "A", "S")
     on_model_grid = Image(np.asarray(lowres.dataobj), lowres.affine).to_canonical()
     assert on_model_grid.same_grid(model_grid, tolerance=1e-5)
-    assert np.array_equal(labels_to_scan(on_model_grid.array, canonical, scan), np.asarray(three_d.dataobj))
+    assert np.array_equal(labels_to_scan(on_model_grid.array, canonical, scan), labels)
 
 
 def test_roi_subset_crops_with_the_fastest_model(http_server, hippocampus_model_zip, hippocampus_model_sha256,
@@ -544,10 +556,10 @@ def test_preview_leaves_the_callers_matplotlib_backend_alone(inputs, tmp_path):
 
 def test_statistics_of_a_class_the_scan_cuts_off(hippo_cli, inputs, nnunet_reference_dir, tmp_path):
     case = CASES[0]
-    reference = read_image(nnunet_reference_dir / "predictions" / "hippocampus_tta" / f"{case}.nii.gz").array
+    reference = read_image(nnunet_reference_dir / "predictions" / "hippocampus_notta" / f"{case}.nii.gz").array
     rows = np.flatnonzero((reference == 1).any(axis=(1, 2)))
-    cut = read_image(inputs[case]).crop((slice(0, int(rows[len(rows) // 2])), slice(None), slice(None)))
-    write_image(cut, tmp_path / "cut.nii.gz")  # ends halfway through the anterior hippocampus
+    cut = read_image(inputs[case]).crop((slice(0, int(rows[len(rows) // 3])), slice(None), slice(None)))
+    write_image(cut, tmp_path / "cut.nii.gz")  # ends a third of the way through the anterior hippocampus
     stats = {}
     for flags in (["--statistics"], ["-sii"], ["-sii", "-sa", "median"]):
         out = tmp_path / "_".join(flags).strip("-")
