@@ -508,6 +508,39 @@ def test_force_split_predicts_three_slabs_and_pieces_them_as_totalsegmentator(
         split.segment(scan)
 
 
+def test_higher_order_resampling_gives_the_scan_to_the_model_as_nnunet_does(
+        http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
+    from segtool.api import Segmenter, SegmentOptions
+    from segtool.errors import SegtoolError
+    from segtool.registry import load_registry
+    from segtool.store import WeightsStore
+    from segtool.totalseg_grid import labels_to_scan, to_model_grid
+
+    base, state = http_server
+    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
+    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator")
+    registry = json.loads(path.read_text())
+    model = registry["tasks"]["hippo"]["modes"]["default"][0]  # TotalSegmentator's way: a 1.5 mm zoom, nearest back
+    model.update({"spacing_mm": 1.5, "label_export": "nearest"})
+    path.write_text(json.dumps(registry))
+    store = WeightsStore(tmp_path / "weights")
+    options = {"task": "hippo", "device": "cpu", "tta": False}
+    zoomed = Segmenter(SegmentOptions(**options), registry=load_registry(path), store=store)
+    native = Segmenter(SegmentOptions(**options, higher_order_resampling=True), registry=load_registry(path),
+                       store=store)
+    assert zoomed.parts[0][1].options.fast_export and not native.parts[0][1].options.fast_export
+    scan = read_image(inputs[CASES[1]])
+    # the model's own plans (1 mm, as the scan) decide, as in nnU-Net: no zoom, logits brought back
+    labels = native.segment(scan).array
+    assert np.array_equal(labels, native.parts[0][1].predict(scan).array)
+    canonical, grid = to_model_grid(scan, 1.5)
+    zoomed_labels = zoomed.segment(scan).array
+    assert np.array_equal(zoomed_labels, labels_to_scan(zoomed.parts[0][1].predict(grid).array, canonical, scan))
+    assert (zoomed_labels != labels).any()
+    with pytest.raises(SegtoolError, match="save_lowres keeps the label map on the models' grid"):
+        SegmentOptions(**options, higher_order_resampling=True, save_lowres=True)
+
+
 def test_parts_on_one_model_grid_are_painted_there_later_parts_winning(
         http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
     from segtool.api import Segmenter, SegmentOptions

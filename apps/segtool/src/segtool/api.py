@@ -68,6 +68,10 @@ class SegmentOptions:
         force_split: predict the scan (on the model grid) in three overlapping slabs along z, for less memory, as
             TotalSegmentator's ``--force_split``; it does so by itself for a huge scan of a multi-part task
             (`segtool.totalseg_grid.SPLIT_VOXELS`). Needs more than 62 slices on the model grid.
+        higher_order_resampling: the task's models bring the scan to their spacing as nnU-Net does (third-order
+            splines) and their logits back to it (linear), instead of TotalSegmentator's linear zoom there and
+            nearest-neighbour labels back (its ``--higher_order_resampling``: smoother masks, slower;
+            ``resampling_order`` then has no effect). Locating models are unchanged.
     """
 
     task: str = "total"
@@ -84,6 +88,7 @@ class SegmentOptions:
     resampling_order: int = 1
     v1_order: bool = False
     force_split: bool = False
+    higher_order_resampling: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -110,6 +115,9 @@ class SegmentOptions:
         order = self.resampling_order
         if isinstance(order, bool) or order not in RESAMPLING_ORDERS:
             raise SegtoolError(f"resampling_order must be a whole number from 0 to 5, got {order!r}")
+        if self.save_lowres and self.higher_order_resampling:
+            raise SegtoolError("save_lowres keeps the label map on the models' grid; higher_order_resampling brings "
+                               "their logits back to the scan's: choose one")
 
 
 class Segmenter:
@@ -144,7 +152,7 @@ class Segmenter:
         body = self._body_task() if options.body_seg and not locate else None
         #: the models' one spacing, where the label maps stay with ``save_lowres``
         self.lowres_spacing = self._one_spacing(entries, bool(locate or body)) if options.save_lowres else None
-        self.parts = self._load(entries)
+        self.parts = self._load(entries, own=True)
         self._multipart = len(self.task.models(options.mode)) > 1
         self.locator = self._load(self._models_for(crop_mode)) if locate else []
         self.body_finder = self._load(body.models(Mode.FAST)) if body else []
@@ -183,9 +191,9 @@ class Segmenter:
             result = np.zeros(image.spatial_shape, dtype=np.uint16)
             box = self._roi_box(image) if self.locator else self._body_box(image)
             if box is not None:
-                result[box] = self._paint(image.crop(box), self.parts, splits=True)
+                result[box] = self._paint(image.crop(box), self.parts, own=True)
         else:
-            result = self._paint(image, self.parts, splits=True)
+            result = self._paint(image, self.parts, own=True)
         return self._finish(result, image)
 
     def segment_for_output(self, image: Image) -> tuple[Image, Image]:
@@ -196,7 +204,7 @@ class Segmenter:
             return image, self.segment_scan(image)
         _, resampled = to_model_grid(image, self.lowres_spacing, self.options.resampling_order)
         grids = {self.lowres_spacing: (resampled, resampled)}  # the models' grid already: nothing to resample
-        labels = self._finish(self._paint(resampled, self.parts, grids, splits=True), resampled)
+        labels = self._finish(self._paint(resampled, self.parts, grids, own=True), resampled)
         return resampled.reorient(image.axis_codes), labels.reorient(image.axis_codes)  # as TotalSegmentator does
 
     def _one_spacing(self, entries: tuple[ModelEntry, ...], cropped: bool) -> float:
@@ -237,28 +245,25 @@ class Segmenter:
         return Image(result, image.affine, {"label_names": self.label_names})
 
     def _paint(self, image: Image, parts: list, grids: dict[float, tuple[Image, Image]] | None = None, *,
-               task: Task | None = None, splits: bool = False) -> np.ndarray:
+               task: Task | None = None, own: bool = False) -> np.ndarray:
         """Run every part and paint its classes, by name, into one global label map of ``task`` (this segmenter's
         by default; later parts win), each part's map cleaned up as the task says (`segtool.cleanup`).
 
         Parts resampled the TotalSegmentator way share one resampled scan per spacing (``grids``: spacing ->
-        `to_model_grid`'s pair, filled as needed); with ``splits`` (the task's own parts), they predict it in three
-        slabs where TotalSegmentator would (`_splits`).
+        `to_model_grid`'s pair, filled as needed); ``own`` parts (the task's, not a locator's) predict it in three
+        slabs where TotalSegmentator would (`_splits`), and with ``higher_order_resampling`` the scan itself.
         """
         task = task or self.task
         grids = {} if grids is None else grids
         layers: list[tuple[float | None, np.ndarray]] = []  # (model spacing, or None: the scan's grid; map there)
         for entry, predictor in parts:
             lookup = _renumbering(entry.labels, task.labels)
-            if entry.input_resampling is InputResampling.TOTALSEGMENTATOR:
-                if entry.spacing_mm not in grids:
-                    grids[entry.spacing_mm] = to_model_grid(image, entry.spacing_mm, self.options.resampling_order)
-                resampled = grids[entry.spacing_mm][1]
-                predicted = (predict_in_slabs(predictor, resampled) if splits and self._splits(resampled)
-                             else predictor.predict(resampled).array)
-                layer = (entry.spacing_mm, _cleaned(lookup[predicted], resampled, task))
-            else:
-                layer = (None, _cleaned(lookup[predictor.predict(image).array], image, task))
+            spacing = self._grid_spacing(entry, own)
+            if spacing is not None and spacing not in grids:
+                grids[spacing] = to_model_grid(image, spacing, self.options.resampling_order)
+            grid = image if spacing is None else grids[spacing][1]
+            splits = own and entry.input_resampling is InputResampling.TOTALSEGMENTATOR
+            layer = (spacing, _cleaned(lookup[self._predicted(predictor, grid, splits)], grid, task))
             if layers and layers[-1][0] == layer[0]:  # consecutive parts on one grid are painted there, as
                 layer = (layer[0], np.where(layer[1] > 0, layer[1], layers.pop()[1]))  # TotalSegmentator does
             layers.append(layer)
@@ -269,10 +274,24 @@ class Segmenter:
             result = np.where(painted > 0, painted, result)
         return result
 
-    def _splits(self, resampled: Image) -> bool:
-        """Whether the task's parts predict ``resampled`` (on their grid) in three slabs: with ``force_split``, or,
-        as TotalSegmentator decides by itself, for a huge scan of a multi-part task."""
-        return self.options.force_split or (self._multipart and splits_by_itself(resampled.spatial_shape))
+    def _grid_spacing(self, entry: ModelEntry, own: bool) -> float | None:
+        """The spacing that ``entry``'s model predicts on after `to_model_grid`, or None: it is given the scan (and
+        resamples it itself, as nnU-Net does; with ``higher_order_resampling``, the task's own parts too)."""
+        native = entry.input_resampling is InputResampling.PREDICTOR or (own and self.options.higher_order_resampling)
+        return None if native else entry.spacing_mm
+
+    def _predicted(self, predictor, grid: Image, splits: bool) -> np.ndarray:
+        """``predictor``'s label map of ``grid``; with ``splits``, in three slabs along its canonical z where
+        `_splits` says so."""
+        canonical = grid.to_canonical() if splits else None
+        if canonical is None or not self._splits(canonical):
+            return predictor.predict(grid).array
+        return labels_to_scan(predict_in_slabs(predictor, canonical), canonical, grid)
+
+    def _splits(self, canonical: Image) -> bool:
+        """Whether the task's parts predict ``canonical`` (the scan they are given) in three slabs: with
+        ``force_split``, or, as TotalSegmentator decides by itself, for a huge scan of a multi-part task."""
+        return self.options.force_split or (self._multipart and splits_by_itself(canonical.spatial_shape))
 
     def _roi_box(self, image: Image) -> tuple[slice, slice, slice] | None:
         """Bounding box of the ROI classes found by the locating models, widened by `ROI_MARGIN_MM`."""
@@ -290,11 +309,13 @@ class Segmenter:
         wanted = {self.task.labels[v] for v in self.roi_values}
         return tuple(m for m in models if wanted & set(m.labels.values()))
 
-    def _load(self, entries: tuple[ModelEntry, ...]) -> list:
-        """(entry, Predictor) for each model, installing missing weights first."""
+    def _load(self, entries: tuple[ModelEntry, ...], *, own: bool = False) -> list:
+        """(entry, Predictor) for each model, installing missing weights first; the task's ``own`` parts bring their
+        logits back to the scan with ``higher_order_resampling``."""
         from segkit.infer.predictor import PredictOptions, Predictor
         from segkit.nets.errors import NetsError
 
+        logits_back = own and self.options.higher_order_resampling
         loaded = []
         for entry in entries:
             folder = ensure_model(entry, registry=self.registry, store=self._store,
@@ -302,7 +323,7 @@ class Segmenter:
             options = PredictOptions(
                 step=entry.step_size, tta=entry.mirroring if self.options.tta is None else self.options.tta,
                 precision=_precision(self.options.precision or entry.precision, self.device),
-                fast_export=entry.label_export is LabelExport.NEAREST)
+                fast_export=entry.label_export is LabelExport.NEAREST and not logits_back)
             try:
                 predictor = Predictor.from_model_folder(folder, folds=entry.folds, device=self.device, options=options)
             except NetsError as err:
@@ -338,6 +359,7 @@ def segment(
     v1_order: bool = False,
     no_derived_masks: bool = False,
     force_split: bool = False,
+    higher_order_resampling: bool = False,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -348,7 +370,7 @@ def segment(
             ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
             None writes nothing.
         task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop, body_seg, resampling_order,
-            v1_order, force_split: see `SegmentOptions`.
+            v1_order, force_split, higher_order_resampling: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
@@ -390,7 +412,7 @@ def segment(
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
                              remove_small_blobs=blobs, save_lowres=save_lowres, robust_crop=robust_crop,
                              body_seg=body_seg, resampling_order=resampling_order, v1_order=v1_order,
-                             force_split=force_split)
+                             force_split=force_split, higher_order_resampling=higher_order_resampling)
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,

@@ -41,6 +41,7 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
         "resampling_order": options.resampling_order,
         "v1_order": options.v1_order,
         "force_split": options.force_split,
+        "higher_order_resampling": options.higher_order_resampling,
         "multilabel": request.ml,
         "output_type": list(request.output_types),
         "skip_saving": request.skip_saving,

@@ -117,6 +117,11 @@ def segment(
     force_split: Annotated[bool, typer.Option(
         "--force-split", "-fs", help="Predict the scan in three overlapping slabs along z, for less memory (large "
                                      "scans only).", rich_help_panel=MODELS)] = False,
+    higher_order_resampling: Annotated[bool, typer.Option(
+        "--higher-order-resampling", "--high-order-resampling", "-ho",
+        help="Bring the scan to the models' spacing as nnU-Net does (3rd-order splines) and their logits back "
+             "(smoother masks, slower), instead of TotalSegmentator's linear zoom and nearest labels; -ro then has no "
+             "effect.", rich_help_panel=MODELS)] = False,
     no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time mirroring.", rich_help_panel=MODELS)] = False,
     precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).",
         rich_help_panel=MODELS)] = None,
@@ -149,7 +154,8 @@ def segment(
         task=task, mode=Mode.of_flags(fast, fastest), device=device, tta=False if no_tta else None,
         precision=precision.value if precision else None, roi_subset=(*(roi_subset or ()), *(roi_subset_robust or ())),
         robust_crop=robust_crop or bool(roi_subset_robust), body_seg=body_seg, remove_small_blobs=remove_small_blobs,
-        save_lowres=save_lowres, resampling_order=resampling_order, v1_order=v1_order, force_split=force_split)
+        save_lowres=save_lowres, resampling_order=resampling_order, v1_order=v1_order, force_split=force_split,
+        higher_order_resampling=higher_order_resampling)
     request = OutputRequest(
         ml=ml, output_types=requested_types([t.value for t in output_type or [OutputType.NIFTI]], output, ml=ml),
         preview=preview, skip_saving=skip_saving, saving_threads=nr_thr_saving,
