@@ -147,7 +147,7 @@ def test_totalsegmentator_device_names_mean_cuda():
 def test_unwritable_or_clashing_outputs_fail_before_any_work(hippo_cli, inputs, tmp_path, monkeypatch):
     from segtool.api import Segmenter
 
-    def refuse(*args):
+    def refuse(*args, **kwargs):
         raise RuntimeError("segmented although the output is bad")
 
     monkeypatch.setattr(Segmenter, "segment_scan", refuse)  # what `segment` and the CLI run
@@ -541,9 +541,40 @@ def test_higher_order_resampling_gives_the_scan_to_the_model_as_nnunet_does(
         SegmentOptions(**options, higher_order_resampling=True, save_lowres=True)
 
 
-def test_parts_on_one_model_grid_are_painted_there_later_parts_winning(
+def test_save_probabilities_as_nnunet_with_the_channels_and_grid_beside(hippo_cli, inputs, nnunet_reference_dir,
+                                                                         tmp_path):
+    from segkit.infer.probabilities import load_probabilities
+
+    case = CASES[0]
+    target = tmp_path / "probabilities" / "p.npz"  # its folder is made
+    result = runner.invoke(app, ["-i", str(inputs[case]), "-o", str(tmp_path / "seg.nii.gz"), "--ml", "-ta", "hippo",
+                                 "-sp", str(target), "-rp", str(tmp_path / "report.json"), "-q"])
+    assert result.exit_code == 0, result.output
+    scan, labels = read_image(inputs[case]), read_image(tmp_path / "seg.nii.gz").array
+    probabilities = load_probabilities(target)
+    assert probabilities.shape == (3, *scan.spatial_shape)
+    assert np.array_equal(probabilities.argmax(0), labels)
+    nnunet = load_probabilities(nnunet_reference_dir / "predictions" / "hippocampus_notta" / f"{case}.npz")
+    assert np.abs(probabilities - nnunet).mean() < 1e-3  # nnU-Net's own, without mirroring as the registry says
+    description = json.loads((tmp_path / "probabilities" / "p.json").read_text())
+    assert description["channels"] == ["background", "anterior", "posterior"]
+    assert description["shape"] == [3, *reversed(scan.spatial_shape)]  # the stored array's: (c, z, y, x)
+    np.testing.assert_allclose(description["affine"], scan.affine, atol=1e-6)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["scans"][0]["files"][-2:] == [str(target), str(target.with_suffix(".json"))]
+    for args, message in [(["-i", str(inputs[case].parent), "-sp", str(tmp_path / "q.npz")],  # a folder: a batch
+                           "saved for one scan at a time"),
+                          (["-i", str(inputs[case]), "-sp", str(tmp_path / "q.nii.gz")], "saved as a .npz file")]:
+        result = runner.invoke(app, [*args, "-o", str(tmp_path / "bad"), "-ta", "hippo", "-q"])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "bad").exists()
+
+
+def test_parts_on_one_model_grid_are_painted_there_later_parts_winning_each_saving_probabilities(
         http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
+    from segkit.infer.probabilities import load_probabilities
     from segtool.api import Segmenter, SegmentOptions
+    from segtool.errors import SegtoolError
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
     from segtool.totalseg_grid import labels_to_scan, to_model_grid
@@ -559,7 +590,7 @@ def test_parts_on_one_model_grid_are_painted_there_later_parts_winning(
     segmenter = Segmenter(SegmentOptions(task="hippo", device="cpu", tta=False), registry=load_registry(path),
                           store=WeightsStore(tmp_path / "weights"))
     scan = read_image(inputs[CASES[1]])
-    labels = segmenter.segment(scan).array
+    labels = segmenter.segment(scan, probabilities=tmp_path / "p.npz").array
     # part by part on the scan's grid, the later part painted over the earlier one
     canonical, grid = to_model_grid(scan, 1.5)
     predicted = segmenter.parts[0][1].predict(grid).array
@@ -567,6 +598,20 @@ def test_parts_on_one_model_grid_are_painted_there_later_parts_winning(
     first_only = labels_to_scan(predicted, canonical, scan)
     assert set(np.unique(first_only)) == {0, 1, 2} and set(np.unique(labels)) == {0, 1}  # posterior painted over
     assert np.array_equal(labels, expected)
+    # each part's probabilities on the grid it predicted on, named by the task's classes
+    assert segmenter.probability_files == [tmp_path / n for n in ("p_part1.npz", "p_part1.json", "p_part2.npz",
+                                                                  "p_part2.json")]
+    for part, channels in (("part1", ["background", "anterior", "posterior"]), ("part2", ["background", None,
+                                                                                          "anterior"])):
+        assert np.array_equal(load_probabilities(tmp_path / f"p_{part}.npz").argmax(0), predicted)
+        description = json.loads((tmp_path / f"p_{part}.json").read_text())
+        assert description["channels"] == channels
+        np.testing.assert_allclose(description["affine"], grid.affine, atol=1e-6)
+    split = Segmenter(SegmentOptions(task="hippo", device="cpu", tta=False, force_split=True),
+                      registry=load_registry(path), store=WeightsStore(tmp_path / "weights"))
+    with pytest.raises(SegtoolError, match="save_probabilities keeps a model's probabilities of the whole scan"):
+        split.segment(scan, probabilities=tmp_path / "split.npz")
+    assert not (tmp_path / "split.npz").exists()
 
 
 def test_preview_leaves_the_callers_matplotlib_backend_alone(inputs, tmp_path):

@@ -156,6 +156,7 @@ class Segmenter:
         self._multipart = len(self.task.models(options.mode)) > 1
         self.locator = self._load(self._models_for(crop_mode)) if locate else []
         self.body_finder = self._load(body.models(Mode.FAST)) if body else []
+        self.probability_files: list[Path] = []  #: the probability files (and their JSON) the last scan wrote
 
     @property
     def all_models(self) -> list:
@@ -176,35 +177,44 @@ class Segmenter:
         wanted = {self.task.labels[v] for v in self.roi_values}
         return {v: n for v, n in self.task.label_orders[V1].items() if not wanted or n in wanted}
 
-    def segment(self, image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
+    def segment(self, image: Image | str | os.PathLike | nib.spatialimages.SpatialImage, *,
+                probabilities: str | os.PathLike | None = None) -> Image:
         """Segment ``image`` (a segkit `Image`, a path or a nibabel image) into the task's global label map,
         exactly on the image's grid.
+
+        Args:
+            probabilities: also save each of the task's models' class probabilities, on the grid it predicted on, to
+                this ``.npz`` file (several models: one file each, `segtool.probability_files`), as TotalSegmentator's
+                ``--save_probabilities``. None is written where a ROI subset is not found.
 
         Raises:
             SegtoolError: the image is not a single-channel 3D scan, or holds NaN/Inf.
         """
-        return self.segment_scan(as_scan(image))
+        return self.segment_scan(as_scan(image), probabilities=probabilities)
 
-    def segment_scan(self, image: Image) -> Image:
+    def segment_scan(self, image: Image, *, probabilities: str | os.PathLike | None = None) -> Image:
         """`segment` for a scan that `as_scan` already gave (for callers that keep the scan, not checked again)."""
+        saving = self._start_probabilities(probabilities)
         if self.locator or self.body_finder:
             result = np.zeros(image.spatial_shape, dtype=np.uint16)
             box = self._roi_box(image) if self.locator else self._body_box(image)
             if box is not None:
-                result[box] = self._paint(image.crop(box), self.parts, own=True)
+                result[box] = self._paint(image.crop(box), self.parts, own=True, probabilities=saving)
         else:
-            result = self._paint(image, self.parts, own=True)
+            result = self._paint(image, self.parts, own=True, probabilities=saving)
         return self._finish(result, image)
 
-    def segment_for_output(self, image: Image) -> tuple[Image, Image]:
+    def segment_for_output(self, image: Image, *,
+                           probabilities: str | os.PathLike | None = None) -> tuple[Image, Image]:
         """The grid the result lies on and the label map there: ``image`` and `segment_scan`'s map, or, with
         ``options.save_lowres``, the scan resampled to the models' spacing and the map on it, not brought back
         (in the scan's axis order)."""
         if self.lowres_spacing is None:
-            return image, self.segment_scan(image)
+            return image, self.segment_scan(image, probabilities=probabilities)
         _, resampled = to_model_grid(image, self.lowres_spacing, self.options.resampling_order)
         grids = {self.lowres_spacing: (resampled, resampled)}  # the models' grid already: nothing to resample
-        labels = self._finish(self._paint(resampled, self.parts, grids, own=True), resampled)
+        labels = self._finish(self._paint(resampled, self.parts, grids, own=True,
+                                          probabilities=self._start_probabilities(probabilities)), resampled)
         return resampled.reorient(image.axis_codes), labels.reorient(image.axis_codes)  # as TotalSegmentator does
 
     def _one_spacing(self, entries: tuple[ModelEntry, ...], cropped: bool) -> float:
@@ -245,25 +255,27 @@ class Segmenter:
         return Image(result, image.affine, {"label_names": self.label_names})
 
     def _paint(self, image: Image, parts: list, grids: dict[float, tuple[Image, Image]] | None = None, *,
-               task: Task | None = None, own: bool = False) -> np.ndarray:
+               task: Task | None = None, own: bool = False, probabilities: list[Path] | None = None) -> np.ndarray:
         """Run every part and paint its classes, by name, into one global label map of ``task`` (this segmenter's
         by default; later parts win), each part's map cleaned up as the task says (`segtool.cleanup`).
 
         Parts resampled the TotalSegmentator way share one resampled scan per spacing (``grids``: spacing ->
         `to_model_grid`'s pair, filled as needed); ``own`` parts (the task's, not a locator's) predict it in three
         slabs where TotalSegmentator would (`_splits`), and with ``higher_order_resampling`` the scan itself.
+        ``probabilities``: where each part saves its probabilities (`_start_probabilities`), or None.
         """
         task = task or self.task
         grids = {} if grids is None else grids
         layers: list[tuple[float | None, np.ndarray]] = []  # (model spacing, or None: the scan's grid; map there)
-        for entry, predictor in parts:
+        for number, (entry, predictor) in enumerate(parts):
             lookup = _renumbering(entry.labels, task.labels)
             spacing = self._grid_spacing(entry, own)
             if spacing is not None and spacing not in grids:
                 grids[spacing] = to_model_grid(image, spacing, self.options.resampling_order)
             grid = image if spacing is None else grids[spacing][1]
             splits = own and entry.input_resampling is InputResampling.TOTALSEGMENTATOR
-            layer = (spacing, _cleaned(lookup[self._predicted(predictor, grid, splits)], grid, task))
+            predicted = self._predicted(entry, predictor, grid, splits, probabilities and probabilities[number])
+            layer = (spacing, _cleaned(lookup[predicted], grid, task))
             if layers and layers[-1][0] == layer[0]:  # consecutive parts on one grid are painted there, as
                 layer = (layer[0], np.where(layer[1] > 0, layer[1], layers.pop()[1]))  # TotalSegmentator does
             layers.append(layer)
@@ -280,13 +292,39 @@ class Segmenter:
         native = entry.input_resampling is InputResampling.PREDICTOR or (own and self.options.higher_order_resampling)
         return None if native else entry.spacing_mm
 
-    def _predicted(self, predictor, grid: Image, splits: bool) -> np.ndarray:
-        """``predictor``'s label map of ``grid``; with ``splits``, in three slabs along its canonical z where
-        `_splits` says so."""
+    def _predicted(self, entry: ModelEntry, predictor, grid: Image, splits: bool,
+                   probabilities: Path | None = None) -> np.ndarray:
+        """``predictor``'s label map of ``grid``, its probabilities saved to ``probabilities`` if given; with
+        ``splits``, in three slabs along its canonical z where `_splits` says so."""
+        from segtool.probability_files import channel_names, write_description
+
         canonical = grid.to_canonical() if splits else None
-        if canonical is None or not self._splits(canonical):
+        if canonical is not None and self._splits(canonical):
+            if probabilities is not None:
+                raise SegtoolError("save_probabilities keeps a model's probabilities of the whole scan; this one is "
+                                   "predicted in three slabs (force_split, or a scan this large)")
+            return labels_to_scan(predict_in_slabs(predictor, canonical), canonical, grid)
+        if probabilities is None:
             return predictor.predict(grid).array
-        return labels_to_scan(predict_in_slabs(predictor, canonical), canonical, grid)
+        try:
+            probabilities.parent.mkdir(parents=True, exist_ok=True)
+            labels = predictor.predict_writing_probabilities(grid, probabilities).array
+            self.probability_files += [probabilities, write_description(probabilities, grid, entry,
+                                                                        channel_names(entry, predictor))]
+        except OSError as err:
+            raise SegtoolError(f"cannot write {probabilities}: {err.strerror or err}") from err
+        return labels
+
+    def _start_probabilities(self, path: str | os.PathLike | None) -> list[Path] | None:
+        """Forget the last scan's probability files; return where each of the task's models saves its probabilities
+        for this one when ``path`` is asked for (None: nowhere)."""
+        from segtool.probability_files import check_probability_path, probability_paths
+
+        self.probability_files = []
+        if path is None:
+            return None
+        check_probability_path(Path(path))
+        return probability_paths(Path(path), len(self.parts))
 
     def _splits(self, canonical: Image) -> bool:
         """Whether the task's parts predict ``canonical`` (the scan they are given) in three slabs: with
@@ -360,6 +398,7 @@ def segment(
     no_derived_masks: bool = False,
     force_split: bool = False,
     higher_order_resampling: bool = False,
+    save_probabilities: str | os.PathLike | None = None,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -393,6 +432,7 @@ def segment(
             ``<name>_seg.dcm``... beside the file).
         preview: with ``output``, also write ``preview.png`` (or ``<name>_preview.png`` beside the
             multilabel file).
+        save_probabilities: also save the models' class probabilities to this ``.npz`` file (see `Segmenter.segment`).
 
     Returns:
         The label map, with its class names in a label table (kept by ``nib.save``) and in
@@ -419,16 +459,18 @@ def segment(
                             saving_threads=nr_thr_saving, statistics_file=stats_file,
                             derived_masks=derived_for(task, skip=no_derived_masks),
                             statistics=StatisticsOptions.requested(bool(statistics), stats_include_incomplete,
-                                                                   stats_aggregation, statistics_extra))
+                                                                   stats_aggregation, statistics_extra),
+                            probabilities_file=None if save_probabilities is None else Path(save_probabilities))
     image = as_scan(input)
     source = Path(input) if isinstance(input, str | os.PathLike) else None  # None: an image held in memory
     planned = [source or Path("segmentation.nii.gz")]
     target = None if output is None else plan_targets(planned, Path(output), request, batch=False,
                                                       inputs_on_disk=source is not None, lowres=save_lowres)[0]
-    if output is None and stats_file is not None:
-        check_side_file(stats_file, planned if source else [], "statistics")
+    for path, what in ((stats_file, "statistics"), (request.probabilities_file, "probabilities")):
+        if output is None and path is not None:
+            check_side_file(path, planned if source else [], what)
     segmenter = Segmenter(options)
-    grid, labels = segmenter.segment_for_output(image)
+    grid, labels = segmenter.segment_for_output(image, probabilities=request.probabilities_file)
     stats = write_outputs(grid, labels, segmenter.label_names, target, request).statistics
     result = nib.Nifti1Image(labels.array, labels.affine)
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save

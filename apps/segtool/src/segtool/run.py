@@ -25,6 +25,7 @@ from segtool.outputs import (
     write_multilabel,
 )
 from segtool.preview import write_preview
+from segtool.probability_files import check_probability_path
 from segtool.statistics import StatisticsOptions, class_statistics
 
 SCAN_SUFFIXES = FILE_SUFFIXES + (".zip",)  # a zip holds a DICOM series
@@ -49,6 +50,7 @@ class OutputRequest:
         saving_threads: masks written at a time (None: one per CPU; TotalSegmentator's ``--nr_thr_saving``).
         derived_masks: masks derived from the classes, written beside the per-class masks (the task's
             `DERIVED_MASKS`, e.g. ``body`` and ``skin`` of the body task).
+        probabilities_file: save the models' class probabilities there (one scan only; `segtool.probability_files`).
     """
 
     ml: bool = False
@@ -59,6 +61,7 @@ class OutputRequest:
     skip_saving: bool = False
     saving_threads: int | None = None
     derived_masks: tuple[str, ...] = ()
+    probabilities_file: Path | None = None
 
     def __post_init__(self) -> None:
         types = (self.output_types,) if isinstance(self.output_types, str) else tuple(self.output_types)
@@ -174,6 +177,11 @@ def plan_targets(scans: list[Path], output: Path, request: OutputRequest, *, bat
             raise SegtoolError(f"{request.statistics_file}: a folder of scans writes statistics.json beside each "
                                "scan's masks; ask for statistics without a path")
         check_side_file(request.statistics_file, scans if inputs_on_disk else [], "statistics")
+    if request.probabilities_file is not None:
+        if batch:
+            raise SegtoolError(f"{request.probabilities_file}: probabilities are saved for one scan at a time")
+        check_probability_path(request.probabilities_file)
+        check_side_file(request.probabilities_file, scans if inputs_on_disk else [], "probabilities")
     return targets
 
 
@@ -272,8 +280,9 @@ def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, reque
     failures = []
     for scan, target in zip(scans, targets, strict=True):
         try:
-            grid, labels = segmenter.segment_for_output(as_scan(scan))
+            grid, labels = segmenter.segment_for_output(as_scan(scan), probabilities=request.probabilities_file)
             outputs = write_outputs(grid, labels, segmenter.label_names, target, request)
+            outputs.files += segmenter.probability_files
         except SegkitError as err:
             if not batch:
                 raise

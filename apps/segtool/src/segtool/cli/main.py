@@ -106,6 +106,10 @@ def segment(
         "--report", "-rp", metavar="PATH",
         help="Write a JSON record of the run: versions, models, options, classes, time, files written.")] = None,
     preview: Annotated[bool, typer.Option("--preview", "-p", help="Write preview.png.")] = False,
+    save_probabilities: Annotated[Path | None, typer.Option(
+        "--save-probabilities", "-sp", metavar="PATH",
+        help="Also save the models' class probabilities on their grid to PATH (.npz, nnU-Net's layout, a .json "
+             "beside it names the channels and places the grid; several models: PATH_partN.npz).")] = None,
     remove_small_blobs: Annotated[float | None, typer.Option(
         "--remove-small-blobs", "-rmb", metavar="[MM3]",
         help="Remove each class's connected components of at most MM3 mm3 (200 if no size is given).",
@@ -162,7 +166,7 @@ def segment(
         derived_masks=derived_for(task, skip=no_derived_masks),
         statistics=StatisticsOptions.requested(statistics is not None, stats_include_incomplete,
                                                stats_aggregation.value, statistics_extra),
-        statistics_file=Path(statistics) if statistics else None)
+        statistics_file=Path(statistics) if statistics else None, probabilities_file=save_probabilities)
     code = run_segment(input_path, output, options, request, report=report, quiet=quiet)
     raise typer.Exit(code)
 

@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from segkit.infer.errors import InferError, InputMismatchError
-from segkit.infer.export import labels_from_logits, probabilities_from_logits
+from segkit.infer.export import labels_from_logits, probabilities_from_logits, probability_slabs
 from segkit.infer.model_folder import LoadedModel, load_model_folder
 from segkit.infer.model_setup import ModelSetup
 from segkit.infer.preprocessing import PreparedCase, preprocess
+from segkit.infer.probabilities import write_probabilities
 from segkit.infer.runtime import Precision, autocast_dtype, parse_device, torch_threads
 from segkit.infer.slicewise import Slicewise
 from segkit.infer.sliding_window import ForwardClock, TileProgress, WindowOptions, predict_sliding_window
@@ -162,6 +163,15 @@ class Predictor:
         logits, case = self.predict_logits(image)
         labels = labels_from_logits(logits, case.geometry, self.setup, image=image, fast=self.options.fast_export)
         return labels, probabilities_from_logits(logits, case.geometry, self.setup, image=image)
+
+    def predict_writing_probabilities(self, image: Image, path: str | Path) -> Image:
+        """`predict`, also writing the probabilities of ``image``'s grid to ``path`` (`write_probabilities`:
+        nnU-Net's ``.npz``) a slab at a time, so that all classes on the whole grid never exist at once."""
+        logits, case = self.predict_logits(image)
+        labels = labels_from_logits(logits, case.geometry, self.setup, image=image, fast=self.options.fast_export)
+        write_probabilities(path, (len(logits), *image.spatial_shape),
+                            probability_slabs(logits, case.geometry, self.setup, image=image))
+        return labels
 
     def predict_many(self, images: Iterable[Image]) -> Iterator[Image]:
         """Yield the label map of each image; the next image is pre-processed while the current one predicts."""
