@@ -67,7 +67,7 @@ def test_batch_folder_loads_the_model_once(hippo_cli, inputs, tmp_path, monkeypa
 def test_multilabel_with_statistics_and_preview(hippo_cli, inputs, tmp_path):
     target = tmp_path / "seg.nii.gz"
     result = runner.invoke(app, ["-i", str(inputs[CASES[1]]), "-o", str(target), "-ta", "hippo", "-ml",
-                                 "--statistics", "--preview", "--no-tta", "-q"])
+                                 "--statistics", "--preview", "--no-tta", "-nr", "4", "-q"])  # -nr: as TotalSeg.
     assert result.exit_code == 0, result.output
     labels, scan = read_image(target), read_image(inputs[CASES[1]])
     assert json.loads((tmp_path / "seg.json").read_text()) == {"1": "anterior", "2": "posterior"}
@@ -128,6 +128,8 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "--force_split"], "the models of task 'hippo' resample it themselves"),
     (["-ta", "hippo", "-ro", "6"], "Invalid value for '--resampling-order'"),  # 0-5
     (["-ta", "hippo", "-rp", "{input}"], "the report would overwrite an input scan"),
+    (["-ta", "hippo", "-nr", "0"], "Invalid value for '--nr-thr-resamp'"),
+    (["-ta", "hippo", "-ho", "-sl"], "higher_order_resampling brings their logits back to the scan's"),
 ])
 def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
     scan = tmp_path / "scan.nii.gz"

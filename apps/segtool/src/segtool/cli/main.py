@@ -100,6 +100,10 @@ def segment(
     ] = False,
     skip_saving: Annotated[bool, typer.Option(
         "--skip-saving", "-ss", help="Write no masks, only statistics, preview and report.")] = False,
+    nr_thr_resamp: Annotated[int | None, typer.Option(
+        "--nr-thr-resamp", "-nr", metavar="N", min=1,
+        help="Accepted as TotalSegmentator takes it; its threads resample the volumes of a 4D image, and a 3D scan is "
+             "one (here too).")] = None,
     nr_thr_saving: Annotated[int | None, typer.Option(
         "--nr-thr-saving", "-ns", metavar="N", help="Masks written at a time (default: one per CPU).")] = None,
     report: Annotated[Path | None, typer.Option(
