@@ -93,3 +93,12 @@ def test_float32_logits_on_the_input_spacing_are_left_as_they_are(hippo_predicto
     assert torch.equal(logits, before)
     np.testing.assert_allclose(probabilities, _whole_array(hippo_predictor_notta, logits, case.geometry, image),
                                rtol=0, atol=1e-6)
+
+
+def test_predict_writing_probabilities_gives_the_labels_and_streams_the_file(hippo_predictor_notta, predictions_dir,
+                                                                              tmp_path):
+    image = _case(predictions_dir, (1.3, 0.8, 1.1), ("P", "I", "R"))
+    labels = hippo_predictor_notta.predict_writing_probabilities(image, tmp_path / "case.npz")
+    expected_labels, expected = hippo_predictor_notta.predict_probabilities(image)
+    assert np.array_equal(labels.array, expected_labels.array) and labels.same_grid(image)
+    np.testing.assert_allclose(load_probabilities(tmp_path / "case.npz"), expected, rtol=0, atol=1e-6)

@@ -298,7 +298,8 @@ class Segmenter:
         ``splits``, in three slabs along its canonical z where `_splits` says so."""
         from segtool.probability_files import channel_names, write_description
 
-        canonical = grid.to_canonical() if splits else None
+        might_split = splits and (self.options.force_split or self._multipart)
+        canonical = grid.to_canonical() if might_split else None  # (a copy, unless the grid is a resampled one)
         if canonical is not None and self._splits(canonical):
             if probabilities is not None:
                 raise SegtoolError("save_probabilities keeps a model's probabilities of the whole scan; this one is "
