@@ -288,6 +288,32 @@ def test_small_blobs_are_removed_by_size(hippo_cli, inputs, tmp_path):
     assert kept == {(): {0, 1, 2}, ("1600",): {0, 1}}  # TotalSegmentator's default 200 mm3 keeps both
 
 
+def test_small_blobs_are_removed_on_the_grid_the_model_predicted_on(
+        http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
+    from segkit.infer.postprocessing import remove_small_components
+    from segtool.api import Segmenter, SegmentOptions
+    from segtool.registry import load_registry
+    from segtool.store import WeightsStore
+    from segtool.totalseg_grid import labels_to_scan, to_model_grid
+
+    base, state = http_server
+    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
+    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator")
+    registry = json.loads(path.read_text())
+    registry["tasks"]["hippo"]["modes"]["default"][0]["spacing_mm"] = 1.5  # TotalSegmentator's way, on 1 mm scans
+    path.write_text(json.dumps(registry))
+    options = {"task": "hippo", "device": "cpu", "tta": False}
+    store = WeightsStore(tmp_path / "weights")
+    segmenter = Segmenter(SegmentOptions(**options, remove_small_blobs=1600), registry=load_registry(path), store=store)
+    scan = read_image(inputs[CASES[0]])
+    canonical, grid = to_model_grid(scan, 1.5)
+    on_grid = segmenter.parts[0][1].predict(grid).array
+    labels = segmenter.segment(scan).array
+    # as TotalSegmentator: components measured in voxels of 1.5 mm (3.375 mm3), then the map brought back
+    assert np.array_equal(labels, labels_to_scan(remove_small_components(on_grid, 1600 / 3.375), canonical, scan))
+    assert (labels != labels_to_scan(on_grid, canonical, scan)).any()
+
+
 def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_dir, nnunet_reference_dir, tmp_path):
     target = tmp_path / "total.nii.gz"
     result = runner.invoke(app, ["-i", str(ct_dir / "example_ct.nii.gz"), "-o", str(target), "-ta", "total",

@@ -54,7 +54,8 @@ class SegmentOptions:
         precision: network precision (auto, fp32, bf16, fp16); None uses each model's registry setting.
         roi_subset: only these classes (and only the models that predict them); one name or several.
         allow_download: fetch missing weights (else fail with a hint).
-        remove_small_blobs: remove each class's connected components of at most this many mm3 (None: keep all).
+        remove_small_blobs: remove each class's connected components of at most this many mm3 (None: keep all), on
+            the grid the task's models predicted on, as TotalSegmentator does (its 1.5 / 3 / 6 mm grid).
         save_lowres: keep the label map on the models' grid instead of bringing it back to the scan's
             (TotalSegmentator's ``--save_lowres``; for models resampled to one spacing, e.g. ``total`` fast).
         robust_crop: locate a ROI subset with the fast (3 mm) models instead of the fastest (6 mm) ones, as
@@ -241,15 +242,9 @@ class Segmenter:
         return self.registry.task(BODY_TASK)
 
     def _finish(self, result: np.ndarray, image: Image) -> Image:
-        """The label map of the ROI classes, without small blobs if asked for, in v1's numbering if asked for, on
-        ``image``'s grid."""
+        """The label map of the ROI classes, in v1's numbering if asked for, on ``image``'s grid."""
         if self.roi_values:
             result = np.where(np.isin(result, list(self.roi_values)), result, 0).astype(np.uint16)
-        if self.options.remove_small_blobs is not None:
-            from segkit.infer.postprocessing import remove_small_components
-
-            voxel_mm3 = float(np.prod(image.spacing))
-            result = remove_small_components(result, self.options.remove_small_blobs / voxel_mm3)
         if self._numbering is not None:
             result = self._numbering[result]
         return Image(result, image.affine, {"label_names": self.label_names})
@@ -262,7 +257,8 @@ class Segmenter:
         Parts resampled the TotalSegmentator way share one resampled scan per spacing (``grids``: spacing ->
         `to_model_grid`'s pair, filled as needed); ``own`` parts (the task's, not a locator's) predict it in three
         slabs where TotalSegmentator would (`_splits`), and with ``higher_order_resampling`` the scan itself.
-        ``probabilities``: where each part saves its probabilities (`_start_probabilities`), or None.
+        ``probabilities``: where each part saves its probabilities (`_start_probabilities`), or None. Small blobs
+        of ``own`` parts' maps are removed on the grid they were predicted on, as TotalSegmentator removes them.
         """
         task = task or self.task
         grids = {} if grids is None else grids
@@ -281,6 +277,9 @@ class Segmenter:
             layers.append(layer)
         result = np.zeros(image.spatial_shape, dtype=np.uint16)
         for spacing, painted in layers:  # each grid's map brought back once (nearest voxel: the same as part by part)
+            grid = image if spacing is None else grids[spacing][1]
+            if own and self.options.remove_small_blobs is not None:
+                painted = _without_small_blobs(painted, grid, self.options.remove_small_blobs)
             if spacing is not None:
                 painted = labels_to_scan(painted, grids[spacing][0], image)
             result = np.where(painted > 0, painted, result)
@@ -525,6 +524,13 @@ def _renumbering(labels: dict[int, str], to: dict[int, str]) -> np.ndarray:
 def _cleaned(labels: np.ndarray, grid: Image, task: Task) -> np.ndarray:
     """A model's map of ``task``'s classes on ``grid``, after the task's connected-component clean-up."""
     return task.cleanup.apply(labels, task.labels, float(np.prod(grid.spacing))) if task.cleanup else labels
+
+
+def _without_small_blobs(labels: np.ndarray, grid: Image, max_mm3: float) -> np.ndarray:
+    """``labels`` on ``grid`` without each class's connected components of at most ``max_mm3``."""
+    from segkit.infer.postprocessing import remove_small_components
+
+    return remove_small_components(labels, max_mm3 / float(np.prod(grid.spacing)))
 
 
 def _roi_values(task: Task, roi_subset: tuple[str, ...]) -> frozenset[int]:
