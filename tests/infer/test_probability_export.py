@@ -97,7 +97,7 @@ def test_float32_logits_on_the_input_spacing_are_left_as_they_are(hippo_predicto
 
 def test_predict_writing_probabilities_gives_the_labels_and_streams_the_file(hippo_predictor_notta, predictions_dir,
                                                                               tmp_path):
-    image = _case(predictions_dir, (1.3, 0.8, 1.1), ("P", "I", "R"))
+    image = _case(predictions_dir, (1.0, 1.0, 1.0), ("P", "I", "R"))  # turned, at the model's spacing
     labels = hippo_predictor_notta.predict_writing_probabilities(image, tmp_path / "case.npz")
     expected_labels, expected = hippo_predictor_notta.predict_probabilities(image)
     assert np.array_equal(labels.array, expected_labels.array) and labels.same_grid(image)
