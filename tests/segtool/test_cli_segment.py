@@ -348,7 +348,7 @@ def write_middle_quarter(series: Path, folder: Path) -> Path:
 
 def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_path):
     from segtool import segment
-    from segtool.api import as_scan
+    from segtool.scans import as_scan
 
     series = write_middle_quarter(ct_dir / "example_ct_dicom", tmp_path / "series")
     # written as a NIfTI file, and as a DICOM SEG of the series beside it (its voxels: tests/segtool/test_dicom_seg.py;

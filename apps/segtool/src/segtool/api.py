@@ -18,10 +18,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from segkit.io import Image, SegkitError, read_image
+from segkit.io import Image
 from segkit.io.label_table import label_table_extension
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.registry import InputResampling, LabelExport, Mode, ModelEntry, Registry, Task, load_registry
+from segtool.scans import as_scan
 from segtool.settings import weights_dir
 from segtool.store import WeightsStore
 from segtool.totalseg_grid import (
@@ -194,7 +195,8 @@ class Segmenter:
         return self.segment_scan(as_scan(image), probabilities=probabilities)
 
     def segment_scan(self, image: Image, *, probabilities: str | os.PathLike | None = None) -> Image:
-        """`segment` for a scan that `as_scan` already gave (for callers that keep the scan, not checked again)."""
+        """`segment` for a scan that `segtool.scans.as_scan` already gave (for callers that keep the scan: not
+        checked again)."""
         saving = self._start_probabilities(probabilities)
         if self.locator or self.body_finder:
             result = np.zeros(image.spatial_shape, dtype=np.uint16)
@@ -478,28 +480,6 @@ def segment(
     return result
 
 
-def as_image(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
-    """A segkit `Image` from an `Image`, a path (read from disk) or an in-memory nibabel image."""
-    if isinstance(image, Image):
-        return image
-    if not isinstance(image, str | os.PathLike | nib.spatialimages.SpatialImage):
-        raise SegtoolError(f"input must be a path, a nibabel image or a segkit Image, got {type(image).__name__}")
-    try:
-        return from_nibabel(image) if isinstance(image, nib.spatialimages.SpatialImage) else read_image(image)
-    except SegtoolError:
-        raise
-    except SegkitError as err:  # one error type for the API's users: unreadable file, 2D image, bad geometry
-        raise SegtoolError(str(err)) from err
-
-
-def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
-    """A segkit `Image` from an in-memory nibabel image (3D, or 4D with channels last)."""
-    array = np.asanyarray(image.dataobj)
-    if array.ndim == 4:
-        array = np.moveaxis(array, -1, 0)
-    return Image(array, image.affine)
-
-
 def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: float) -> tuple[slice, ...] | None:
     """Bounding box of the ``found`` voxels widened by ``margin_mm`` on every side (within the image; whole voxels
     that fit in the margin, as TotalSegmentator counts them), or None."""
@@ -557,19 +537,3 @@ def _resolve_device(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SegtoolError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu")
     return device
-
-
-def as_scan(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
-    """The checked 3D scan of `as_image` (a 4D image of one volume gives that volume).
-
-    Raises:
-        SegtoolError: not one 3D volume, or NaN/Inf values.
-    """
-    image = as_image(image)
-    if image.num_channels != 1:
-        raise SegtoolError(f"expected a single-channel 3D scan, got {image.num_channels} channels")
-    if min(image.spatial_shape) < 2:
-        raise SegtoolError(f"expected a 3D scan, got shape {image.spatial_shape} (a 2D image?)")
-    if np.issubdtype(image.array.dtype, np.floating) and not np.all(np.isfinite(image.array)):
-        raise SegtoolError("the scan contains NaN or Inf values")
-    return image if image.array.ndim == 3 else image.with_array(image.array[0])

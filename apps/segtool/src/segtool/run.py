@@ -10,7 +10,7 @@ from pathlib import Path
 
 from segkit.io import Image, SegkitError
 from segkit.io.atomic import atomic_path
-from segtool.api import Segmenter, as_scan
+from segtool.api import Segmenter
 from segtool.derived_masks import derived_masks
 from segtool.dicom_rtstruct import write_rtstruct
 from segtool.dicom_seg import write_dicom_seg
@@ -26,6 +26,7 @@ from segtool.outputs import (
 )
 from segtool.preview import write_preview
 from segtool.probability_files import check_probability_path
+from segtool.scans import as_scan
 from segtool.statistics import StatisticsOptions, class_statistics
 
 SCAN_SUFFIXES = FILE_SUFFIXES + (".zip",)  # a zip holds a DICOM series

@@ -1,0 +1,49 @@
+"""Scans as segtool takes them: a path, an in-memory nibabel image or a segkit `Image`, checked to be one 3D volume."""
+
+from __future__ import annotations
+
+import os
+
+import nibabel as nib
+import numpy as np
+
+from segkit.io import Image, SegkitError, read_image
+from segtool.errors import SegtoolError
+
+
+def as_image(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
+    """A segkit `Image` from an `Image`, a path (read from disk) or an in-memory nibabel image."""
+    if isinstance(image, Image):
+        return image
+    if not isinstance(image, str | os.PathLike | nib.spatialimages.SpatialImage):
+        raise SegtoolError(f"input must be a path, a nibabel image or a segkit Image, got {type(image).__name__}")
+    try:
+        return from_nibabel(image) if isinstance(image, nib.spatialimages.SpatialImage) else read_image(image)
+    except SegtoolError:
+        raise
+    except SegkitError as err:  # one error type for the API's users: unreadable file, 2D image, bad geometry
+        raise SegtoolError(str(err)) from err
+
+
+def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
+    """A segkit `Image` from an in-memory nibabel image (3D, or 4D with channels last)."""
+    array = np.asanyarray(image.dataobj)
+    if array.ndim == 4:
+        array = np.moveaxis(array, -1, 0)
+    return Image(array, image.affine)
+
+
+def as_scan(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
+    """The checked 3D scan of `as_image` (a 4D image of one volume gives that volume).
+
+    Raises:
+        SegtoolError: not one 3D volume, or NaN/Inf values.
+    """
+    image = as_image(image)
+    if image.num_channels != 1:
+        raise SegtoolError(f"expected a single-channel 3D scan, got {image.num_channels} channels")
+    if min(image.spatial_shape) < 2:
+        raise SegtoolError(f"expected a 3D scan, got shape {image.spatial_shape} (a 2D image?)")
+    if np.issubdtype(image.array.dtype, np.floating) and not np.all(np.isfinite(image.array)):
+        raise SegtoolError("the scan contains NaN or Inf values")
+    return image if image.array.ndim == 3 else image.with_array(image.array[0])
