@@ -298,10 +298,8 @@ def test_small_blobs_are_removed_on_the_grid_the_model_predicted_on(
 
     base, state = http_server
     state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator")
-    registry = json.loads(path.read_text())
-    registry["tasks"]["hippo"]["modes"]["default"][0]["spacing_mm"] = 1.5  # TotalSegmentator's way, on 1 mm scans
-    path.write_text(json.dumps(registry))
+    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator",
+                         spacing_mm=1.5)  # TotalSegmentator's way, on 1 mm scans
     options = {"task": "hippo", "device": "cpu", "tta": False}
     store = WeightsStore(tmp_path / "weights")
     segmenter = Segmenter(SegmentOptions(**options, remove_small_blobs=1600), registry=load_registry(path), store=store)
@@ -546,11 +544,8 @@ def test_higher_order_resampling_gives_the_scan_to_the_model_as_nnunet_does(
 
     base, state = http_server
     state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator")
-    registry = json.loads(path.read_text())
-    model = registry["tasks"]["hippo"]["modes"]["default"][0]  # TotalSegmentator's way: a 1.5 mm zoom, nearest back
-    model.update({"spacing_mm": 1.5, "label_export": "nearest"})
-    path.write_text(json.dumps(registry))
+    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator",
+                         spacing_mm=1.5, label_export="nearest")  # TotalSegmentator's way: a zoom, nearest back
     store = WeightsStore(tmp_path / "weights")
     options = {"task": "hippo", "device": "cpu", "tta": False}
     zoomed = Segmenter(SegmentOptions(**options), registry=load_registry(path), store=store)
@@ -609,9 +604,10 @@ def test_parts_on_one_model_grid_are_painted_there_later_parts_winning_each_savi
 
     base, state = http_server
     state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator")
+    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator",
+                         spacing_mm=1.5)  # resampled: 1 mm scans
     registry = json.loads(path.read_text())
-    first = {**registry["tasks"]["hippo"]["modes"]["default"][0], "spacing_mm": 1.5}  # resampled: 1 mm scans
+    first = registry["tasks"]["hippo"]["modes"]["default"][0]
     second = {**first, "labels": {"2": "anterior"}}  # a second part: the model's class 2 painted as anterior
     registry["tasks"]["hippo"]["modes"]["default"] = [first, second]
     path.write_text(json.dumps(registry))
