@@ -261,6 +261,16 @@ def test_in_memory_image_is_written_where_asked(hippo_cli, inputs, tmp_path, mon
     written = read_image(tmp_path / "segmentation.nii.gz")
     assert np.array_equal(written.array, np.asarray(result.dataobj))
     assert written.meta["label_names"] == {1: "anterior", 2: "posterior"}
+    # nothing else written but the probabilities asked for
+    from segkit.infer.probabilities import load_probabilities
+    from segtool.errors import SegtoolError
+
+    target = tmp_path / "p" / "p.npz"
+    result = segment(nib.load(inputs[CASES[0]]), task="hippocampus", tta=False, save_probabilities=target)
+    assert np.array_equal(load_probabilities(target).argmax(0), np.asarray(result.dataobj))
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["p.json", "p.npz"]
+    with pytest.raises(SegtoolError, match="saved as a .npz file"):
+        segment(nib.load(inputs[CASES[0]]), task="hippocampus", save_probabilities=tmp_path / "p.nii")
 
 
 def test_roi_subset_keeps_only_those_classes(hippo_cli, inputs, tmp_path):
