@@ -132,19 +132,30 @@ def make_registry(tmp_path):
 
 
 @pytest.fixture()
-def serve_hippo(http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, tmp_path, monkeypatch):
+def hippo_registry(http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry):
+    """A function that serves the reference hippocampus model locally and writes a registry (``make_registry``'s
+    options) whose task ``hippo`` downloads it; it returns the registry's path."""
+
+    def write(**options) -> Path:
+        base, state = http_server
+        state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
+        return make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, **options)
+
+    return write
+
+
+@pytest.fixture()
+def serve_hippo(hippo_registry, http_server, tmp_path, monkeypatch):
     """A function that points segtool's CLI context at a registry (``make_registry``'s options) whose task ``hippo``
     is served locally; it returns the server's state."""
     from segtool.cli import context
     from segtool.registry import load_registry
 
     def serve(**options) -> ServerState:
-        base, state = http_server
-        state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-        registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, **options))
+        registry = load_registry(hippo_registry(**options))
         monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path / "home"))
         monkeypatch.setattr(context, "registry", lambda: registry)
-        return state
+        return http_server[1]
 
     return serve
 

@@ -298,18 +298,14 @@ def test_small_blobs_are_removed_by_size(hippo_cli, inputs, tmp_path):
     assert kept == {(): {0, 1, 2}, ("1600",): {0, 1}}  # TotalSegmentator's default 200 mm3 keeps both
 
 
-def test_small_blobs_are_removed_on_the_grid_the_model_predicted_on(
-        http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
+def test_small_blobs_are_removed_on_the_grid_the_model_predicted_on(hippo_registry, inputs, tmp_path):
     from segkit.infer.postprocessing import remove_small_components
     from segtool.api import Segmenter, SegmentOptions
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
     from segtool.totalseg_grid import labels_to_scan, to_model_grid
 
-    base, state = http_server
-    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator",
-                         spacing_mm=1.5)  # TotalSegmentator's way, on 1 mm scans
+    path = hippo_registry(input_resampling="totalsegmentator", spacing_mm=1.5)  # TotalSegmentator's way, on 1 mm scans
     options = {"task": "hippo", "device": "cpu", "tta": False}
     store = WeightsStore(tmp_path / "weights")
     segmenter = Segmenter(SegmentOptions(**options, remove_small_blobs=1600), registry=load_registry(path), store=store)
@@ -407,16 +403,12 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
     assert np.array_equal(labels_to_scan(on_model_grid.array, canonical, scan), labels)
 
 
-def test_roi_subset_crops_with_the_fastest_model(http_server, hippocampus_model_zip, hippocampus_model_sha256,
-                                                 make_registry, inputs, tmp_path):
+def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_path):
     from segtool.api import Segmenter, SegmentOptions
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
 
-    base, state = http_server
-    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-    registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, fastest=True,
-                                           modality="CT"))
+    registry = load_registry(hippo_registry(fastest=True, modality="CT"))
     store = WeightsStore(tmp_path / "weights")
     scan = read_image(inputs[CASES[0]])
     whole = Segmenter(SegmentOptions(task="hippo", device="cpu", roi_subset=("anterior",)), registry=registry,
@@ -442,23 +434,19 @@ def test_roi_subset_crops_with_the_fastest_model(http_server, hippocampus_model_
     # an MR task's always do (TotalSegmentator's rule for total_mr)
     for modality, robust, mode, locators in (("CT", False, "default", 0), ("CT", True, "default", 1),
                                              ("CT", True, "fast", 1), ("MR", False, "default", 1)):
-        fast = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, fast=True,
-                                           modality=modality))
+        fast = load_registry(hippo_registry(fast=True, modality=modality))
         options = SegmentOptions(task="hippo", device="cpu", mode=mode, roi_subset=("anterior",), robust_crop=robust)
         assert len(Segmenter(options, registry=fast, store=store).locator) == locators, (modality, robust, mode)
 
 
-def test_body_seg_crops_to_what_the_body_task_finds(http_server, hippocampus_model_zip, hippocampus_model_sha256,
-                                                   make_registry, inputs, tmp_path):
+def test_body_seg_crops_to_what_the_body_task_finds(hippo_registry, inputs, tmp_path):
     from segtool.api import Segmenter, SegmentOptions
     from segtool.errors import SegtoolError
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
 
-    base, state = http_server
-    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
     store = WeightsStore(tmp_path / "weights")
-    registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, modality="CT", body=True))
+    registry = load_registry(hippo_registry(modality="CT", body=True))
     scan = read_image(inputs[CASES[1]])
     cropping = Segmenter(SegmentOptions(task="hippo", device="cpu", tta=False, body_seg=True), registry=registry,
                          store=store)
@@ -474,23 +462,15 @@ def test_body_seg_crops_to_what_the_body_task_finds(http_server, hippocampus_mod
     outside = cropped.array.copy()
     outside[box] = 0
     assert not outside.any()
-    mr = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, body=True))
+    mr = load_registry(hippo_registry(body=True))
     with pytest.raises(SegtoolError, match="body_seg crops CT scans; task 'hippo' is MR"):
         Segmenter(SegmentOptions(task="hippo", device="cpu", body_seg=True), registry=mr, store=store)
 
 
-def test_the_body_task_writes_the_body_and_its_skin_beside_its_masks(http_server, hippocampus_model_zip,
-                                                                    hippocampus_model_sha256, make_registry, inputs,
-                                                                    tmp_path, monkeypatch):
-    from segtool.cli import context
+def test_the_body_task_writes_the_body_and_its_skin_beside_its_masks(serve_hippo, inputs, tmp_path):
     from segtool.derived_masks import skin
-    from segtool.registry import load_registry
 
-    base, state = http_server
-    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-    registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, modality="CT", body=True))
-    monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(context, "registry", lambda: registry)
+    serve_hippo(modality="CT", body=True)
     scan = inputs[CASES[0]]
     result = runner.invoke(app, ["-i", str(scan), "-o", str(tmp_path / "out"), "-ta", "body", "--no-tta", "-q"])
     assert result.exit_code == 0, result.output
@@ -506,18 +486,14 @@ def test_the_body_task_writes_the_body_and_its_skin_beside_its_masks(http_server
     assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["body_extremities.nii.gz", "body_trunc.nii.gz"]
 
 
-def test_force_split_predicts_three_slabs_and_pieces_them_as_totalsegmentator(
-        http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
+def test_force_split_predicts_three_slabs_and_pieces_them_as_totalsegmentator(hippo_registry, inputs, tmp_path):
     from segtool.api import Segmenter, SegmentOptions
     from segtool.errors import SegtoolError
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
     from segtool.totalseg_grid import SPLIT_MARGIN, to_model_grid
 
-    base, state = http_server
-    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-    registry = load_registry(make_registry(f"{base}/hippo.zip", hippocampus_model_sha256,
-                                           input_resampling="totalsegmentator"))  # split: on TotalSegmentator's grid
+    registry = load_registry(hippo_registry(input_resampling="totalsegmentator"))  # split: on TotalSegmentator's grid
     store = WeightsStore(tmp_path / "weights")
     scan = read_image(inputs[CASES[0]]).to_canonical()
     tall = Image(np.concatenate([scan.array] * 3, axis=2), scan.affine)  # the scan three times over, along z
@@ -544,18 +520,15 @@ def test_force_split_predicts_three_slabs_and_pieces_them_as_totalsegmentator(
         split.segment(scan)
 
 
-def test_higher_order_resampling_gives_the_scan_to_the_model_as_nnunet_does(
-        http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
+def test_higher_order_resampling_gives_the_scan_to_the_model_as_nnunet_does(hippo_registry, inputs, tmp_path):
     from segtool.api import Segmenter, SegmentOptions
     from segtool.errors import SegtoolError
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
     from segtool.totalseg_grid import labels_to_scan, to_model_grid
 
-    base, state = http_server
-    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator",
-                         spacing_mm=1.5, label_export="nearest")  # TotalSegmentator's way: a zoom, nearest back
+    # TotalSegmentator's way: a zoom to 1.5 mm, nearest labels back
+    path = hippo_registry(input_resampling="totalsegmentator", spacing_mm=1.5, label_export="nearest")
     store = WeightsStore(tmp_path / "weights")
     options = {"task": "hippo", "device": "cpu", "tta": False}
     zoomed = Segmenter(SegmentOptions(**options), registry=load_registry(path), store=store)
@@ -604,7 +577,7 @@ def test_save_probabilities_as_nnunet_with_the_channels_and_grid_beside(hippo_cl
 
 
 def test_parts_on_one_model_grid_are_painted_there_later_parts_winning_each_saving_probabilities(
-        http_server, hippocampus_model_zip, hippocampus_model_sha256, make_registry, inputs, tmp_path):
+        hippo_registry, inputs, tmp_path):
     from segkit.infer.probabilities import load_probabilities
     from segtool.api import Segmenter, SegmentOptions
     from segtool.errors import SegtoolError
@@ -612,10 +585,7 @@ def test_parts_on_one_model_grid_are_painted_there_later_parts_winning_each_savi
     from segtool.store import WeightsStore
     from segtool.totalseg_grid import labels_to_scan, to_model_grid
 
-    base, state = http_server
-    state.files["hippo.zip"] = hippocampus_model_zip.read_bytes()
-    path = make_registry(f"{base}/hippo.zip", hippocampus_model_sha256, input_resampling="totalsegmentator",
-                         spacing_mm=1.5)  # resampled: 1 mm scans
+    path = hippo_registry(input_resampling="totalsegmentator", spacing_mm=1.5)  # resampled: 1 mm scans
     registry = json.loads(path.read_text())
     first = registry["tasks"]["hippo"]["modes"]["default"][0]
     second = {**first, "labels": {"2": "anterior"}}  # a second part: the model's class 2 painted as anterior
