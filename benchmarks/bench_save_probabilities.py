@@ -17,7 +17,6 @@ import shlex
 import tempfile
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from bench_segtool import SEGTOOL, install, totalseg_command
 from bench_segtool_options import quarter_scan, timed
@@ -25,9 +24,9 @@ from bench_segtool_options import quarter_scan, timed
 
 def in_ras(probabilities: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """``(c, k, j, i)`` probabilities of the grid ``affine`` describes as ``(c, x, y, z)`` in RAS order."""
-    per_voxel = np.moveaxis(probabilities.transpose(0, 3, 2, 1), 0, -1)  # (i, j, k, c)
-    ras = nib.orientations.apply_orientation(per_voxel, nib.orientations.io_orientation(affine))
-    return np.moveaxis(ras, -1, 0)
+    from segkit.io import Image
+
+    return Image(probabilities.transpose(0, 3, 2, 1), affine).to_canonical().array
 
 
 def main() -> None:
