@@ -101,13 +101,14 @@ def make_registry(tmp_path):
     """Write a registry with one task ``hippo`` whose model is at ``url``; return its path.
 
     Its model runs without test-time mirroring unless ``mirroring`` (eight times faster on the CPU; segtool's own
-    default, the registry's setting, is checked with mirroring on).
+    default, the registry's setting, is checked with mirroring on). ``crop`` (a registry ``crop`` without its task)
+    adds a sub-task ``hippo_part`` run on the region that ``hippo``'s models find.
     """
 
     def make(url: str, sha256: str | None, name: str = "Dataset004_Hippocampus", *, fastest: bool = False,
              fast: bool = False, modality: str = "MR", body: bool = False,
-             input_resampling: str = "predictor", spacing_mm: float = 1.0, label_export: str = "resample",
-             mirroring: bool = False) -> Path:
+             input_resampling: str = "predictor", spacing_mm: float | list[float] = 1.0,
+             label_export: str = "resample", mirroring: bool = False, crop: dict | None = None) -> Path:
         model = {"name": name, "url": url, "sha256": sha256, "size": None, "format": "nnunetv2",
                  "trainer": "nnUNetTrainer_refShort", "plans": "nnUNetPlans", "configuration": "3d_fullres",
                  "folds": [0], "spacing_mm": spacing_mm, "step_size": 0.5, "mirroring": mirroring, "precision": "fp32",
@@ -124,6 +125,9 @@ def make_registry(tmp_path):
                                          "modes": {"fast": [body_model], "default": [body_model]},
                                          "cleanup": {"keep_largest": ["body_trunc"],  # as the real body task's
                                                      "min_component_mm3": {"body_extremities": 50000}}}
+        if crop:  # a sub-task ``hippo_part``: the same model, run on the region of hippo's classes that ``crop`` names
+            registry["tasks"]["hippo_part"] = {"modality": modality, "labels": {"1": "anterior", "2": "posterior"},
+                                               "modes": {"default": [model]}, "crop": {"task": "hippo", **crop}}
         path = tmp_path / "weights_registry.json"
         path.write_text(json.dumps(registry))
         return path

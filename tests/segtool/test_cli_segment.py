@@ -404,7 +404,7 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
 
 
 def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_path):
-    from segtool.api import Segmenter, SegmentOptions
+    from segtool.api import ROI_MARGIN_MM, Segmenter, SegmentOptions, _box
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
 
@@ -413,18 +413,17 @@ def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_pat
     scan = read_image(inputs[CASES[0]])
     whole = Segmenter(SegmentOptions(task="hippo", device="cpu", roi_subset=("anterior",)), registry=registry,
                       store=store)
-    assert len(whole.locator) == 1
+    assert len(whole.finder_models) == 1 and whole.finder.margin_mm == ROI_MARGIN_MM
     cropped = whole.segment(scan)
     full = Segmenter(SegmentOptions(task="hippo", device="cpu"), registry=registry, store=store).segment(scan)
     assert cropped.same_grid(scan, tolerance=1e-5)
     assert set(np.unique(cropped.array)) == {0, 1}
-    box = whole._roi_box(scan)
+    box = whole._region(scan)
     assert np.prod([b.stop - b.start for b in box]) < np.prod(scan.spatial_shape)  # it really cropped
     # Same anatomy; MRI z-score statistics over the smaller region shift the result slightly.
     assert dice(cropped.array == 1, full.array == 1) > 0.9
 
     # the margin is the whole voxels that fit in 20 mm, as TotalSegmentator counts them (20 of 0.977 mm, 10 of 2 mm)
-    from segtool.api import ROI_MARGIN_MM, _box
 
     point = np.zeros((100, 100, 40), bool)
     point[50, 50, 20] = True
@@ -432,11 +431,12 @@ def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_pat
 
     # TotalSegmentator's --robust_crop: the fast models locate the ROI instead of the fastest ones, in every mode;
     # an MR task's always do (TotalSegmentator's rule for total_mr)
-    for modality, robust, mode, locators in (("CT", False, "default", 0), ("CT", True, "default", 1),
-                                             ("CT", True, "fast", 1), ("MR", False, "default", 1)):
+    for modality, robust, mode, finders in (("CT", False, "default", 0), ("CT", True, "default", 1),
+                                            ("CT", True, "fast", 1), ("MR", False, "default", 1)):
         fast = load_registry(hippo_registry(fast=True, modality=modality))
         options = SegmentOptions(task="hippo", device="cpu", mode=mode, roi_subset=("anterior",), robust_crop=robust)
-        assert len(Segmenter(options, registry=fast, store=store).locator) == locators, (modality, robust, mode)
+        segmenter = Segmenter(options, registry=fast, store=store)
+        assert len(segmenter.finder_models) == finders, (modality, robust, mode)
 
 
 def test_body_seg_crops_to_what_the_body_task_finds(hippo_registry, inputs, tmp_path):
@@ -450,8 +450,8 @@ def test_body_seg_crops_to_what_the_body_task_finds(hippo_registry, inputs, tmp_
     scan = read_image(inputs[CASES[1]])
     cropping = Segmenter(SegmentOptions(task="hippo", device="cpu", tta=False, body_seg=True), registry=registry,
                          store=store)
-    assert len(cropping.body_finder) == 1 and len(cropping.all_models) == 2
-    box = cropping._body_box(scan)
+    assert len(cropping.finder_models) == 1 and len(cropping.all_models) == 2
+    box = cropping._region(scan)
     assert np.prod([b.stop - b.start for b in box]) < 0.8 * np.prod(scan.spatial_shape)  # it really crops
     cropped = cropping.segment(scan)
     assert cropped.same_grid(scan, tolerance=1e-5)
@@ -465,6 +465,55 @@ def test_body_seg_crops_to_what_the_body_task_finds(hippo_registry, inputs, tmp_
     mr = load_registry(hippo_registry(body=True))
     with pytest.raises(SegtoolError, match="body_seg crops CT scans; task 'hippo' is MR"):
         Segmenter(SegmentOptions(task="hippo", device="cpu", body_seg=True), registry=mr, store=store)
+
+
+def test_a_sub_task_runs_on_the_region_its_crop_names(serve_hippo, inputs, tmp_path):
+    # as TotalSegmentator's lung vessels run on the lungs that its total task finds: here the sub-task hippo_part
+    # runs on hippo's posterior class (found by hippo's fast model) plus 2 mm, resampled per axis (1 x 1 x 1.5 mm)
+    from segtool.api import Segmenter, SegmentOptions, _box
+    from segtool.cli import context
+
+    grid = {"input_resampling": "totalsegmentator", "spacing_mm": [1.0, 1.0, 1.5], "label_export": "nearest"}
+    serve_hippo(fast=True, crop={"classes": ["posterior"], "margin_mm": 2.0, "mode": "fast"}, **grid)
+    registry, scan = context.registry(), read_image(inputs[CASES[0]])
+    sub = Segmenter(SegmentOptions(task="hippo_part", device="cpu"), registry=registry)
+    assert sub.finder.task.name == "hippo" and len(sub.finder_models) == 1 and len(sub.all_models) == 2
+    whole = Segmenter(SegmentOptions(task="hippo", device="cpu", mode="fast"), registry=registry).segment(scan).array
+    box = sub._region(scan)
+    assert box == _box(whole == 2, scan.spacing, 2.0)
+    assert np.prod([b.stop - b.start for b in box]) < 0.5 * np.prod(scan.spatial_shape)  # it really crops
+
+    out = tmp_path / "part.nii.gz"
+    result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(out), "-ta", "hippo_part", "--ml", "-q"])
+    assert result.exit_code == 0, result.output
+    labels = read_image(out)
+    assert labels.same_grid(scan, tolerance=1e-5)
+    inside = Segmenter(SegmentOptions(task="hippo", device="cpu"), registry=registry).segment(scan.crop(box)).array
+    assert np.array_equal(labels.array[box], inside) and set(np.unique(inside)) == {0, 1, 2}
+    outside = labels.array.copy()
+    outside[box] = 0
+    assert not outside.any()
+
+    # sub-tasks have the modes their registry gives (TotalSegmentator's have no --fast)
+    result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "f"), "-ta", "hippo_part", "--fast"])
+    assert result.exit_code == 2 and "task 'hippo_part' has no 'fast' mode; it has: default" in result.output
+
+
+def test_a_registry_crop_must_name_classes_of_a_task_it_has(make_registry, tmp_path):
+    from segtool.errors import SegtoolError
+    from segtool.registry import load_registry
+
+    for crop, message in (({"classes": ["cortex"]}, "crop classes must be classes of task 'hippo': cortex"),
+                          ({"classes": ["anterior"], "mode": "fastest"}, "task 'hippo' has no 'fastest' mode"),
+                          ({"classes": [], "task": "hippo"}, "crop classes must be classes of task 'hippo': none")):
+        path = make_registry("http://127.0.0.1:9/none.zip", None, crop=crop)
+        with pytest.raises(SegtoolError, match=f"invalid weights registry .*: task 'hippo_part': {message}"):
+            load_registry(path)
+    registry = json.loads(path.read_text())
+    registry["tasks"]["hippo_part"]["crop"]["task"] = "hipo"
+    path.write_text(json.dumps(registry))
+    with pytest.raises(SegtoolError, match="crop task 'hipo' is not a task of this registry"):
+        load_registry(path)
 
 
 def test_the_body_task_writes_the_body_and_its_skin_beside_its_masks(serve_hippo, inputs, tmp_path):

@@ -38,6 +38,21 @@ def test_dicom_series_to_3mm_and_labels_back(ct_dir):
     assert np.array_equal(labels_to_scan(codes, canonical, scan), truth.array)
 
 
+def test_a_spacing_per_axis_is_one_per_axis_of_the_canonical_scan(ct_dir):
+    # TotalSegmentator's sub-tasks give their resampling per axis of the RAS scan (lung vessels: 0.703 x 0.703 x 1)
+    scan = read_image(ct_dir / "example_ct_dicom")  # LAS: its first axis runs the other way in RAS
+    canonical, resampled = to_model_grid(scan, (1.5, 2.0, 4.0))
+    np.testing.assert_allclose(resampled.spacing, (1.5, 2.0, 4.0), atol=1e-9)
+    extent = np.multiply(canonical.spatial_shape, canonical.spacing)
+    assert resampled.spatial_shape == tuple(np.round(extent / (1.5, 2.0, 4.0)).astype(int))
+    np.testing.assert_allclose(resampled.origin, canonical.origin, atol=1e-6)
+    assert resampled.axis_codes == ("R", "A", "S")
+    labels = (resampled.array > 0).astype(np.uint8)
+    assert labels_to_scan(labels, canonical, scan).shape == scan.spatial_shape
+    isotropic = to_model_grid(scan, 3.0)[1]
+    assert np.array_equal(to_model_grid(scan, (3.0, 3.0, 3.0))[1].array, isotropic.array)
+
+
 def test_scan_at_model_spacing_is_used_as_it_is(ct_dir):
     scan = read_image(ct_dir / "example_ct.nii.gz")
     canonical, resampled = to_model_grid(scan, 3.0)

@@ -21,7 +21,16 @@ import numpy as np
 from segkit.io import Image
 from segkit.io.label_table import label_table_extension
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
-from segtool.registry import InputResampling, LabelExport, Mode, ModelEntry, Registry, Task, load_registry
+from segtool.registry import (
+    InputResampling,
+    LabelExport,
+    Mode,
+    ModelEntry,
+    Registry,
+    Spacing,
+    Task,
+    load_registry,
+)
 from segtool.scans import as_scan
 from segtool.settings import weights_dir
 from segtool.store import WeightsStore
@@ -122,12 +131,25 @@ class SegmentOptions:
                                "their logits back to the scan's: choose one")
 
 
+@dataclass(frozen=True)
+class Finder:
+    """Models that find the region a task's models then run on: the box around ``classes`` of ``task`` (all of its
+    classes when empty) in their map, widened by ``margin_mm``."""
+
+    task: Task
+    classes: frozenset[int]
+    margin_mm: float
+    entries: tuple[ModelEntry, ...]
+
+
 class Segmenter:
     """A task's models loaded once, segmenting many scans into one global label map each.
 
-    With a ROI subset, the task's fastest models (fast ones with ``robust_crop`` or for an MR task) first locate
-    those classes and the models of the mode then run only on that region (plus `ROI_MARGIN_MM`); with ``body_seg``,
-    the body task's fast model finds the body and they run on it (plus `BODY_MARGIN_MM`).
+    A sub-task's models run on the region its registry ``crop`` names (e.g. the lungs, found by the ``total`` task's
+    fastest models, plus 20 mm). With a ROI subset, the task's fastest models (fast ones with ``robust_crop`` or for an
+    MR task) first locate those classes and the models of the mode then run only on that region (plus
+    `ROI_MARGIN_MM`); with ``body_seg``, the body task's fast model finds the body and they run on it (plus
+    `BODY_MARGIN_MM`).
 
     Example:
         >>> segmenter = Segmenter(SegmentOptions(task="total", mode="fast"))  # doctest: +SKIP
@@ -148,22 +170,19 @@ class Segmenter:
         if options.force_split and all(e.input_resampling is not InputResampling.TOTALSEGMENTATOR for e in entries):
             raise SegtoolError(f"force_split splits a scan on the grid of TotalSegmentator's weights; the models of "
                                f"task {self.task.name!r} resample it themselves")
-        # as TotalSegmentator: in every mode, and with the fast models for MR (its 6 mm MR model is too coarse)
-        crop_mode = Mode.FAST if options.robust_crop or self.task.modality == "MR" else Mode.FASTEST
-        locate = bool(self.roi_values) and crop_mode in self.task.modes
-        body = self._body_task() if options.body_seg and not locate else None
+        #: what finds the region the task's models run on (None: they run on the whole scan)
+        self.finder = self._finder()
         #: the models' one spacing, where the label maps stay with ``save_lowres``
-        self.lowres_spacing = self._one_spacing(entries, bool(locate or body)) if options.save_lowres else None
+        self.lowres_spacing = self._one_spacing(entries, self.finder is not None) if options.save_lowres else None
         self.parts = self._load(entries, own=True)
         self._multipart = len(self.task.models(options.mode)) > 1
-        self.locator = self._load(self._models_for(crop_mode)) if locate else []
-        self.body_finder = self._load(body.models(Mode.FAST)) if body else []
+        self.finder_models = self._load(self.finder.entries) if self.finder else []
         self.probability_files: list[Path] = []  #: the probability files (and their JSON) the last scan wrote
 
     @property
     def all_models(self) -> list:
-        """(entry, Predictor) of every model this segmenter runs: body finder, ROI locator, then the task's parts."""
-        return [*self.body_finder, *self.locator, *self.parts]
+        """(entry, Predictor) of every model this segmenter runs: the finder's, then the task's parts."""
+        return [*self.finder_models, *self.parts]
 
     def follow_tiles(self, callback: Callable[[ModelEntry, int, int], None]) -> None:
         """Have every model call ``callback(entry, tiles done, tiles in all)`` as it slides over a scan."""
@@ -198,9 +217,9 @@ class Segmenter:
         """`segment` for a scan that `segtool.scans.as_scan` already gave (for callers that keep the scan: not
         checked again)."""
         saving = self._start_probabilities(probabilities)
-        if self.locator or self.body_finder:
+        if self.finder is not None:
             result = np.zeros(image.spatial_shape, dtype=np.uint16)
-            box = self._roi_box(image) if self.locator else self._body_box(image)
+            box = self._region(image)
             if box is not None:
                 result[box] = self._paint(image.crop(box), self.parts, own=True, probabilities=saving)
         else:
@@ -220,7 +239,7 @@ class Segmenter:
                                           probabilities=self._start_probabilities(probabilities)), resampled)
         return resampled.reorient(image.axis_codes), labels.reorient(image.axis_codes)  # as TotalSegmentator does
 
-    def _one_spacing(self, entries: tuple[ModelEntry, ...], cropped: bool) -> float:
+    def _one_spacing(self, entries: tuple[ModelEntry, ...], cropped: bool) -> Spacing:
         """The one spacing that all of ``entries`` resample the scan to (``save_lowres`` keeps their maps there)."""
         spacings = {e.spacing_mm if e.input_resampling is InputResampling.TOTALSEGMENTATOR else None for e in entries}
         if cropped or len(spacings) != 1 or None in spacings:
@@ -236,12 +255,27 @@ class Segmenter:
                                f"{self.task.name!r} has no v1 numbering")
         return _renumbering(self.task.labels, self.task.label_orders[V1])
 
-    def _body_task(self) -> Task:
-        """The task that finds the body for ``body_seg``; refused for other modalities than CT, as TotalSegmentator
-        does."""
-        if self.task.modality != "CT":
-            raise SegtoolError(f"body_seg crops CT scans; task {self.task.name!r} is {self.task.modality}")
-        return self.registry.task(BODY_TASK)
+    def _finder(self) -> Finder | None:
+        """What finds the region the task's models run on: a sub-task's registry crop, else a ROI subset's locating
+        models (in every mode, as TotalSegmentator; none if the task lacks the mode), else ``body_seg``'s body."""
+        options, crop = self.options, self.task.crop
+        if crop is not None:
+            task = self.registry.task(crop.task)
+            mode = crop.mode or _locating_mode(task, options.robust_crop)
+            if mode not in task.modes:
+                raise SegtoolError(f"task {self.task.name!r} is cropped to classes that task {task.name!r} finds "
+                                   f"with its {mode.value} models, which the registry lacks")
+            classes = _roi_values(task, crop.classes)
+            return Finder(task, classes, crop.margin_mm, _models_predicting(task, task.models(mode), classes))
+        mode = _locating_mode(self.task, options.robust_crop)
+        if self.roi_values and mode in self.task.modes:
+            return Finder(self.task, self.roi_values, ROI_MARGIN_MM, self._models_for(mode))
+        if options.body_seg:
+            if self.task.modality != "CT":  # refused, as TotalSegmentator does
+                raise SegtoolError(f"body_seg crops CT scans; task {self.task.name!r} is {self.task.modality}")
+            body = self.registry.task(BODY_TASK)
+            return Finder(body, frozenset(), BODY_MARGIN_MM, body.models(Mode.FAST))
+        return None
 
     def _finish(self, result: np.ndarray, image: Image) -> Image:
         """The label map of the ROI classes, in v1's numbering if asked for, on ``image``'s grid."""
@@ -251,7 +285,7 @@ class Segmenter:
             result = self._numbering[result]
         return Image(result, image.affine, {"label_names": self.label_names})
 
-    def _paint(self, image: Image, parts: list, grids: dict[float, tuple[Image, Image]] | None = None, *,
+    def _paint(self, image: Image, parts: list, grids: dict[Spacing, tuple[Image, Image]] | None = None, *,
                task: Task | None = None, own: bool = False, probabilities: list[Path] | None = None) -> np.ndarray:
         """Run every part and paint its classes, by name, into one global label map of ``task`` (this segmenter's
         by default; later parts win), each part's map cleaned up as the task says (`segtool.cleanup`).
@@ -264,7 +298,7 @@ class Segmenter:
         """
         task = task or self.task
         grids = {} if grids is None else grids
-        layers: list[tuple[float | None, np.ndarray]] = []  # (model spacing, or None: the scan's grid; map there)
+        layers: list[tuple[Spacing | None, np.ndarray]] = []  # (model spacing, or None: the scan's grid; map there)
         for number, (entry, predictor) in enumerate(parts):
             lookup = _renumbering(entry.labels, task.labels)
             spacing = self._grid_spacing(entry, own)
@@ -287,7 +321,7 @@ class Segmenter:
             result = np.where(painted > 0, painted, result)
         return result
 
-    def _grid_spacing(self, entry: ModelEntry, own: bool) -> float | None:
+    def _grid_spacing(self, entry: ModelEntry, own: bool) -> Spacing | None:
         """The spacing that ``entry``'s model predicts on after `to_model_grid`, or None: it is given the scan (and
         resamples it itself, as nnU-Net does; with ``higher_order_resampling``, the task's own parts too)."""
         native = entry.input_resampling is InputResampling.PREDICTOR or (own and self.options.higher_order_resampling)
@@ -333,21 +367,16 @@ class Segmenter:
         ``force_split``, or, as TotalSegmentator decides by itself, for a huge scan of a multi-part task."""
         return self.options.force_split or (self._multipart and splits_by_itself(canonical.spatial_shape))
 
-    def _roi_box(self, image: Image) -> tuple[slice, slice, slice] | None:
-        """Bounding box of the ROI classes found by the locating models, widened by `ROI_MARGIN_MM`."""
-        return _box(np.isin(self._paint(image, self.locator), list(self.roi_values)), image.spacing, ROI_MARGIN_MM)
-
-    def _body_box(self, image: Image) -> tuple[slice, slice, slice] | None:
-        """Bounding box of the body found by the body task's model, widened by `BODY_MARGIN_MM`."""
-        body = self._paint(image, self.body_finder, task=self.registry.task(BODY_TASK)) > 0
-        return _box(body, image.spacing, BODY_MARGIN_MM)
+    def _region(self, image: Image) -> tuple[slice, slice, slice] | None:
+        """The box the task's models run on: the finder's classes in its models' map, widened by its margin (None:
+        none found)."""
+        finder = self.finder
+        found = self._paint(image, self.finder_models, task=finder.task)
+        mask = np.isin(found, list(finder.classes)) if finder.classes else found > 0
+        return _box(mask, image.spacing, finder.margin_mm)
 
     def _models_for(self, mode: Mode) -> tuple[ModelEntry, ...]:
-        models = self.task.models(mode)
-        if not self.roi_values:
-            return models
-        wanted = {self.task.labels[v] for v in self.roi_values}
-        return tuple(m for m in models if wanted & set(m.labels.values()))
+        return _models_predicting(self.task, self.task.models(mode), self.roi_values)
 
     def _load(self, entries: tuple[ModelEntry, ...], *, own: bool = False) -> list:
         """(entry, Predictor) for each model, installing missing weights first; the task's ``own`` parts bring their
@@ -478,6 +507,20 @@ def segment(
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})
     return result
+
+
+def _locating_mode(task: Task, robust: bool) -> Mode:
+    """The mode of ``task`` that locates classes for a crop, as TotalSegmentator's: its fastest models, or its fast
+    ones with ``robust`` (``robust_crop``) or for MR (its 6 mm MR model is too coarse)."""
+    return Mode.FAST if robust or task.modality == "MR" else Mode.FASTEST
+
+
+def _models_predicting(task: Task, models: tuple[ModelEntry, ...], values: frozenset[int]) -> tuple[ModelEntry, ...]:
+    """The ``models`` that predict any of ``task``'s classes ``values`` (all of them when empty)."""
+    if not values:
+        return models
+    wanted = {task.labels[v] for v in values}
+    return tuple(m for m in models if wanted & set(m.labels.values()))
 
 
 def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: float) -> tuple[slice, ...] | None:

@@ -3,7 +3,9 @@
 A task has a global label map (value -> class name) and up to three modes (``default``,
 ``fast``, ``fastest``), each a list of models. A multi-part mode runs every model on the
 same image and paints their local labels into the global map, matched by class name, in
-list order (a later part overwrites an earlier one).
+list order (a later part overwrites an earlier one). A sub-task's models run on a region
+that another task's models find first (its ``crop``: TotalSegmentator's lung vessels run on
+the lungs that ``total`` finds).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class ModelFormat(str, Enum):
     NNUNETV2 = "nnunetv2"
 
 
+Spacing = float | tuple[float, float, float]  #: one spacing (mm) for all axes, or one per canonical axis
+
+
 class InputResampling(str, Enum):
     """Who brings the scan to the model's spacing."""
 
@@ -66,8 +71,9 @@ class ModelEntry:
         size: zip size in bytes, or None when unknown.
         format: `ModelFormat` of the folder inside the zip.
         trainer, plans, configuration: locate the result folder inside an nnU-Net zip.
-        folds: folds to ensemble.
-        spacing_mm: isotropic spacing the model expects (informational; plans decide).
+        folds: folds to ensemble (None: every fold the installed folder holds).
+        spacing_mm: spacing the model expects: one for all axes, or per axis of the canonical (RAS) scan, as
+            TotalSegmentator gives its resampling (for ``predictor`` resampling informational; plans decide).
         step_size: sliding-window step as a fraction of the patch.
         mirroring: whether test-time mirroring is used by default.
         precision: network precision by default (``auto``, ``fp32``, ``bf16``, ``fp16``, or ``nnunet``:
@@ -87,8 +93,8 @@ class ModelEntry:
     trainer: str
     plans: str
     configuration: str
-    folds: tuple[int | str, ...]
-    spacing_mm: float | None
+    folds: tuple[int | str, ...] | None
+    spacing_mm: Spacing | None
     step_size: float
     mirroring: bool
     labels: dict[int, str]
@@ -99,11 +105,12 @@ class ModelEntry:
     @classmethod
     def from_dict(cls, data: dict) -> ModelEntry:
         """Parse one model object of the registry."""
+        folds = data.get("folds", [0])
         return cls(
             name=data["name"], url=data["url"], sha256=data.get("sha256"), size=data.get("size"),
             format=ModelFormat(data.get("format", "segkit")), trainer=data.get("trainer", ""),
             plans=data.get("plans", ""), configuration=data.get("configuration", "3d_fullres"),
-            folds=tuple(data.get("folds", (0,))), spacing_mm=data.get("spacing_mm"),
+            folds=None if folds is None else tuple(folds), spacing_mm=_spacing(data.get("spacing_mm")),
             step_size=float(data.get("step_size", 0.5)), mirroring=bool(data.get("mirroring", True)),
             labels={int(k): v for k, v in data["labels"].items()}, precision=data.get("precision", "auto"),
             label_export=LabelExport(data.get("label_export", "resample")),
@@ -123,11 +130,38 @@ class ModelEntry:
 
 
 @dataclass(frozen=True)
+class Crop:
+    """The region a sub-task's models run on, as TotalSegmentator crops its sub-tasks: the box around ``classes`` in
+    the map of another ``task``'s models, widened by ``margin_mm`` (whole voxels of the scan).
+
+    Args:
+        task: the task whose models find the region (``total``, ``total_mr``, ``body``).
+        classes: its classes whose box is the region.
+        margin_mm: the box's margin on every side.
+        mode: that task's mode that finds them; None: its fastest models, or its fast ones for MR or with
+            ``robust_crop``, as for a ROI subset.
+    """
+
+    task: str
+    classes: tuple[str, ...]
+    margin_mm: float = 20.0
+    mode: Mode | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Crop:
+        """Parse a task's ``crop`` object of the registry."""
+        mode = data.get("mode")
+        return cls(data["task"], tuple(data["classes"]), float(data.get("margin_mm", 20.0)),
+                   None if mode is None else Mode(mode))
+
+
+@dataclass(frozen=True)
 class Task:
     """A segmentation task: modality, global labels and models per mode.
 
     ``label_orders`` holds other numberings of the classes, matched by name (``v1``: TotalSegmentator v1's);
-    ``cleanup`` the connected-component clean-up of each model's map (`Cleanup`).
+    ``cleanup`` the connected-component clean-up of each model's map (`Cleanup`); ``crop`` the region a sub-task's
+    models run on (`Crop`; None: the whole scan).
     """
 
     name: str
@@ -137,6 +171,7 @@ class Task:
     description: str = ""
     label_orders: dict[str, dict[int, str]] = field(default_factory=dict)
     cleanup: Cleanup = Cleanup()
+    crop: Crop | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted({*self.cleanup.keep_largest, *self.cleanup.min_component_mm3} - set(self.labels.values()))
@@ -208,6 +243,36 @@ def _parse_tasks(data: dict) -> dict[str, Task]:
         labels = {int(k): v for k, v in task["labels"].items()}
         orders = {order: {int(k): v for k, v in numbering.items()}
                   for order, numbering in task.get("label_orders", {}).items()}
+        crop = Crop.from_dict(task["crop"]) if "crop" in task else None
         tasks[name] = Task(name, task["modality"], labels, modes, task.get("description", ""), orders,
-                           Cleanup.from_dict(task.get("cleanup", {})))
+                           Cleanup.from_dict(task.get("cleanup", {})), crop)
+    for task in tasks.values():
+        _check_crop(task, tasks)
     return tasks
+
+
+def _check_crop(task: Task, tasks: dict[str, Task]) -> None:
+    """A sub-task's crop must name a task of the registry, classes of it and a mode it has."""
+    crop = task.crop
+    if crop is None:
+        return
+    finder = tasks.get(crop.task)
+    if finder is None or finder.crop is not None:
+        raise ValueError(f"task {task.name!r}: crop task {crop.task!r} is not a task of this registry that runs on "
+                         "the whole scan")
+    unknown = sorted(set(crop.classes) - set(finder.labels.values()))
+    if unknown or not crop.classes:
+        raise ValueError(f"task {task.name!r}: crop classes must be classes of task {crop.task!r}: "
+                         f"{', '.join(unknown) or 'none given'}")
+    if crop.mode is not None and crop.mode not in finder.modes:
+        raise ValueError(f"task {task.name!r}: task {crop.task!r} has no {crop.mode.value!r} mode to crop with")
+
+
+def _spacing(value) -> Spacing | None:
+    """A model's ``spacing_mm``: one number, or three (per canonical axis)."""
+    if value is None or isinstance(value, int | float):
+        return value
+    spacing = tuple(float(v) for v in value)
+    if len(spacing) != 3:
+        raise ValueError(f"spacing_mm must be one number or three, got {value!r}")
+    return spacing

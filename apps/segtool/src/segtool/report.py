@@ -30,7 +30,7 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
         "mode": options.mode.value,
         "device": segmenter.device,
         "models": [{"name": entry.name, "format": entry.format.value, "configuration": entry.configuration,
-                    "folds": list(entry.folds), "sha256": entry.sha256, "step": predictor.options.step,
+                    "folds": list(predictor.folds), "sha256": entry.sha256, "step": predictor.options.step,
                     "tta": predictor.options.tta, "precision": str(predictor.network_dtype).removeprefix("torch.")}
                    for entry, predictor in segmenter.all_models],
         "roi_subset": list(options.roi_subset),

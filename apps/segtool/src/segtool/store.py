@@ -163,8 +163,10 @@ def _missing_parts(entry: ModelEntry, root: Path) -> list[str]:
     """Files a model folder must hold that are absent under ``root``."""
     folder = root / entry.result_folder
     needed = ["plans.json", "dataset.json"]
-    if entry.format is ModelFormat.NNUNETV2:
-        needed += [str(fold_dir(".", f) / NNUNET_CHECKPOINT) for f in entry.folds]
-    else:
+    if entry.format is not ModelFormat.NNUNETV2:
         needed += ["model.json"]
+    elif entry.folds is not None:
+        needed += [str(fold_dir(".", f) / NNUNET_CHECKPOINT) for f in entry.folds]
+    elif not any(folder.glob(f"fold_*/{NNUNET_CHECKPOINT}")):
+        needed += [f"fold_*/{NNUNET_CHECKPOINT}"]
     return [f"{entry.result_folder}/{n}" for n in needed if not (folder / n).is_file()]

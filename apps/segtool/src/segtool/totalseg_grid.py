@@ -27,14 +27,15 @@ SPLIT_MIN_SLICES = 200
 SPLIT_MARGIN = 20  #: slices a slab reaches past its third (19 before it), as TotalSegmentator's
 
 
-def to_model_grid(image: Image, spacing_mm: float, order: int = 1) -> tuple[Image, Image]:
-    """Return ``(canonical, resampled)``: the scan in RAS+ order and on the model's isotropic grid, interpolated
-    with splines of ``order`` (see `RESAMPLING_ORDERS`)."""
+def to_model_grid(image: Image, spacing_mm: float | tuple[float, float, float], order: int = 1) -> tuple[Image, Image]:
+    """Return ``(canonical, resampled)``: the scan in RAS+ order and on the model's grid (``spacing_mm``: one
+    spacing, or one per RAS axis), interpolated with splines of ``order`` (see `RESAMPLING_ORDERS`)."""
     canonical = image.to_canonical()
     spacing = np.asarray(canonical.spacing, dtype=np.float64)
-    if np.array_equal(spacing, np.full(3, spacing_mm)):
+    target = np.broadcast_to(np.asarray(spacing_mm, dtype=np.float64), 3)
+    if np.array_equal(spacing, target):
         return canonical, canonical
-    zoom = spacing / spacing_mm
+    zoom = spacing / target
     data = ndimage.zoom(np.asarray(canonical.array, dtype=np.float64), zoom, order=order, mode="nearest")
     affine = canonical.affine.copy()
     affine[:3, :3] /= zoom  # each axis' direction vector scaled to the new spacing
