@@ -498,6 +498,11 @@ def test_a_sub_task_runs_on_the_region_its_crop_names(serve_hippo, inputs, tmp_p
     result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "f"), "-ta", "hippo_part", "--fast"])
     assert result.exit_code == 2 and "task 'hippo_part' has no 'fast' mode; it has: default" in result.output
 
+    # downloading a sub-task installs the models that find its region too
+    result = runner.invoke(app, ["download", "hippo_part", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "hippo_part crop (hippo fast): Dataset004_Hippocampus ->" in result.output
+
 
 def test_a_registry_crop_must_name_classes_of_a_task_it_has(make_registry, tmp_path):
     from segtool.errors import SegtoolError

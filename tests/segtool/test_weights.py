@@ -6,7 +6,7 @@ import zipfile
 import pytest
 
 from segtool.errors import ArchiveError, ChecksumMismatchError, SegtoolError, WeightsNotFoundError
-from segtool.registry import load_registry
+from segtool.registry import InputResampling, LabelExport, load_registry
 from segtool.store import WeightsStore
 from segtool.weights import ensure_task, import_zip
 
@@ -132,3 +132,26 @@ def test_broken_registry_is_one_clear_error(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(SegtoolError, match=message):
         load_registry(path)
+
+
+def test_totalsegmentators_sub_tasks_crop_as_it_does():
+    # TotalSegmentator 2.18: a sub-task's region is found by total's 6 mm model (3 mm with --robust_crop or where the
+    # sub-task asks for it), total_mr's 3 mm one for MR, the body task's 6 mm one for the trunk; 20 mm around it
+    registry = load_registry()
+
+    def finder(name: str, robust: bool = False) -> tuple[str, str] | None:
+        found = registry.crop_finder(registry.task(name), robust)
+        return None if found is None else (found[0].name, found[1].value)
+
+    assert finder("lung_vessels") == finder("lung_vessels", robust=True) == ("total", "fast")
+    assert finder("liver_vessels") == ("total", "fastest") and finder("liver_vessels", robust=True) == ("total", "fast")
+    assert finder("liver_segments_mr") == ("total_mr", "fast") and finder("abdominal_muscles") == ("body", "fast")
+    assert finder("breasts") is None  # the whole scan
+    liver_vessels = registry.task("liver_vessels")
+    assert liver_vessels.crop.classes == ("liver",) and liver_vessels.crop.margin_mm == 20.0
+    (vessels,) = registry.task("lung_vessels").models("default")
+    assert vessels.spacing_mm == (0.703125, 0.703125, 1.0) and vessels.label_export is LabelExport.NEAREST
+    (effusion,) = registry.task("pleural_pericard_effusion").models("default")
+    assert effusion.folds is None and effusion.input_resampling is InputResampling.PREDICTOR  # nnU-Net's own
+    part1, part2 = registry.task("headneck_muscles").models("default")
+    assert {*part1.labels.values(), *part2.labels.values()} == set(registry.task("headneck_muscles").class_names)

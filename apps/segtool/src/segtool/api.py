@@ -30,6 +30,7 @@ from segtool.registry import (
     Spacing,
     Task,
     load_registry,
+    locating_mode,
 )
 from segtool.scans import as_scan
 from segtool.settings import weights_dir
@@ -258,16 +259,16 @@ class Segmenter:
     def _finder(self) -> Finder | None:
         """What finds the region the task's models run on: a sub-task's registry crop, else a ROI subset's locating
         models (in every mode, as TotalSegmentator; none if the task lacks the mode), else ``body_seg``'s body."""
-        options, crop = self.options, self.task.crop
+        options = self.options
+        crop = self.registry.crop_finder(self.task, options.robust_crop)
         if crop is not None:
-            task = self.registry.task(crop.task)
-            mode = crop.mode or _locating_mode(task, options.robust_crop)
+            task, mode = crop
             if mode not in task.modes:
                 raise SegtoolError(f"task {self.task.name!r} is cropped to classes that task {task.name!r} finds "
                                    f"with its {mode.value} models, which the registry lacks")
-            classes = _roi_values(task, crop.classes)
-            return Finder(task, classes, crop.margin_mm, _models_predicting(task, task.models(mode), classes))
-        mode = _locating_mode(self.task, options.robust_crop)
+            classes = _roi_values(task, self.task.crop.classes)
+            return Finder(task, classes, self.task.crop.margin_mm, _models_predicting(task, task.models(mode), classes))
+        mode = locating_mode(self.task, options.robust_crop)
         if self.roi_values and mode in self.task.modes:
             return Finder(self.task, self.roi_values, ROI_MARGIN_MM, self._models_for(mode))
         if options.body_seg:
@@ -507,12 +508,6 @@ def segment(
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})
     return result
-
-
-def _locating_mode(task: Task, robust: bool) -> Mode:
-    """The mode of ``task`` that locates classes for a crop, as TotalSegmentator's: its fastest models, or its fast
-    ones with ``robust`` (``robust_crop``) or for MR (its 6 mm MR model is too coarse)."""
-    return Mode.FAST if robust or task.modality == "MR" else Mode.FASTEST
 
 
 def _models_predicting(task: Task, models: tuple[ModelEntry, ...], values: frozenset[int]) -> tuple[ModelEntry, ...]:

@@ -215,11 +215,25 @@ class Registry:
                                    f"available: {', '.join(sorted(self.tasks))}")
         return self.tasks[name]
 
+    def crop_finder(self, task: Task, robust: bool = False) -> tuple[Task, Mode] | None:
+        """The task and mode whose models find the region a sub-task runs on (``robust``: TotalSegmentator's
+        ``robust_crop``); None for a task that runs on the whole scan."""
+        if task.crop is None:
+            return None
+        finder = self.task(task.crop.task)
+        return finder, task.crop.mode or locating_mode(finder, robust)
+
     def resolve_url(self, url: str) -> str:
         """An absolute URL: http(s) as is, anything else relative to the registry file's folder."""
         if url.startswith(("http://", "https://", "file://")):
             return url
         return (self.source.resolve().parent / url).as_uri()
+
+
+def locating_mode(task: Task, robust: bool) -> Mode:
+    """The mode of ``task`` whose models locate classes to crop to, as TotalSegmentator chooses: its fastest models,
+    or its fast ones with ``robust`` (``robust_crop``) or for MR (its 6 mm MR model is too coarse)."""
+    return Mode.FAST if robust or task.modality == "MR" else Mode.FASTEST
 
 
 def load_registry(path: str | os.PathLike | None = None) -> Registry:

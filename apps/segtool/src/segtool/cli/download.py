@@ -17,7 +17,7 @@ def download(
     mode: Annotated[DownloadMode, typer.Option("--mode", "-m", help="Which models.")] = DownloadMode.DEFAULT,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")] = False,
 ) -> None:
-    """Download, verify and install the weights of TASK."""
+    """Download, verify and install the weights of TASK (and of the models that find a sub-task's region)."""
     context.show_messages(quiet)
     registry, store = context.registry(), context.store()
     spec = registry.task(task)
@@ -28,3 +28,8 @@ def download(
                                     progress_for=context.progress_for(bars))
             for entry, path in installed:
                 context.out().print(f"{task} {each.value}: {entry.name} -> {path}")
+        finder = registry.crop_finder(spec)
+        if finder is not None:  # the models that find the region the task runs on
+            for entry, path in ensure_task(*finder, registry=registry, store=store,
+                                           progress_for=context.progress_for(bars)):
+                context.out().print(f"{task} crop ({finder[0].name} {finder[1].value}): {entry.name} -> {path}")
