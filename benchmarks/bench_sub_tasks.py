@@ -1,0 +1,169 @@
+"""segtool's sub-tasks beside TotalSegmentator's: same scan, same stand-in weights, the region found alike (issue #6).
+
+TotalSegmentator's sub-task weights (hip implant, lung vessels, ...) cannot be downloaded here, so both tools get
+the same stand-ins, made from the reference 3 mm ``total`` zip: its network with the output layer cut to the
+sub-task's number of classes (background and some of total's classes), in a folder of the sub-task's name and
+trainer (the checkpoint keeps its own trainer name, which TotalSegmentator's launcher registers, see `bench_segtool`).
+The region each sub-task runs on is found by the reference zip, ``total``'s 3 mm model (``-rc``; lung_vessels asks
+for it itself, TotalSegmentator's ``robust_crop``):
+
+- ``hip_implant`` (crop: femurs and hips, as configured): the crop goes to the model at the scan's spacing; nnU-Net
+  (in TotalSegmentator) and segkit's predictor (in segtool) resample it to the model's 3 mm and its logits back.
+- ``lung_vessels``: each tool resamples the crop per axis. Its real grid (0.70 x 0.70 x 1 mm) would take a
+  full-resolution CPU run per tool, so both tools' task configuration is patched by a launcher to (2.5, 3.0, 3.5) mm
+  (x, y, z) and the stand-in's plans give the same spacing (the network sees the tool's grid as is); and the
+  briefly trained reference model finds no lungs, so both crop to vertebrae T5-T6 instead.
+
+Both tools run ``-i CT -o OUT.nii.gz -ta TASK --ml -d cpu -rc``, one after the other; the maps are compared voxel
+by voxel (agreement, Dice per label).
+
+Usage: .venv/bin/python benchmarks/bench_sub_tasks.py [--input CT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import run
+
+import nibabel as nib
+import numpy as np
+import torch
+from bench_segtool import CT, PEER_PYTHON, SEGTOOL, ZIP, compare, install
+
+from segkit.nets.checkpoint import read_checkpoint
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A sub-task's stand-in model: its folder and trainer, total's classes that stand in for its own, and what
+    both tools' task configuration is patched to (None: as configured)."""
+
+    folder: str
+    trainer: str
+    classes: tuple[str, ...]
+    spacing: tuple[float, float, float] | None = None  #: x, y, z (mm)
+    crop: tuple[str, ...] | None = None
+
+
+STAND_INS = {
+    "hip_implant": StandIn("Dataset260_hip_implant_71subj", "nnUNetTrainer", ("hip_right",)),
+    "lung_vessels": StandIn("Dataset117_lung_airways_arteries_veins_282subj", "nnUNetTrainerSkeletonRecall",
+                            ("vertebrae_T6", "vertebrae_T5", "spinal_cord", "rib_left_1"), spacing=(2.5, 3.0, 3.5),
+                            crop=("vertebrae_T6", "vertebrae_T5")),
+}
+PATCHES = {task: {"resample": s.spacing, "crop": s.crop} for task, s in STAND_INS.items()}
+THEIRS = '''import json, os, sys
+if __name__ == "__main__":
+    from totalsegmentator.map_tasks_config import TASK_CONFIGS
+    for task, patch in json.loads(os.environ["PATCHES"]).items():
+        TASK_CONFIGS[task].update({key: value for key, value in patch.items() if value is not None})
+    import totalsegmentator.nnunet as tn
+    from nnunetv2.training.nnUNetTrainer.variants.training_length.nnUNetTrainer_Xepochs_NoMirroring import (
+        nnUNetTrainer_4000epochs_NoMirroring as trainer)
+    tn.custom_trainers[trainer.__name__] = trainer
+    from totalsegmentator.bin.TotalSegmentator import main
+    sys.argv[0] = "TotalSegmentator"
+    sys.exit(main())
+'''
+OURS = '''import dataclasses, json, os, sys
+if __name__ == "__main__":
+    from segtool.cli import context
+    from segtool.registry import Mode, load_registry
+
+    def patched():
+        registry = load_registry()
+        for name, patch in json.loads(os.environ["PATCHES"]).items():
+            task = registry.tasks[name]
+            if patch["resample"] is not None:
+                models = tuple(dataclasses.replace(m, spacing_mm=tuple(patch["resample"]))
+                               for m in task.modes[Mode.DEFAULT])
+                task = dataclasses.replace(task, modes={Mode.DEFAULT: models})
+            if patch["crop"] is not None:
+                task = dataclasses.replace(task, crop=dataclasses.replace(task.crop, classes=tuple(patch["crop"])))
+            registry.tasks[name] = task
+        return registry
+
+    context.registry = patched
+    from segtool.cli.main import main
+    sys.exit(main())
+'''
+
+
+def stand_in(task: str, source: Path, work: Path) -> Path:
+    """Zip of the stand-in model of ``task``, made from the reference model folder ``source``."""
+    spec = STAND_INS[task]
+    target = work / "stand_ins" / spec.folder / f"{spec.trainer}__nnUNetPlans__3d_fullres"
+    shutil.copytree(source, target)
+    dataset = json.loads((source / "dataset.json").read_text())
+    keep = [0, *(dataset["labels"][name] for name in spec.classes)]
+    names = json.loads(run([str(PEER_PYTHON), "-c", "import json; from totalsegmentator.map_to_binary import "
+                            f"class_map; print(json.dumps(class_map[{task!r}]))"],
+                           capture_output=True, text=True, check=True).stdout)
+    dataset["labels"] = {"background": 0, **{names[str(i)]: i for i in range(1, len(keep))}}
+    (target / "dataset.json").write_text(json.dumps(dataset, indent=1))
+    if spec.spacing is not None:
+        plans = json.loads((source / "plans.json").read_text())
+        plans["configurations"]["3d_fullres"]["spacing"] = list(reversed(spec.spacing))  # nnU-Net's z, y, x
+        (target / "plans.json").write_text(json.dumps(plans, indent=1))
+    checkpoint = read_checkpoint(source / "fold_0" / "checkpoint_final.pth")
+    weights = checkpoint["network_weights"]
+    for key in [k for k in weights if ".seg_layers." in k]:
+        weights[key] = weights[key][keep].clone()
+    torch.save(checkpoint, target / "fold_0" / "checkpoint_final.pth")
+    archive = work / f"{spec.folder}.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(target.rglob("*")):
+            zf.write(path, path.relative_to(work / "stand_ins"))
+    return archive
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, default=CT, help="a CT scan (default: the example CT)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-subtasks-") as tmp:
+        work = Path(tmp)
+        ours_env, theirs_env = install(work)
+        with zipfile.ZipFile(ZIP) as archive:
+            archive.extractall(work / "reference")
+        source = next((work / "reference").glob("*/*__3d_fullres"))
+        for task in STAND_INS:
+            archive = stand_in(task, source, work)
+            run([str(SEGTOOL), "weights", "import", str(archive)], env=ours_env, check=True, capture_output=True)
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(Path(theirs_env["TOTALSEG_HOME_DIR"]) / "nnunet" / "results")
+        for env in (ours_env, theirs_env):
+            env["PATCHES"] = json.dumps(PATCHES)
+        (work / "theirs.py").write_text(THEIRS)
+        (work / "ours.py").write_text(OURS)
+        ours_python = Path(SEGTOOL).parent / "python"
+        for task in STAND_INS:
+            common = ["-i", str(args.input.resolve()), "-ta", task, "--ml", "-d", "cpu", "-rc"]
+            seconds = {}
+            for tool, command, env in (("theirs", [str(PEER_PYTHON), str(work / "theirs.py")], theirs_env),
+                                       ("ours", [str(ours_python), str(work / "ours.py"), "-q"], ours_env)):
+                began = time.perf_counter()
+                run([*command, *common, "-o", str(work / f"{tool}_{task}.nii.gz")], env=env, check=True,
+                    capture_output=True)
+                seconds[tool] = time.perf_counter() - began
+            result = compare(work / f"ours_{task}.nii.gz", work / f"theirs_{task}.nii.gz")
+            if not result["same_grid"]:
+                print(f"{task}: outputs on different grids {result['shapes']}")
+                continue
+            dice = {value: round(c["dice"], 4) for value, c in result["classes"].items()}
+            voxels = {tool: int(np.count_nonzero(np.asarray(nib.load(work / f"{tool}_{task}.nii.gz").dataobj)))
+                      for tool in ("ours", "theirs")}
+            print(f"{task}: TotalSegmentator {seconds['theirs']:.1f} s, segtool {seconds['ours']:.1f} s; labelled "
+                  f"voxels {voxels['ours']} / {voxels['theirs']}; agreement {result['agreement']:.6f}; Dice per "
+                  f"label {dice}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
