@@ -503,6 +503,28 @@ def test_a_sub_task_runs_on_the_region_its_crop_names(serve_hippo, inputs, tmp_p
     assert result.exit_code == 0, result.output
     assert "hippo_part crop (hippo fast): Dataset004_Hippocampus ->" in result.output
 
+    # -cp: the masks of the crop classes come from a folder (here hippo's anterior class saved as its posterior mask,
+    # so the region differs from the one found); no model runs to find them
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    write_image(scan.with_array((whole == 1).astype(np.uint8)), masks / "posterior.nii.gz")
+    given = Segmenter(SegmentOptions(task="hippo_part", device="cpu", crop_path=masks), registry=registry)
+    assert given.finder_models == [] and given._region(scan) == _box(whole == 1, scan.spacing, 2.0) != box
+    result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(out), "-ta", "hippo_part", "--ml", "-q",
+                                 "-cp", str(masks)])
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(read_image(out).array, given.segment(scan).array)
+    bad = tmp_path / "bad.nii.gz"
+    part = ["-i", str(inputs[CASES[0]]), "-o", str(bad), "-ta", "hippo_part", "--ml", "-cp"]
+    result = runner.invoke(app, [*part, str(tmp_path)])
+    assert result.exit_code == 2 and f"crop_path {tmp_path} has no mask posterior.nii.gz" in result.output
+    write_image(scan.crop(box), masks / "posterior.nii.gz")  # not on the scan's grid
+    result = runner.invoke(app, [*part, str(masks)])
+    assert result.exit_code == 2 and "is not on the scan's grid" in result.output and not bad.exists()
+    result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "h"), "-ta", "hippo", "-cp",
+                                 str(masks)])
+    assert result.exit_code == 2 and "task 'hippo' runs on the whole scan" in result.output
+
 
 def test_a_registry_crop_must_name_classes_of_a_task_it_has(make_registry, tmp_path):
     from segtool.errors import SegtoolError

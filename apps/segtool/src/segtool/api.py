@@ -18,7 +18,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from segkit.io import Image
+from segkit.io import Image, read_image
 from segkit.io.label_table import label_table_extension
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.registry import (
@@ -84,6 +84,8 @@ class SegmentOptions:
             splines) and their logits back to it (linear), instead of TotalSegmentator's linear zoom there and
             nearest-neighbour labels back (its ``--higher_order_resampling``: smoother masks, slower;
             ``resampling_order`` then has no effect). Locating models are unchanged.
+        crop_path: a folder with a mask (``<class>.nii.gz``, on the scan's grid) of each class a sub-task is cropped
+            to, e.g. an earlier ``total`` output, used instead of finding them (TotalSegmentator's ``--crop_path``).
     """
 
     task: str = "total"
@@ -101,6 +103,7 @@ class SegmentOptions:
     v1_order: bool = False
     force_split: bool = False
     higher_order_resampling: bool = False
+    crop_path: Path | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -127,6 +130,8 @@ class SegmentOptions:
         order = self.resampling_order
         if isinstance(order, bool) or order not in RESAMPLING_ORDERS:
             raise SegtoolError(f"resampling_order must be a whole number from 0 to 5, got {order!r}")
+        if self.crop_path is not None:
+            object.__setattr__(self, "crop_path", Path(self.crop_path))
         if self.save_lowres and self.higher_order_resampling:
             raise SegtoolError("save_lowres keeps the label map on the models' grid; higher_order_resampling brings "
                                "their logits back to the scan's: choose one")
@@ -267,7 +272,11 @@ class Segmenter:
                 raise SegtoolError(f"task {self.task.name!r} is cropped to classes that task {task.name!r} finds "
                                    f"with its {mode.value} models, which the registry lacks")
             classes = _roi_values(task, self.task.crop.classes)
-            return Finder(task, classes, self.task.crop.margin_mm, _models_predicting(task, task.models(mode), classes))
+            models = () if options.crop_path else _models_predicting(task, task.models(mode), classes)
+            return Finder(task, classes, self.task.crop.margin_mm, models)
+        if options.crop_path is not None:
+            raise SegtoolError(f"crop_path gives the masks a sub-task is cropped to; task {self.task.name!r} runs on "
+                               "the whole scan")
         mode = locating_mode(self.task, options.robust_crop)
         if self.roi_values and mode in self.task.modes:
             return Finder(self.task, self.roi_values, ROI_MARGIN_MM, self._models_for(mode))
@@ -372,8 +381,11 @@ class Segmenter:
         """The box the task's models run on: the finder's classes in its models' map, widened by its margin (None:
         none found)."""
         finder = self.finder
-        found = self._paint(image, self.finder_models, task=finder.task)
-        mask = np.isin(found, list(finder.classes)) if finder.classes else found > 0
+        if self.options.crop_path is not None:
+            mask = _given_masks(self.options.crop_path, [finder.task.labels[v] for v in finder.classes], image)
+        else:
+            found = self._paint(image, self.finder_models, task=finder.task)
+            mask = np.isin(found, list(finder.classes)) if finder.classes else found > 0
         return _box(mask, image.spacing, finder.margin_mm)
 
     def _models_for(self, mode: Mode) -> tuple[ModelEntry, ...]:
@@ -431,6 +443,7 @@ def segment(
     force_split: bool = False,
     higher_order_resampling: bool = False,
     save_probabilities: str | os.PathLike | None = None,
+    crop_path: str | os.PathLike | None = None,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -441,7 +454,7 @@ def segment(
             ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
             None writes nothing.
         task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop, body_seg, resampling_order,
-            v1_order, force_split, higher_order_resampling: see `SegmentOptions`.
+            v1_order, force_split, higher_order_resampling, crop_path: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
@@ -484,7 +497,8 @@ def segment(
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
                              remove_small_blobs=blobs, save_lowres=save_lowres, robust_crop=robust_crop,
                              body_seg=body_seg, resampling_order=resampling_order, v1_order=v1_order,
-                             force_split=force_split, higher_order_resampling=higher_order_resampling)
+                             force_split=force_split, higher_order_resampling=higher_order_resampling,
+                             crop_path=crop_path)
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,
@@ -528,6 +542,22 @@ def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: floa
     low = np.maximum(where.min(axis=0) - margin, 0)
     high = np.minimum(where.max(axis=0) + 1 + margin, found.shape)
     return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
+
+
+def _given_masks(folder: Path, names: list[str], image: Image) -> np.ndarray:
+    """The union of the masks ``<name>.nii.gz`` in ``folder``, each on ``image``'s grid."""
+    missing = [name for name in names if not (folder / f"{name}.nii.gz").is_file()]
+    if missing:
+        raise SegtoolError(f"crop_path {folder} has no mask {missing[0]}.nii.gz (needs: {', '.join(names)})")
+    union = np.zeros(image.spatial_shape, dtype=bool)
+    for name in names:
+        path = folder / f"{name}.nii.gz"
+        mask = read_image(path)  # an unreadable file: segkit.io's one-line error
+        if not mask.same_grid(image, tolerance=1e-3):
+            raise SegtoolError(f"crop mask {path} is not on the scan's grid (shape {mask.spatial_shape}, scan "
+                               f"{image.spatial_shape})")
+        union |= mask.array > 0
+    return union
 
 
 def _renumbering(labels: dict[int, str], to: dict[int, str]) -> np.ndarray:

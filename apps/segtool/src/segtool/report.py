@@ -36,6 +36,7 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
         "roi_subset": list(options.roi_subset),
         "robust_crop": options.robust_crop,
         "body_seg": options.body_seg,
+        "crop_path": None if options.crop_path is None else str(options.crop_path),
         "remove_small_blobs_mm3": options.remove_small_blobs,
         "save_lowres": options.save_lowres,
         "resampling_order": options.resampling_order,

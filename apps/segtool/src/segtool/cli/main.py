@@ -75,8 +75,12 @@ def segment(
     roi_subset_robust: Annotated[list[str] | None, typer.Option(
         "--roi-subset-robust", "-rsr", help="As --roi-subset, with --robust-crop.", rich_help_panel=REGIONS)] = None,
     robust_crop: Annotated[bool, typer.Option(
-        "--robust-crop", "-rc", help="Locate a ROI subset with the 3 mm models instead of the 6 mm ones.",
-        rich_help_panel=REGIONS)] = False,
+        "--robust-crop", "-rc", help="Locate a ROI subset, or a sub-task's region, with the 3 mm models instead of "
+                                     "the 6 mm ones.", rich_help_panel=REGIONS)] = False,
+    crop_path: Annotated[Path | None, typer.Option(
+        "--crop-path", "-cp", metavar="DIR",
+        help="Masks of the classes a sub-task is cropped to (<class>.nii.gz on the scan's grid, e.g. an earlier "
+             "'-ta total' output), used instead of finding them.", rich_help_panel=REGIONS)] = None,
     body_seg: Annotated[bool, typer.Option(
         "--body-seg", "-bs", help="Crop a CT scan to the body (found by the 'body' task's 6 mm model) first.",
         rich_help_panel=REGIONS)] = False,
@@ -163,7 +167,7 @@ def segment(
         precision=precision.value if precision else None, roi_subset=(*(roi_subset or ()), *(roi_subset_robust or ())),
         robust_crop=robust_crop or bool(roi_subset_robust), body_seg=body_seg, remove_small_blobs=remove_small_blobs,
         save_lowres=save_lowres, resampling_order=resampling_order, v1_order=v1_order, force_split=force_split,
-        higher_order_resampling=higher_order_resampling)
+        higher_order_resampling=higher_order_resampling, crop_path=crop_path)
     request = OutputRequest(
         ml=ml, output_types=requested_types([t.value for t in output_type or [OutputType.NIFTI]], output, ml=ml),
         preview=preview, skip_saving=skip_saving, saving_threads=nr_thr_saving,
