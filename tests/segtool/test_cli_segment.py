@@ -91,7 +91,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(hippo_cli, inputs, t
     bad = make_input(tmp_path, inputs[CASES[0]])
     result = runner.invoke(app, ["-i", str(bad), "-o", str(tmp_path / "out"), "-ta", "hippo"])
     assert result.exit_code == 2
-    assert message in result.output and "Traceback" not in result.output
+    [line] = result.output.splitlines()  # no progress bar lines off a terminal
+    assert line.startswith("error: ") and message in line
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 

@@ -17,7 +17,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from segkit.io.console import output_console
+from segkit.io.console import output_console, progress_bars
 from segtool.registry import ModelEntry, Registry, load_registry
 from segtool.settings import weights_dir
 from segtool.store import WeightsStore
@@ -51,14 +51,14 @@ def show_messages(quiet: bool) -> None:
 
 def download_bars(quiet: bool) -> Progress:
     """Progress display for downloads (bytes, speed); disabled when ``quiet``."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    console=Console(stderr=True), disable=quiet, transient=True)
+    return progress_bars(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                         quiet=quiet)
 
 
 def step_bars(quiet: bool) -> Progress:
     """Progress display for counted steps (cases, tiles); disabled when ``quiet``."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), disable=quiet, transient=True)
+    return progress_bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                         quiet=quiet)
 
 
 def progress_for(bars: Progress) -> Callable[[ModelEntry], Callable[[int, int | None], None]]:

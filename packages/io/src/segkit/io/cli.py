@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from segkit.io.console import USAGE_ERROR, App, output_console
+from segkit.io.console import USAGE_ERROR, App, output_console, progress_bars
 
 dataset_app = App(help="Check and convert nnU-Net v2 raw dataset folders.")
 image_app = App(help="Inspect and convert medical images with exact geometry.")
@@ -90,8 +90,8 @@ def convert(
 
 
 def _progress(quiet: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    disable=quiet, transient=True, console=Console(stderr=True))
+    return progress_bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                         quiet=quiet)
 
 
 def main() -> None:

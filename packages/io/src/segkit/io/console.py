@@ -6,12 +6,16 @@ import functools
 import gc
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from segkit.io.errors import SegkitError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 USAGE_ERROR = 2
 PIPED_WIDTH = 1000  # rich's default of 80 columns would wrap paths and cut table cells in piped output
@@ -104,6 +108,15 @@ class App(typer.Typer):
 def _is_usage_error(err: Exception) -> bool:
     # click's ClickException, whether typer vendors click or depends on it (typer >= 0.12 does either)
     return any(cls.__name__ == "ClickException" for cls in type(err).__mro__)
+
+
+def progress_bars(*columns, quiet: bool = False, transient: bool = True) -> Progress:
+    """A rich progress display of ``columns`` on stderr, off when ``quiet`` or when stderr is not a terminal (piped or
+    logged output gets no bar lines, so that an error there stays its one line)."""
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    return Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=transient)
 
 
 def print_error(message: str) -> None:

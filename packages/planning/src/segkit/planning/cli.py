@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-from segkit.io.console import App
+from segkit.io.console import App, progress_bars
 
 app = App(help="Plan and preprocess an nnU-Net v2 raw dataset for segkit training.")
 
@@ -47,11 +47,8 @@ def _workers(value: int | None) -> int:
 def _progress(quiet: bool):
     @contextlib.contextmanager
     def open_bar(description: str, total: int) -> Iterator:
-        if quiet:
-            yield lambda: None
-            return
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        with progress_bars(*columns, quiet=quiet, transient=False) as bar:
             task = bar.add_task(description, total=total)
             yield lambda: bar.advance(task)
 
