@@ -26,6 +26,10 @@ def test_tasks_and_classes(tmp_path, monkeypatch):
     assert result.exit_code == 0 and "liver" in result.output and "costal_cartilages" in result.output
     result = invoke("classes", "totl")
     assert result.exit_code == 2 and "did you mean 'total'" in result.output
+    # a sub-task: the task that finds its region, and the region
+    [row] = [line for line in invoke("tasks").output.splitlines() if " liver_vessels " in line]
+    assert row.split("│")[4].strip() == "total"
+    assert "runs on the box of liver that total finds, plus 20 mm" in invoke("classes", "liver_vessels").output
     # TotalSegmentator's spelling: -lt, -lc [TASK] (total without one)
     assert invoke("-lt").output == invoke("tasks").output
     assert invoke("-lc").output == invoke("classes", "total").output

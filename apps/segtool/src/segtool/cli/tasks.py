@@ -11,24 +11,25 @@ from segtool.cli import context
 
 
 def tasks() -> None:
-    """List the tasks, their modality, classes and which weights are installed."""
+    """List the tasks, their modality, classes, which task finds a sub-task's region, and which weights are
+    installed."""
     registry, store = context.registry(), context.store()
-    table = Table("task", "modality", "classes", "modes", "installed")
+    table = Table("task", "modality", "classes", "region found by", "modes", "installed")
     for name, task in sorted(registry.tasks.items()):
         modes = []
         for mode, models in task.modes.items():
             done = sum(store.is_installed(m) for m in models)
             modes.append(f"{mode.value} {done}/{len(models)}")
         installed = all(store.is_installed(m) for m in task.all_models())
-        table.add_row(name, task.modality, str(len(task.labels)), ", ".join(m.value for m in task.modes),
-                      "all" if installed else "; ".join(modes))
+        table.add_row(name, task.modality, str(len(task.labels)), task.crop.task if task.crop else "",
+                      ", ".join(m.value for m in task.modes), "all" if installed else "; ".join(modes))
     context.out().print(table)
 
 
 def classes(task: Annotated[str, typer.Argument(help="Task name (see 'segtool tasks').")]) -> None:
     """List the classes of TASK with their label values."""
     spec = context.registry().task(task)
-    table = Table("value", "class", title=f"{task} ({spec.modality})")
+    table = Table("value", "class", title=f"{task} ({spec.modality})", caption=spec.description or None)
     for value, name in sorted(spec.labels.items()):
         table.add_row(str(value), name)
     context.out().print(table)
