@@ -140,7 +140,8 @@ class SegmentOptions:
 @dataclass(frozen=True)
 class Finder:
     """Models that find the region a task's models then run on: the box around ``classes`` of ``task`` (all of its
-    classes when empty) in their map, widened by ``margin_mm``."""
+    classes when empty) in the map of its models ``entries`` (none where ``crop_path`` gives the masks), widened by
+    ``margin_mm``."""
 
     task: Task
     classes: frozenset[int]
@@ -382,7 +383,7 @@ class Segmenter:
         none found)."""
         finder = self.finder
         if self.options.crop_path is not None:
-            mask = _given_masks(self.options.crop_path, [finder.task.labels[v] for v in finder.classes], image)
+            mask = _given_masks(self.options.crop_path, self.task.crop.classes, image)
         else:
             found = self._paint(image, self.finder_models, task=finder.task)
             mask = np.isin(found, list(finder.classes)) if finder.classes else found > 0
@@ -544,7 +545,7 @@ def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: floa
     return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
 
 
-def _given_masks(folder: Path, names: list[str], image: Image) -> np.ndarray:
+def _given_masks(folder: Path, names: tuple[str, ...], image: Image) -> np.ndarray:
     """The union of the masks ``<name>.nii.gz`` in ``folder``, each on ``image``'s grid."""
     missing = [name for name in names if not (folder / f"{name}.nii.gz").is_file()]
     if missing:
