@@ -60,3 +60,14 @@ def test_image_commands_on_bad_input_exit_2_and_write_nothing(tmp_path, bad):
 def test_image_info(ct_dir):
     result = runner.invoke(image_app, ["info", str(ct_dir / "example_ct_sm.nii.gz")])
     assert result.exit_code == 0 and "(122, 101, 30)" in result.output
+
+
+def test_image_convert_of_a_bad_metaimage_prints_only_our_line(tmp_path, capfd):
+    bad = tmp_path / "bad.mha"
+    bad.write_text("ObjectType = Image\nNDims = 3\nDimSize = 10 10 10\nElementType = MET_SHORT\n"
+                   "ElementDataFile = missing.raw\n")
+    result = runner.invoke(image_app, ["convert", str(bad), str(tmp_path / "x.nrrd")])
+    assert result.exit_code == 2
+    assert result.output.startswith("error:") and len(result.output.strip().splitlines()) == 1
+    assert capfd.readouterr().err == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mha"]

@@ -169,3 +169,66 @@ def test_dicom_reader_copes_with_a_copied_subset(ct_dir, tmp_path):
         shutil.copy(path, tmp_path / path.name)
     image = read_image(tmp_path)
     assert image.spatial_shape == (512, 512, 5)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])],
+                         ids=["complex", "rgb"])
+def test_complex_or_structured_voxels_are_a_read_error(tmp_path, dtype):
+    path = tmp_path / "odd.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((3, 3, 3), dtype), np.eye(4)), path)
+    with pytest.raises(ImageReadError, match=f"^{re.escape(str(path))}: voxels of type .* are not supported"):
+        read_image(path)
+
+
+def test_bad_metaimage_header_is_one_line_and_itk_prints_nothing(tmp_path, capfd):
+    path = tmp_path / "bad.mha"
+    path.write_text("ObjectType = Image\nNDims = 3\nDimSize = 10 10 10\nElementType = MET_SHORT\n"
+                    "ElementDataFile = missing.raw\n")
+    with pytest.raises(ImageReadError, match=r"bad.mha: not a readable image \(.*data file\)$"):
+        read_image(path)
+    assert capfd.readouterr().err == ""
+    assert sitk.ProcessObject.GetGlobalWarningDisplay()
+
+
+PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010), little endian
+
+
+def _copy_series(ct_dir, folder):
+    folder.mkdir()
+    for path in sorted((ct_dir / "example_ct_dicom").iterdir()):
+        shutil.copy(path, folder / path.name)
+    return sorted(folder.iterdir())
+
+
+def _cut(path, *, pixel_bytes=None, header_bytes=None):
+    """Truncate a slice ``pixel_bytes`` past its Pixel Data tag, or to its first ``header_bytes``."""
+    data = path.read_bytes()
+    path.write_bytes(data[: header_bytes or data.find(PIXEL_DATA_TAG) + pixel_bytes])
+
+
+# File names run down the slice axis: the first and the last name are the two end slices.
+@pytest.mark.parametrize(("index", "cut"), [(0, {"pixel_bytes": 1000}), (10, {"pixel_bytes": 1000}),
+                                            (-1, {"header_bytes": 150})],
+                         ids=["end-slice-truncated", "middle-slice-truncated", "other-end-header-cut"])
+def test_a_corrupt_dicom_slice_is_named_not_dropped(ct_dir, tmp_path, capfd, index, cut):
+    files = _copy_series(ct_dir, tmp_path / "series")
+    _cut(files[index], **cut)
+    message = f"^{re.escape(str(tmp_path / 'series'))}: {files[index].name} looks like a DICOM slice but cannot be read"
+    with pytest.raises(ImageReadError, match=message):
+        read_image(tmp_path / "series")
+    assert capfd.readouterr().err == ""
+
+
+def test_a_dicom_slice_cut_just_inside_its_pixels_is_named(ct_dir, tmp_path):
+    files = _copy_series(ct_dir, tmp_path / "series")
+    _cut(files[5], pixel_bytes=20)  # GDCM still lists it in the series, then fails to read it
+    with pytest.raises(ImageReadError, match=f": DICOM slice {files[5].name} could not be read"):
+        read_image(tmp_path / "series")
+
+
+def test_a_readme_and_a_dicomdir_beside_the_slices_are_ignored(ct_dir, tmp_path):
+    _copy_series(ct_dir, tmp_path / "series")
+    (tmp_path / "series" / "README.txt").write_text("exported from PACS\n")
+    uid = b"1.2.840.10008.1.3.10"  # Media Storage Directory Storage: a DICOMDIR's file meta
+    (tmp_path / "series" / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM\x02\x00\x02\x00UI" + bytes([len(uid), 0]) + uid)
+    assert read_image(tmp_path / "series").spatial_shape == (512, 512, 20)

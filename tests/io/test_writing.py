@@ -1,6 +1,8 @@
 """Label dtypes, kept image dtypes and atomic writes."""
 
 import os
+import re
+import stat
 
 import nibabel as nib
 import numpy as np
@@ -94,3 +96,38 @@ def test_label_names_round_trip_and_totalsegmentator_tables_are_read(ct_dir, tmp
     path = write_image(Image(seg.array, seg.affine, {"label_names": {1: "a & b", 2: "c"}}), tmp_path / "m.nii.gz",
                        label=True)
     assert read_image(path).meta["label_names"] == {1: "a & b", 2: "c"}
+
+
+def test_writing_through_a_symlink_updates_its_target_and_keeps_the_link(tmp_path):
+    (tmp_path / "real.json").write_text("old")
+    (tmp_path / "link.json").symlink_to("real.json")
+    with atomic_path(tmp_path / "link.json") as tmp:
+        tmp.write_text("new")
+    assert (tmp_path / "link.json").is_symlink() and (tmp_path / "real.json").read_text() == "new"
+    image = Image(np.arange(8, dtype=np.int16).reshape(2, 2, 2), np.eye(4))
+    (tmp_path / "scan.nii.gz").symlink_to(write_image(image, tmp_path / "first.nii.gz"))
+    write_image(image.with_array(image.array * 2), tmp_path / "scan.nii.gz")
+    assert (tmp_path / "scan.nii.gz").is_symlink()
+    np.testing.assert_array_equal(read_image(tmp_path / "first.nii.gz").array, image.array * 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.nii.gz", "link.json", "real.json", "scan.nii.gz"]
+
+
+def _write_note(path):
+    with atomic_path(path) as tmp:
+        tmp.write_text("{}")
+
+
+def _write_scan(path):
+    write_image(Image(np.zeros((2, 2, 2), np.int16), np.eye(4)), path)
+
+
+@pytest.mark.parametrize(("name", "write"), [("note.json", _write_note), ("out.nii.gz", _write_scan),
+                                             ("out.mhd", _write_scan)])
+def test_a_fifo_as_output_path_is_refused_before_writing(tmp_path, name, write):
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    message = f"^cannot write {re.escape(str(fifo))}: it is a FIFO .*not a regular file"
+    with pytest.raises(FileWriteError, match=message):
+        write(fifo)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == [name]

@@ -5,13 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from segkit.io.errors import FileWriteError
 
 _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp")  # ``.NAME.<8 hex>.tmp[suffix]``, see `_reserve_temp_file`
+_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+          stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket"}
 
 
 @contextlib.contextmanager
@@ -20,10 +24,12 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
 
     The temporary name keeps ``suffix`` (default: the full suffix of ``path``, e.g.
     ``.nii.gz``) so that format-by-extension writers behave. On any error the temporary
-    file is removed and ``path`` is left untouched.
+    file is removed and ``path`` is left untouched. A symlink ``path`` stays a link: the file
+    it points to is replaced (see `write_target`).
 
     Raises:
-        FileWriteError: the folder is missing or read-only, or ``path`` is a folder.
+        FileWriteError: the folder is missing or read-only, or ``path`` exists but is not a
+            regular file (a folder, device, FIFO or socket).
 
     Example:
         >>> import tempfile, pathlib
@@ -33,7 +39,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         >>> target.read_text()
         'done'
     """
-    path = Path(path)
+    path = write_target(path)
     suffix = "".join(path.suffixes) if suffix is None else suffix
     try:
         tmp = _reserve_temp_file(path, suffix=f".tmp{suffix}")
@@ -47,6 +53,67 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
             raise FileWriteError(f"cannot write {path}: {err.strerror or err}") from err
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def writable_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and check that files can be written into it; return it.
+
+    Raises:
+        FileWriteError: it cannot be created or written (read-only, a file in the way).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".segkit-write-test-"):
+            pass
+    except OSError as err:
+        raise FileWriteError(f"output folder {folder} is not writable ({err.strerror or err})") from err
+    return folder
+
+
+@contextlib.contextmanager
+def output_folder(folder: str | os.PathLike, *, side_files: Collection[str] = ()) -> Iterator[Path]:
+    """Yield ``folder`` (created and checked by `writable_folder`); if the block fails having
+    written nothing there but ``side_files`` (names, such as ``dataset.json``), remove what this run created: those
+    files, then the folders.
+
+    Files that were there before, and any other file written (a finished case), are kept.
+    """
+    folder = Path(folder)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]  # the folders this run creates
+    before = set() if missing or not folder.is_dir() else {p.name for p in folder.iterdir()}
+    out = writable_folder(folder)
+    try:
+        yield out
+    except BaseException:
+        new = [p for p in out.iterdir() if p.name not in before]
+        if all(p.name in side_files for p in new):
+            for path in new:
+                path.unlink(missing_ok=True)
+            for path in missing:  # deepest first; stops at a folder that is not empty
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+        raise
+
+
+def write_target(path: str | os.PathLike) -> Path:
+    """Return the file that writing to ``path`` should replace: ``path``, or the file a symlink points to.
+
+    Raises:
+        FileWriteError: ``path`` exists but is not a regular file (a folder, device, FIFO or socket).
+    """
+    path = Path(path)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    except OSError as err:
+        raise FileWriteError(f"cannot write {path}: {err.strerror or err}") from err
+    kind = next((name for test, name in _KINDS.items() if test(mode)), None)
+    if kind is not None:
+        raise FileWriteError(f"cannot write {path}: it is {kind}, not a regular file; choose another output path")
+    return target
 
 
 def is_temp_name(name: str) -> bool:

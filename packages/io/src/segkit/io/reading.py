@@ -29,10 +29,20 @@ def read_image(path: str | os.PathLike) -> Image:
         The image in segkit's axis order (see `segkit.io.image`).
 
     Raises:
-        ImageReadError: the path is missing, unsupported or corrupt.
+        ImageReadError: the path is missing, unsupported or corrupt, or its voxels are not
+            integer or floating-point numbers (e.g. complex, RGB).
         ImageGeometryError: the file's geometry is invalid (e.g. zero spacing).
     """
     path = Path(path)
+    image = _read_any(path)
+    if image.array.dtype.kind not in "biuf":
+        raise ImageReadError(
+            f"{path}: voxels of type {image.array.dtype} are not supported; expected integer or floating-point values"
+        )
+    return image
+
+
+def _read_any(path: Path) -> Image:
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder")
     name = path.name.lower()

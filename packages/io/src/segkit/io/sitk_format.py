@@ -6,40 +6,46 @@ segkit's ``(i, j, k)`` RAS+ convention (see `segkit.io.image`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from segkit.io.dicom_files import skipped_slices
 from segkit.io.errors import ImageGeometryError, ImageReadError
 from segkit.io.image import Image
+from segkit.io.stderr_capture import captured_stderr
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
 
 @contextmanager
-def _itk_warnings_off():
-    """Keep ITK's multi-line warnings off stderr while reading (segkit raises its own one-line errors)."""
-    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    try:
-        yield
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+def _quiet_itk() -> Iterator[Callable[[], str]]:
+    """Keep ITK off stderr while reading: warnings off, and what ITK, GDCM or MetaIO print held back.
+
+    Yields a function returning the held-back text, for the one-line error segkit raises instead.
+    """
+    with captured_stderr() as native_text:
+        shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+        sitk.ProcessObject.SetGlobalWarningDisplay(False)
+        try:
+            yield native_text
+        finally:
+            sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
-@_itk_warnings_off()
 def read_sitk(path: Path) -> Image:
     """Read any single file SimpleITK understands."""
-    try:
-        itk_image = sitk.ReadImage(str(path))
-    except RuntimeError as err:
-        raise ImageReadError(f"{path}: not a readable image ({_first_line(err)})") from err
+    with _quiet_itk() as native_text:
+        try:
+            itk_image = sitk.ReadImage(str(path))
+        except RuntimeError as err:
+            raise ImageReadError(f"{path}: not a readable image ({_reason(err, native_text())})") from err
     return _from_itk(itk_image, path)
 
 
-@_itk_warnings_off()
 def read_dicom_series(folder: Path, source: Path | None = None) -> Image:
     """Read the largest DICOM series in ``folder``, with rescale slope/intercept applied (HU for CT).
 
@@ -49,25 +55,48 @@ def read_dicom_series(folder: Path, source: Path | None = None) -> Image:
     files, in slice order, in ``meta["dicom_files"]`` (a DICOM SEG references them).
 
     Raises:
-        ImageReadError: no readable DICOM series in ``folder``.
+        ImageReadError: no readable DICOM series in ``folder``, or a slice of it cannot be read
+            (e.g. truncated); files that are not DICOM, or DICOM of another kind, are ignored.
         ImageGeometryError: the slices are not evenly spaced (e.g. a slice is missing).
     """
     source = source or folder
     reader = sitk.ImageSeriesReader()
-    series_ids = reader.GetGDCMSeriesIDs(str(folder))
-    if not series_ids:
-        raise ImageReadError(f"{source}: no DICOM series found in this folder")
-    files_per_series = [reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids]
-    files = max(files_per_series, key=len)
-    reader.SetFileNames(files)
-    reader.MetaDataDictionaryArrayUpdateOn()
-    try:
-        itk_image = reader.Execute()
-    except RuntimeError as err:
-        raise ImageReadError(f"{source}: DICOM series could not be read ({_first_line(err)})") from err
+    with _quiet_itk() as native_text:
+        files = _series_files(reader, folder, source)
+        reader.SetFileNames(files)
+        reader.MetaDataDictionaryArrayUpdateOn()
+        try:
+            itk_image = reader.Execute()
+        except RuntimeError as err:
+            bad = next((Path(name).name for name in files if not _readable(name)), None)
+            what = f"DICOM slice {bad}" if bad else "DICOM series"
+            raise ImageReadError(f"{source}: {what} could not be read ({_reason(err, native_text())})") from err
     _check_slice_steps(reader, itk_image, source)
     image = _flip_rows(_from_itk(itk_image, source))
     return Image(image.array, image.affine, {"dicom_files": tuple(files)})
+
+
+def _series_files(reader: sitk.ImageSeriesReader, folder: Path, source: Path) -> tuple[str, ...]:
+    """The files of the largest series in ``folder``; refuses a folder with a DICOM slice GDCM could not read."""
+    series = [reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in reader.GetGDCMSeriesIDs(str(folder))]
+    if not series:
+        raise ImageReadError(f"{source}: no DICOM series found in this folder")
+    skipped = skipped_slices(folder, series)
+    if skipped:
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise ImageReadError(
+            f"{source}: {skipped[0].name}{more} looks like a DICOM slice but cannot be read "
+            "(truncated or corrupt?); replace or remove it"
+        )
+    return max(series, key=len)
+
+
+def _readable(file: str) -> bool:
+    try:
+        sitk.ReadImage(file)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _check_slice_steps(reader: sitk.ImageSeriesReader, itk_image: sitk.Image, source: Path) -> None:
@@ -135,8 +164,10 @@ def _flip_rows(image: Image) -> Image:
     return Image(np.ascontiguousarray(np.flip(image.array, axis=-2)), image.affine @ flip, image.meta)
 
 
-def _first_line(err: Exception) -> str:
+def _reason(err: Exception, native_text: str) -> str:
+    """The first line ITK's native code printed (the cause, e.g. a bad header field), else the exception's."""
+    printed = [line.strip() for line in native_text.splitlines() if line.strip()]
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     useful = [line for line in lines if "ERROR" in line or "Exception" in line or "Unable" in line]
-    text = (useful or lines or [type(err).__name__])[-1]
+    text = printed[0] if printed else (useful or lines or [type(err).__name__])[-1]
     return text if len(text) < 160 else text[:157] + "..."

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segkit.io.atomic import atomic_path
+from segkit.io.atomic import atomic_path, write_target
 from segkit.io.errors import ImageWriteError
 from segkit.io.image import Image
 from segkit.io.nifti import NIFTI_SUFFIXES, write_nifti
@@ -30,6 +30,7 @@ def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, d
 
     Raises:
         ImageWriteError: unsupported extension, missing folder, or negative labels.
+        FileWriteError: ``path`` exists but is not a regular file (a symlink's target is written).
     """
     path = Path(path)
     name = path.name.lower()
@@ -62,11 +63,14 @@ def _write_header_and_data(image: Image, path: Path) -> None:
     # scratch folder beside the target, then moved in: the data file first, the header last.
     from segkit.io.sitk_format import write_sitk
 
+    path = write_target(path)
     with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as scratch:
         staged = Path(scratch) / path.name
         write_sitk(image, staged)
-        for member in sorted(Path(scratch).iterdir(), key=lambda file: file == staged):
-            os.replace(member, path.parent / member.name)
+        members = sorted(Path(scratch).iterdir(), key=lambda file: file == staged)
+        targets = [write_target(path.parent / member.name) for member in members]
+        for member, target in zip(members, targets, strict=True):
+            os.replace(member, target)
 
 
 def as_label_array(array: np.ndarray) -> np.ndarray:
