@@ -65,3 +65,21 @@ def predictions_dir(nnunet_reference_dir: Path) -> Path:
 def hippo_predictor_notta(hippo_model_dir: Path) -> Predictor:
     """fp32 predictor without TTA (the reference's settings apart from TTA)."""
     return Predictor.from_model_folder(hippo_model_dir, folds=[0], options=PredictOptions(tta=False, precision="fp32"))
+
+
+@pytest.fixture
+def four_d_prediction(hippocampus_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """``(pred_dir, ref_dir)``: a real label map as reference, and as prediction the same map stored twice in one
+    4D NIfTI (x, y, z, 2), as a probability or time-series export would be."""
+    import nibabel as nib
+    import numpy as np
+
+    source = hippocampus_dir / "labelsTr" / "hippocampus_001.nii.gz"
+    label = nib.load(source)
+    data = np.asarray(label.dataobj)
+    pred_dir, ref_dir = tmp_path / "pred4d", tmp_path / "ref"
+    pred_dir.mkdir()
+    ref_dir.mkdir()
+    nib.save(label, ref_dir / source.name)
+    nib.save(nib.Nifti1Image(np.stack([data, data], -1), label.affine), pred_dir / source.name)
+    return pred_dir, ref_dir

@@ -1,5 +1,6 @@
 """segkit-predict through CliRunner: naming, --continue, probabilities, and bad input (exit 2)."""
 
+import errno
 import json
 import shutil
 import subprocess
@@ -105,6 +106,70 @@ def test_bad_case_mid_run_keeps_written_files_valid(hippo_model_dir, predictions
         source = inputs / path.name.replace(".nii", "_0000.nii")
         assert read_image(path).spatial_shape == read_image(source).spatial_shape
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def _nan_case(predictions_dir, tmp_path):
+    inputs = tmp_path / "nan_in"
+    inputs.mkdir()
+    image = read_image(sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))[0])
+    broken = image.array.astype(np.float32)
+    broken[5, 5, 5] = np.nan
+    write_image(image.with_array(broken), inputs / "zz_nan_0000.nii.gz")
+    return inputs
+
+
+def test_a_run_that_writes_no_case_leaves_nothing_behind(hippo_model_dir, predictions_dir, tmp_path):
+    inputs = _nan_case(predictions_dir, tmp_path)
+    result = CliRunner().invoke(app, _args(inputs, tmp_path / "new" / "out", hippo_model_dir))
+    assert result.exit_code == 2 and "case zz_nan: image holds NaN" in result.output
+    assert not (tmp_path / "new").exists()  # both folders this run created are gone
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "note.txt").write_text("mine")
+    result = CliRunner().invoke(app, _args(inputs, kept, hippo_model_dir))
+    assert result.exit_code == 2
+    assert [p.name for p in kept.iterdir()] == ["note.txt"]  # the folder and its file stay, dataset.json does not
+
+
+def test_a_full_disk_while_writing_probabilities_is_one_line(hippo_model_dir, predictions_dir, tmp_path, monkeypatch):
+    def full_disk(handle, header):
+        handle.write(b"\x93NUMPY")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np.lib.format, "write_array_header_1_0", full_disk)
+    path = sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))[0]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, _args(path, out, hippo_model_dir, "--save-probabilities"))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [f"error: {out / 'hippocampus_033.npz'}: could not write (No space "
+                                                  f"left on device)"]
+    assert not out.exists()  # no half-written .npz, no temp file, no dataset.json
+
+
+def test_bad_model_folders_say_what_is_wrong(hippo_model_dir, predictions_dir, tmp_path):
+    runner = CliRunner()
+    path = sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))[0]
+    result = runner.invoke(app, [*_args(path, tmp_path / "o", hippo_model_dir), "--checkpoint", "nosuch.pth"])
+    assert result.exit_code == 2 and "no fold folder holds nosuch.pth (they hold checkpoint_final.pth)" in result.output
+    model = tmp_path / "T__P__3d_fullres"
+    (model / "fold_0").mkdir(parents=True)
+    for name in ("plans.json", "dataset.json"):
+        shutil.copy(hippo_model_dir / name, model)
+    (model / "fold_0" / "checkpoint_final.pth").write_text("garbage" * 10)
+    result = runner.invoke(app, _args(path, tmp_path / "o", model))
+    assert result.exit_code == 2 and "checkpoint_final.pth is not a readable torch checkpoint" in result.output
+    renamed = model.rename(tmp_path / "my_model")
+    result = runner.invoke(app, _args(path, tmp_path / "o", renamed))
+    assert result.exit_code == 2 and "must be nnU-Net's result folder, named TRAINER__PLANS__CONFIGURATION" \
+        in result.output
+    shutil.copy(hippo_model_dir / "fold_0" / "checkpoint_final.pth", renamed / "fold_0")
+    model = renamed.rename(tmp_path / "T__P__3d_fullres")
+    dataset = json.loads((model / "dataset.json").read_text())
+    (model / "dataset.json").write_text(json.dumps({k: v for k, v in dataset.items() if k != "labels"}))
+    result = runner.invoke(app, _args(path, tmp_path / "o", model))
+    assert result.exit_code == 2
+    assert f"{model / 'dataset.json'}: 'labels' must map 'background' to 0, got no labels" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_console_scripts_start_without_importing_torch():

@@ -1,6 +1,7 @@
 """segkit-crossval: each fold's network predicts that fold's validation cases; scored on the raw images."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -66,4 +67,9 @@ def test_bad_requests_exit_2(hippo_model_dir, hippocampus_dir, tmp_path):
     assert result.exit_code == 2 and "validation cases" in result.output
     result = runner.invoke(crossval_app, [*base, "--splits", str(splits), "-f", "3"])
     assert result.exit_code == 2 and "not in the splits" in result.output
+    fake = tmp_path / "fakemodel"
+    fake.mkdir()
+    shutil.copy(hippo_model_dir / "plans.json", fake)
+    result = runner.invoke(crossval_app, ["-m", str(fake), *base[2:]])
+    assert result.exit_code == 2 and f"{fake} is neither a segkit model folder" in result.output
     assert not (tmp_path / "cv").exists()

@@ -1,3 +1,4 @@
+import shutil
 import zipfile
 
 import numpy as np
@@ -47,3 +48,45 @@ def test_ensemble_averages_probabilities(tmp_path):
     result = CliRunner().invoke(ensemble_app, [str(tmp_path / "m1"), str(tmp_path / "m2"), "-o", str(tmp_path / "o4")])
     assert result.exit_code == 2 and "probability shapes differ: (2, 3, 3, 3) in" in result.output
     assert not list((tmp_path / "o4").glob("*.nii.gz"))
+
+
+def _prediction_folder(source, folder, cases, probabilities=None):
+    """Copy nnU-Net's label maps, probabilities and dataset.json of ``cases``; ``probabilities`` replaces some."""
+    folder.mkdir()
+    shutil.copy(source / "dataset.json", folder)
+    for case in cases:
+        shutil.copy(source / f"{case}.nii.gz", folder)
+        shutil.copy(source / f"{case}.npz", folder)
+    for case, array in (probabilities or {}).items():
+        save_probabilities(array, folder / f"{case}.npz")
+
+
+def test_bad_probabilities_exit_2_and_leave_nothing_unless_a_case_was_written(predictions_dir, tmp_path):
+    tta, notta = predictions_dir / "hippocampus_tta", predictions_dir / "hippocampus_notta"
+    first, second = "hippocampus_033", "hippocampus_035"
+    _prediction_folder(tta, tmp_path / "a", [first, second])
+    _prediction_folder(tta, tmp_path / "a1", [first])
+
+    def with_nan(case):
+        probs = load_probabilities(notta / f"{case}.npz").copy()
+        probs[1, 5, 5, 5] = np.nan
+        return probs
+
+    _prediction_folder(notta, tmp_path / "nan", [first], {first: with_nan(first)})
+    _prediction_folder(notta, tmp_path / "shape", [first], {first: load_probabilities(notta / f"{first}.npz")[:, 1:]})
+    _prediction_folder(notta, tmp_path / "corrupt", [first])
+    (tmp_path / "corrupt" / f"{first}.npz").write_bytes((notta / f"{first}.npz").read_bytes()[:200])
+    runner = CliRunner()
+    for name, message in (("nan", f"{tmp_path / 'nan' / first}.npz: probabilities hold NaN"),
+                          ("shape", "probability shapes differ"),
+                          ("corrupt", f"{tmp_path / 'corrupt' / first}.npz: cannot read probabilities")):
+        out = tmp_path / f"out_{name}"
+        result = runner.invoke(ensemble_app, [str(tmp_path / "a1"), str(tmp_path / name), "-o", str(out)])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not out.exists()  # nothing written: neither the folder nor its dataset.json
+    _prediction_folder(notta, tmp_path / "b", [first, second], {second: with_nan(second)})
+    result = runner.invoke(ensemble_app, [str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2 and f"{tmp_path / 'b' / second}.npz: probabilities hold NaN" in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", f"{first}.nii.gz"]
+    written = read_image(tmp_path / "out" / f"{first}.nii.gz")
+    assert np.array_equal(written.affine, read_image(tta / f"{first}.nii.gz").affine)

@@ -99,3 +99,27 @@ def test_regions_score_the_union_of_their_labels(predictions_dir, hippocampus_di
     result = CliRunner().invoke(app, [str(pred_dir), str(hippocampus_dir / "labelsTr"), "--dataset-json",
                                       str(tmp_path / "bad.json"), "--chill"])
     assert result.exit_code == 2 and "no foreground labels" in result.output
+
+
+def test_a_4d_prediction_is_named_not_a_traceback(four_d_prediction, tmp_path):
+    pred_dir, ref_dir = four_d_prediction
+    result = CliRunner().invoke(app, [str(pred_dir), str(ref_dir), "-o", str(tmp_path / "s.json")])
+    assert result.exit_code == 2, result.output
+    assert f"{pred_dir / 'hippocampus_001.nii.gz'}: holds 2 volumes" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "s.json").exists()
+
+
+def test_a_grid_mismatch_says_whether_shape_or_affine(hippocampus_dir, tmp_path):
+    ref = read_image(hippocampus_dir / "labelsTr" / "hippocampus_001.nii.gz")
+    shifted = ref.affine.copy()
+    shifted[0, 3] += 5.0
+    for name, image in (("aff", Image(ref.array, shifted)), ("shape", Image(ref.array[:-2], ref.affine)),
+                        ("ref", ref)):
+        (tmp_path / name).mkdir()
+        write_image(image, tmp_path / name / "hippocampus_001.nii.gz", label=True)
+    result = CliRunner().invoke(app, [str(tmp_path / "aff"), str(tmp_path / "ref"), "--quiet"])
+    assert result.exit_code == 2
+    assert "differs from the reference grid in its affine: largest entry difference 5," in result.output
+    result = CliRunner().invoke(app, [str(tmp_path / "shape"), str(tmp_path / "ref"), "--quiet"])
+    assert result.exit_code == 2
+    assert f"in shape: {(ref.spatial_shape[0] - 2, *ref.spatial_shape[1:])} vs {ref.spatial_shape}" in result.output

@@ -88,3 +88,11 @@ def test_determines_postprocessing_for_the_winner(tmp_path):
     assert result.exit_code == 0, result.output
     commands = json.loads((tmp_path / "instr.json").read_text())["commands"]
     assert commands[0] == "segkit-predict -i INPUT -o OUTPUT_RAW -m /models/hippo"
+
+
+def test_a_4d_prediction_exits_2_naming_the_file(four_d_prediction, tmp_path):
+    pred_dir, ref_dir = four_d_prediction
+    result = CliRunner().invoke(find_best_app, [str(ref_dir), f"a={pred_dir}", "-o", str(tmp_path / "fb.json")])
+    assert result.exit_code == 2, result.output
+    assert f"{pred_dir / 'hippocampus_001.nii.gz'}: holds 2 volumes" in result.output
+    assert not (tmp_path / "fb.json").exists()

@@ -144,3 +144,21 @@ def test_small_components_are_removed_as_totalsegmentator_removes_small_blobs(nn
     assert np.all((cleaned == labels.array) | (cleaned == 0))  # only removes
     removed = (cleaned == 0) & (labels.array > 0)
     assert removed.any() and np.array_equal(remove_small_components(cleaned, 200 / voxel_mm3), cleaned)
+
+
+def test_a_4d_or_corrupt_label_map_exits_2_and_leaves_no_output(four_d_prediction, tmp_path):
+    pred_dir, ref_dir = four_d_prediction
+    runner = CliRunner()
+    plan = tmp_path / "pp.json"
+    plan.write_text(json.dumps(PostprocessingPlan(foreground=True).to_dict()))
+    result = runner.invoke(postprocess_app, ["determine", str(pred_dir), str(ref_dir), "-o", str(tmp_path / "x.json")])
+    assert result.exit_code == 2 and f"{pred_dir / 'hippocampus_001.nii.gz'}: holds 2 volumes" in result.output
+    assert not (tmp_path / "x.json").exists()
+    result = runner.invoke(postprocess_app, ["apply", str(pred_dir), str(tmp_path / "o1"), "-p", str(plan)])
+    assert result.exit_code == 2 and "holds 2 volumes" in result.output and not (tmp_path / "o1").exists()
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    source = ref_dir / "hippocampus_001.nii.gz"
+    (corrupt / source.name).write_bytes(source.read_bytes()[:100])
+    result = runner.invoke(postprocess_app, ["apply", str(corrupt), str(tmp_path / "o2"), "-p", str(plan)])
+    assert result.exit_code == 2 and "Traceback" not in result.output and not (tmp_path / "o2").exists()

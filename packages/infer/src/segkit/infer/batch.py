@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from segkit.infer.cases import InputCase, check_output_folder, find_input_cases
+from segkit.infer.cases import InputCase, find_input_cases
 from segkit.infer.errors import InputMismatchError
 from segkit.infer.export import labels_from_logits, probability_slabs
 from segkit.infer.predictor import Predictor
 from segkit.infer.preprocessing import PreparedCase
-from segkit.infer.probabilities import write_labels_file, write_probabilities
+from segkit.infer.probabilities import LABELS_FILE, write_labels_file, write_probabilities
 from segkit.io import Image, read_channels, read_image, write_image
+from segkit.io.atomic import output_folder
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
 
     Reading and pre-processing of the next case overlap the prediction of the current one, and writing
     overlaps the next prediction. Every file is written atomically, so an interrupted run leaves only
-    complete files behind (and ``skip_existing`` resumes it).
+    complete files behind (and ``skip_existing`` resumes it); a run that writes no case leaves neither the
+    folder (if it created it) nor its ``dataset.json``.
 
     Args:
         predictor: the loaded model.
@@ -71,19 +73,24 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
         if missing:
             raise InputMismatchError(f"case(s) {missing[:3]} are not in {inputs}")
         cases = [case for case in cases if case.identifier in options.case_ids]
-    out_dir = check_output_folder(output)
     setup = predictor.setup
     endings = {case.file_ending for case in cases}
     file_ending = endings.pop() if len(endings) == 1 else setup.file_ending  # outputs keep their input's format
-    write_labels_file(out_dir, setup.labels, setup.regions_class_order, file_ending)
-    todo = []
-    for case in cases:
-        if options.skip_existing and _is_done(case, out_dir, options.save_probabilities):
-            if on_case:
-                on_case(case, "skipped")
-            continue
-        todo.append(case)
-    written: list[Path] = []
+    with output_folder(output, side_files=(LABELS_FILE,)) as out_dir:
+        write_labels_file(out_dir, setup.labels, setup.regions_class_order, file_ending)
+        todo = []
+        for case in cases:
+            if options.skip_existing and _is_done(case, out_dir, options.save_probabilities):
+                if on_case:
+                    on_case(case, "skipped")
+                continue
+            todo.append(case)
+        return _predict_cases(predictor, todo, out_dir, options=options, on_case=on_case)
+
+
+def _predict_cases(predictor: Predictor, todo: list[InputCase], out_dir: Path, *, options: BatchOptions,
+                   on_case: Callable[[InputCase, str], None] | None) -> list[Path]:
+    """Predict ``todo`` into ``out_dir``: reading the next case and writing the last overlap the prediction."""
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
         def prepare(case: InputCase) -> tuple[Image, PreparedCase]:
             image = _read(case)
@@ -98,6 +105,8 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
         pending: Future | None = reader.submit(prepare, todo[0]) if todo else None
         writes: list[Future] = []
         for index, case in enumerate(todo):
+            for failed in (f for f in writes if f.done() and f.exception() is not None):
+                failed.result()  # stop at the first failed write (a full disk), not after predicting every case
             image, prepared = pending.result()
             pending = reader.submit(prepare, todo[index + 1]) if index + 1 < len(todo) else None
             logits = predictor.logits_of(prepared)
@@ -111,9 +120,7 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
             writes.append(writer.submit(_write_case, labels, probs, out_dir, case))
             if on_case:
                 writes[-1].add_done_callback(lambda _f, c=case: on_case(c, "done"))
-        for future in writes:
-            written.append(future.result())
-    return written
+        return [future.result() for future in writes]
 
 
 def _is_done(case: InputCase, out_dir: Path, with_probabilities: bool) -> bool:
@@ -126,8 +133,14 @@ def _write_case(labels: Image, probs: tuple[tuple[int, ...], Iterator[tuple[slic
                 out_dir: Path, case: InputCase) -> Path:
     """Write the probabilities (their shape and slabs) if asked for, then the label map."""
     path = out_dir / case.output_name()
+    npz = out_dir / f"{case.identifier}.npz"
     if probs is not None:
-        write_probabilities(out_dir / f"{case.identifier}.npz", *probs)
-    write_image(labels, path, label=True)
+        write_probabilities(npz, *probs)
+    try:
+        write_image(labels, path, label=True)
+    except Exception:
+        if probs is not None:
+            npz.unlink(missing_ok=True)  # a case is its label map and its probabilities, or neither
+        raise
     logger.info("wrote %s", path)
     return path

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from segkit.infer.errors import InputMismatchError, OutputError
+from segkit.infer.errors import InputMismatchError
 
 IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 _CHANNEL = re.compile(r"^(?P<cid>.+)_(?P<channel>\d{4})$")
@@ -80,19 +79,3 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         return []
     return [p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower().endswith(IMAGE_ENDINGS)]
-
-
-def check_output_folder(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` if needed and check that files can be written into it.
-
-    Raises:
-        OutputError: it cannot be created or written.
-    """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".segkit-write-test-"):
-            pass
-    except OSError as err:
-        raise OutputError(f"output folder {folder} is not writable ({err.strerror or err})") from err
-    return folder

@@ -73,7 +73,7 @@ def predict(
 
     began = time.perf_counter()
     from segkit.infer.batch import BatchOptions, predict_folder
-    from segkit.infer.cases import check_output_folder, find_input_cases
+    from segkit.infer.cases import find_input_cases
     from segkit.infer.predictor import PredictOptions, Predictor
     from segkit.infer.progress import case_progress
 
@@ -84,7 +84,6 @@ def predict(
     predictor = Predictor.from_model_folder(model, folds=parse_folds(folds), device=device, checkpoint=checkpoint,
                                             options=options)
     total = len(find_input_cases(input, num_channels=predictor.setup.in_channels))
-    check_output_folder(output)  # created only once the model and the inputs are known to be good
     with case_progress(total, quiet=quiet) as advance:
         written = predict_folder(predictor, input, output, on_case=advance,
                                  options=BatchOptions(save_probabilities=save_probabilities, skip_existing=resume,

@@ -65,19 +65,21 @@ def apply(
     plan_file: Annotated[Path, typer.Option("-p", "--plan", help="postprocessing.json.")],
 ) -> None:
     """Apply a postprocessing JSON to every label map in INPUT_DIR."""
-    from segkit.infer.cases import check_output_folder, image_files
+    from segkit.infer.cases import image_files
     from segkit.infer.errors import InferError
+    from segkit.infer.evaluate import read_label_map
     from segkit.infer.postprocessing import PostprocessingPlan, apply_postprocessing
-    from segkit.io import read_image, write_image
+    from segkit.io import write_image
+    from segkit.io.atomic import output_folder
 
     plan = PostprocessingPlan.load(plan_file)
     files = image_files(input_dir)
     if not files:
         raise InferError(f"no label maps in {input_dir}")
-    out = check_output_folder(output_dir)
-    for path in files:
-        image = read_image(path)
-        write_image(image.with_array(apply_postprocessing(image.array, plan)), out / path.name, label=True)
+    with output_folder(output_dir) as out:
+        for path in files:
+            image = read_label_map(path)
+            write_image(image.with_array(apply_postprocessing(image.array, plan)), out / path.name, label=True)
 
 
 @export_app.command()

@@ -18,6 +18,7 @@ import numpy as np
 from segkit.infer.batch import BatchOptions, predict_folder
 from segkit.infer.errors import InferError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders, write_summary
+from segkit.infer.model_folder import check_model_folder
 from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.io.dataset import Dataset
 
@@ -52,9 +53,11 @@ def crossval_cases(model_folder: str | os.PathLike, dataset_folder: str | os.Pat
             nnU-Net keeps it in its preprocessed folder).
 
     Raises:
-        InferError: unreadable splits, no folds, or validation cases that are not in the dataset.
+        InferError: not a model folder, unreadable splits, no folds, or validation cases that are not in the
+            dataset.
     """
     model_folder = Path(model_folder)
+    check_model_folder(model_folder)
     splits = read_splits(splits_file or model_folder / SPLITS_FILE)
     if folds is None:
         folds = [k for k in range(len(splits)) if (model_folder / f"fold_{k}").is_dir()]

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segkit.infer.cases import check_output_folder
 from segkit.infer.errors import InferError
 from segkit.infer.export import indices_to_values
 from segkit.infer.probabilities import LABELS_FILE, load_probabilities, read_label_values, save_probabilities
 from segkit.infer.resampling import best_class, paint_regions
-from segkit.io import read_image, write_image
+from segkit.io import atomic_path, read_image, write_image
+from segkit.io.atomic import output_folder
 
 
 def labels_from_probabilities(probabilities: np.ndarray, label_values: tuple[int, ...] | None = None, *,
@@ -53,7 +53,7 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
 
     Raises:
         InferError: fewer than two folders, no probabilities, folders holding different cases, probabilities of
-            different shapes, or channels that do not fit the labels.
+            different shapes or with NaN, or channels that do not fit the labels.
     """
     folders = [Path(f) for f in folders]
     if len(folders) < 2:
@@ -76,24 +76,27 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
         if other is not None and labels is not None and other != labels:
             raise InferError(f"{folder} predicts labels {list(other[0])}, {folders[0]} labels {list(labels[0])}"
                              " (or one has regions and the other not)")
+    with output_folder(output, side_files=(LABELS_FILE,)) as out:
+        if labels is not None:
+            with atomic_path(out / LABELS_FILE) as tmp:
+                shutil.copyfile(folders[0] / LABELS_FILE, tmp)
+        return [_ensemble_case(case, folders, out, labels=labels, save_probabilities_too=save_probabilities_too)
+                for case in sorted(every_case)]
+
+
+def _ensemble_case(case: str, folders: Sequence[Path], out: Path, *,
+                   labels: tuple[tuple[int, ...], bool] | None, save_probabilities_too: bool) -> Path:
+    """Average one case's probabilities over ``folders``; write its label map (and probabilities) into ``out``."""
     label_values, regions = labels if labels is not None else (None, False)
-    out = check_output_folder(output)
-    if labels is not None:
-        shutil.copyfile(folders[0] / LABELS_FILE, out / LABELS_FILE)
-    written = []
-    for case in sorted(every_case):
-        mean = _mean_probabilities([f / f"{case}.npz" for f in folders])
-        grid_files = sorted(folders[0].glob(f"{case}.*"))
-        grid = next((p for p in grid_files if p.suffix != ".npz"), None)
-        if grid is None:
-            raise InferError(f"case {case}: no label map beside {folders[0] / (case + '.npz')} to take the grid from")
-        image = read_image(grid)
-        name = grid.name
-        if save_probabilities_too:
-            save_probabilities(mean, out / f"{case}.npz")
-        labels_map = labels_from_probabilities(mean, label_values, regions=regions)
-        written.append(write_image(image.with_array(labels_map), out / name, label=True))
-    return written
+    mean = _mean_probabilities([f / f"{case}.npz" for f in folders])
+    grid = next((p for p in sorted(folders[0].glob(f"{case}.*")) if p.suffix != ".npz"), None)
+    if grid is None:
+        raise InferError(f"case {case}: no label map beside {folders[0] / (case + '.npz')} to take the grid from")
+    image = read_image(grid)
+    labels_map = image.with_array(labels_from_probabilities(mean, label_values, regions=regions))
+    if save_probabilities_too:
+        save_probabilities(mean, out / f"{case}.npz")
+    return write_image(labels_map, out / grid.name, label=True)
 
 
 def _mean_probabilities(paths: Sequence[Path]) -> np.ndarray:

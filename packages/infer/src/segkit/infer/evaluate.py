@@ -54,21 +54,43 @@ def _images(folder: Path) -> dict[str, Path]:
     return {p.name: p for p in image_files(folder)}
 
 
-def read_label_pair(pred_path: Path, ref_path: Path) -> tuple[Image, Image]:
-    """Read a predicted and a reference label map that must share one grid and hold whole numbers.
+def read_label_map(path: Path) -> Image:
+    """Read a label map: one 3D volume of whole numbers (a 4D file of a single volume counts as 3D).
 
     Raises:
-        EvaluationError: different grids, or a map with fractional values (not a label map).
+        EvaluationError: several volumes (a 4D file), or fractional values.
     """
-    pred, ref = read_image(pred_path), read_image(ref_path)
+    image = read_image(path)
+    if image.num_channels != 1:
+        raise EvaluationError(f"{path}: holds {image.num_channels} volumes of shape {image.spatial_shape} (a 4D "
+                              f"image), not one 3D label map")
+    image = image.channel(0)
+    values = np.asarray(image.array)
+    if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
+        raise EvaluationError(f"{path}: holds fractional values, not a label map")
+    return image
+
+
+def read_label_pair(pred_path: Path, ref_path: Path) -> tuple[Image, Image]:
+    """Read a predicted and a reference label map (`read_label_map`) that must share one grid.
+
+    Raises:
+        EvaluationError: different grids (the message says whether shape or affine), or not label maps.
+    """
+    pred, ref = read_label_map(pred_path), read_label_map(ref_path)
+    if pred.spatial_shape != ref.spatial_shape:
+        raise EvaluationError(f"{pred_path.name}: prediction grid differs from the reference grid in shape: "
+                              f"{pred.spatial_shape} vs {ref.spatial_shape}")
     if not pred.same_grid(ref, tolerance=1e-3):
-        raise EvaluationError(f"{pred_path.name}: prediction grid {pred.spatial_shape} differs from the reference "
-                              f"grid {ref.spatial_shape} (or their affines differ)")
-    for path, image in ((pred_path, pred), (ref_path, ref)):
-        values = np.asarray(image.array)
-        if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
-            raise EvaluationError(f"{path}: holds fractional values, not a label map")
+        raise EvaluationError(f"{pred_path.name}: prediction grid differs from the reference grid in its affine: "
+                              f"largest entry difference {np.abs(pred.affine - ref.affine).max():.4g}, axis codes "
+                              f"{''.join(pred.axis_codes)} vs {''.join(ref.axis_codes)}, origin "
+                              f"{_round(pred.origin)} vs {_round(ref.origin)}")
     return pred, ref
+
+
+def _round(values: Sequence[float]) -> tuple[float, ...]:
+    return tuple(round(v, 3) for v in values)
 
 
 def _nanmean(values: Sequence[float]) -> float | None:

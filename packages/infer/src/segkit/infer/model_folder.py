@@ -10,7 +10,7 @@ from pathlib import Path
 from torch import nn
 
 from segkit.infer.errors import ModelLoadError
-from segkit.infer.model_setup import ModelSetup, parse_labels, parse_regions_class_order
+from segkit.infer.model_setup import ModelSetup, check_background, parse_labels, parse_regions_class_order
 from segkit.io.model_folder import NNUNET_CHECKPOINT, WEIGHTS_FILE, fold_dir, is_nnunet_result_folder, read_model_info
 from segkit.nets import load_nnunet_checkpoint, load_weights
 from segkit.planning.normalization import Scheme
@@ -58,8 +58,12 @@ def choose_folds(folder: Path, folds, file_name: str) -> tuple[int | str, ...]:
     if repeated:
         raise ModelLoadError(f"fold(s) {', '.join(repeated)} given more than once")
     missing = [f for f in chosen if f not in have]
+    if missing and not have:
+        present = sorted({p.name for p in folder.glob(f"fold_*/*{Path(file_name).suffix}")})
+        raise ModelLoadError(f"{folder}: no fold folder holds {file_name}"
+                             + (f" (they hold {', '.join(present[:5])})" if present else ""))
     if missing:
-        raise ModelLoadError(f"{folder}: fold(s) {missing} not found; available: {list(have) or 'none'}")
+        raise ModelLoadError(f"{folder}: fold(s) {missing} not found (no fold_K/{file_name}); available: {list(have)}")
     return chosen
 
 
@@ -89,13 +93,15 @@ def nnunet_setup(folder: Path, checkpoint_info_axes: tuple[int, ...]) -> tuple[M
     configuration = folder.name.rsplit("__", 1)[-1]
     configs = plans.get("configurations", {})
     if configuration not in configs:
-        raise ModelLoadError(f"{folder}: configuration {configuration!r} (from the folder name) not in plans.json; "
-                             f"there: {', '.join(configs)}")
+        raise ModelLoadError(f"{folder}: configuration {configuration!r} (from the folder name) not in plans.json "
+                             f"(there: {', '.join(configs)}); the model folder must be nnU-Net's result folder, "
+                             "named TRAINER__PLANS__CONFIGURATION (e.g. nnUNetTrainer__nnUNetPlans__3d_fullres)")
     config = dict(configs[configuration])
     while "inherits_from" in config:
         parent = config.pop("inherits_from")
         config = {**configs[parent], **config}
     labels = parse_labels(dataset.get("labels", {}))
+    check_background(labels, f"{folder / 'dataset.json'}: 'labels'")
     tf = list(plans.get("transpose_forward", [0, 1, 2]))
     perm = tuple(2 - tf[2 - m] for m in range(3))
     channels = dataset.get("channel_names", dataset.get("modality", {}))
@@ -167,12 +173,24 @@ def load_model_folder(folder: str | Path, *, folds=None, checkpoint: str = NNUNE
         ModelLoadError: not a model folder, missing folds or files, unsupported configuration.
     """
     folder = Path(folder)
+    if check_model_folder(folder, checkpoint=checkpoint) == "segkit":
+        return _load_segkit(folder, folds)
+    return _load_nnunet(folder, folds, checkpoint)
+
+
+def check_model_folder(folder: str | Path, *, checkpoint: str = NNUNET_CHECKPOINT) -> str:
+    """Return the kind of model folder ``folder`` is: ``"segkit"`` (model.json) or ``"nnunet"`` (a result folder).
+
+    Raises:
+        ModelLoadError: it is missing, a file, or neither kind.
+    """
+    folder = Path(folder)
     if not folder.is_dir():
         found = "is a file, not a folder" if folder.exists() else "not found"
         raise ModelLoadError(f"model folder {found}: {folder}")
     if (folder / "model.json").is_file():
-        return _load_segkit(folder, folds)
+        return "segkit"
     if is_nnunet_result_folder(folder) or any(folder.glob(f"fold_*/{checkpoint}")):
-        return _load_nnunet(folder, folds, checkpoint)
+        return "nnunet"
     raise ModelLoadError(f"{folder} is neither a segkit model folder (model.json) nor an nnU-Net result folder "
                          f"(plans.json, dataset.json, fold_K/{checkpoint})")

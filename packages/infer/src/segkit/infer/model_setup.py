@@ -70,8 +70,7 @@ class ModelSetup:
         if len(self.normalization) != self.in_channels or len(self.use_mask_for_norm) != self.in_channels:
             raise ModelLoadError(f"configuration {self.configuration!r}: {len(self.normalization)} normalization "
                                  f"schemes for {self.in_channels} input channels")
-        if self.labels.get("background") != 0:
-            raise ModelLoadError("model labels must map 'background' to 0")
+        check_background(self.labels, "model labels")
         regions = [v for k, v in self.labels.items() if k != "background" and isinstance(v, tuple)]
         if self.regions_class_order is None and regions:
             raise ModelLoadError("region labels (lists of label values) need 'regions_class_order'")
@@ -143,6 +142,12 @@ class ModelSetup:
             slice_axis=data.get("slice_axis"),
             regions_class_order=parse_regions_class_order(data.get("regions_class_order")),
         )
+
+
+def check_background(labels: dict, source: str) -> None:
+    """Raise `ModelLoadError` unless ``labels`` maps ``background`` to 0; ``source`` says where they come from."""
+    if labels.get("background") != 0:
+        raise ModelLoadError(f"{source} must map 'background' to 0, got {labels or 'no labels'}")
 
 
 def parse_labels(labels: dict) -> dict[str, int | tuple[int, ...]]:

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from segkit.infer.errors import InferError
+from segkit.infer.errors import InferError, OutputError
 from segkit.infer.model_setup import label_values_of, read_dataset_labels
 from segkit.io import atomic_path
 
@@ -63,22 +63,28 @@ def write_probabilities(path: str | os.PathLike, shape: tuple[int, ...],
     file), which `numpy.load` reads like any other. The archive is not compressed: float probabilities barely
     compress (to 91% of their size at zlib's default level), and compressing them ran at 18 MB/s on these CPUs
     (36 s for the 118 classes of a 3 mm CT).
+
+    Raises:
+        OutputError: the file cannot be written (a full disk); no part of it is left.
     """
     path = Path(path)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": True,
               "shape": (shape[0], *reversed(shape[1:]))}
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-        with archive.open(f"{KEY}.npy", "w", force_zip64=True) as handle:
-            np.lib.format.write_array_header_1_0(handle, header)
-            written = 0
-            for rows, slab in _one_ahead(iter(slabs)):
-                if rows.start != written or slab.shape != (shape[0], rows.stop - rows.start, *shape[2:]):
-                    raise ValueError(f"slab {rows} of shape {slab.shape} does not continue a {shape} array at row "
-                                     f"{written}")
-                handle.write(np.ascontiguousarray(np.moveaxis(slab, 0, -1), dtype=np.float32).data)
-                written = rows.stop
-            if written != shape[1]:
-                raise ValueError(f"slabs end at row {written} of {shape[1]}")
+    try:
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+            with archive.open(f"{KEY}.npy", "w", force_zip64=True) as handle:
+                np.lib.format.write_array_header_1_0(handle, header)
+                written = 0
+                for rows, slab in _one_ahead(iter(slabs)):
+                    if rows.start != written or slab.shape != (shape[0], rows.stop - rows.start, *shape[2:]):
+                        raise ValueError(f"slab {rows} of shape {slab.shape} does not continue a {shape} array at "
+                                         f"row {written}")
+                    handle.write(np.ascontiguousarray(np.moveaxis(slab, 0, -1), dtype=np.float32).data)
+                    written = rows.stop
+                if written != shape[1]:
+                    raise ValueError(f"slabs end at row {written} of {shape[1]}")
+    except OSError as err:  # a full disk: the temp file is gone, nothing half-written stays
+        raise OutputError(f"{path}: could not write ({err.strerror or err})") from err
     return path
 
 
@@ -106,7 +112,7 @@ def load_probabilities(path: str | os.PathLike) -> np.ndarray:
     grid), so its memory layout is the file's.
 
     Raises:
-        InferError: missing file, or no ``probabilities`` array in it.
+        InferError: missing file, no ``probabilities`` array in it, or NaN or infinite values.
     """
     try:
         with np.load(path) as data:
@@ -115,4 +121,6 @@ def load_probabilities(path: str | os.PathLike) -> np.ndarray:
             array = data[KEY]
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
         raise InferError(f"{path}: cannot read probabilities ({err})") from err
+    if not all(np.isfinite(channel).all() for channel in array):  # a channel at a time: no full-size mask
+        raise InferError(f"{path}: probabilities hold NaN or infinite values; predict this case again")
     return np.transpose(array, (0, *range(array.ndim - 1, 0, -1))).astype(np.float32, copy=False)

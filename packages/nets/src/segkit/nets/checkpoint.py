@@ -50,6 +50,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         detail = next((line for line in str(err).splitlines() if "GLOBAL" in line or "got <" in line), "")
+        if not detail.strip():
+            raise CheckpointError(f"{path} is not a readable torch checkpoint (the unpickler rejects it)") from err
         raise CheckpointError(
             f"{path} holds objects outside the safe allow-list, refusing to unpickle them: {detail.strip()[:200]}"
         ) from err

@@ -56,7 +56,7 @@ class DataSetup:
         if not preprocessed.is_dir():
             raise TrainDataError(f"{preprocessed}: preprocessed folder does not exist")
         if not (preprocessed / "plans.json").is_file():
-            raise TrainDataError(f"{preprocessed}: no plans.json (not planned: run `segkit-plan DATASET_DIR -o "
+            raise TrainDataError(f"{preprocessed}: no plans.json (not planned: run `segkit-plan run DATASET_DIR -o "
                                  f"{preprocessed}` first)")
         plans = Plans.load(preprocessed / "plans.json")
         if dataset_json is not None and Path(dataset_json).is_dir():
