@@ -45,3 +45,15 @@ def test_dataset_json_lands_beside_the_plans(tmp_path, small_hippocampus):
     path = copy_dataset_json(small_hippocampus, tmp_path / "out")
     assert path == tmp_path / "out" / "dataset.json"
     assert DatasetInfo.from_file(path) == small_hippocampus.info
+
+
+def test_an_unwritable_output_fails_first_and_a_failed_run_leaves_no_folder(tmp_path, small_hippocampus):
+    from segkit.io.errors import FileWriteError
+    from segkit.planning.runner import RunOptions, plan_and_preprocess
+
+    (tmp_path / "file").write_text("in the way")
+    with pytest.raises(FileWriteError, match="is not writable"):  # before verifying or fingerprinting anything
+        plan_and_preprocess(tmp_path / "missing_dataset", tmp_path / "file" / "out")
+    with pytest.raises(DatasetError):
+        plan_and_preprocess(tmp_path / "missing_dataset", tmp_path / "new" / "out", options=RunOptions(workers=1))
+    assert not (tmp_path / "new").exists()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from segkit.io.atomic import atomic_path
+from segkit.io.atomic import atomic_path, output_folder
 from segkit.io.dataset import Dataset
 from segkit.io.errors import DatasetError
 from segkit.planning.errors import FingerprintError, PlansError
@@ -171,24 +171,26 @@ def plan_and_preprocess(
 
     Raises:
         DatasetError: the dataset is inconsistent (nothing is written then).
+        FileWriteError: ``output`` cannot be written.
     """
-    dataset_dir, output = Path(dataset_dir), Path(output)
-    if options.verify:
-        verify(dataset_dir, workers=options.workers, progress=progress)
-    dataset = Dataset.load(dataset_dir)
-    if not dataset.training:
-        raise DatasetError(f"{dataset_dir}: no training cases in imagesTr")
-    fingerprint = fingerprint_step(dataset, output, workers=options.workers, progress=progress)
-    plans = plan_step(dataset, fingerprint, output, options=options.plan)
-    copy_dataset_json(dataset, output)
-    if options.preprocess:
-        preprocess_step(
-            dataset,
-            plans,
-            output,
-            configurations=options.configurations,
-            workers=options.workers,
-            device=options.device,
-            progress=progress,
-        )
+    dataset_dir = Path(dataset_dir)
+    with output_folder(output) as output:  # unwritable: said before any work; a failed run leaves no new folder
+        if options.verify:
+            verify(dataset_dir, workers=options.workers, progress=progress)
+        dataset = Dataset.load(dataset_dir)
+        if not dataset.training:
+            raise DatasetError(f"{dataset_dir}: no training cases in imagesTr")
+        fingerprint = fingerprint_step(dataset, output, workers=options.workers, progress=progress)
+        plans = plan_step(dataset, fingerprint, output, options=options.plan)
+        copy_dataset_json(dataset, output)
+        if options.preprocess:
+            preprocess_step(
+                dataset,
+                plans,
+                output,
+                configurations=options.configurations,
+                workers=options.workers,
+                device=options.device,
+                progress=progress,
+            )
     return plans
