@@ -37,9 +37,12 @@ def as_scan(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -
     """The checked 3D scan of `as_image` (a 4D image of one volume gives that volume).
 
     Raises:
-        SegtoolError: not one 3D volume, or NaN/Inf values.
+        SegtoolError: not one 3D volume, voxels that are not numbers (complex, RGB), or NaN/Inf values.
     """
     image = as_image(image)
+    if image.array.dtype.kind not in "biuf":  # as segkit.io refuses them in files
+        raise SegtoolError(f"voxels of type {image.array.dtype} are not supported; expected integer or "
+                           "floating-point values")
     if image.num_channels != 1:
         raise SegtoolError(f"expected a single-channel 3D scan, got {image.num_channels} channels")
     if min(image.spatial_shape) < 2:
