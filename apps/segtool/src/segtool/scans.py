@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 
 from segkit.io import Image, SegkitError, read_image
+from segkit.io.reading import check_voxel_type
 from segtool.errors import SegtoolError
 
 
@@ -30,7 +31,7 @@ def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
     array = np.asanyarray(image.dataobj)
     if array.ndim == 4:
         array = np.moveaxis(array, -1, 0)
-    return Image(array, image.affine)
+    return check_voxel_type(Image(array, image.affine), "the nibabel image")
 
 
 def as_scan(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
@@ -40,9 +41,6 @@ def as_scan(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -
         SegtoolError: not one 3D volume, voxels that are not numbers (complex, RGB), or NaN/Inf values.
     """
     image = as_image(image)
-    if image.array.dtype.kind not in "biuf":  # as segkit.io refuses them in files
-        raise SegtoolError(f"voxels of type {image.array.dtype} are not supported; expected integer or "
-                           "floating-point values")
     if image.num_channels != 1:
         raise SegtoolError(f"expected a single-channel 3D scan, got {image.num_channels} channels")
     if min(image.spatial_shape) < 2:

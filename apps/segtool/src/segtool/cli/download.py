@@ -30,6 +30,7 @@ def download(
                 context.out().print(f"{task} {each.value}: {entry.name} -> {path}")
         finder = registry.crop_finder(spec)
         if finder is not None:  # the models that find the region the task runs on
-            for entry, path in ensure_task(*finder, registry=registry, store=store,
+            finder_task, finder_mode = finder
+            for entry, path in ensure_task(finder_task, finder_mode, registry=registry, store=store,
                                            progress_for=context.progress_for(bars)):
-                context.out().print(f"{task} crop ({finder[0].name} {finder[1].value}): {entry.name} -> {path}")
+                context.out().print(f"{task} crop ({finder_task.name} {finder_mode.value}): {entry.name} -> {path}")

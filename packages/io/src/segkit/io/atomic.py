@@ -73,9 +73,8 @@ def writable_folder(folder: str | os.PathLike) -> Path:
 
 @contextlib.contextmanager
 def output_folder(folder: str | os.PathLike, *, side_files: Collection[str] = ()) -> Iterator[Path]:
-    """Yield ``folder`` (created and checked by `writable_folder`); if the block fails having
-    written nothing there but ``side_files`` (names, such as ``dataset.json``), remove what this run created: those
-    files, then the folders.
+    """Yield ``folder`` (created and checked by `writable_folder`); if the block fails having written nothing there
+    but ``side_files`` (names, such as ``dataset.json``), remove what this run created: those files, then the folders.
 
     Files that were there before, and any other file written (a finished case), are kept.
     """

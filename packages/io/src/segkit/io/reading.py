@@ -34,10 +34,18 @@ def read_image(path: str | os.PathLike) -> Image:
         ImageGeometryError: the file's geometry is invalid (e.g. zero spacing).
     """
     path = Path(path)
-    image = _read_any(path)
+    return check_voxel_type(_read_any(path), str(path))
+
+
+def check_voxel_type(image: Image, source: str) -> Image:
+    """Return ``image`` if its voxels are bool, integer or floating-point numbers.
+
+    Raises:
+        ImageReadError: other voxels (complex, RGB, structured), named with ``source``.
+    """
     if image.array.dtype.kind not in "biuf":
         raise ImageReadError(
-            f"{path}: voxels of type {image.array.dtype} are not supported; expected integer or floating-point values"
+            f"{source}: voxels of type {image.array.dtype} are not supported; expected integer or floating-point values"
         )
     return image
 
