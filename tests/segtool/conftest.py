@@ -102,13 +102,15 @@ def make_registry(tmp_path):
 
     Its model runs without test-time mirroring unless ``mirroring`` (eight times faster on the CPU; segtool's own
     default, the registry's setting, is checked with mirroring on). ``crop`` (a registry ``crop`` without its task)
-    adds a sub-task ``hippo_part`` run on the region that ``hippo``'s models find.
+    adds a sub-task ``hippo_part`` run on the region that ``hippo``'s models find; ``model_sizes`` (size -> plans)
+    the other sizes ``hippo`` comes in.
     """
 
     def make(url: str, sha256: str | None, name: str = "Dataset004_Hippocampus", *, fastest: bool = False,
              fast: bool = False, modality: str = "MR", body: bool = False,
              input_resampling: str = "predictor", spacing_mm: float | list[float] = 1.0,
-             label_export: str = "resample", mirroring: bool = False, crop: dict | None = None) -> Path:
+             label_export: str = "resample", mirroring: bool = False, crop: dict | None = None,
+             model_sizes: dict[str, str] | None = None) -> Path:
         model = {"name": name, "url": url, "sha256": sha256, "size": None, "format": "nnunetv2",
                  "trainer": "nnUNetTrainer_refShort", "plans": "nnUNetPlans", "configuration": "3d_fullres",
                  "folds": [0], "spacing_mm": spacing_mm, "step_size": 0.5, "mirroring": mirroring, "precision": "fp32",
@@ -117,7 +119,7 @@ def make_registry(tmp_path):
         registry = {"format_version": 1, "tasks": {"hippo": {
             "modality": modality, "labels": {"1": "anterior", "2": "posterior"},
             "modes": {"default": [model], **({"fastest": [model]} if fastest else {}),
-                      **({"fast": [model]} if fast else {})}}}}
+                      **({"fast": [model]} if fast else {})}, "model_sizes": model_sizes or {}}}}
         if body:  # the same model stands in for the body task: what it finds is the region to crop to
             body_labels = {"1": "body_trunc", "2": "body_extremities"}
             body_model = {**model, "labels": body_labels}

@@ -22,6 +22,7 @@ from segkit.io import Image, read_image
 from segkit.io.label_table import label_table_extension
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.registry import (
+    BIG,
     InputResampling,
     LabelExport,
     Mode,
@@ -86,6 +87,8 @@ class SegmentOptions:
             ``resampling_order`` then has no effect). Locating models are unchanged.
         crop_path: a folder with a mask (``<class>.nii.gz``, on the scan's grid) of each class a sub-task is cropped
             to, e.g. an earlier ``total`` output, used instead of finding them (TotalSegmentator's ``--crop_path``).
+        model_size: ``big`` (the task's models as listed), or another size the task comes in (``total_v3``:
+            ``small``, its models trained with ResEnc L plans; TotalSegmentator's ``--model_size``).
     """
 
     task: str = "total"
@@ -104,6 +107,7 @@ class SegmentOptions:
     force_split: bool = False
     higher_order_resampling: bool = False
     crop_path: Path | None = None
+    model_size: str = BIG
 
     def __post_init__(self) -> None:
         try:
@@ -167,7 +171,7 @@ class Segmenter:
                  store: WeightsStore | None = None, progress_for: ModelProgress = lambda entry: None) -> None:
         self.options = options
         self.registry = registry or load_registry()
-        self.task: Task = self.registry.task(options.task)
+        self.task: Task = self.registry.task(options.task).sized(options.model_size)
         self.roi_values = _roi_values(self.task, options.roi_subset)
         self._numbering = self._v1_numbering() if options.v1_order else None
         self._store = store or WeightsStore(weights_dir())
@@ -445,6 +449,7 @@ def segment(
     higher_order_resampling: bool = False,
     save_probabilities: str | os.PathLike | None = None,
     crop_path: str | os.PathLike | None = None,
+    model_size: str = BIG,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -455,7 +460,7 @@ def segment(
             ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
             None writes nothing.
         task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop, body_seg, resampling_order,
-            v1_order, force_split, higher_order_resampling, crop_path: see `SegmentOptions`.
+            v1_order, force_split, higher_order_resampling, crop_path, model_size: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
             and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
@@ -499,7 +504,7 @@ def segment(
                              remove_small_blobs=blobs, save_lowres=save_lowres, robust_crop=robust_crop,
                              body_seg=body_seg, resampling_order=resampling_order, v1_order=v1_order,
                              force_split=force_split, higher_order_resampling=higher_order_resampling,
-                             crop_path=crop_path)
+                             crop_path=crop_path, model_size=model_size)
     stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
     types = requested_types(output_type, None if output is None else Path(output), ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,

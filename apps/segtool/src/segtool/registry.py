@@ -5,11 +5,13 @@ A task has a global label map (value -> class name) and up to three modes (``def
 same image and paints their local labels into the global map, matched by class name, in
 list order (a later part overwrites an earlier one). A sub-task's models run on a region
 that another task's models find first (its ``crop``: TotalSegmentator's lung vessels run on
-the lungs that ``total`` finds).
+the lungs that ``total`` finds). A task may come in other model sizes: the same models
+trained with other plans (``model_sizes``: TotalSegmentator's ``total_v3`` small).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -34,6 +36,10 @@ class Mode(str, Enum):
         if fast and fastest:
             raise SegtoolError("choose either --fast or --fastest, not both")
         return cls.FASTEST if fastest else cls.FAST if fast else cls.DEFAULT
+
+
+#: the model size every task has: its models as the registry lists them
+BIG = "big"
 
 
 class ModelFormat(str, Enum):
@@ -161,7 +167,8 @@ class Task:
 
     ``label_orders`` holds other numberings of the classes, matched by name (``v1``: TotalSegmentator v1's);
     ``cleanup`` the connected-component clean-up of each model's map (`Cleanup`); ``crop`` the region a sub-task's
-    models run on (`Crop`; None: the whole scan).
+    models run on (`Crop`; None: the whole scan); ``model_sizes`` other sizes of its models (size -> the plans they
+    were trained with; `BIG`, the models as listed, is always there).
     """
 
     name: str
@@ -172,11 +179,16 @@ class Task:
     label_orders: dict[str, dict[int, str]] = field(default_factory=dict)
     cleanup: Cleanup = Cleanup()
     crop: Crop | None = None
+    model_sizes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = sorted({*self.cleanup.keep_largest, *self.cleanup.min_component_mm3} - set(self.labels.values()))
         if unknown:
             raise ValueError(f"task {self.name!r}: cleanup names classes it does not have: {', '.join(unknown)}")
+        if BIG in self.model_sizes:
+            raise ValueError(f"task {self.name!r}: model size {BIG!r} is the models as listed, not one of model_sizes")
+        if self.model_sizes and any(m.format is not ModelFormat.NNUNETV2 for m in self.all_models()):
+            raise ValueError(f"task {self.name!r}: model sizes choose nnU-Net plans; all its models must be nnunetv2")
 
     def models(self, mode: Mode | str = Mode.DEFAULT) -> tuple[ModelEntry, ...]:
         """Models of ``mode``; raises `UnknownTaskError` listing the modes this task has."""
@@ -186,6 +198,22 @@ class Task:
                 f"task {self.name!r} has no {mode.value!r} mode; it has: {', '.join(m.value for m in self.modes)}"
             )
         return self.modes[mode]
+
+    @property
+    def sizes(self) -> list[str]:
+        """The model sizes this task comes in, `BIG` first."""
+        return [BIG, *self.model_sizes]
+
+    def sized(self, size: str | None) -> Task:
+        """This task with the models of ``size`` (None or `BIG`: as listed; another: the same models with the plans
+        of that size, installed from the same zips); raises `UnknownTaskError` for a size it lacks."""
+        if size in (None, BIG):
+            return self
+        if size not in self.model_sizes:
+            raise UnknownTaskError(f"task {self.name!r} has no {size!r} model size; it has: {', '.join(self.sizes)}")
+        plans = self.model_sizes[size]
+        return dataclasses.replace(self, modes={mode: tuple(dataclasses.replace(m, plans=plans) for m in models)
+                                                for mode, models in self.modes.items()})
 
     @property
     def class_names(self) -> list[str]:
@@ -259,7 +287,7 @@ def _parse_tasks(data: dict) -> dict[str, Task]:
                   for order, numbering in task.get("label_orders", {}).items()}
         crop = Crop.from_dict(task["crop"]) if "crop" in task else None
         tasks[name] = Task(name, task["modality"], labels, modes, task.get("description", ""), orders,
-                           Cleanup.from_dict(task.get("cleanup", {})), crop)
+                           Cleanup.from_dict(task.get("cleanup", {})), crop, dict(task.get("model_sizes", {})))
     for task in tasks.values():
         _check_crop(task, tasks)
     return tasks

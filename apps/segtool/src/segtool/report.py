@@ -28,8 +28,10 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
         "task": task.name,
         "modality": task.modality,
         "mode": options.mode.value,
+        "model_size": options.model_size,
         "device": segmenter.device,
-        "models": [{"name": entry.name, "format": entry.format.value, "configuration": entry.configuration,
+        "models": [{"name": entry.name, "format": entry.format.value, "plans": entry.plans,
+                    "configuration": entry.configuration,
                     "folds": list(predictor.folds), "sha256": entry.sha256, "step": predictor.options.step,
                     "tta": predictor.options.tta, "precision": str(predictor.network_dtype).removeprefix("torch.")}
                    for entry, predictor in segmenter.all_models],

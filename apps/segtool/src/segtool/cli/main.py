@@ -12,6 +12,7 @@ from segkit.io.errors import SegkitError
 from segtool.cli import combine, download, info, tasks, weights
 from segtool.cli.choices import OutputType, Precision, StatsAggregation
 from segtool.cli.totalseg_style import TotalSegmentatorStyle
+from segtool.registry import BIG
 
 MODELS, REGIONS, STATISTICS = "Models", "Regions", "Statistics"  # groups of options in --help
 
@@ -55,6 +56,9 @@ def segment(
         "--fast", "-f", help="Faster, lower-resolution (3 mm) models.", rich_help_panel=MODELS)] = False,
     fastest: Annotated[bool, typer.Option(
         "--fastest", "-ff", help="Fastest, coarsest (6 mm) models.", rich_help_panel=MODELS)] = False,
+    model_size: Annotated[str, typer.Option(
+        "--model-size", "-ms", metavar="SIZE", help="big, or another size the task comes in (total_v3: small, its "
+                                                    "ResEnc models).", rich_help_panel=MODELS)] = BIG,
     device: Annotated[str, typer.Option(
         "--device", "-d", help="auto, cpu, cuda or cuda:N (or gpu, gpu:N).", rich_help_panel=MODELS)] = "auto",
     ml: Annotated[bool, typer.Option("--ml", "-ml", help="One multilabel file instead of one mask per class.")] = False,
@@ -167,7 +171,7 @@ def segment(
         precision=precision.value if precision else None, roi_subset=(*(roi_subset or ()), *(roi_subset_robust or ())),
         robust_crop=robust_crop or bool(roi_subset_robust), body_seg=body_seg, remove_small_blobs=remove_small_blobs,
         save_lowres=save_lowres, resampling_order=resampling_order, v1_order=v1_order, force_split=force_split,
-        higher_order_resampling=higher_order_resampling, crop_path=crop_path)
+        higher_order_resampling=higher_order_resampling, crop_path=crop_path, model_size=model_size)
     request = OutputRequest(
         ml=ml, output_types=requested_types([t.value for t in output_type or [OutputType.NIFTI]], output, ml=ml),
         preview=preview, skip_saving=skip_saving, saving_threads=nr_thr_saving,

@@ -11,8 +11,8 @@ from segtool.cli import context
 
 
 def tasks() -> None:
-    """List the tasks, their modality, classes, which task finds a sub-task's region, and which weights are
-    installed."""
+    """List the tasks, their modality, classes, which task finds a sub-task's region, modes (and model sizes), and
+    which weights are installed."""
     registry, store = context.registry(), context.store()
     table = Table("task", "modality", "classes", "region found by", "modes", "installed")
     for name, task in sorted(registry.tasks.items()):
@@ -21,8 +21,9 @@ def tasks() -> None:
             done = sum(store.is_installed(m) for m in models)
             modes.append(f"{mode.value} {done}/{len(models)}")
         installed = all(store.is_installed(m) for m in task.all_models())
+        sizes = f" (sizes: {', '.join(task.sizes)})" if task.model_sizes else ""
         table.add_row(name, task.modality, str(len(task.labels)), task.crop.task if task.crop else "",
-                      ", ".join(m.value for m in task.modes), "all" if installed else "; ".join(modes))
+                      ", ".join(m.value for m in task.modes) + sizes, "all" if installed else "; ".join(modes))
     context.out().print(table)
 
 
