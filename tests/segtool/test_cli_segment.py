@@ -798,3 +798,15 @@ def test_api_statistics_to_a_path_without_saving_masks(hippo_cli, inputs, tmp_pa
     assert not (tmp_path / "out").exists()
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats == result.extra["statistics"] and stats["posterior"]["n_voxels"] == (result.get_fdata() == 2).sum()
+
+
+def test_report_to_standard_output(hippo_cli, inputs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a file named '-' would appear
+    out = tmp_path / "out.nii.gz"
+    result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(out), "-ta", "hippo", "--ml", "--no-tta",
+                                 "-rp", "-"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)  # the report alone: the messages went to standard error
+    assert report["scans"] == [{"input": str(inputs[CASES[0]]), "files": [str(out), str(tmp_path / "out.json")]}]
+    assert f"done: 1 of 1 scan(s) segmented into {out}" in result.stderr
+    assert not (tmp_path / "-").exists()

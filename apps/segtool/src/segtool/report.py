@@ -4,6 +4,7 @@ options, the classes, the run time and every file written."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from segkit.io.atomic import atomic_path
@@ -11,6 +12,8 @@ from segtool.api import Segmenter
 from segtool.errors import SegtoolError
 from segtool.run import OutputRequest, ScanOutputs
 from segtool.versions import versions
+
+STDOUT = Path("-")  #: the report path that means standard output
 
 
 def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request: OutputRequest,
@@ -59,7 +62,10 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
 
 
 def write_report(report: dict, path: Path) -> Path:
-    """Write ``report`` as JSON to ``path`` (all or nothing)."""
+    """Write ``report`` as JSON to ``path`` (all or nothing), or to standard output for `STDOUT`."""
+    if path == STDOUT:
+        sys.stdout.write(json.dumps(report, indent=1) + "\n")
+        return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:

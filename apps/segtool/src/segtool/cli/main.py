@@ -116,7 +116,8 @@ def segment(
         "--nr-thr-saving", "-ns", metavar="N", help="Masks written at a time (default: one per CPU).")] = None,
     report: Annotated[Path | None, typer.Option(
         "--report", "-rp", metavar="PATH",
-        help="Write a JSON record of the run: versions, models, options, classes, time, files written.")] = None,
+        help="Write a JSON record of the run: versions, models, options, classes, time, files written ('-': to "
+             "standard output, the messages then to standard error).")] = None,
     preview: Annotated[bool, typer.Option("--preview", "-p", help="Write preview.png.")] = False,
     save_probabilities: Annotated[Path | None, typer.Option(
         "--save-probabilities", "-sp", metavar="PATH",

@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from segkit.io.console import USAGE_ERROR, print_error
 from segtool.api import Segmenter, SegmentOptions
 from segtool.cli import context
 from segtool.registry import ModelEntry
+from segtool.report import STDOUT, run_report, write_report
 from segtool.run import OutputRequest, ScanOutputs, check_side_file, find_scans, plan_targets, run_many
 
 
@@ -20,12 +23,12 @@ def run_segment(input_path: Path, output: Path, options: SegmentOptions, request
     scans, batch = find_scans(input_path)
     # before the models load: a bad output fails fast
     targets = plan_targets(scans, output, request, batch=batch, lowres=options.save_lowres)
-    if report is not None:
+    if report is not None and report != STDOUT:
         check_side_file(report, scans, "report")
     with context.download_bars(quiet) as bars:
         segmenter = Segmenter(options, registry=context.registry(), store=context.store(),
                               progress_for=context.progress_for(bars))
-    console = context.out()
+    console = Console(stderr=True, soft_wrap=True) if report == STDOUT else context.out()  # stdout: the report's
     done: list[tuple[Path, ScanOutputs]] = []
     with context.step_bars(quiet) as bars:
         progress = bars.add_task(f"segmenting ({options.task}, {options.mode.value})", total=len(scans))
@@ -47,8 +50,6 @@ def run_segment(input_path: Path, output: Path, options: SegmentOptions, request
     for scan, message in failures:
         print_error(message if str(scan) in message else f"{scan}: {message}")
     if report is not None:
-        from segtool.report import run_report, write_report
-
         write_report(run_report(segmenter, input_path=input_path, output=output,
                                 request=request, done=done, failures=failures,
                                 seconds=time.perf_counter() - started), report)
