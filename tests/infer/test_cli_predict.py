@@ -185,3 +185,28 @@ def test_nnunet_spelling_of_several_folds_is_accepted():
     assert joined == ["-i", "in", "-f", "0,1,all", "--no-tta", "--folds", "3", "-o", "out"]
     assert parse_folds([joined[3]]) == (0, 1, "all")
     assert join_fold_values(["-f", "0,2"]) == ["-f", "0,2"]
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_an_output_folder_that_is_the_input_folder_is_refused_before_any_work(hippo_model_dir, predictions_dir,
+                                                                             tmp_path):
+    inputs = _two_cases(predictions_dir, tmp_path)
+    (tmp_path / "link").symlink_to(inputs)
+    before = _snapshot(inputs)
+    single = sorted(inputs.iterdir())[0]
+    for given, out in ((inputs, inputs), (inputs, inputs / "."), (inputs, tmp_path / "link"), (single, inputs)):
+        result = CliRunner().invoke(app, _args(given, out, tmp_path / "no_model_is_loaded"))
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [f"error: output folder {out} is the input folder {inputs}: "
+                                                      f"outputs there would replace or join the inputs; choose "
+                                                      f"another output folder"]
+        assert sorted(p.name for p in inputs.iterdir()) == sorted(before) and _snapshot(inputs) == before
+    # a folder inside the input folder is fine: cases are not searched for in subfolders
+    result = CliRunner().invoke(app, _args(inputs, inputs / "pred", hippo_model_dir))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (inputs / "pred").iterdir()) == ["dataset.json", "hippocampus_033.nii.gz",
+                                                                   "hippocampus_035.nii.gz"]
+    assert _snapshot(inputs) == before

@@ -73,3 +73,23 @@ def test_bad_requests_exit_2(hippo_model_dir, hippocampus_dir, tmp_path):
     result = runner.invoke(crossval_app, ["-m", str(fake), *base[2:]])
     assert result.exit_code == 2 and f"{fake} is neither a segkit model folder" in result.output
     assert not (tmp_path / "cv").exists()
+
+
+def test_an_output_folder_that_is_a_dataset_folder_is_refused(hippo_model_dir, hippocampus_dir, tmp_path):
+    dataset = tmp_path / "Dataset004_Hippocampus"
+    for sub in ("imagesTr", "labelsTr"):
+        (dataset / sub).mkdir(parents=True)
+    shutil.copy(hippocampus_dir / "dataset.json", dataset)
+    shutil.copy(hippocampus_dir / "imagesTr" / "hippocampus_001_0000.nii.gz", dataset / "imagesTr")
+    shutil.copy(hippocampus_dir / "labelsTr" / "hippocampus_001.nii.gz", dataset / "labelsTr")
+    splits = tmp_path / "splits_final.json"
+    splits.write_text(json.dumps([{"train": [], "val": ["hippocampus_001"]}]))
+    before = {p: p.read_bytes() for p in dataset.rglob("*") if p.is_file()}
+    for out in (dataset, dataset / "imagesTr", dataset / "labelsTr"):
+        result = CliRunner().invoke(crossval_app, ["-m", str(hippo_model_dir), "-d", str(dataset), "-o", str(out),
+                                                   "--splits", str(splits), *OPTIONS])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [f"error: output folder {out} is the input folder {out}: "
+                                                      f"outputs there would replace or join the inputs; choose "
+                                                      f"another output folder"]
+        assert {p: p.read_bytes() for p in dataset.rglob("*") if p.is_file()} == before

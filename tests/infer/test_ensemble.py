@@ -90,3 +90,19 @@ def test_bad_probabilities_exit_2_and_leave_nothing_unless_a_case_was_written(pr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", f"{first}.nii.gz"]
     written = read_image(tmp_path / "out" / f"{first}.nii.gz")
     assert np.array_equal(written.affine, read_image(tta / f"{first}.nii.gz").affine)
+
+
+def test_an_output_folder_that_is_an_input_folder_is_refused(predictions_dir, tmp_path):
+    case = "hippocampus_033"
+    _prediction_folder(predictions_dir / "hippocampus_tta", tmp_path / "a", [case])
+    _prediction_folder(predictions_dir / "hippocampus_notta", tmp_path / "b", [case])
+    (tmp_path / "link").symlink_to(tmp_path / "b")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for out, folder in ((tmp_path / "a", "a"), (tmp_path / "a" / ".", "a"), (tmp_path / "link", "b")):
+        result = CliRunner().invoke(ensemble_app, [str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out),
+                                                   "--save-probabilities"])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [f"error: output folder {out} is the input folder "
+                                                      f"{tmp_path / folder}: outputs there would replace or join "
+                                                      f"the inputs; choose another output folder"]
+        assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before

@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from segkit.infer.cli_evaluate import app
-from segkit.infer.errors import EvaluationError
+from segkit.infer.errors import EvaluationError, InferError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders
 from segkit.io import Image, read_image, write_image
 
@@ -123,3 +123,25 @@ def test_a_grid_mismatch_says_whether_shape_or_affine(hippocampus_dir, tmp_path)
     result = CliRunner().invoke(app, [str(tmp_path / "shape"), str(tmp_path / "ref"), "--quiet"])
     assert result.exit_code == 2
     assert f"in shape: {(ref.spatial_shape[0] - 2, *ref.spatial_shape[1:])} vs {ref.spatial_shape}" in result.output
+
+
+def test_background_or_negative_labels_are_refused_absent_ones_are_not(predictions_dir, hippocampus_dir, tmp_path):
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for name in ("hippocampus_033.nii.gz", "hippocampus_035.nii.gz"):
+        (pred / name).write_bytes((predictions_dir / "hippocampus_tta" / name).read_bytes())
+    args = [str(pred), str(hippocampus_dir / "labelsTr"), "--chill", "--quiet"]
+    for labels, shown in ((["-1"], "-1"), (["0"], "0"), (["1", "-l", "0"], "0")):
+        result = CliRunner().invoke(app, [*args, "-l", *labels])  # the default output is PRED/summary.json
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [f"error: labels must be whole numbers > 0 (0 is the background) "
+                                                      f"or regions of them, got {shown}; give foreground labels only"]
+        assert sorted(p.name for p in pred.iterdir()) == ["hippocampus_033.nii.gz", "hippocampus_035.nii.gz"]
+    with pytest.raises(InferError, match=r"got 2\.5, \(1, 0\);"):
+        EvaluateOptions(labels=(1, 2.5, (1, 0)))
+    # a label that no map holds is scored as nnU-Net scores it: empty on both sides, so no value
+    result = CliRunner().invoke(app, [*args, "-l", "1", "-l", "7"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((pred / "summary.json").read_text())
+    assert summary["labels"] == [1, 7] and summary["mean"]["7"]["dice"] is None
+    assert summary["mean"]["1"]["dice"] > 0.7

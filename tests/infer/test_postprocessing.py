@@ -162,3 +162,34 @@ def test_a_4d_or_corrupt_label_map_exits_2_and_leaves_no_output(four_d_predictio
     (corrupt / source.name).write_bytes(source.read_bytes()[:100])
     result = runner.invoke(postprocess_app, ["apply", str(corrupt), str(tmp_path / "o2"), "-p", str(plan)])
     assert result.exit_code == 2 and "Traceback" not in result.output and not (tmp_path / "o2").exists()
+
+
+def test_apply_refuses_its_input_folder_as_output(predictions_dir, tmp_path):
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for name in ("hippocampus_033.nii.gz", "hippocampus_035.nii.gz"):
+        (pred / name).write_bytes((predictions_dir / "hippocampus_tta" / name).read_bytes())
+    plan = PostprocessingPlan(foreground=True, classes=(1, 2)).save(tmp_path / "pp.json")
+    (tmp_path / "link").symlink_to(pred)
+    before = {p.name: p.read_bytes() for p in pred.iterdir()}
+    for out in (pred, pred / ".", tmp_path / "link"):
+        result = CliRunner().invoke(postprocess_app, ["apply", str(pred), str(out), "-p", str(plan)])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [f"error: output folder {out} is the input folder {pred}: outputs "
+                                                      f"there would replace or join the inputs; choose another output "
+                                                      f"folder"]
+        assert {p.name: p.read_bytes() for p in pred.iterdir()} == before
+
+
+def test_background_or_negative_labels_are_refused(predictions_dir, hippocampus_dir, tmp_path):
+    pred, ref = predictions_dir / "hippocampus_tta", hippocampus_dir / "labelsTr"
+    for labels, shown in ((["0"], "0"), (["-1"], "-1"), (["1", "-l", "0", "-l", "-2"], "0, -2")):
+        result = CliRunner().invoke(postprocess_app, ["determine", str(pred), str(ref), "-o", str(tmp_path / "pp.json"),
+                                                      "-l", *labels])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [f"error: labels must be whole numbers > 0 (0 is the background) "
+                                                      f"or regions of them, got {shown}; give foreground labels only"]
+        assert not (tmp_path / "pp.json").exists()
+    for classes in ([0], [[1, 0]], [1.5], [[]]):
+        with pytest.raises(InferError, match="labels must be whole numbers > 0"):
+            PostprocessingPlan(classes=tuple(classes))

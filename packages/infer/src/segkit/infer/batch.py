@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segkit.infer.cases import InputCase, find_input_cases
+from segkit.infer.cases import InputCase, check_output_folder, find_input_cases
 from segkit.infer.errors import InputMismatchError
 from segkit.infer.export import labels_from_logits, probability_slabs
 from segkit.infer.predictor import Predictor
@@ -64,9 +64,10 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
 
     Raises:
         InputMismatchError: no inputs, or an image that does not fit the model.
-        OutputError: the output folder cannot be written.
+        OutputError: the output folder cannot be written, or is the input folder.
     """
     options = options or BatchOptions()
+    check_output_folder(output, [inputs])
     cases = find_input_cases(inputs, num_channels=predictor.setup.in_channels)
     if options.case_ids is not None:
         missing = sorted(options.case_ids - {case.identifier for case in cases})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from segkit.infer.errors import InputMismatchError
+from segkit.infer.errors import InputMismatchError, OutputError
 
 IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 _CHANNEL = re.compile(r"^(?P<cid>.+)_(?P<channel>\d{4})$")
@@ -79,3 +80,19 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         return []
     return [p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower().endswith(IMAGE_ENDINGS)]
+
+
+def check_output_folder(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
+    """Refuse an output folder that is one of the input folders (or an input file's folder), however spelled.
+
+    Outputs written there would replace inputs of the same name or be read as inputs by a later run. A folder
+    inside an input folder is fine: inputs are never searched for in subfolders.
+
+    Raises:
+        OutputError: ``output`` is the same folder as an input's, also through a symlink or ``X/.``.
+    """
+    for path in map(Path, inputs):
+        folder = path.parent if path.is_file() else path
+        if Path(output).is_dir() and folder.is_dir() and os.path.samefile(output, folder):
+            raise OutputError(f"output folder {output} is the input folder {folder}: outputs there would replace or "
+                              f"join the inputs; choose another output folder")

@@ -73,7 +73,7 @@ def predict(
 
     began = time.perf_counter()
     from segkit.infer.batch import BatchOptions, predict_folder
-    from segkit.infer.cases import find_input_cases
+    from segkit.infer.cases import check_output_folder, find_input_cases
     from segkit.infer.predictor import PredictOptions, Predictor
     from segkit.infer.progress import case_progress
 
@@ -81,6 +81,7 @@ def predict(
                              fast_export=fast_export, num_threads=threads)
     if not input.exists():
         raise InferError(f"input {input} does not exist")
+    check_output_folder(output, [input])  # before loading the model
     predictor = Predictor.from_model_folder(model, folds=parse_folds(folds), device=device, checkpoint=checkpoint,
                                             options=options)
     total = len(find_input_cases(input, num_channels=predictor.setup.in_channels))

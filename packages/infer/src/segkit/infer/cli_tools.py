@@ -45,11 +45,11 @@ def determine(
     from segkit.infer.evaluate import EvaluateOptions
     from segkit.infer.postprocessing import determine_postprocessing, label_pairs
 
+    # the labels are checked before any image is read
+    options = (EvaluateOptions.from_dataset_json(dataset_json) if dataset_json is not None
+               else EvaluateOptions(labels=labels or None))
+    labels, ignore = options.labels, options.ignore_label
     pairs = label_pairs(pred_dir, ref_dir)
-    ignore = None
-    if dataset_json is not None:
-        options = EvaluateOptions.from_dataset_json(dataset_json)
-        labels, ignore = list(options.labels), options.ignore_label
     if not labels:
         labels = sorted({int(v) for p, r in pairs for v in np.union1d(np.unique(p), np.unique(r)) if 0 < v != ignore})
     plan = determine_postprocessing(pairs, labels, ignore_label=ignore)
@@ -65,13 +65,14 @@ def apply(
     plan_file: Annotated[Path, typer.Option("-p", "--plan", help="postprocessing.json.")],
 ) -> None:
     """Apply a postprocessing JSON to every label map in INPUT_DIR."""
-    from segkit.infer.cases import image_files
+    from segkit.infer.cases import check_output_folder, image_files
     from segkit.infer.errors import InferError
     from segkit.infer.evaluate import read_label_map
     from segkit.infer.postprocessing import PostprocessingPlan, apply_postprocessing
     from segkit.io import write_image
     from segkit.io.atomic import output_folder
 
+    check_output_folder(output_dir, [input_dir])
     plan = PostprocessingPlan.load(plan_file)
     files = image_files(input_dir)
     if not files:

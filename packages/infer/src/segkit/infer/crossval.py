@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from segkit.infer.batch import BatchOptions, predict_folder
+from segkit.infer.cases import check_output_folder
 from segkit.infer.errors import InferError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders, write_summary
 from segkit.infer.model_folder import check_model_folder
@@ -96,8 +97,12 @@ def predict_crossval(model_folder: str | os.PathLike, dataset_folder: str | os.P
     Returns:
         `evaluate_folders`' summary plus ``"model"`` (the model folder, for `segkit-find-best`'s commands) and
         ``"folds"``: per fold, its number of cases and mean Dice per label.
+
+    Raises:
+        OutputError: ``output`` is the dataset folder, its ``imagesTr`` or its ``labelsTr``.
     """
     dataset = Dataset.load(dataset_folder)
+    check_output_folder(output, [dataset.root, dataset.root / "imagesTr", dataset.root / "labelsTr"])
     batch = batch or BatchOptions()
     for fold, ids in cases.items():
         predictor = Predictor.from_model_folder(model_folder, folds=[fold], device=device, options=options)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from segkit.infer.cases import check_output_folder
 from segkit.infer.errors import InferError
 from segkit.infer.export import indices_to_values
 from segkit.infer.probabilities import LABELS_FILE, load_probabilities, read_label_values, save_probabilities
@@ -54,6 +55,7 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
     Raises:
         InferError: fewer than two folders, no probabilities, folders holding different cases, probabilities of
             different shapes or with NaN, or channels that do not fit the labels.
+        OutputError: ``output`` is one of ``folders``.
     """
     folders = [Path(f) for f in folders]
     if len(folders) < 2:
@@ -61,6 +63,7 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
     for folder in folders:
         if not folder.is_dir():
             raise InferError(f"folder {folder} does not exist")
+    check_output_folder(output, folders)
     held = [{p.stem for p in f.glob("*.npz")} for f in folders]
     every_case = set.union(*held)
     if not every_case:

@@ -12,7 +12,7 @@ import numpy as np
 
 from segkit.infer.cases import image_files
 from segkit.infer.errors import EvaluationError
-from segkit.infer.metrics import LabelOrRegion, as_label_or_region, case_metrics, label_key
+from segkit.infer.metrics import LabelOrRegion, case_metrics, foreground_classes, label_key
 from segkit.infer.model_setup import read_dataset_labels
 from segkit.io import Image, atomic_path, read_image
 
@@ -21,7 +21,11 @@ METRICS = ("dice", "iou", "nsd", "hd95")
 
 @dataclass(frozen=True)
 class EvaluateOptions:
-    """Args: labels or regions to score (None: every nonzero value found); ignore label; NSD tolerance (mm)."""
+    """Args: labels or regions to score (> 0; None: every nonzero value found); ignore label; NSD tolerance (mm).
+
+    Raises:
+        InferError: a negative tolerance, or a label that is not a whole number > 0.
+    """
 
     labels: tuple[LabelOrRegion, ...] | None = None
     ignore_label: int | None = None
@@ -31,7 +35,7 @@ class EvaluateOptions:
         if self.tolerance_mm < 0:
             raise EvaluationError(f"tolerance must be >= 0 mm, got {self.tolerance_mm}")
         if self.labels is not None:
-            object.__setattr__(self, "labels", tuple(map(as_label_or_region, self.labels)))
+            object.__setattr__(self, "labels", foreground_classes(self.labels))
 
     @classmethod
     def from_dataset_json(cls, path: str | os.PathLike, *, tolerance_mm: float = 1.0) -> EvaluateOptions:

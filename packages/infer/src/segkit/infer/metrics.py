@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import binary_erosion, distance_transform_edt, generate_binary_structure
 
+from segkit.infer.errors import InferError
+
 LabelOrRegion = int | tuple[int, ...]
 
 
@@ -30,6 +32,24 @@ def label_key(label: LabelOrRegion) -> str:
 def as_label_or_region(value) -> LabelOrRegion:
     """A label value (int) or a region (list or tuple of label values, returned as a tuple)."""
     return tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else int(value)
+
+
+def _is_foreground(value) -> bool:
+    members = value if isinstance(value, (list, tuple)) else [value]
+    return bool(members) and all(int(m) == m and m > 0 for m in members)
+
+
+def foreground_classes(values: Sequence) -> tuple[LabelOrRegion, ...]:
+    """`as_label_or_region` of each value, refusing background and values that are not labels.
+
+    Raises:
+        InferError: a label (or a region's label) that is not a whole number > 0, or an empty region.
+    """
+    bad = [v for v in values if not _is_foreground(v)]
+    if bad:
+        raise InferError(f"labels must be whole numbers > 0 (0 is the background) or regions of them, got "
+                         f"{', '.join(map(str, bad))}; give foreground labels only")
+    return tuple(map(as_label_or_region, values))
 
 
 @dataclass(frozen=True)

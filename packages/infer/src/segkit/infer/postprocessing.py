@@ -22,7 +22,7 @@ from scipy.ndimage import find_objects, generate_binary_structure, label
 from segkit.infer.cases import image_files
 from segkit.infer.errors import InferError
 from segkit.infer.evaluate import read_label_pair
-from segkit.infer.metrics import LabelOrRegion, as_label_or_region, label_mask
+from segkit.infer.metrics import LabelOrRegion, foreground_classes, label_mask
 from segkit.io import atomic_path
 
 FORMAT = "segkit-postprocessing/1"
@@ -45,10 +45,7 @@ class PostprocessingPlan:
     dice_after: float | None = None
 
     def __post_init__(self) -> None:
-        classes = tuple(map(as_label_or_region, self.classes))
-        if any(min(c) <= 0 if isinstance(c, tuple) else c <= 0 for c in classes):
-            raise InferError(f"postprocessing classes must be labels (or regions of labels) > 0, got {list(classes)}")
-        object.__setattr__(self, "classes", classes)
+        object.__setattr__(self, "classes", foreground_classes(self.classes))
 
     def to_dict(self) -> dict:
         """JSON object."""
@@ -181,7 +178,7 @@ def determine_postprocessing(pairs: Sequence[tuple[np.ndarray, np.ndarray]], lab
     """
     if not pairs:
         raise InferError("postprocessing needs at least one (prediction, reference) pair")
-    labels = [as_label_or_region(v) for v in labels]
+    labels = list(foreground_classes(labels))
 
     def dice(plan: PostprocessingPlan | None, scored: Sequence[LabelOrRegion]) -> dict[LabelOrRegion, float]:
         done = pairs if plan is None else [(apply_postprocessing(p, plan), r) for p, r in pairs]
