@@ -95,41 +95,50 @@ class ShuffleUpsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = compute_dtype(x)
-        n, c, *spatial = x.shape
-        dims, o = len(spatial), self.out_channels
-        weight, bias = self.weight.to(dtype), self.bias.to(dtype)
-        upsampled = [v * s for v, s in zip(spatial, self.stride, strict=True)]
+        n, _, *spatial = x.shape
         rows = channel_rows(x)
+        upsampled = [v * s for v, s in zip(spatial, self.stride, strict=True)]
+        y = _add_contiguous(self._blocks(x, rows, dtype, 0, spatial[0]), self._bias(dtype, rows is not None))
         if rows is not None:  # channels-last in, channels-last out
-            y = torch.matmul(rows.to(dtype), weight.t()).reshape(n, *spatial, o, *self.stride)
-            return _add_contiguous(y.permute(_shuffle_order(dims, True)), bias.view(-1)).view(
-                n, *upsampled, o).movedim(-1, 1)
-        y = torch.matmul(weight, x.to(dtype).reshape(n, c, -1)).reshape(n, o, *self.stride, *spatial)
-        return _add_contiguous(y.permute(_shuffle_order(dims, False)), bias.view(1, o, *[1] * (2 * dims))).view(
-            n, o, *upsampled)
+            return y.view(n, *upsampled, self.out_channels).movedim(-1, 1)
+        return y.view(n, self.out_channels, *upsampled)
 
     def write_into(self, x: torch.Tensor, out: torch.Tensor) -> None:
         """Write ``forward(x)`` into ``out``, which may be a view (the first channels of a concatenation) in either
         layout; the matrix product runs a slab of ``x``'s first spatial axis at a time, so it stays small."""
         dtype = compute_dtype(x)
-        n, c, *spatial = x.shape
-        dims, o, stride = len(spatial), self.out_channels, self.stride
-        weight, bias = self.weight.to(dtype), self.bias.to(dtype).view(-1)
+        n, _, *spatial = x.shape
+        o, stride = self.out_channels, self.stride
         rows = channel_rows(x)
-        plane = math.prod(spatial[1:])
-        step = max(1, UPSAMPLE_SLAB_VALUES // (plane * weight.shape[0]))
+        bias = self._bias(dtype, rows is not None)
+        step = max(1, UPSAMPLE_SLAB_VALUES // (math.prod(spatial[1:]) * self.weight.shape[0]))
         for first in range(0, spatial[0], step):
-            part = (min(step, spatial[0] - first), *spatial[1:])
-            voxels = slice(first * plane, (first + part[0]) * plane)
-            target = out[:, :, first * stride[0]:(first + part[0]) * stride[0]]
-            blocks = [v for size, s in zip(part, stride, strict=True) for v in (size, s)]  # x0, s0, x1, s1, ...
-            if rows is not None:
-                y = torch.matmul(rows[:, voxels].to(dtype), weight.t()).view(n, *part, o, *stride)
-                torch.add(y.permute(_shuffle_order(dims, True)), bias, out=target.movedim(1, -1).view(n, *blocks, o))
-            else:
-                y = torch.matmul(weight, x.reshape(n, c, -1)[:, :, voxels].to(dtype)).view(n, o, *stride, *part)
-                torch.add(y.permute(_shuffle_order(dims, False)), bias.view(1, o, *[1] * (2 * dims)),
-                          out=target.view(n, o, *blocks))
+            count = min(step, spatial[0] - first)
+            target = out[:, :, first * stride[0]:(first + count) * stride[0]]
+            blocks = [v for size, s in zip((count, *spatial[1:]), stride, strict=True) for v in (size, s)]
+            target = target.movedim(1, -1).view(n, *blocks, o) if rows is not None else target.view(n, o, *blocks)
+            torch.add(self._blocks(x, rows, dtype, first, count), bias, out=target)
+
+    def _blocks(self, x: torch.Tensor, rows: torch.Tensor | None, dtype: torch.dtype, first: int,
+                count: int) -> torch.Tensor:
+        """The upsampled values of ``count`` slices of ``x``'s first spatial axis from ``first``, without the bias,
+        each voxel's block in place: (n, x0, s0, x1, s1, ..., o) from channels-last ``rows``, else (n, o, x0, s0,
+        ...)."""
+        n, c, *spatial = x.shape
+        part, plane = (count, *spatial[1:]), math.prod(spatial[1:])
+        voxels = slice(first * plane, (first + count) * plane)
+        weight = self.weight.to(dtype)
+        if rows is not None:
+            y = torch.matmul(rows[:, voxels].to(dtype), weight.t()).view(n, *part, self.out_channels, *self.stride)
+        else:
+            y = torch.matmul(weight, x.reshape(n, c, -1)[:, :, voxels].to(dtype)).view(
+                n, self.out_channels, *self.stride, *part)
+        return y.permute(_shuffle_order(len(spatial), rows is not None))
+
+    def _bias(self, dtype: torch.dtype, channels_last: bool) -> torch.Tensor:
+        """The bias, shaped to add to `_blocks`' values."""
+        bias = self.bias.to(dtype)
+        return bias.view(-1) if channels_last else bias
 
 
 def _shuffle_order(dims: int, channels_last: bool) -> list[int]:
