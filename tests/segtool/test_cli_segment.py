@@ -1,6 +1,7 @@
 """segtool -i ... -o ... end to end on real scans, with weights from a local HTTP server or imported offline."""
 
 import json
+import re
 from pathlib import Path
 
 import nibabel as nib
@@ -481,6 +482,7 @@ def test_a_sub_task_runs_on_the_region_its_crop_names(serve_hippo, inputs, tmp_p
     registry, scan = context.registry(), read_image(inputs[CASES[0]])
     sub = Segmenter(SegmentOptions(task="hippo_part", device="cpu"), registry=registry)
     assert sub.finder.task.name == "hippo" and len(sub.finder_models) == 1 and len(sub.all_models) == 2
+    assert sub.finder_models[0][1] is sub.parts[0][1]  # one model folder, found and segments: loaded once
     whole = Segmenter(SegmentOptions(task="hippo", device="cpu", mode="fast"), registry=registry).segment(scan).array
     box = sub._region(scan)
     assert box == _box(whole == 2, scan.spacing, 2.0)
@@ -810,3 +812,20 @@ def test_report_to_standard_output(hippo_cli, inputs, tmp_path, monkeypatch):
     assert report["scans"] == [{"input": str(inputs[CASES[0]]), "files": [str(out), str(tmp_path / "out.json")]}]
     assert f"done: 1 of 1 scan(s) segmented into {out}" in result.stderr
     assert not (tmp_path / "-").exists()
+
+
+def test_verbose_prints_each_step_with_its_time(hippo_cli, inputs, tmp_path):
+    args = ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "out"), "-ta", "hippo", "--no-tta"]
+    result = runner.invoke(app, [*args, "-v"])
+    assert result.exit_code == 0, result.output
+    steps = [line for line in result.stderr.splitlines() if re.search(r": \d+\.\d\d s$", line)]
+    assert [line.rsplit(":", 1)[0] for line in steps] == [
+        "loaded Dataset004_Hippocampus/nnUNetTrainer_refShort__nnUNetPlans__3d_fullres (folds 0, cpu, float32, "
+        "step 0.5, mirroring off)",
+        f"read {inputs[CASES[0]]} ((33, 48, 38) at 1 x 1 x 1 mm)",
+        "Dataset004_Hippocampus predicted (33, 48, 38)",
+        f"segmented {inputs[CASES[0]].name}",
+        f"wrote the outputs of {inputs[CASES[0]].name} (2 file(s))",
+    ]
+    quiet = runner.invoke(app, args)
+    assert quiet.exit_code == 0 and not re.search(r": \d+\.\d\d s$", quiet.output, re.MULTILINE)

@@ -60,7 +60,8 @@ def serve_sized(http_server, make_registry, monkeypatch, tmp_path):
         base, state = http_server
         state.files["hippo.zip"] = archive.read_bytes()
         sha256 = hashlib.sha256(state.files["hippo.zip"]).hexdigest()
-        registry = load_registry(make_registry(f"{base}/hippo.zip", sha256, model_sizes={"small": SMALL_PLANS}))
+        registry = load_registry(make_registry(f"{base}/hippo.zip", sha256, fast=True,
+                                                model_sizes={"small": SMALL_PLANS}))
         monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path / "home"))
         monkeypatch.setattr(context, "registry", lambda: registry)
         return registry
@@ -87,6 +88,17 @@ def test_small_runs_the_small_plans_folder_of_the_same_zip(serve_sized, sized_zi
     assert np.array_equal(small, np.choose(big, [0, 2, 1]))  # the swapped network ran: anterior <-> posterior
     installed = sorted(p.name for p in (tmp_path / "home" / "weights" / "Dataset004_Hippocampus").iterdir())
     assert installed == [HIPPOCAMPUS_RESULT, SMALL_RESULT]  # one zip, one install for both sizes
+
+
+def test_a_roi_subset_is_located_by_the_big_models(serve_sized, sized_zip):
+    # as TotalSegmentator locates ROIs with its standard 6 mm model whatever the model size
+    from segtool.api import Segmenter, SegmentOptions
+
+    registry = serve_sized(sized_zip)
+    segmenter = Segmenter(SegmentOptions(task="hippo", model_size="small", roi_subset=("anterior",), device="cpu"),
+                          registry=registry)
+    assert [entry.plans for entry, _ in segmenter.finder_models] == ["nnUNetPlans"]
+    assert [entry.plans for entry, _ in segmenter.parts] == [SMALL_PLANS]
 
 
 def test_a_size_the_zip_or_the_task_lacks_is_one_line(serve_sized, hippocampus_model_zip, nnunet_reference_dir,

@@ -35,6 +35,7 @@ from segtool.registry import (
 )
 from segtool.scans import as_scan
 from segtool.settings import weights_dir
+from segtool.steps import step
 from segtool.store import WeightsStore
 from segtool.totalseg_grid import (
     RESAMPLING_ORDERS,
@@ -158,9 +159,9 @@ class Segmenter:
 
     A sub-task's models run on the region its registry ``crop`` names (e.g. the lungs, found by the ``total`` task's
     fastest models, plus 20 mm). With a ROI subset, the task's fastest models (fast ones with ``robust_crop`` or for an
-    MR task) first locate those classes and the models of the mode then run only on that region (plus
-    `ROI_MARGIN_MM`); with ``body_seg``, the body task's fast model finds the body and they run on it (plus
-    `BODY_MARGIN_MM`).
+    MR task; of its big size, as TotalSegmentator locates with its standard models) first locate those classes and
+    the models of the mode then run only on that region (plus `ROI_MARGIN_MM`); with ``body_seg``, the body task's
+    fast model finds the body and they run on it (plus `BODY_MARGIN_MM`).
 
     Example:
         >>> segmenter = Segmenter(SegmentOptions(task="total", mode="fast"))  # doctest: +SKIP
@@ -177,7 +178,7 @@ class Segmenter:
         self._store = store or WeightsStore(weights_dir())
         self.device = _resolve_device(options.device)
         self._progress_for = progress_for
-        entries = self._models_for(options.mode)
+        entries = _models_predicting(self.task, self.task.models(options.mode), self.roi_values)
         if options.force_split and all(e.input_resampling is not InputResampling.TOTALSEGMENTATOR for e in entries):
             raise SegtoolError(f"force_split splits a scan on the grid of TotalSegmentator's weights; the models of "
                                f"task {self.task.name!r} resample it themselves")
@@ -185,6 +186,7 @@ class Segmenter:
         self.finder = self._finder()
         #: the models' one spacing, where the label maps stay with ``save_lowres``
         self.lowres_spacing = self._one_spacing(entries, self.finder is not None) if options.save_lowres else None
+        self._predictors: dict[tuple, object] = {}  # (folder, folds, PredictOptions) -> Predictor
         self.parts = self._load(entries, own=True)
         self._multipart = len(self.task.models(options.mode)) > 1
         self.finder_models = self._load(self.finder.entries) if self.finder else []
@@ -283,8 +285,10 @@ class Segmenter:
             raise SegtoolError(f"crop_path gives the masks a sub-task is cropped to; task {self.task.name!r} runs on "
                                "the whole scan")
         mode = locating_mode(self.task, options.robust_crop)
-        if self.roi_values and mode in self.task.modes:
-            return Finder(self.task, self.roi_values, ROI_MARGIN_MM, self._models_for(mode))
+        if self.roi_values and mode in self.task.modes:  # located by the models as listed, whatever the model size
+            listed = self.registry.task(self.task.name).models(mode)
+            return Finder(self.task, self.roi_values, ROI_MARGIN_MM, _models_predicting(self.task, listed,
+                                                                                        self.roi_values))
         if options.body_seg:
             if self.task.modality != "CT":  # refused, as TotalSegmentator does
                 raise SegtoolError(f"body_seg crops CT scans; task {self.task.name!r} is {self.task.modality}")
@@ -318,10 +322,13 @@ class Segmenter:
             lookup = _renumbering(entry.labels, task.labels)
             spacing = self._grid_spacing(entry, own)
             if spacing is not None and spacing not in grids:
-                grids[spacing] = to_model_grid(image, spacing, self.options.resampling_order)
+                with step(f"resampled {image.spatial_shape} to {spacing} mm") as notes:
+                    grids[spacing] = to_model_grid(image, spacing, self.options.resampling_order)
+                    notes.append(f"{grids[spacing][1].spatial_shape}")
             grid = image if spacing is None else grids[spacing][1]
             splits = own and entry.input_resampling is InputResampling.TOTALSEGMENTATOR
-            predicted = self._predicted(entry, predictor, grid, splits, probabilities and probabilities[number])
+            with step(f"{entry.name} predicted {grid.spatial_shape}"):
+                predicted = self._predicted(entry, predictor, grid, splits, probabilities and probabilities[number])
             layer = (spacing, _cleaned(lookup[predicted], grid, task))
             if layers and layers[-1][0] == layer[0]:  # consecutive parts on one grid are painted there, as
                 layer = (layer[0], np.where(layer[1] > 0, layer[1], layers.pop()[1]))  # TotalSegmentator does
@@ -386,15 +393,16 @@ class Segmenter:
         """The box the task's models run on: the finder's classes in its models' map, widened by its margin (None:
         none found)."""
         finder = self.finder
-        if self.options.crop_path is not None:
-            mask = _given_masks(self.options.crop_path, self.task.crop.classes, image)
-        else:
-            found = self._paint(image, self.finder_models, task=finder.task)
-            mask = np.isin(found, list(finder.classes)) if finder.classes else found > 0
-        return _box(mask, image.spacing, finder.margin_mm)
-
-    def _models_for(self, mode: Mode) -> tuple[ModelEntry, ...]:
-        return _models_predicting(self.task, self.task.models(mode), self.roi_values)
+        with step(f"region of {finder.task.name} found") as notes:
+            if self.options.crop_path is not None:
+                mask = _given_masks(self.options.crop_path, self.task.crop.classes, image)
+            else:
+                found = self._paint(image, self.finder_models, task=finder.task)
+                mask = np.isin(found, list(finder.classes)) if finder.classes else found > 0
+            box = _box(mask, image.spacing, finder.margin_mm)
+            notes.append("none" if box is None else f"box {tuple(b.stop - b.start for b in box)} of "
+                                                    f"{image.spatial_shape}")
+        return box
 
     def _load(self, entries: tuple[ModelEntry, ...], *, own: bool = False) -> list:
         """(entry, Predictor) for each model, installing missing weights first; the task's ``own`` parts bring their
@@ -411,11 +419,19 @@ class Segmenter:
                 step=entry.step_size, tta=entry.mirroring if self.options.tta is None else self.options.tta,
                 precision=_precision(self.options.precision or entry.precision, self.device),
                 fast_export=entry.label_export is LabelExport.NEAREST and not logits_back)
-            try:
-                predictor = Predictor.from_model_folder(folder, folds=entry.folds, device=self.device, options=options)
-            except NetsError as err:
-                raise SegtoolError(f"{entry.name}: the installed weights do not load ({err})") from err
-            loaded.append((entry, predictor))
+            key = (folder, entry.folds, options)
+            if key not in self._predictors:  # a model that both finds the region and segments is loaded once
+                try:
+                    with step(f"loaded {entry.result_folder}") as notes:
+                        predictor = Predictor.from_model_folder(folder, folds=entry.folds, device=self.device,
+                                                                options=options)
+                        notes.append(f"folds {', '.join(map(str, predictor.folds))}, {self.device}, "
+                                     f"{str(predictor.network_dtype).removeprefix('torch.')}, step {options.step}, "
+                                     f"mirroring {'on' if options.tta else 'off'}")
+                except NetsError as err:
+                    raise SegtoolError(f"{entry.name}: the installed weights do not load ({err})") from err
+                self._predictors[key] = predictor
+            loaded.append((entry, self._predictors[key]))
         return loaded
 
 

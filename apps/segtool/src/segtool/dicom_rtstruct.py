@@ -23,8 +23,10 @@ DEFAULT_COLOR = (255, 0, 0)
 CONTOUR_DATA = 0x30060050  #: (3006,0050) Contour Data
 
 
-def write_rtstruct(labels: Image, names: dict[int, str], scan: Image, path: Path) -> Path:
-    """Write ``labels`` (on ``scan``'s grid) as an RTSTRUCT that references the files ``scan`` was read from.
+def write_rtstruct(labels: Image, names: dict[int, str], scan: Image, path: Path, *,
+                   sources: list | None = None) -> Path:
+    """Write ``labels`` (on ``scan``'s grid) as an RTSTRUCT that references the files ``scan`` was read from (their
+    headers: ``sources``, or read here by `source_datasets`).
 
     Each class present becomes an ROI named after it, coloured as in ``segment_codes.json``; each slice it covers
     gets one closed planar contour per boundary (holes too), drawn through the midpoints between the class's pixels
@@ -36,20 +38,19 @@ def write_rtstruct(labels: Image, names: dict[int, str], scan: Image, path: Path
     import pydicom
 
     with pydicom.config.disable_value_validation():  # our own decimal strings: checking each costs 10 us
-        ds = _structure_set(labels, names, scan, path)
+        ds = _structure_set(labels, names, sources or source_datasets(scan, path), path)
         with atomic_path(path) as tmp:
             pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
     return path
 
 
-def _structure_set(labels: Image, names: dict[int, str], scan: Image, path: Path):
+def _structure_set(labels: Image, names: dict[int, str], sources: list, path: Path):
     """The RTSTRUCT dataset of `write_rtstruct`."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     from segtool.dicom_seg import segment_codes
 
-    sources = source_datasets(scan, path)
     frames = [label_frame(labels, source, path) for source in sources]
     on_slice = [set(np.unique(frame).tolist()) for frame in frames]  # the classes each slice shows
     present = [v for v in sorted(names) if any(v in found for found in on_slice)]

@@ -26,8 +26,10 @@ GENERIC_CODES = {"category": ["SCT", "123037004", "Anatomical Structure"],
                  "type": ["SCT", "91723000", "Anatomical structure"]}
 
 
-def write_dicom_seg(labels: Image, names: dict[int, str], scan: Image, path: Path) -> Path:
-    """Write ``labels`` (on ``scan``'s grid) as a DICOM SEG that references the files ``scan`` was read from.
+def write_dicom_seg(labels: Image, names: dict[int, str], scan: Image, path: Path, *,
+                    sources: list | None = None) -> Path:
+    """Write ``labels`` (on ``scan``'s grid) as a DICOM SEG that references the files ``scan`` was read from (their
+    headers: ``sources``, or read here by `source_datasets`).
 
     Each class present becomes a segment labelled with its name; absent classes are left out (a SEG needs at least
     one segment, so an empty map keeps the first class). Frames follow the source slices, one per slice.
@@ -40,7 +42,7 @@ def write_dicom_seg(labels: Image, names: dict[int, str], scan: Image, path: Pat
     from pydicom.sr.codedict import codes
 
     version = importlib.metadata.version("segtool")
-    sources = source_datasets(scan, path)
+    sources = sources or source_datasets(scan, path)
     found = set(np.unique(labels.array).tolist())
     present = [v for v in sorted(names) if v in found] or sorted(names)[:1]
     segment_of = np.zeros(max(*names, *found) + 1, dtype=np.uint16)  # other values (none expected): background

@@ -14,7 +14,7 @@ from segtool.api import Segmenter
 from segtool.derived_masks import derived_masks
 from segtool.dicom_rtstruct import write_rtstruct
 from segtool.dicom_seg import write_dicom_seg
-from segtool.dicom_series import DICOM_SUFFIX, check_dicom_source
+from segtool.dicom_series import DICOM_SUFFIX, check_dicom_source, source_datasets
 from segtool.errors import SegtoolError
 from segtool.outputs import (
     FILE_SUFFIXES,
@@ -28,6 +28,7 @@ from segtool.preview import write_preview
 from segtool.probability_files import check_probability_path
 from segtool.scans import as_scan
 from segtool.statistics import StatisticsOptions, class_statistics
+from segtool.steps import step
 
 SCAN_SUFFIXES = FILE_SUFFIXES + (".zip",)  # a zip holds a DICOM series
 OUTPUT_TYPES = ("nifti", "dicom_seg", "dicom_rtstruct")  #: TotalSegmentator's ``--output_type`` values
@@ -258,15 +259,21 @@ def _write_labels(image: Image, labels: Image, names: dict[int, str], target: Pa
         files += ([write_multilabel(labels, names, target), label_names_path(target)] if request.ml
                   else write_class_masks(labels, names, target, threads=request.saving_threads,
                                          extra=derived_masks(request.derived_masks, image.array, labels.array, names)))
+    sources = None  # the source slices' headers, read once for all the DICOM objects
     for output_type in request.dicom_types:
         path = companion(target, DICOM_COMPANIONS[output_type], ml=request.ml)
-        files.append(DICOM_WRITERS[output_type](labels, names, image, path))
+        sources = sources or source_datasets(image, path)
+        files.append(DICOM_WRITERS[output_type](labels, names, image, path, sources=sources))
     return files
 
 
 def companion(target: Path, name: str, *, ml: bool) -> Path:
     """A file that accompanies a result: ``target/name`` in a masks folder, ``<stem>_name`` beside a file."""
     return target.with_name(f"{image_stem(target.name)}_{name}") if ml else target / name
+
+
+def _mm(spacing) -> str:
+    return " x ".join(f"{s:.3g}" for s in spacing)
 
 
 def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, request: OutputRequest, *,
@@ -281,8 +288,14 @@ def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, reque
     failures = []
     for scan, target in zip(scans, targets, strict=True):
         try:
-            grid, labels = segmenter.segment_for_output(as_scan(scan), probabilities=request.probabilities_file)
-            outputs = write_outputs(grid, labels, segmenter.label_names, target, request)
+            with step(f"read {scan}") as notes:
+                image = as_scan(scan)
+                notes.append(f"{image.spatial_shape} at {_mm(image.spacing)} mm")
+            with step(f"segmented {scan.name}"):
+                grid, labels = segmenter.segment_for_output(image, probabilities=request.probabilities_file)
+            with step(f"wrote the outputs of {scan.name}") as notes:
+                outputs = write_outputs(grid, labels, segmenter.label_names, target, request)
+                notes.append(f"{len(outputs.files)} file(s)")
             outputs.files += segmenter.probability_files
         except SegkitError as err:
             if not batch:

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -38,15 +37,21 @@ def out() -> Console:
     return output_console()
 
 
-def show_messages(quiet: bool) -> None:
+def show_messages(quiet: bool, verbose: bool = False) -> None:
     """Print segtool's log messages (download retries, weights without a registry checksum) on stderr as plain
-    lines, or none of them when ``quiet``."""
+    lines, or none of them when ``quiet``; ``verbose`` adds each step of a run with its time (`segtool.steps`)."""
     logger = logging.getLogger("segtool")
-    logger.setLevel(logging.ERROR if quiet else logging.INFO)
-    if not any(isinstance(handler, RichHandler) for handler in logger.handlers):
-        # a stderr Console finds sys.stderr anew for each message (test runners swap it)
-        logger.addHandler(RichHandler(console=Console(stderr=True, soft_wrap=True), show_time=False,
-                                      show_level=False, show_path=False))
+    logger.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO)
+    if not any(isinstance(handler, _PlainLines) for handler in logger.handlers):
+        logger.addHandler(_PlainLines())
+
+
+class _PlainLines(logging.Handler):
+    """Each message as one line on stderr, never wrapped (a path or a digest stays whole in a log)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # a new Console finds sys.stderr anew for each message (test runners swap it)
+        Console(stderr=True, soft_wrap=True).print(self.format(record), markup=False, highlight=False)
 
 
 def download_bars(quiet: bool) -> Progress:

@@ -143,6 +143,9 @@ def segment(
     precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).",
         rich_help_panel=MODELS)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also print each step (models loaded, resampling, region found, each model's "
+                                "prediction, writing) with its time.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
                                           help="Print segtool's version and exit.")] = False,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", "-lt", callback=_list_tasks, is_eager=True,
@@ -180,7 +183,7 @@ def segment(
         statistics=StatisticsOptions.requested(statistics is not None, stats_include_incomplete,
                                                stats_aggregation.value, statistics_extra),
         statistics_file=Path(statistics) if statistics else None, probabilities_file=save_probabilities)
-    code = run_segment(input_path, output, options, request, report=report, quiet=quiet)
+    code = run_segment(input_path, output, options, request, report=report, quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
 
 

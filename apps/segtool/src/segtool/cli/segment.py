@@ -16,10 +16,10 @@ from segtool.run import OutputRequest, ScanOutputs, check_side_file, find_scans,
 
 
 def run_segment(input_path: Path, output: Path, options: SegmentOptions, request: OutputRequest, *,
-                report: Path | None, quiet: bool) -> int:
+                report: Path | None, quiet: bool, verbose: bool = False) -> int:
     """Segment INPUT (file, DICOM folder/zip or folder of scans) into OUTPUT; return the exit code."""
     started = time.perf_counter()
-    context.show_messages(quiet)
+    context.show_messages(quiet, verbose)
     scans, batch = find_scans(input_path)
     # before the models load: a bad output fails fast
     targets = plan_targets(scans, output, request, batch=batch, lowres=options.save_lowres)
