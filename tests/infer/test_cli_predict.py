@@ -210,3 +210,57 @@ def test_an_output_folder_that_is_the_input_folder_is_refused_before_any_work(hi
     assert sorted(p.name for p in (inputs / "pred").iterdir()) == ["dataset.json", "hippocampus_033.nii.gz",
                                                                    "hippocampus_035.nii.gz"]
     assert _snapshot(inputs) == before
+
+
+def test_a_model_found_by_dataset_as_nnunetv2_predict_finds_it(hippo_model_dir, predictions_dir, tmp_path,
+                                                              monkeypatch):
+    inputs = _two_cases(predictions_dir, tmp_path)
+    common = ["-i", str(inputs), "-f", "0", "--no-tta", "--precision", "fp32", "--quiet"]
+    by_folder = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "m"), "-m", str(hippo_model_dir)])
+    assert by_folder.exit_code == 0, by_folder.output
+    monkeypatch.setenv("nnUNet_results", str(hippo_model_dir.parent.parent))
+    for dataset in ("4", "Dataset004_Hippocampus"):
+        out = tmp_path / f"d{dataset}"
+        result = CliRunner().invoke(app, [*common, "-o", str(out), "-d", dataset, "-c", "3d_fullres",
+                                          "-tr", "nnUNetTrainer_refShort"])
+        assert result.exit_code == 0, result.output
+        for case in ("hippocampus_033", "hippocampus_035"):
+            assert np.array_equal(read_image(out / f"{case}.nii.gz").array,
+                                  read_image(tmp_path / "m" / f"{case}.nii.gz").array)
+
+    for args, message in [
+        (["-d", "4", "-c", "2d", "-tr", "nnUNetTrainer_refShort"],
+         "has no nnUNetTrainer_refShort__nnUNetPlans__2d; it has: nnUNetTrainer_refShort__nnUNetPlans__3d_fullres"),
+        (["-d", "4", "-c", "3d_fullres"], "has no nnUNetTrainer__nnUNetPlans__3d_fullres"),
+        (["-d", "99", "-c", "3d_fullres"], "dataset 99 must match one folder Dataset099_*"),
+        (["-d", "4"], "-d DATASET needs -c CONFIGURATION"),
+        ([], "give the model as -m MODEL_FOLDER or as -d DATASET -c CONFIGURATION"),
+        (["-d", "4", "-c", "3d_fullres", "-m", str(hippo_model_dir)], "one of the two"),
+    ]:
+        result = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "bad"), *args])
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+        assert result.output.strip().count("\n") == 0 and not (tmp_path / "bad").exists()
+    monkeypatch.delenv("nnUNet_results")
+    result = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "bad"), "-d", "4", "-c", "3d_fullres"])
+    assert result.exit_code == 2 and "$nnUNet_results, which is not set" in result.output
+
+
+def test_parts_split_the_cases_as_nnunetv2_predict_does(hippo_model_dir, predictions_dir, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for path in sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))[:3]:
+        shutil.copy(path, inputs / path.name)
+    out = tmp_path / "out"
+    written = []
+    for part in (0, 1):
+        result = CliRunner().invoke(app, _args(inputs, out, hippo_model_dir, "--num-parts", "2", "--part-id",
+                                               str(part)))
+        assert result.exit_code == 0, result.output
+        written.append(sorted(p.name for p in out.glob("*.nii.gz")))
+    assert written == [["hippocampus_033.nii.gz", "hippocampus_036.nii.gz"],  # every second case, in name order
+                       ["hippocampus_033.nii.gz", "hippocampus_035.nii.gz", "hippocampus_036.nii.gz"]]
+    empty = CliRunner().invoke(app, _args(inputs, tmp_path / "none", hippo_model_dir, "--num-parts", "4",
+                                          "--part-id", "3"))
+    assert empty.exit_code == 0 and not (tmp_path / "none").exists()  # a part without cases writes nothing
+    result = CliRunner().invoke(app, _args(inputs, out, hippo_model_dir, "--num-parts", "2", "--part-id", "2"))
+    assert result.exit_code == 2 and "--part-id must be below --num-parts (2), got 2" in result.output

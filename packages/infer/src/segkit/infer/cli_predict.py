@@ -49,7 +49,15 @@ def parse_folds(folds: list[str] | None) -> tuple[int | str, ...] | None:
 def predict(
     input: Annotated[Path, typer.Option("-i", "--input", help="Image file or folder of CASE_XXXX images.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created).")],
-    model: Model,
+    model: Annotated[Path | None, typer.Option("-m", "--model", help="segkit model folder or nnU-Net v2 result folder "
+                                               "(or find one with -d and -c).")] = None,
+    dataset: Annotated[str | None, typer.Option("-d", "--dataset", help="nnU-Net dataset number or name: its result "
+                                                "folder is found under $nnUNet_results, as nnUNetv2_predict finds "
+                                                "it.")] = None,
+    configuration: Annotated[str | None, typer.Option("-c", "--configuration", help="With -d: the configuration "
+                                                      "(3d_fullres, 2d...).")] = None,
+    trainer: Annotated[str, typer.Option("-tr", "--trainer", help="With -d: the trainer.")] = "nnUNetTrainer",
+    plans: Annotated[str, typer.Option("-p", "--plans", help="With -d: the plans.")] = "nnUNetPlans",
     folds: Annotated[list[str] | None, typer.Option("-f", "--folds", help="Folds to ensemble (default: all).")] = None,
     step: Step = 0.5,
     no_tta: NoTTA = False,
@@ -66,6 +74,10 @@ def predict(
     prev_stage: Annotated[Path | None, typer.Option("--prev-stage", help="Cascade: folder of the previous "
                                                      "stage's label maps.")] = None,
     timing: Annotated[Path | None, typer.Option(help="Write wall and forward-pass seconds to this JSON.")] = None,
+    num_parts: Annotated[int, typer.Option("--num-parts", min=1, help="Split the cases into this many parts (one "
+                                           "process per GPU, say), as nnUNetv2_predict does...")] = 1,
+    part_id: Annotated[int, typer.Option("--part-id", min=0, help="...and predict this part of them (0 to "
+                                         "num-parts - 1): every num-parts-th case in name order.")] = 0,
 ) -> None:
     """Predict every case of INPUT and write CASE.nii.gz label maps (named as nnUNetv2_predict names them)."""
     import json
@@ -81,18 +93,39 @@ def predict(
                              fast_export=fast_export, num_threads=threads)
     if not input.exists():
         raise InferError(f"input {input} does not exist")
+    if part_id >= num_parts:
+        raise InferError(f"--part-id must be below --num-parts ({num_parts}), got {part_id}")
     check_output_folder(output, [input])  # before loading the model
-    predictor = Predictor.from_model_folder(model, folds=parse_folds(folds), device=device, checkpoint=checkpoint,
+    predictor = Predictor.from_model_folder(_model_folder(model, dataset, configuration, trainer, plans),
+                                            folds=parse_folds(folds), device=device, checkpoint=checkpoint,
                                             options=options)
-    total = len(find_input_cases(input, num_channels=predictor.setup.in_channels))
-    with case_progress(total, quiet=quiet) as advance:
+    cases = find_input_cases(input, num_channels=predictor.setup.in_channels)[part_id::num_parts]
+    if not cases:
+        logging.getLogger(__name__).info("part %d of %d has no cases", part_id, num_parts)
+        return
+    with case_progress(len(cases), quiet=quiet) as advance:
         written = predict_folder(predictor, input, output, on_case=advance,
                                  options=BatchOptions(save_probabilities=save_probabilities, skip_existing=resume,
-                                                     previous_stage_dir=prev_stage))
+                                                     previous_stage_dir=prev_stage,
+                                                     case_ids=frozenset(case.identifier for case in cases)))
     logging.getLogger(__name__).info("%d case(s) written to %s", len(written), output)
     if timing is not None:
         timing.write_text(json.dumps({"cases": len(written), "wall_s": time.perf_counter() - began,
                                       "forward_s": predictor.clock.seconds, "forward_calls": predictor.clock.calls}))
+
+
+def _model_folder(model: Path | None, dataset: str | None, configuration: str | None, trainer: str,
+                  plans: str) -> Path:
+    """The model folder given by ``-m``, or found by ``-d``/``-c``/``-tr``/``-p`` (`find_result_folder`)."""
+    from segkit.infer.results_folder import find_result_folder
+
+    if (model is None) == (dataset is None):
+        raise InferError("give the model as -m MODEL_FOLDER or as -d DATASET -c CONFIGURATION, one of the two")
+    if dataset is None:
+        return model
+    if configuration is None:
+        raise InferError("-d DATASET needs -c CONFIGURATION (3d_fullres, 2d, 3d_lowres...)")
+    return find_result_folder(dataset, configuration, trainer=trainer, plans=plans)
 
 
 @crossval_app.command()
