@@ -219,9 +219,12 @@ def test_a_model_found_by_dataset_as_nnunetv2_predict_finds_it(hippo_model_dir, 
     by_folder = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "m"), "-m", str(hippo_model_dir)])
     assert by_folder.exit_code == 0, by_folder.output
     monkeypatch.setenv("nnUNet_results", str(hippo_model_dir.parent.parent))
-    for dataset in ("4", "Dataset004_Hippocampus"):
+    nnunet_spelling = ["-i", str(inputs), "-f", "0", "-step_size", "0.5", "--disable_tta", "-device", "cpu", "-npp",
+                       "1", "-nps", "1", "-chk", "checkpoint_final.pth", "--disable_progress_bar",
+                       "--precision", "fp32"]
+    for dataset, args in (("4", common), ("Dataset004_Hippocampus", nnunet_spelling)):  # nnUNetv2_predict's too
         out = tmp_path / f"d{dataset}"
-        result = CliRunner().invoke(app, [*common, "-o", str(out), "-d", dataset, "-c", "3d_fullres",
+        result = CliRunner().invoke(app, [*args, "-o", str(out), "-d", dataset, "-c", "3d_fullres",
                                           "-tr", "nnUNetTrainer_refShort"])
         assert result.exit_code == 0, result.output
         for case in ("hippocampus_033", "hippocampus_035"):

@@ -20,13 +20,17 @@ crossval_app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
                    help="Cross-validation on the raw images: each fold's network predicts its validation cases.")
 
 Model = Annotated[Path, typer.Option("-m", "--model", help="segkit model folder or nnU-Net v2 result folder.")]
-Step = Annotated[float, typer.Option(help="Sliding-window step as a fraction of the patch.")]
-NoTTA = Annotated[bool, typer.Option("--no-tta", help="Disable mirroring test-time augmentation.")]
-Device = Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")]
+Step = Annotated[float, typer.Option("--step", "-step_size", help="Sliding-window step as a fraction of the patch.")]
+NoTTA = Annotated[bool, typer.Option("--no-tta", "--disable_tta", help="Disable mirroring test-time augmentation.")]
+Device = Annotated[str, typer.Option("--device", "-device", help="cpu, cuda or cuda:N.")]
 PrecisionOption = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")]
-SaveProbabilities = Annotated[bool, typer.Option("--save-probabilities", help="Also write CASE.npz.")]
-Resume = Annotated[bool, typer.Option("--continue", help="Skip cases whose output exists.")]
-Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+SaveProbabilities = Annotated[bool, typer.Option("--save-probabilities", "--save_probabilities",
+                                                  help="Also write CASE.npz.")]
+Resume = Annotated[bool, typer.Option("--continue", "--continue_prediction", help="Skip cases whose output exists.")]
+#: help of nnUNetv2_predict's -npp/-nps, accepted so that its command lines run as they are
+NNUNET_PROCESSES = ("nnUNetv2_predict's process count; segkit reads the next case and writes the last in a thread "
+                    "each while the current one is predicted")
+Quiet = Annotated[bool, typer.Option("--quiet", "--disable_progress_bar", help="No progress bar.")]
 
 
 def parse_folds(folds: list[str] | None) -> tuple[int | str, ...] | None:
@@ -65,19 +69,24 @@ def predict(
     precision: PrecisionOption = "auto",
     batch_size: Annotated[int | None, typer.Option(help="Network inputs per forward pass (default: 4 on CUDA, "
                                                          "1 on the CPU).")] = None,
-    checkpoint: Annotated[str, typer.Option(help="nnU-Net checkpoint file name.")] = "checkpoint_final.pth",
+    checkpoint: Annotated[str, typer.Option("--checkpoint", "-chk", help="nnU-Net checkpoint file name.")] = (
+        "checkpoint_final.pth"),
     save_probabilities: SaveProbabilities = False,
     fast_export: Annotated[bool, typer.Option("--fast-export", help="Argmax on the model grid, then nearest.")] = False,
     resume: Resume = False,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
     quiet: Quiet = False,
-    prev_stage: Annotated[Path | None, typer.Option("--prev-stage", help="Cascade: folder of the previous "
-                                                     "stage's label maps.")] = None,
+    prev_stage: Annotated[Path | None, typer.Option(
+        "--prev-stage", "-prev_stage_predictions", help="Cascade: folder of the previous stage's label maps.")] = None,
     timing: Annotated[Path | None, typer.Option(help="Write wall and forward-pass seconds to this JSON.")] = None,
-    num_parts: Annotated[int, typer.Option("--num-parts", min=1, help="Split the cases into this many parts (one "
-                                           "process per GPU, say), as nnUNetv2_predict does...")] = 1,
-    part_id: Annotated[int, typer.Option("--part-id", min=0, help="...and predict this part of them (0 to "
-                                         "num-parts - 1): every num-parts-th case in name order.")] = 0,
+    num_parts: Annotated[int, typer.Option(
+        "--num-parts", "-num_parts", min=1,
+        help="Split the cases into this many parts (one process per GPU, say), as nnUNetv2_predict does...")] = 1,
+    part_id: Annotated[int, typer.Option(
+        "--part-id", "-part_id", min=0,
+        help="...and predict this part of them (0 to num-parts - 1): every num-parts-th case in name order.")] = 0,
+    preprocessing_processes: Annotated[int | None, typer.Option("-npp", hidden=True, help=NNUNET_PROCESSES)] = None,
+    export_processes: Annotated[int | None, typer.Option("-nps", hidden=True, help=NNUNET_PROCESSES)] = None,
 ) -> None:
     """Predict every case of INPUT and write CASE.nii.gz label maps (named as nnUNetv2_predict names them)."""
     import json
