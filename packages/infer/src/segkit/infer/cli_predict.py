@@ -27,10 +27,10 @@ PrecisionOption = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")]
 SaveProbabilities = Annotated[bool, typer.Option("--save-probabilities", "--save_probabilities",
                                                   help="Also write CASE.npz.")]
 Resume = Annotated[bool, typer.Option("--continue", "--continue_prediction", help="Skip cases whose output exists.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "--disable_progress_bar", help="No progress bar.")]
 #: help of nnUNetv2_predict's -npp/-nps, accepted so that its command lines run as they are
 NNUNET_PROCESSES = ("nnUNetv2_predict's process count; segkit reads the next case and writes the last in a thread "
                     "each while the current one is predicted")
-Quiet = Annotated[bool, typer.Option("--quiet", "--disable_progress_bar", help="No progress bar.")]
 
 
 def parse_folds(folds: list[str] | None) -> tuple[int | str, ...] | None:
