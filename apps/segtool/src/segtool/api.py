@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -466,6 +467,8 @@ def segment(
     save_probabilities: str | os.PathLike | None = None,
     crop_path: str | os.PathLike | None = None,
     model_size: str = BIG,
+    statistics_normalized_intensities: bool = False,
+    report: str | os.PathLike | None = None,
 ) -> nib.Nifti1Image:
     """Segment one scan and return the multilabel map as a NIfTI image on the input grid (the models' grid with
     ``save_lowres``).
@@ -486,6 +489,7 @@ def segment(
         stats_aggregation: ``mean`` (default) or ``median`` intensity, as TotalSegmentator's ``stats_aggregation``.
         statistics_extra: also voxel count, intensity std/min/max, centroid and bounding box (implies
             ``statistics``; `segtool.statistics.EXTRA_METRICS`).
+        statistics_normalized_intensities: measure intensities min-max normalized over the scan (0..1).
         skip_saving: write no label files to ``output``, only statistics and preview.
         no_derived_masks: write no masks derived from the classes beside the per-class masks (the task's
             `segtool.derived_masks.DERIVED_MASKS`: the body task's ``body`` and ``skin``).
@@ -500,6 +504,8 @@ def segment(
         preview: with ``output``, also write ``preview.png`` (or ``<name>_preview.png`` beside the
             multilabel file).
         save_probabilities: also save the models' class probabilities to this ``.npz`` file (see `Segmenter.segment`).
+        report: write a JSON record of the run here: versions, models, options, classes, time, files written (as
+            the command line's ``--report``).
 
     Returns:
         The label map, with its class names in a label table (kept by ``nib.save``) and in
@@ -511,6 +517,8 @@ def segment(
     from segtool.derived_masks import derived_for
     from segtool.run import OutputRequest, check_side_file, plan_targets, requested_types, write_outputs
     from segtool.statistics import StatisticsOptions
+
+    started = time.perf_counter()
 
     if preview and output is None:
         raise SegtoolError("preview needs an output to write preview.png to")
@@ -527,7 +535,8 @@ def segment(
                             saving_threads=nr_thr_saving, statistics_file=stats_file,
                             derived_masks=derived_for(task, skip=no_derived_masks),
                             statistics=StatisticsOptions.requested(bool(statistics), stats_include_incomplete,
-                                                                   stats_aggregation, statistics_extra),
+                                                                   stats_aggregation, statistics_extra,
+                                                                   statistics_normalized_intensities),
                             probabilities_file=None if save_probabilities is None else Path(save_probabilities))
     image = as_scan(input)
     source = Path(input) if isinstance(input, str | os.PathLike) else None  # None: an image held in memory
@@ -537,9 +546,19 @@ def segment(
     for path, what in ((stats_file, "statistics"), (request.probabilities_file, "probabilities")):
         if output is None and path is not None:
             check_side_file(path, planned if source else [], what)
+    if report is not None:
+        check_side_file(Path(report), planned if source else [], "report")
     segmenter = Segmenter(options)
     grid, labels = segmenter.segment_for_output(image, probabilities=request.probabilities_file)
-    stats = write_outputs(grid, labels, segmenter.label_names, target, request).statistics
+    outputs = write_outputs(grid, labels, segmenter.label_names, target, request)
+    outputs.files += segmenter.probability_files
+    stats = outputs.statistics
+    if report is not None:
+        from segtool.report import run_report, write_report
+
+        write_report(run_report(segmenter, input_path=source, output=None if output is None else Path(output),
+                                request=request, done=[(source, outputs)], failures=[],
+                                seconds=time.perf_counter() - started), Path(report))
     result = nib.Nifti1Image(labels.array, labels.affine)
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})

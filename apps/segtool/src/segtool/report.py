@@ -16,11 +16,12 @@ from segtool.versions import versions
 STDOUT = Path("-")  #: the report path that means standard output
 
 
-def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request: OutputRequest,
-               done: list[tuple[Path, ScanOutputs]], failures: list[tuple[Path, str]], seconds: float) -> dict:
+def run_report(segmenter: Segmenter, *, input_path: Path | None, output: Path | None, request: OutputRequest,
+               done: list[tuple[Path | None, ScanOutputs]], failures: list[tuple[Path, str]], seconds: float) -> dict:
     """The report of one run of ``segmenter`` over the scans of ``input_path``.
 
     Args:
+        input_path, output: the run's input and output (None: an image held in memory; nothing written).
         done: each segmented scan with what was written for it.
         failures: each scan that failed with its error (a batch goes on past them).
         seconds: wall time of the whole run.
@@ -51,12 +52,13 @@ def run_report(segmenter: Segmenter, *, input_path: Path, output: Path, request:
         "multilabel": request.ml,
         "output_type": list(request.output_types),
         "skip_saving": request.skip_saving,
-        "input": str(input_path),
-        "output": str(output),
+        "input": None if input_path is None else str(input_path),
+        "output": None if output is None else str(output),
         "num_classes": len(segmenter.label_names),
         "classes": {str(value): name for value, name in sorted(segmenter.label_names.items())},
         "runtime_seconds": round(seconds, 2),
-        "scans": [{"input": str(scan), "files": [str(f) for f in outputs.files]} for scan, outputs in done],
+        "scans": [{"input": None if scan is None else str(scan), "files": [str(f) for f in outputs.files]}
+                  for scan, outputs in done],
         "failed": [{"input": str(scan), "error": message} for scan, message in failures],
     }
 

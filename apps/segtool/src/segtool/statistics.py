@@ -18,12 +18,14 @@ EXTRA_METRICS = {"n_voxels": 0, "intensity_std": 0.0, "intensity_min": 0.0, "int
 
 @dataclass(frozen=True)
 class StatisticsOptions:
-    """What `class_statistics` measures: also the classes the scan cuts off, the mean or median intensity, and
-    the extra metrics (`EXTRA_METRICS`)."""
+    """What `class_statistics` measures: also the classes the scan cuts off, the mean or median intensity, the extra
+    metrics (`EXTRA_METRICS`), and intensities min-max normalized over the scan to 0..1 (TotalSegmentator's
+    ``statistics_normalized_intensities``)."""
 
     include_incomplete: bool = False
     aggregation: str = "mean"
     extra: bool = False
+    normalized_intensities: bool = False
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
@@ -31,10 +33,10 @@ class StatisticsOptions:
 
     @classmethod
     def requested(cls, statistics: bool, include_incomplete: bool = False, aggregation: str = "mean",
-                  extra: bool = False) -> StatisticsOptions | None:
+                  extra: bool = False, normalized_intensities: bool = False) -> StatisticsOptions | None:
         """The options of the user's flags, or None where no statistics are asked for (``include_incomplete``
         and ``extra`` ask for them too)."""
-        options = cls(include_incomplete, aggregation, extra)  # checked even when unused: a typo is an error
+        options = cls(include_incomplete, aggregation, extra, normalized_intensities)  # a typo is an error anyway
         return options if statistics or include_incomplete or extra else None
 
 
@@ -51,7 +53,8 @@ def class_statistics(labels: np.ndarray, names: dict[int, str], intensities: np.
         names: label value -> class name; every class is reported, absent ones with 0.
         intensities: image on the same grid ``(i, j, k)`` (e.g. HU for CT).
         spacing: voxel size in mm along ``(i, j, k)``.
-        options: cut-off classes measured or not; ``mean`` or ``median`` intensity.
+        options: cut-off classes measured or not; ``mean`` or ``median`` intensity; extra metrics; normalized
+            intensities.
 
     Returns:
         class name -> ``{"volume": mm3, "intensity": mean or median}`` (rounded to 5 decimals); with
@@ -64,6 +67,8 @@ def class_statistics(labels: np.ndarray, names: dict[int, str], intensities: np.
         >>> stats["a"], stats["b"]
         ({'volume': 4.0, 'intensity': 10.0}, {'volume': 0.0, 'intensity': 0.0})
     """
+    if options.normalized_intensities:
+        intensities = _min_max_normalized(intensities)
     voxel_volume = float(np.prod(spacing))
     flat = labels.ravel().astype(np.int64)
     size = max(int(flat.max(initial=0)), max(names, default=0)) + 1
@@ -88,6 +93,12 @@ def class_statistics(labels: np.ndarray, names: dict[int, str], intensities: np.
             box = boxes[value - 1] if measured else None
             stats[name].update(_extra_metrics(labels, intensities, value, box) if box else EXTRA_METRICS)
     return stats
+
+
+def _min_max_normalized(intensities: np.ndarray) -> np.ndarray:
+    """``intensities`` scaled to 0 (the scan's minimum) .. 1 (its maximum); all 0 for a scan of one value."""
+    low, high = float(intensities.min()), float(intensities.max())
+    return (intensities.astype(np.float64) - low) / (high - low) if high > low else np.zeros(intensities.shape)
 
 
 def _extra_metrics(labels: np.ndarray, intensities: np.ndarray, value: int, box: tuple[slice, ...]) -> dict:

@@ -1,0 +1,47 @@
+"""``segtool.totalsegmentator``: TotalSegmentator's Python signature, run by segtool."""
+
+import json
+
+import numpy as np
+import pytest
+
+from segkit.io import read_image
+
+CASE = "hippocampus_033"
+
+
+def test_totalsegmentators_call_runs_as_segment_does(hippo_cli, nnunet_reference_dir, tmp_path, capsys):
+    from segtool import segment, totalsegmentator
+
+    scan = nnunet_reference_dir / "predictions" / "inputs" / f"{CASE}_0000.nii.gz"
+    out = tmp_path / "ts"
+    result = totalsegmentator(scan, out, task="hippocampus", statistics=True, statistics_exclude_masks_at_border=False,
+                              statistics_normalized_intensities=True, device="gpu", report=tmp_path / "run.json",
+                              verbose=True, quiet=True, nr_thr_resamp=2, nora_tag="None", debug=False)
+    assert "hippocampus_v2 predicted (33, 48, 38)" in capsys.readouterr().err  # verbose: the steps
+    labels = np.asarray(result.dataobj)
+    assert np.array_equal(labels, np.asarray(segment(scan, task="hippocampus").dataobj))
+    assert sorted(p.name for p in out.iterdir()) == ["anterior.nii.gz", "posterior.nii.gz", "statistics.json"]
+
+    image = read_image(scan).array.astype(np.float64)
+    normalized = (image - image.min()) / (image.max() - image.min())
+    stats = json.loads((out / "statistics.json").read_text())
+    for value, name in ((1, "anterior"), (2, "posterior")):
+        assert stats[name]["intensity"] == pytest.approx(normalized[labels == value].mean(), abs=1e-5)
+    report = json.loads((tmp_path / "run.json").read_text())
+    assert report["input"] == str(scan) and report["device"] == "cpu" and report["task"] == "hippocampus"
+    assert report["scans"][0]["files"] == [str(out / "anterior.nii.gz"), str(out / "posterior.nii.gz"),
+                                           str(out / "statistics.json")]
+
+
+def test_what_segtool_cannot_honour_is_refused_and_devices_are_translated(tmp_path):
+    from segtool import totalsegmentator
+    from segtool.errors import SegtoolError
+    from segtool.totalseg_api import _device
+
+    for arguments, name in (({"radiomics": True}, "radiomics"), ({"license_number": "x"}, "license_number"),
+                            ({"plans": "nnUNetResEncUNetLPlans"}, "plans")):
+        with pytest.raises(SegtoolError, match=f"does not support TotalSegmentator's {name}"):
+            totalsegmentator(tmp_path / "absent.nii.gz", tmp_path / "out", **arguments)
+    assert not (tmp_path / "out").exists()
+    assert [_device(d) for d in ("gpu", "gpu:1", "cpu", "cuda")] == ["auto", "cuda:1", "cpu", "cuda"]
