@@ -408,7 +408,7 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
 
 
 def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_path):
-    from segtool.api import ROI_MARGIN_MM, Segmenter, SegmentOptions, _box
+    from segtool.api import ROI_MARGIN_MM, Segmenter, SegmentOptions, box_around
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
 
@@ -431,7 +431,7 @@ def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_pat
 
     point = np.zeros((100, 100, 40), bool)
     point[50, 50, 20] = True
-    assert _box(point, (0.977, 0.977, 2.0), ROI_MARGIN_MM) == (slice(30, 71), slice(30, 71), slice(10, 31))
+    assert box_around(point, (0.977, 0.977, 2.0), ROI_MARGIN_MM) == (slice(30, 71), slice(30, 71), slice(10, 31))
 
     # TotalSegmentator's --robust_crop: the fast models locate the ROI instead of the fastest ones, in every mode;
     # an MR task's always do (TotalSegmentator's rule for total_mr)
@@ -474,7 +474,7 @@ def test_body_seg_crops_to_what_the_body_task_finds(hippo_registry, inputs, tmp_
 def test_a_sub_task_runs_on_the_region_its_crop_names(serve_hippo, inputs, tmp_path):
     # as TotalSegmentator's lung vessels run on the lungs that its total task finds: here the sub-task hippo_part
     # runs on hippo's posterior class (found by hippo's fast model) plus 2 mm, resampled per axis (1 x 1 x 1.5 mm)
-    from segtool.api import Segmenter, SegmentOptions, _box
+    from segtool.api import Segmenter, SegmentOptions, box_around
     from segtool.cli import context
 
     grid = {"input_resampling": "totalsegmentator", "spacing_mm": [1.0, 1.0, 1.5], "label_export": "nearest"}
@@ -485,7 +485,7 @@ def test_a_sub_task_runs_on_the_region_its_crop_names(serve_hippo, inputs, tmp_p
     assert sub.finder_models[0][1] is sub.parts[0][1]  # one model folder, found and segments: loaded once
     whole = Segmenter(SegmentOptions(task="hippo", device="cpu", mode="fast"), registry=registry).segment(scan).array
     box = sub._region(scan)
-    assert box == _box(whole == 2, scan.spacing, 2.0)
+    assert box == box_around(whole == 2, scan.spacing, 2.0)
     assert np.prod([b.stop - b.start for b in box]) < 0.5 * np.prod(scan.spatial_shape)  # it really crops
 
     out = tmp_path / "part.nii.gz"
@@ -514,7 +514,7 @@ def test_a_sub_task_runs_on_the_region_its_crop_names(serve_hippo, inputs, tmp_p
     masks.mkdir()
     write_image(scan.with_array((whole == 1).astype(np.uint8)), masks / "posterior.nii.gz")
     given = Segmenter(SegmentOptions(task="hippo_part", device="cpu", crop_path=masks), registry=registry)
-    assert given.finder_models == [] and given._region(scan) == _box(whole == 1, scan.spacing, 2.0) != box
+    assert given.finder_models == [] and given._region(scan) == box_around(whole == 1, scan.spacing, 2.0) != box
     result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(out), "-ta", "hippo_part", "--ml", "-q",
                                  "-cp", str(masks)])
     assert result.exit_code == 0, result.output
@@ -829,3 +829,35 @@ def test_verbose_prints_each_step_with_its_time(hippo_cli, inputs, tmp_path):
     ]
     quiet = runner.invoke(app, args)
     assert quiet.exit_code == 0 and not re.search(r": \d+\.\d\d s$", quiet.output, re.MULTILINE)
+
+
+def test_crop_to_body_keeps_the_box_of_the_body(serve_hippo, hippo_registry, inputs, tmp_path, monkeypatch):
+    # TotalSegmentator's crop_to_body; the hippocampus model stands in for the body task (trunk = anterior), without
+    # the body task's clean-up (which would leave no "extremity" of this size)
+    from segtool.api import BODY_MARGIN_MM, Segmenter, SegmentOptions, box_around
+    from segtool.cli import context
+    from segtool.registry import load_registry
+
+    serve_hippo(modality="CT", body=True)
+    path = hippo_registry(modality="CT", body=True)
+    data = json.loads(path.read_text())
+    del data["tasks"]["body"]["cleanup"]
+    path.write_text(json.dumps(data))
+    registry = load_registry(path)
+    monkeypatch.setattr(context, "registry", lambda: registry)
+    scan = read_image(inputs[CASES[0]])
+    body = Segmenter(SegmentOptions(task="body", mode="fast", device="cpu"), registry=context.registry()).segment(scan)
+    shapes = []
+    for args, found in (([], body.array > 0), (["-t"], body.array == 1)):
+        out = tmp_path / f"cropped{len(args)}.nii.gz"
+        result = runner.invoke(app, ["crop-to-body", "-i", str(inputs[CASES[0]]), "-o", str(out), *args])
+        assert result.exit_code == 0, result.output
+        box = box_around(found, scan.spacing, BODY_MARGIN_MM)
+        cropped, expected = read_image(out), scan.crop(box)
+        assert cropped.spatial_shape != scan.spatial_shape and np.array_equal(cropped.array, expected.array)
+        assert np.allclose(cropped.affine, expected.affine)
+        assert f"{inputs[CASES[0]].name} {scan.spatial_shape} -> {out} {cropped.spatial_shape}" in result.output
+        shapes.append(cropped.spatial_shape)
+    assert shapes[0] != shapes[1]  # the trunk alone is a smaller box
+    result = runner.invoke(app, ["crop-to-body", "-i", str(inputs[CASES[0]]), "-o", str(inputs[CASES[0]])])
+    assert result.exit_code == 2 and "would overwrite an input scan" in result.output

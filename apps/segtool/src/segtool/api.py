@@ -400,7 +400,7 @@ class Segmenter:
             else:
                 found = self._paint(image, self.finder_models, task=finder.task)
                 mask = np.isin(found, list(finder.classes)) if finder.classes else found > 0
-            box = _box(mask, image.spacing, finder.margin_mm)
+            box = box_around(mask, image.spacing, finder.margin_mm)
             notes.append("none" if box is None else f"box {tuple(b.stop - b.start for b in box)} of "
                                                     f"{image.spatial_shape}")
         return box
@@ -573,7 +573,7 @@ def _models_predicting(task: Task, models: tuple[ModelEntry, ...], values: froze
     return tuple(m for m in models if wanted & set(m.labels.values()))
 
 
-def _box(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: float) -> tuple[slice, ...] | None:
+def box_around(found: np.ndarray, spacing: tuple[float, float, float], margin_mm: float) -> tuple[slice, ...] | None:
     """Bounding box of the ``found`` voxels widened by ``margin_mm`` on every side (within the image; whole voxels
     that fit in the margin, as TotalSegmentator counts them), or None."""
     where = np.argwhere(found)

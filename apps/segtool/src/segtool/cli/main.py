@@ -9,7 +9,7 @@ import typer
 
 from segkit.io.console import USAGE_ERROR, App, print_error
 from segkit.io.errors import SegkitError
-from segtool.cli import combine, download, info, tasks, weights
+from segtool.cli import combine, crop, download, info, tasks, weights
 from segtool.cli.choices import OutputType, Precision, StatsAggregation
 from segtool.cli.totalseg_style import TotalSegmentatorStyle
 from segtool.registry import BIG
@@ -191,6 +191,7 @@ app.command("tasks")(tasks.tasks)
 app.command("classes")(tasks.classes)
 app.command("download")(download.download)
 app.command("combine")(combine.combine)
+app.command("crop-to-body")(crop.crop_to_body)
 app.command("info")(info.info)
 app.add_typer(weights.app, name="weights")
 
