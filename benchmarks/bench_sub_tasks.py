@@ -17,7 +17,11 @@ for it itself, TotalSegmentator's ``robust_crop``):
 Both tools run ``-i CT -o OUT.nii.gz -ta TASK --ml -d cpu -rc``, one after the other; the maps are compared voxel
 by voxel (agreement, Dice per label).
 
-Usage: .venv/bin/python benchmarks/bench_sub_tasks.py [--input CT]
+``crop_to_body`` (TotalSegmentator's) and ``segtool crop-to-body`` get a stand-in of the body task's 6 mm model
+(``hip_right`` as the trunk, ``portal_vein_and_splenic_vein`` as the extremities) and crop the scan, whole body and
+``-t`` (trunk); the cropped scans are compared (shape, affine, voxels).
+
+Usage: .venv/bin/python benchmarks/bench_sub_tasks.py [--input CT] [--only TASK|crop_to_body]
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ STAND_INS = {
                             ("vertebrae_T6", "vertebrae_T5", "spinal_cord", "rib_left_1"), spacing=(2.5, 3.0, 3.5),
                             crop=("vertebrae_T6", "vertebrae_T5")),
 }
+BODY = StandIn("Dataset300_body_6mm_1559subj", "nnUNetTrainer", ("hip_right", "portal_vein_and_splenic_vein"),
+               spacing=(6.0, 6.0, 6.0))  # its plans at 6 mm too, as the real model's
 PATCHES = {task: {"resample": s.spacing, "crop": s.crop} for task, s in STAND_INS.items()}
 THEIRS = '''import json, os, sys
 if __name__ == "__main__":
@@ -68,8 +74,11 @@ if __name__ == "__main__":
     from nnunetv2.training.nnUNetTrainer.variants.training_length.nnUNetTrainer_Xepochs_NoMirroring import (
         nnUNetTrainer_4000epochs_NoMirroring as trainer)
     tn.custom_trainers[trainer.__name__] = trainer
-    from totalsegmentator.bin.TotalSegmentator import main
-    sys.argv[0] = "TotalSegmentator"
+    if sys.argv[1] == "crop_to_body":
+        from totalsegmentator.bin.crop_to_body import main
+    else:
+        from totalsegmentator.bin.TotalSegmentator import main
+    sys.argv[0:2] = [sys.argv[1]]
     sys.exit(main())
 '''
 OURS = '''import dataclasses, json, os, sys
@@ -98,7 +107,7 @@ if __name__ == "__main__":
 
 def stand_in(task: str, source: Path, work: Path) -> Path:
     """Zip of the stand-in model of ``task``, made from the reference model folder ``source``."""
-    spec = STAND_INS[task]
+    spec = BODY if task == "body" else STAND_INS[task]
     target = work / "stand_ins" / spec.folder / f"{spec.trainer}__nnUNetPlans__3d_fullres"
     shutil.copytree(source, target)
     dataset = json.loads((source / "dataset.json").read_text())
@@ -127,14 +136,16 @@ def stand_in(task: str, source: Path, work: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=CT, help="a CT scan (default: the example CT)")
+    parser.add_argument("--only", choices=[*STAND_INS, "crop_to_body"], help="one comparison (default: all)")
     args = parser.parse_args()
+    tasks = [t for t in STAND_INS if args.only in (None, t)]
     with tempfile.TemporaryDirectory(prefix="bench-subtasks-") as tmp:
         work = Path(tmp)
         ours_env, theirs_env = install(work)
         with zipfile.ZipFile(ZIP) as archive:
             archive.extractall(work / "reference")
         source = next((work / "reference").glob("*/*__3d_fullres"))
-        for task in STAND_INS:
+        for task in [*tasks, *(["body"] if args.only in (None, "crop_to_body") else [])]:
             archive = stand_in(task, source, work)
             run([str(SEGTOOL), "weights", "import", str(archive)], env=ours_env, check=True, capture_output=True)
             with zipfile.ZipFile(archive) as zf:
@@ -144,10 +155,11 @@ def main() -> None:
         (work / "theirs.py").write_text(THEIRS)
         (work / "ours.py").write_text(OURS)
         ours_python = Path(SEGTOOL).parent / "python"
-        for task in STAND_INS:
+        for task in tasks:
             common = ["-i", str(args.input.resolve()), "-ta", task, "--ml", "-d", "cpu", "-rc"]
             seconds = {}
-            for tool, command, env in (("theirs", [str(PEER_PYTHON), str(work / "theirs.py")], theirs_env),
+            for tool, command, env in (("theirs", [str(PEER_PYTHON), str(work / "theirs.py"), "TotalSegmentator"],
+                                        theirs_env),
                                        ("ours", [str(ours_python), str(work / "ours.py"), "-q"], ours_env)):
                 began = time.perf_counter()
                 run([*command, *common, "-o", str(work / f"{tool}_{task}.nii.gz")], env=env, check=True,
@@ -163,6 +175,28 @@ def main() -> None:
             print(f"{task}: TotalSegmentator {seconds['theirs']:.1f} s, segtool {seconds['ours']:.1f} s; labelled "
                   f"voxels {voxels['ours']} / {voxels['theirs']}; agreement {result['agreement']:.6f}; Dice per "
                   f"label {dice}", flush=True)
+        if args.only in (None, "crop_to_body"):
+            crops_beside(args.input.resolve(), work, ours_env, theirs_env)
+
+
+def crops_beside(scan: Path, work: Path, ours_env: dict[str, str], theirs_env: dict[str, str]) -> None:
+    """Crop ``scan`` to the (stand-in) body with both tools, whole body and trunk; print how the crops compare."""
+    for only_trunc in ([], ["-t"]):
+        outputs = {tool: work / f"{tool}_crop{''.join(only_trunc)}.nii.gz" for tool in ("ours", "theirs")}
+        seconds = {}
+        for tool, command, env in (
+                ("theirs", [str(PEER_PYTHON), str(work / "theirs.py"), "crop_to_body", "-d", "cpu"], theirs_env),
+                ("ours", [str(SEGTOOL), "crop-to-body", "-q", "-d", "cpu"], ours_env)):
+            began = time.perf_counter()
+            run([*command, "-i", str(scan), "-o", str(outputs[tool]), *only_trunc], env=env, check=True,
+                capture_output=True)
+            seconds[tool] = time.perf_counter() - began
+        ours, theirs = (nib.load(outputs[tool]) for tool in ("ours", "theirs"))
+        same = ours.shape == theirs.shape and np.allclose(ours.affine, theirs.affine, atol=1e-4) and np.array_equal(
+            np.asarray(ours.dataobj), np.asarray(theirs.dataobj))
+        print(f"crop_to_body{' -t' if only_trunc else ''}: TotalSegmentator {seconds['theirs']:.1f} s, segtool "
+              f"{seconds['ours']:.1f} s; {nib.load(scan).shape} cropped to {theirs.shape} / {ours.shape}; "
+              f"{'identical' if same else 'DIFFERENT'} (shape, affine, voxels)", flush=True)
 
 
 if __name__ == "__main__":
