@@ -239,10 +239,20 @@ def test_a_model_found_by_dataset_as_nnunetv2_predict_finds_it(hippo_model_dir, 
         (["-d", "4"], "-d DATASET needs -c CONFIGURATION"),
         ([], "give the model as -m MODEL_FOLDER or as -d DATASET -c CONFIGURATION"),
         (["-d", "4", "-c", "3d_fullres", "-m", str(hippo_model_dir)], "one of the two"),
+        (["-m", str(hippo_model_dir), "-c", "2d", "-p", "nnUNetPlans"],  # -c and -p would be ignored
+         f"-c/-p: these pick a result folder under -d DATASET, but -m {hippo_model_dir} gives the folder itself"),
+        (["-d", str(hippo_model_dir.parent), "-c", "3d_fullres", "-tr", "nnUNetTrainer_refShort"],  # a path
+         f"dataset must be a number or a dataset folder name of {hippo_model_dir.parent.parent} (Dataset004_Name), "
+         f"got '{hippo_model_dir.parent}'"),
+        (["-d", "..", "-c", "3d_fullres"], "dataset must be a number or a dataset folder name"),
+        (["-d", "", "-c", "3d_fullres"], "dataset must be a number or a dataset folder name"),
     ]:
         result = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "bad"), *args])
         assert result.exit_code == 2 and message in result.output, (args, result.output)
         assert result.output.strip().count("\n") == 0 and not (tmp_path / "bad").exists()
+    monkeypatch.setenv("nnUNet_results", str(hippo_model_dir / "plans.json"))
+    result = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "bad"), "-d", "4", "-c", "3d_fullres"])
+    assert result.exit_code == 2 and f"results folder {hippo_model_dir / 'plans.json'} is not a folder" in result.output
     monkeypatch.delenv("nnUNet_results")
     result = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "bad"), "-d", "4", "-c", "3d_fullres"])
     assert result.exit_code == 2 and "$nnUNet_results, which is not set" in result.output

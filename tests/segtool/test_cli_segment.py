@@ -164,6 +164,16 @@ def test_unwritable_or_clashing_outputs_fail_before_any_work(hippo_cli, inputs, 
         (["-i", str(scan), "-o", str(tmp_path / "file" / "sub")], "is a file"),
         (["-i", str(scan), "-o", str(tmp_path / "file" / "x.nii.gz"), "--ml"], "is a file"),
         (["-i", str(copy), "-o", str(copy), "--ml"], "would overwrite an input scan"),
+        (["-i", str(scan), "-o", str(tmp_path / "seg.nii.gz"), "--ml", "-rp", str(tmp_path / "seg.nii.gz")],
+         "the report would overwrite the segmentation"),
+        (["-i", str(scan), "-o", str(tmp_path / "seg.nii.gz"), "--ml", "-rp", str(tmp_path / "seg.json")],
+         "the report would overwrite the segmentation's class names"),
+        (["-i", str(scan), "-o", str(tmp_path / "m"), "-s", str(tmp_path / "m" / "anterior.nii.gz")],
+         "the statistics would overwrite the class masks"),
+        (["-i", str(scan), "-o", str(tmp_path / "m"), "-s", str(tmp_path / "r.json"), "-rp", str(tmp_path / "r.json")],
+         "the report would overwrite the statistics"),
+        (["-i", str(scan), "-o", str(tmp_path / "m"), "-s", f"{tmp_path / 'stats'}/"],
+         f"{tmp_path / 'stats'}/ names a folder; the statistics file needs a file name"),
         (["-i", str(scan), "-o", str(tmp_path)], None),  # a writable existing folder passes the checks
     ]
     for args, message in cases:
@@ -174,6 +184,7 @@ def test_unwritable_or_clashing_outputs_fail_before_any_work(hippo_cli, inputs, 
         assert result.exit_code == 2 and message in result.output, (args, result.output)
         assert "Traceback" not in result.output
     assert (tmp_path / "file").read_text() == "keep me" and copy.read_bytes() == scan.read_bytes()
+    assert not [name for name in ("seg.nii.gz", "seg.json", "m", "r.json", "stats") if (tmp_path / name).exists()]
     clash = tmp_path / "clash"
     clash.mkdir()
     for name in ("case_0000.nii.gz", "case.nii.gz"):
@@ -250,8 +261,28 @@ def test_api_errors_are_segtool_errors_with_one_line(hippo_cli, inputs, tmp_path
                              ({"resampling_order": 6}, "from 0 to 5"), ({"resampling_order": True}, "from 0 to 5")]:
         with pytest.raises(SegtoolError, match=message):
             SegmentOptions(**options)
+    for options, message in [({"roi_subset": 5}, "roi_subset must be a class name or a list of them, got 5"),
+                             ({"roi_subset": ["anterior", 5]}, "roi_subset must be a class name"),
+                             ({"model_size": ["small"]}, "model_size must be a size name"),
+                             ({"crop_path": 5}, "crop_path must be a path, got int 5")]:
+        with pytest.raises(SegtoolError, match=re.escape(message)):
+            SegmentOptions(**options)
     with pytest.raises(SegtoolError, match="output type must be one or more of nifti, dicom_seg, dicom_rtstruct"):
         segment(inputs[CASES[0]], task="hippo", output_type="rtstruct")
+    out = tmp_path / "out"
+    for arguments, message in [({"output_type": None}, r"output type must be one or more of .*, got \[None\]"),
+                               ({"output": 5}, "output must be a path, got int 5"),
+                               ({"output": ""}, "output must be a path, got str ''"),
+                               ({"report": 5}, "report must be a path"),
+                               ({"save_probabilities": 5}, "save_probabilities must be a path"),
+                               ({"statistics": f"{out / 'stats'}/"}, "names a folder; the statistics file"),
+                               ({"output": out / "seg.nii.gz", "ml": True, "report": out / "seg.nii.gz"},
+                                "the report would overwrite the segmentation"),
+                               ({"statistics": out / "r.json", "report": out / "r.json"},
+                                "the report would overwrite the statistics")]:
+        with pytest.raises(SegtoolError, match=message):
+            segment(inputs[CASES[0]], task="hippo", **arguments)
+    assert not out.exists()  # nothing written
     assert SegmentOptions(device="CPU").device == "cpu"
     with pytest.raises(SegtoolError, match="preview needs an output"):
         segment(inputs[CASES[0]], task="hippo", preview=True)
@@ -835,6 +866,7 @@ def test_crop_to_body_keeps_the_box_of_the_body(serve_hippo, hippo_registry, inp
     # TotalSegmentator's crop_to_body; the hippocampus model stands in for the body task (trunk = anterior), without
     # the body task's clean-up (which would leave no "extremity" of this size)
     from segtool.api import BODY_MARGIN_MM, Segmenter, SegmentOptions, box_around
+    from segtool.body_crop import body_box
     from segtool.cli import context
     from segtool.registry import load_registry
 
@@ -859,5 +891,33 @@ def test_crop_to_body_keeps_the_box_of_the_body(serve_hippo, hippo_registry, inp
         assert f"{inputs[CASES[0]].name} {scan.spatial_shape} -> {out} {cropped.spatial_shape}" in result.output
         shapes.append(cropped.spatial_shape)
     assert shapes[0] != shapes[1]  # the trunk alone is a smaller box
+    nested = tmp_path / "new" / "sub" / "cropped.nii.gz"  # its folders are created, as segment creates its outputs'
+    result = runner.invoke(app, ["crop-to-body", "-i", str(inputs[CASES[0]]), "-o", str(nested), "-q"])
+    assert result.exit_code == 0, result.output
+    assert read_image(nested).spatial_shape == shapes[0]
+    assert body_box(inputs[CASES[0]], registry=registry, device="cpu") == box_around(body.array > 0, scan.spacing,
+                                                                                     BODY_MARGIN_MM)  # a path too
     result = runner.invoke(app, ["crop-to-body", "-i", str(inputs[CASES[0]]), "-o", str(inputs[CASES[0]])])
     assert result.exit_code == 2 and "would overwrite an input scan" in result.output
+
+
+def test_crop_to_body_refuses_a_bad_output_or_scan_before_the_model_runs(inputs, tmp_path, monkeypatch):
+    import segtool.body_crop
+    from segtool.errors import SegtoolError
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("the body was looked for although the output is bad")
+
+    monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(segtool.body_crop, "body_box", refuse)
+    (tmp_path / "folder").mkdir()
+    for output in (tmp_path / "cropped.txt", tmp_path / "folder"):
+        result = runner.invoke(app, ["crop-to-body", "-i", str(inputs[CASES[0]]), "-o", str(output)])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [f"error: {output}: the cropped scan is an image file; name it "
+                                                      ".nii.gz, .nii, .nrrd, .mha or .mhd"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and not any((tmp_path / "folder").iterdir())
+    monkeypatch.undo()
+    flat = nib.Nifti1Image(np.zeros((20, 20), np.float32), np.eye(4))
+    with pytest.raises(SegtoolError, match="must be 3D"):  # checked as segment checks it, before any download
+        segtool.body_crop.body_box(flat)

@@ -75,7 +75,7 @@ def test_small_runs_the_small_plans_folder_of_the_same_zip(serve_sized, sized_zi
     maps = {}
     for size in (BIG, "small"):
         out = tmp_path / f"{size}.nii.gz"
-        report = tmp_path / f"{size}.json"
+        report = tmp_path / f"{size}_report.json"  # {size}.json holds the map's class names
         result = runner.invoke(app, ["-i", str(scan), "-o", str(out), "-ta", "hippo", "--ml", "-q", "-ms", size,
                                      "-rp", str(report)])
         assert result.exit_code == 0, result.output

@@ -1,6 +1,7 @@
 """``segtool.totalsegmentator``: TotalSegmentator's Python signature, run by segtool."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -45,3 +46,21 @@ def test_what_segtool_cannot_honour_is_refused_and_devices_are_translated(tmp_pa
             totalsegmentator(tmp_path / "absent.nii.gz", tmp_path / "out", **arguments)
     assert not (tmp_path / "out").exists()
     assert [_device(d) for d in ("gpu", "gpu:1", "cpu", "cuda")] == ["auto", "cuda:1", "cpu", "cuda"]
+
+
+def test_roi_subset_is_one_name_or_several_and_other_types_are_refused(hippo_cli, nnunet_reference_dir, tmp_path):
+    from segtool import totalsegmentator
+    from segtool.errors import SegtoolError
+
+    scan = nnunet_reference_dir / "predictions" / "inputs" / f"{CASE}_0000.nii.gz"
+    labels = totalsegmentator(scan, None, task="hippocampus", roi_subset="posterior")  # one name, not its letters
+    assert set(np.unique(np.asarray(labels.dataobj))) == {0, 2}
+    for arguments, message in [({"roi_subset": 5}, "roi_subset must be a class name or a list of them, got 5"),
+                               ({"roi_subset_robust": ["posterior", 5]}, "roi_subset_robust must be a class name"),
+                               ({"model_size": ["small"]}, "model_size must be a size name"),
+                               ({"output_type": 5}, "output type must be one or more of"),
+                               ({"statistics": f"{tmp_path / 'stats'}/"}, "names a folder; the statistics file"),
+                               ({"crop_path": 5}, "crop_path must be a path")]:
+        with pytest.raises(SegtoolError, match=re.escape(message)):
+            totalsegmentator(scan, tmp_path / "out", task="hippocampus", **arguments)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "stats").exists()

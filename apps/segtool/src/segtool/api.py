@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,8 +118,10 @@ class SegmentOptions:
             raise SegtoolError(f"mode must be one of {', '.join(m.value for m in Mode)}, got {self.mode!r}") from None
         if not isinstance(self.task, str):
             raise SegtoolError(f"task must be a task name (see 'segtool tasks'), got {self.task!r}")
-        roi = (self.roi_subset,) if isinstance(self.roi_subset, str) else tuple(self.roi_subset)
-        object.__setattr__(self, "roi_subset", roi)
+        object.__setattr__(self, "roi_subset", class_names(self.roi_subset, "roi_subset"))
+        if not isinstance(self.model_size, str | None):
+            raise SegtoolError(f"model_size must be a size name ({BIG!r} or another the task comes in), got "
+                               f"{self.model_size!r}")
         device = self.device.lower() if isinstance(self.device, str) else ""
         if device == "gpu" or device.startswith("gpu:"):  # TotalSegmentator's spelling
             device = "cuda" + device[3:]
@@ -137,10 +139,36 @@ class SegmentOptions:
         if isinstance(order, bool) or order not in RESAMPLING_ORDERS:
             raise SegtoolError(f"resampling_order must be a whole number from 0 to 5, got {order!r}")
         if self.crop_path is not None:
-            object.__setattr__(self, "crop_path", Path(self.crop_path))
+            object.__setattr__(self, "crop_path", path_argument(self.crop_path, "crop_path"))
         if self.save_lowres and self.higher_order_resampling:
             raise SegtoolError("save_lowres keeps the label map on the models' grid; higher_order_resampling brings "
                                "their logits back to the scan's: choose one")
+
+
+def class_names(names: str | Iterable[str], what: str) -> tuple[str, ...]:
+    """One class name or several (``what``: the argument, for the message) as a tuple of names.
+
+    Raises:
+        SegtoolError: ``names`` is neither a name nor a collection of names.
+    """
+    try:
+        found = (names,) if isinstance(names, str) else tuple(names)
+    except TypeError:
+        found = None
+    if found is None or not all(isinstance(name, str) for name in found):
+        raise SegtoolError(f"{what} must be a class name or a list of them, got {names!r}")
+    return found
+
+
+def path_argument(value: str | os.PathLike, what: str) -> Path:
+    """``value`` as a Path (``what``: the argument, for the message).
+
+    Raises:
+        SegtoolError: ``value`` is not a str or path-like, or is empty.
+    """
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        raise SegtoolError(f"{what} must be a path, got {type(value).__name__} {value!r}")
+    return Path(value)
 
 
 @dataclass(frozen=True)
@@ -515,7 +543,15 @@ def segment(
         SegtoolError: a bad input, option or output, or missing weights (one line each).
     """
     from segtool.derived_masks import derived_for
-    from segtool.run import OutputRequest, check_side_file, plan_targets, requested_types, write_outputs
+    from segtool.run import (
+        OutputRequest,
+        check_no_clash,
+        check_side_file,
+        plan_targets,
+        requested_types,
+        side_file_path,
+        write_outputs,
+    )
     from segtool.statistics import StatisticsOptions
 
     started = time.perf_counter()
@@ -529,25 +565,29 @@ def segment(
                              body_seg=body_seg, resampling_order=resampling_order, v1_order=v1_order,
                              force_split=force_split, higher_order_resampling=higher_order_resampling,
                              crop_path=crop_path, model_size=model_size)
-    stats_file = Path(statistics) if isinstance(statistics, str | os.PathLike) else None
-    types = requested_types(output_type, None if output is None else Path(output), ml=ml)
+    output = None if output is None else path_argument(output, "output")
+    report = None if report is None else side_file_path(report, "report")
+    stats_file = side_file_path(statistics, "statistics") if isinstance(statistics, str | os.PathLike) else None
+    types = requested_types(output_type, output, ml=ml)
     request = OutputRequest(ml=ml, output_types=types, preview=preview, skip_saving=skip_saving,
                             saving_threads=nr_thr_saving, statistics_file=stats_file,
                             derived_masks=derived_for(task, skip=no_derived_masks),
                             statistics=StatisticsOptions.requested(bool(statistics), stats_include_incomplete,
                                                                    stats_aggregation, statistics_extra,
                                                                    statistics_normalized_intensities),
-                            probabilities_file=None if save_probabilities is None else Path(save_probabilities))
+                            probabilities_file=None if save_probabilities is None
+                            else path_argument(save_probabilities, "save_probabilities"))
     image = as_scan(input)
     source = Path(input) if isinstance(input, str | os.PathLike) else None  # None: an image held in memory
     planned = [source or Path("segmentation.nii.gz")]
-    target = None if output is None else plan_targets(planned, Path(output), request, batch=False,
+    target = None if output is None else plan_targets(planned, output, request, batch=False,
                                                       inputs_on_disk=source is not None, lowres=save_lowres)[0]
     for path, what in ((stats_file, "statistics"), (request.probabilities_file, "probabilities")):
         if output is None and path is not None:
             check_side_file(path, planned if source else [], what)
     if report is not None:
-        check_side_file(Path(report), planned if source else [], "report")
+        check_side_file(report, planned if source else [], "report")
+    check_no_clash([] if target is None else [target], request, report)
     segmenter = Segmenter(options)
     grid, labels = segmenter.segment_for_output(image, probabilities=request.probabilities_file)
     outputs = write_outputs(grid, labels, segmenter.label_names, target, request)
@@ -556,9 +596,8 @@ def segment(
     if report is not None:
         from segtool.report import run_report, write_report
 
-        write_report(run_report(segmenter, input_path=source, output=None if output is None else Path(output),
-                                request=request, done=[(source, outputs)], failures=[],
-                                seconds=time.perf_counter() - started), Path(report))
+        write_report(run_report(segmenter, input_path=source, output=output, request=request,
+                                done=[(source, outputs)], failures=[], seconds=time.perf_counter() - started), report)
     result = nib.Nifti1Image(labels.array, labels.affine)
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})

@@ -3,24 +3,31 @@
 
 from __future__ import annotations
 
+import os
+
+import nibabel as nib
+
 from segkit.io import Image
 from segtool.api import BODY_MARGIN_MM, BODY_TASK, ModelProgress, Segmenter, SegmentOptions, box_around
 from segtool.errors import SegtoolError
 from segtool.registry import Mode, Registry
+from segtool.scans import as_scan
 from segtool.store import WeightsStore
 
 TRUNK = "body_trunc"  #: the body task's class of the trunk
 
 
-def body_box(image: Image, *, only_trunk: bool = False, device: str = "auto", registry: Registry | None = None,
-             store: WeightsStore | None = None, progress_for: ModelProgress = lambda entry: None
-             ) -> tuple[slice, slice, slice] | None:
-    """The box of ``image`` that holds the body (the trunk with ``only_trunk``) plus `BODY_MARGIN_MM`; None where
-    the body task finds nothing.
+def body_box(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage, *, only_trunk: bool = False,
+             device: str = "auto", registry: Registry | None = None, store: WeightsStore | None = None,
+             progress_for: ModelProgress = lambda entry: None) -> tuple[slice, slice, slice] | None:
+    """The box of ``image`` (a segkit `Image`, a path or a nibabel image) that holds the body (the trunk with
+    ``only_trunk``) plus `BODY_MARGIN_MM`; None where the body task finds nothing.
 
     Raises:
-        SegtoolError: the body task's weights are missing and cannot be downloaded, or it has no trunk class.
+        SegtoolError: the image is not a single-channel 3D scan or holds NaN/Inf, the body task's weights are missing
+            and cannot be downloaded, or it has no trunk class.
     """
+    image = as_scan(image)
     segmenter = Segmenter(SegmentOptions(task=BODY_TASK, mode=Mode.FAST, device=device), registry=registry,
                           store=store, progress_for=progress_for)
     labels = segmenter.segment_scan(image).array

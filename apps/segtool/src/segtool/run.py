@@ -10,7 +10,7 @@ from pathlib import Path
 
 from segkit.io import Image, SegkitError
 from segkit.io.atomic import atomic_path
-from segtool.api import Segmenter
+from segtool.api import Segmenter, path_argument
 from segtool.derived_masks import derived_masks
 from segtool.dicom_rtstruct import write_rtstruct
 from segtool.dicom_seg import write_dicom_seg
@@ -92,7 +92,7 @@ def requested_types(output_types: str | list[str] | tuple[str, ...], output: Pat
                     ml: bool) -> tuple[str, ...]:
     """The output types asked for: ``output_types``, except that a multilabel ``.dcm`` output alone (``--ml -o
     NAME.dcm``) asks for a DICOM SEG."""
-    types = (output_types,) if isinstance(output_types, str) else tuple(output_types)
+    types = tuple(output_types) if isinstance(output_types, list | tuple) else (output_types,)  # OutputRequest checks
     if ml and types == ("nifti",) and output is not None and output.name.lower().endswith(DICOM_SUFFIX):
         return ("dicom_seg",)
     return types
@@ -192,6 +192,37 @@ def check_side_file(path: Path, scans: list[Path], what: str) -> None:
     if path.resolve() in {scan.resolve() for scan in scans}:
         raise SegtoolError(f"{path}: the {what} would overwrite an input scan; choose another path")
     _check_writable(path, folder=False)
+
+
+def side_file_path(value: str | os.PathLike, what: str) -> Path:
+    """``value`` as the path of a file of the run's (``what``: statistics, report); a name that ends in a separator
+    names a folder, not a file, and is refused (a Path would drop the separator and write a file of that name)."""
+    path = path_argument(value, what)
+    if os.fspath(value).endswith(("/", os.sep)):
+        raise SegtoolError(f"{value} names a folder; the {what} file needs a file name (e.g. {path / f'{what}.json'})")
+    return path
+
+
+def check_no_clash(targets: list[Path], request: OutputRequest, report: Path | None = None) -> None:
+    """Refuse files of the run (statistics, probabilities, report) that would overwrite one another or a result of
+    ``targets`` (`plan_targets`): a multilabel file, its class names, or a class mask (a ``.nii.gz`` in a masks
+    folder)."""
+    taken: dict[Path, str] = {}
+    for target in targets if request.ml else ():
+        taken[target.resolve()] = "segmentation"
+        if not request.dicom_file:
+            taken[label_names_path(target).resolve()] = "segmentation's class names"
+    mask_folders = set() if request.ml else {target.resolve() for target in targets}
+    for what, path in (("statistics", request.statistics_file), ("probabilities", request.probabilities_file),
+                       ("report", report)):
+        if path is None:
+            continue
+        where = path.resolve()
+        is_mask = where.parent in mask_folders and where.name.lower().endswith(MASK_ENDING)
+        clash = taken.get(where) or ("class masks" if is_mask else None)
+        if clash is not None:
+            raise SegtoolError(f"{path}: the {what} would overwrite the {clash}; choose another path")
+        taken[where] = what
 
 
 def _check_writable(target: Path, *, folder: bool) -> None:

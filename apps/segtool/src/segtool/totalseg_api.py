@@ -35,7 +35,7 @@ def totalsegmentator(input: str | os.PathLike | nib.Nifti1Image, output: str | o
     prints no progress). Radiomics, licensed tasks, other plans, ``higher_order_resampling_LEGACY`` and ``test`` are
     refused with a `SegtoolError`.
     """
-    from segtool.api import segment
+    from segtool.api import class_names, segment
 
     given = {"radiomics": radiomics, "license_number": license_number, "plans": plans, "test": test,
              "higher_order_resampling_LEGACY": higher_order_resampling_LEGACY}
@@ -45,7 +45,9 @@ def totalsegmentator(input: str | os.PathLike | nib.Nifti1Image, output: str | o
     with _steps_printed(verbose):
         return segment(
             input, output, task=task, fast=fast, fastest=fastest, device=_device(device),
-            roi_subset=[*(roi_subset or ()), *(roi_subset_robust or ())] or None, ml=ml, statistics=statistics,
+            roi_subset=[*class_names(roi_subset or (), "roi_subset"),
+                        *class_names(roi_subset_robust or (), "roi_subset_robust")] or None,
+            ml=ml, statistics=statistics,
             stats_include_incomplete=not statistics_exclude_masks_at_border, stats_aggregation=stats_aggregation,
             statistics_extra=statistics_extra, statistics_normalized_intensities=statistics_normalized_intensities,
             skip_saving=skip_saving, preview=preview, remove_small_blobs=remove_small_blobs, output_type=output_type,

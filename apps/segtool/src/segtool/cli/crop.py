@@ -23,10 +23,14 @@ def crop_to_body(
     position; a scan where no body is found is written whole."""
     from segkit.io import write_image
     from segtool.body_crop import body_box
+    from segtool.errors import SegtoolError
+    from segtool.outputs import FILE_SUFFIXES, image_stem
     from segtool.run import check_side_file
     from segtool.scans import as_scan
 
     context.show_messages(quiet)
+    if image_stem(output.name, FILE_SUFFIXES) == output.name:  # before the model runs
+        raise SegtoolError(f"{output}: the cropped scan is an image file; name it .nii.gz, .nii, .nrrd, .mha or .mhd")
     check_side_file(output, [input_path], "cropped scan")
     image = as_scan(input_path)
     with context.download_bars(quiet) as bars:
@@ -35,6 +39,7 @@ def crop_to_body(
     if box is None:
         logging.getLogger("segtool").warning("no body found in %s; it is written whole", input_path)
     cropped = image if box is None else image.crop(box)
+    output.parent.mkdir(parents=True, exist_ok=True)  # as segment creates its outputs' folders
     write_image(cropped, output)
     if not quiet:
         context.out().print(f"{input_path.name} {image.spatial_shape} -> {output} {cropped.spatial_shape}")

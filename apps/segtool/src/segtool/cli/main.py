@@ -167,7 +167,7 @@ def segment(
     from segtool.cli.segment import run_segment
     from segtool.derived_masks import derived_for
     from segtool.registry import Mode
-    from segtool.run import OutputRequest, requested_types
+    from segtool.run import OutputRequest, requested_types, side_file_path
     from segtool.statistics import StatisticsOptions
 
     options = SegmentOptions(
@@ -182,7 +182,8 @@ def segment(
         derived_masks=derived_for(task, skip=no_derived_masks),
         statistics=StatisticsOptions.requested(statistics is not None, stats_include_incomplete,
                                                stats_aggregation.value, statistics_extra),
-        statistics_file=Path(statistics) if statistics else None, probabilities_file=save_probabilities)
+        statistics_file=side_file_path(statistics, "statistics") if statistics else None,
+        probabilities_file=save_probabilities)
     code = run_segment(input_path, output, options, request, report=report, quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
 

@@ -12,7 +12,15 @@ from segtool.api import Segmenter, SegmentOptions
 from segtool.cli import context
 from segtool.registry import ModelEntry
 from segtool.report import STDOUT, run_report, write_report
-from segtool.run import OutputRequest, ScanOutputs, check_side_file, find_scans, plan_targets, run_many
+from segtool.run import (
+    OutputRequest,
+    ScanOutputs,
+    check_no_clash,
+    check_side_file,
+    find_scans,
+    plan_targets,
+    run_many,
+)
 
 
 def run_segment(input_path: Path, output: Path, options: SegmentOptions, request: OutputRequest, *,
@@ -25,6 +33,7 @@ def run_segment(input_path: Path, output: Path, options: SegmentOptions, request
     targets = plan_targets(scans, output, request, batch=batch, lowres=options.save_lowres)
     if report is not None and report != STDOUT:
         check_side_file(report, scans, "report")
+    check_no_clash(targets, request, None if report == STDOUT else report)
     with context.download_bars(quiet) as bars:
         segmenter = Segmenter(options, registry=context.registry(), store=context.store(),
                               progress_for=context.progress_for(bars))

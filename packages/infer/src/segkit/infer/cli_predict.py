@@ -60,8 +60,10 @@ def predict(
                                                 "it.")] = None,
     configuration: Annotated[str | None, typer.Option("-c", "--configuration", help="With -d: the configuration "
                                                       "(3d_fullres, 2d...).")] = None,
-    trainer: Annotated[str, typer.Option("-tr", "--trainer", help="With -d: the trainer.")] = "nnUNetTrainer",
-    plans: Annotated[str, typer.Option("-p", "--plans", help="With -d: the plans.")] = "nnUNetPlans",
+    trainer: Annotated[str | None, typer.Option("-tr", "--trainer", help="With -d: the trainer (default: "
+                                                "nnUNetTrainer).")] = None,
+    plans: Annotated[str | None, typer.Option("-p", "--plans", help="With -d: the plans (default: nnUNetPlans).")
+                     ] = None,
     folds: Annotated[list[str] | None, typer.Option("-f", "--folds", help="Folds to ensemble (default: all).")] = None,
     step: Step = 0.5,
     no_tta: NoTTA = False,
@@ -123,18 +125,22 @@ def predict(
                                       "forward_s": predictor.clock.seconds, "forward_calls": predictor.clock.calls}))
 
 
-def _model_folder(model: Path | None, dataset: str | None, configuration: str | None, trainer: str,
-                  plans: str) -> Path:
+def _model_folder(model: Path | None, dataset: str | None, configuration: str | None, trainer: str | None,
+                  plans: str | None) -> Path:
     """The model folder given by ``-m``, or found by ``-d``/``-c``/``-tr``/``-p`` (`find_result_folder`)."""
-    from segkit.infer.results_folder import find_result_folder
+    from segkit.infer.results_folder import PLANS, TRAINER, find_result_folder
 
     if (model is None) == (dataset is None):
         raise InferError("give the model as -m MODEL_FOLDER or as -d DATASET -c CONFIGURATION, one of the two")
     if dataset is None:
+        given = [flag for flag, value in (("-c", configuration), ("-tr", trainer), ("-p", plans)) if value is not None]
+        if given:
+            raise InferError(f"{'/'.join(given)}: these pick a result folder under -d DATASET, but -m {model} gives "
+                             "the folder itself; leave them out, or use -d instead of -m")
         return model
     if configuration is None:
         raise InferError("-d DATASET needs -c CONFIGURATION (3d_fullres, 2d, 3d_lowres...)")
-    return find_result_folder(dataset, configuration, trainer=trainer, plans=plans)
+    return find_result_folder(dataset, configuration, trainer=trainer or TRAINER, plans=plans or PLANS)
 
 
 @crossval_app.command()

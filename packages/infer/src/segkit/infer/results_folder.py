@@ -9,19 +9,20 @@ from pathlib import Path
 from segkit.infer.errors import ModelLoadError
 
 RESULTS_VARIABLE = "nnUNet_results"
+TRAINER, PLANS = "nnUNetTrainer", "nnUNetPlans"  #: nnUNetv2_predict's default -tr and -p
 
 
-def find_result_folder(dataset: str, configuration: str, *, trainer: str = "nnUNetTrainer",
-                       plans: str = "nnUNetPlans", results: str | os.PathLike | None = None) -> Path:
+def find_result_folder(dataset: str, configuration: str, *, trainer: str = TRAINER, plans: str = PLANS,
+                       results: str | os.PathLike | None = None) -> Path:
     """The folder ``<results>/<dataset folder>/<trainer>__<plans>__<configuration>``.
 
     Args:
-        dataset: the dataset's number (``4``, ``004``) or folder name (``Dataset004_Hippocampus``).
+        dataset: the dataset's number (``4``, ``004``) or folder name (``Dataset004_Hippocampus``), never a path.
         results: the results root (default: ``$nnUNet_results``).
 
     Raises:
-        ModelLoadError: no results root, no such dataset (or several with that number), or no such result folder
-            (the message lists the ones there are).
+        ModelLoadError: no results root, a dataset that is neither a number nor a folder name, no such dataset (or
+            several with that number), or no such result folder (the message lists the ones there are).
     """
     root = Path(results) if results is not None else _results_root()
     folder = _dataset_folder(root, dataset.strip())
@@ -42,7 +43,10 @@ def _results_root() -> Path:
 
 def _dataset_folder(root: Path, dataset: str) -> Path:
     if not root.is_dir():
-        raise ModelLoadError(f"results folder {root} does not exist")
+        raise ModelLoadError(f"results folder {root} {'is not a folder' if root.exists() else 'does not exist'}")
+    if dataset in ("", ".", "..") or Path(dataset).name != dataset:  # a path would leave the results folder
+        raise ModelLoadError(f"dataset must be a number or a dataset folder name of {root} (Dataset004_Name), got "
+                             f"{dataset!r}")
     if dataset.isdigit():
         matches = sorted(p for p in root.glob(f"Dataset{int(dataset):03d}_*") if p.is_dir())
         if len(matches) == 1:
