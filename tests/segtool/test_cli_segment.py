@@ -917,6 +917,13 @@ def test_crop_to_body_refuses_a_bad_output_or_scan_before_the_model_runs(inputs,
         assert result.output.strip().splitlines() == [f"error: {output}: the cropped scan is an image file; name it "
                                                       ".nii.gz, .nii, .nrrd, .mha or .mhd"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and not any((tmp_path / "folder").iterdir())
+    scans = tmp_path / "scans"  # a folder of scans is a batch, not one scan (nor a DICOM series)
+    scans.mkdir()
+    for case in CASES:
+        (scans / inputs[case].name).write_bytes(inputs[case].read_bytes())
+    result = runner.invoke(app, ["crop-to-body", "-i", str(scans), "-o", str(tmp_path / "c.nii.gz")])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        f"error: {scans}: a folder of 2 scan(s); crop-to-body crops one scan (a file, or a DICOM series folder or zip)"]
     monkeypatch.undo()
     flat = nib.Nifti1Image(np.zeros((20, 20), np.float32), np.eye(4))
     with pytest.raises(SegtoolError, match="must be 3D"):  # checked as segment checks it, before any download

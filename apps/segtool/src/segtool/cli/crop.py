@@ -25,12 +25,16 @@ def crop_to_body(
     from segtool.body_crop import body_box
     from segtool.errors import SegtoolError
     from segtool.outputs import FILE_SUFFIXES, image_stem
-    from segtool.run import check_side_file
+    from segtool.run import check_side_file, find_scans
     from segtool.scans import as_scan
 
     context.show_messages(quiet)
     if image_stem(output.name, FILE_SUFFIXES) == output.name:  # before the model runs
         raise SegtoolError(f"{output}: the cropped scan is an image file; name it .nii.gz, .nii, .nrrd, .mha or .mhd")
+    scans, batch = find_scans(input_path)
+    if batch:
+        raise SegtoolError(f"{input_path}: a folder of {len(scans)} scan(s); crop-to-body crops one scan (a file, or "
+                           "a DICOM series folder or zip)")
     check_side_file(output, [input_path], "cropped scan")
     image = as_scan(input_path)
     with context.download_bars(quiet) as bars:
