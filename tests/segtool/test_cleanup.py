@@ -19,7 +19,7 @@ def test_body_cleanup_keeps_one_trunk_and_the_large_extremities(ct_dir):
     names = {1: "body_trunc", 2: "body_extremities"}
     cleanup = load_registry().task("body").cleanup
     assert cleanup == Cleanup(("body_trunc",), {"body_extremities": 50000.0})
-    cleaned = cleanup.apply(labels, names, 27.0)
+    cleaned = cleanup.apply(labels, names, scan)
 
     trunk_pieces, trunk_sizes = components(labels == 1)
     assert len(trunk_sizes) > 3  # the input's trunk has pieces to drop

@@ -175,22 +175,25 @@ def path_argument(value: str | os.PathLike, what: str) -> Path:
 class Finder:
     """Models that find the region a task's models then run on: the box around ``classes`` of ``task`` (all of its
     classes when empty) in the map of its models ``entries`` (none where ``crop_path`` gives the masks), widened by
-    ``margin_mm``."""
+    ``margin_mm``; or, where ``task`` is a sub-task itself, in the map of its own ``segmenter``."""
 
     task: Task
     classes: frozenset[int]
     margin_mm: float
     entries: tuple[ModelEntry, ...]
+    segmenter: Segmenter | None = None
 
 
 class Segmenter:
     """A task's models loaded once, segmenting many scans into one global label map each.
 
     A sub-task's models run on the region its registry ``crop`` names (e.g. the lungs, found by the ``total`` task's
-    fastest models, plus 20 mm). With a ROI subset, the task's fastest models (fast ones with ``robust_crop`` or for an
-    MR task; of its big size, as TotalSegmentator locates with its standard models) first locate those classes and
-    the models of the mode then run only on that region (plus `ROI_MARGIN_MM`); with ``body_seg``, the body task's
-    fast model finds the body and they run on it (plus `BODY_MARGIN_MM`).
+    fastest models, plus 20 mm; a sub-task that finds it runs as on its own), and its map is trimmed as its ``refine``
+    says (to what another task's models find on the whole scan). With a ROI subset, the task's fastest models (fast
+    ones with ``robust_crop`` or for an MR task; of its big size, as TotalSegmentator locates with its standard
+    models) first locate those classes and the models of the mode then run only on that region (plus
+    `ROI_MARGIN_MM`); with ``body_seg``, the body task's fast model finds the body and they run on it (plus
+    `BODY_MARGIN_MM`).
 
     Example:
         >>> segmenter = Segmenter(SegmentOptions(task="total", mode="fast"))  # doctest: +SKIP
@@ -214,17 +217,20 @@ class Segmenter:
         #: what finds the region the task's models run on (None: they run on the whole scan)
         self.finder = self._finder()
         #: the models' one spacing, where the label maps stay with ``save_lowres``
-        self.lowres_spacing = self._one_spacing(entries, self.finder is not None) if options.save_lowres else None
+        self.lowres_spacing = self._one_spacing(entries) if options.save_lowres else None
         self._predictors: dict[tuple, object] = {}  # (folder, folds, PredictOptions) -> Predictor
         self.parts = self._load(entries, own=True)
         self._multipart = len(self.task.models(options.mode)) > 1
-        self.finder_models = self._load(self.finder.entries) if self.finder else []
+        finding = self.finder.segmenter if self.finder else None
+        self.finder_models = finding.all_models if finding else self._load(self.finder.entries) if self.finder else []
+        #: the segmenter of the task whose map this one's is trimmed to (None: not trimmed)
+        self.refiner = self._helper(self.task.refine.task, Mode.DEFAULT) if self.task.refine else None
         self.probability_files: list[Path] = []  #: the probability files (and their JSON) the last scan wrote
 
     @property
     def all_models(self) -> list:
-        """(entry, Predictor) of every model this segmenter runs: the finder's, then the task's parts."""
-        return [*self.finder_models, *self.parts]
+        """(entry, Predictor) of every model this segmenter runs: the finder's, the task's parts, the refiner's."""
+        return [*self.finder_models, *self.parts, *(self.refiner.all_models if self.refiner else [])]
 
     def follow_tiles(self, callback: Callable[[ModelEntry, int, int], None]) -> None:
         """Have every model call ``callback(entry, tiles done, tiles in all)`` as it slides over a scan."""
@@ -266,7 +272,7 @@ class Segmenter:
                 result[box] = self._paint(image.crop(box), self.parts, own=True, probabilities=saving)
         else:
             result = self._paint(image, self.parts, own=True, probabilities=saving)
-        return self._finish(result, image)
+        return self._finish(self._refined(result, image) if self.refiner else result, image)
 
     def segment_for_output(self, image: Image, *,
                            probabilities: str | os.PathLike | None = None) -> tuple[Image, Image]:
@@ -281,14 +287,34 @@ class Segmenter:
                                           probabilities=self._start_probabilities(probabilities)), resampled)
         return resampled.reorient(image.axis_codes), labels.reorient(image.axis_codes)  # as TotalSegmentator does
 
-    def _one_spacing(self, entries: tuple[ModelEntry, ...], cropped: bool) -> Spacing:
+    def _one_spacing(self, entries: tuple[ModelEntry, ...]) -> Spacing:
         """The one spacing that all of ``entries`` resample the scan to (``save_lowres`` keeps their maps there)."""
         spacings = {e.spacing_mm if e.input_resampling is InputResampling.TOTALSEGMENTATOR else None for e in entries}
-        if cropped or len(spacings) != 1 or None in spacings:
+        if self.finder is not None or self.task.refine is not None or len(spacings) != 1 or None in spacings:
             raise SegtoolError(f"save_lowres needs models that resample the scan to one spacing, and no ROI or body "
-                               f"crop: task {self.task.name!r} in {self.options.mode.value} mode has others "
-                               "(try --fast)")
+                               f"crop or trimming: task {self.task.name!r} in {self.options.mode.value} mode has "
+                               "others (try --fast)")
         return spacings.pop()
+
+    def _helper(self, task: str, mode: Mode) -> Segmenter:
+        """A segmenter of another ``task`` that this one needs (to find its region, or to trim its map to), with this
+        one's device, mirroring, precision, downloads and resampling order; it runs as ``task`` on its own would."""
+        options = self.options
+        return Segmenter(SegmentOptions(task=task, mode=mode, device=options.device, tta=options.tta,
+                                        precision=options.precision, allow_download=options.allow_download,
+                                        resampling_order=options.resampling_order),
+                         registry=self.registry, store=self._store, progress_for=self._progress_for)
+
+    def _refined(self, result: np.ndarray, image: Image) -> np.ndarray:
+        """``result`` (on ``image``'s grid) trimmed as the task's ``refine`` says, to the class of the refiner's task
+        that its models find in ``image``."""
+        from segtool.vertebrae import trim_to
+
+        refine = self.task.refine
+        with step(f"trimmed to {refine.class_name} of {refine.task}"):
+            found = self.refiner.segment_scan(image).array
+            (value,) = _roi_values(self.refiner.task, (refine.class_name,))
+            return trim_to(result, found == value, image.spacing, refine.grow_mm)
 
     def _v1_numbering(self) -> np.ndarray:
         """Task label value -> TotalSegmentator v1's value of the same class (0 for a class v1 lacks)."""
@@ -308,6 +334,8 @@ class Segmenter:
                 raise SegtoolError(f"task {self.task.name!r} is cropped to classes that task {task.name!r} finds "
                                    f"with its {mode.value} models, which the registry lacks")
             classes = _roi_values(task, self.task.crop.classes)
+            if options.crop_path is None and task.crop is not None:  # a sub-task finds it: as it runs on its own
+                return Finder(task, classes, self.task.crop.margin_mm, (), self._helper(task.name, mode))
             models = () if options.crop_path else _models_predicting(task, task.models(mode), classes)
             return Finder(task, classes, self.task.crop.margin_mm, models)
         if options.crop_path is not None:
@@ -426,7 +454,8 @@ class Segmenter:
             if self.options.crop_path is not None:
                 mask = _given_masks(self.options.crop_path, self.task.crop.classes, image)
             else:
-                found = self._paint(image, self.finder_models, task=finder.task)
+                found = (finder.segmenter.segment_scan(image).array if finder.segmenter
+                         else self._paint(image, self.finder_models, task=finder.task))
                 mask = np.isin(found, list(finder.classes)) if finder.classes else found > 0
             box = box_around(mask, image.spacing, finder.margin_mm)
             notes.append("none" if box is None else f"box {tuple(b.stop - b.start for b in box)} of "
@@ -651,7 +680,7 @@ def _renumbering(labels: dict[int, str], to: dict[int, str]) -> np.ndarray:
 
 def _cleaned(labels: np.ndarray, grid: Image, task: Task) -> np.ndarray:
     """A model's map of ``task``'s classes on ``grid``, after the task's connected-component clean-up."""
-    return task.cleanup.apply(labels, task.labels, float(np.prod(grid.spacing))) if task.cleanup else labels
+    return task.cleanup.apply(labels, task.labels, grid) if task.cleanup else labels
 
 
 def _without_small_blobs(labels: np.ndarray, grid: Image, max_mm3: float) -> np.ndarray:

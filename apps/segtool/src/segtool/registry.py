@@ -5,8 +5,11 @@ A task has a global label map (value -> class name) and up to three modes (``def
 same image and paints their local labels into the global map, matched by class name, in
 list order (a later part overwrites an earlier one). A sub-task's models run on a region
 that another task's models find first (its ``crop``: TotalSegmentator's lung vessels run on
-the lungs that ``total`` finds). A task may come in other model sizes: the same models
-trained with other plans (``model_sizes``: TotalSegmentator's ``total_v3`` small).
+the lungs that ``total`` finds; that task may be a sub-task itself: teeth run on the teeth
+that ``craniofacial_structures`` finds on the skull that ``total`` finds). A task's map may
+be trimmed to a class of another task (its ``refine``). A task may come in other model
+sizes: the same models trained with other plans (``model_sizes``: TotalSegmentator's
+``total_v3`` small).
 """
 
 from __future__ import annotations
@@ -162,13 +165,30 @@ class Crop:
 
 
 @dataclass(frozen=True)
+class Refine:
+    """A task's map trimmed to what another task's default models find, as TotalSegmentator refines
+    ``vertebrae_pp``: every label grown by ``grow_mm`` (into background), then kept only inside ``class_name`` of
+    ``task`` (`segtool.vertebrae.trim_to`), on the scan's grid."""
+
+    task: str
+    class_name: str
+    grow_mm: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Refine:
+        """Parse a task's ``refine`` object of the registry."""
+        return cls(data["task"], data["class"], float(data.get("grow_mm", 0.0)))
+
+
+@dataclass(frozen=True)
 class Task:
     """A segmentation task: modality, global labels and models per mode.
 
     ``label_orders`` holds other numberings of the classes, matched by name (``v1``: TotalSegmentator v1's);
     ``cleanup`` the connected-component clean-up of each model's map (`Cleanup`); ``crop`` the region a sub-task's
-    models run on (`Crop`; None: the whole scan); ``model_sizes`` other sizes of its models (size -> the plans they
-    were trained with; `BIG`, the models as listed, is always there).
+    models run on (`Crop`; None: the whole scan); ``refine`` what its map is trimmed to (`Refine`; None: nothing);
+    ``model_sizes`` other sizes of its models (size -> the plans they were trained with; `BIG`, the models as listed,
+    is always there).
     """
 
     name: str
@@ -180,11 +200,14 @@ class Task:
     cleanup: Cleanup = Cleanup()
     crop: Crop | None = None
     model_sizes: dict[str, str] = field(default_factory=dict)
+    refine: Refine | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted({*self.cleanup.keep_largest, *self.cleanup.min_component_mm3} - set(self.labels.values()))
         if unknown:
             raise ValueError(f"task {self.name!r}: cleanup names classes it does not have: {', '.join(unknown)}")
+        if self.cleanup.separate_vertebrae and sorted(self.labels) != list(range(1, len(self.labels) + 1)):
+            raise ValueError(f"task {self.name!r}: separate_vertebrae needs the vertebrae numbered 1, 2, ... top down")
         if BIG in self.model_sizes:
             raise ValueError(f"task {self.name!r}: model size {BIG!r} is the models as listed, not one of model_sizes")
         if self.model_sizes and any(m.format is not ModelFormat.NNUNETV2 for m in self.all_models()):
@@ -251,6 +274,18 @@ class Registry:
         finder = self.task(task.crop.task)
         return finder, task.crop.mode or locating_mode(finder, robust)
 
+    def helpers(self, task: Task) -> list[tuple[str, Task, Mode]]:
+        """(role, task, mode) of every other task's models that running ``task`` needs: those that find its region
+        (``crop``, and theirs in turn) and those its map is trimmed to (``refine``)."""
+        needed = []
+        if task.refine is not None:
+            needed.append(("refine", self.task(task.refine.task), Mode.DEFAULT))
+        found = self.crop_finder(task)
+        while found is not None:
+            needed.append(("crop", *found))
+            found = self.crop_finder(found[0])
+        return needed
+
     def resolve_url(self, url: str) -> str:
         """An absolute URL: http(s) as is, anything else relative to the registry file's folder."""
         if url.startswith(("http://", "https://", "file://")):
@@ -286,28 +321,50 @@ def _parse_tasks(data: dict) -> dict[str, Task]:
         orders = {order: {int(k): v for k, v in numbering.items()}
                   for order, numbering in task.get("label_orders", {}).items()}
         crop = Crop.from_dict(task["crop"]) if "crop" in task else None
+        refine = Refine.from_dict(task["refine"]) if "refine" in task else None
         tasks[name] = Task(name, task["modality"], labels, modes, task.get("description", ""), orders,
-                           Cleanup.from_dict(task.get("cleanup", {})), crop, dict(task.get("model_sizes", {})))
+                           Cleanup.from_dict(task.get("cleanup", {})), crop, dict(task.get("model_sizes", {})),
+                           refine)
     for task in tasks.values():
         _check_crop(task, tasks)
+        _check_refine(task, tasks)
     return tasks
 
 
 def _check_crop(task: Task, tasks: dict[str, Task]) -> None:
-    """A sub-task's crop must name a task of the registry, classes of it and a mode it has."""
+    """A sub-task's crop must name a task of the registry, classes of it and a mode it has; a chain of crops must end
+    at a task that runs on the whole scan."""
     crop = task.crop
     if crop is None:
         return
-    finder = tasks.get(crop.task)
+    finder, chain = tasks.get(crop.task), [task.name]
+    while finder is not None and finder.crop is not None and finder.name not in chain:
+        chain.append(finder.name)
+        finder = tasks.get(finder.crop.task)
     if finder is None or finder.crop is not None:
-        raise ValueError(f"task {task.name!r}: crop task {crop.task!r} is not a task of this registry that runs on "
-                         "the whole scan")
+        raise ValueError(f"task {task.name!r}: crop task {crop.task!r} is not a task of this registry, or its crops "
+                         f"never reach one that runs on the whole scan ({' -> '.join(chain)})")
+    finder = tasks[crop.task]
     unknown = sorted(set(crop.classes) - set(finder.labels.values()))
     if unknown or not crop.classes:
         raise ValueError(f"task {task.name!r}: crop classes must be classes of task {crop.task!r}: "
                          f"{', '.join(unknown) or 'none given'}")
     if crop.mode is not None and crop.mode not in finder.modes:
         raise ValueError(f"task {task.name!r}: task {crop.task!r} has no {crop.mode.value!r} mode to crop with")
+
+
+def _check_refine(task: Task, tasks: dict[str, Task]) -> None:
+    """A task's refine must name another task of the registry with a default mode, running on the whole scan, and a
+    class of it."""
+    refine = task.refine
+    if refine is None:
+        return
+    other = tasks.get(refine.task)
+    if other is None or other is task or other.crop is not None or Mode.DEFAULT not in other.modes:
+        raise ValueError(f"task {task.name!r}: refine task {refine.task!r} is not another task of this registry with "
+                         "default models that run on the whole scan")
+    if refine.class_name not in other.labels.values():
+        raise ValueError(f"task {task.name!r}: refine class {refine.class_name!r} is not a class of {refine.task!r}")
 
 
 def _spacing(value) -> Spacing | None:

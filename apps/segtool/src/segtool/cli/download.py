@@ -19,7 +19,8 @@ def download(
         "--model-size", "-ms", metavar="SIZE", help="big, or another size the task comes in.")] = BIG,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")] = False,
 ) -> None:
-    """Download, verify and install the weights of TASK (and of the models that find a sub-task's region)."""
+    """Download, verify and install the weights of TASK (and of the models that find a sub-task's region or trim its
+    map)."""
     context.show_messages(quiet)
     registry, store = context.registry(), context.store()
     spec = registry.task(task).sized(model_size)
@@ -30,9 +31,7 @@ def download(
                                     progress_for=context.progress_for(bars))
             for entry, path in installed:
                 context.out().print(f"{task} {each.value}: {entry.name} -> {path}")
-        finder = registry.crop_finder(spec)
-        if finder is not None:  # the models that find the region the task runs on
-            finder_task, finder_mode = finder
-            for entry, path in ensure_task(finder_task, finder_mode, registry=registry, store=store,
+        for role, helper, helper_mode in registry.helpers(spec):  # models that find its region or trim its map
+            for entry, path in ensure_task(helper, helper_mode, registry=registry, store=store,
                                            progress_for=context.progress_for(bars)):
-                context.out().print(f"{task} crop ({finder_task.name} {finder_mode.value}): {entry.name} -> {path}")
+                context.out().print(f"{task} {role} ({helper.name} {helper_mode.value}): {entry.name} -> {path}")

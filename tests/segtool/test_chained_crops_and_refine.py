@@ -1,0 +1,133 @@
+"""A sub-task whose region another sub-task finds (TotalSegmentator's teeth, found by craniofacial_structures on the
+skull that total finds) and a map trimmed to another task's class (its vertebrae_pp_refined), on real MRI with the
+reference hippocampus model served locally."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from segkit.io import read_image
+from segtool.api import Segmenter, SegmentOptions, box_around
+from segtool.cli.main import app
+from segtool.errors import SegtoolError
+from segtool.registry import load_registry
+from segtool.vertebrae import trim_to
+
+runner = CliRunner()
+CASE = "hippocampus_033"
+
+
+@pytest.fixture()
+def scan(nnunet_reference_dir):
+    return nnunet_reference_dir / "predictions" / "inputs" / f"{CASE}_0000.nii.gz"
+
+
+@pytest.fixture()
+def registry(hippo_registry, monkeypatch, tmp_path):
+    """hippo; hippo_part on hippo's posterior class + 2 mm; hippo_inner on hippo_part's anterior class + 1 mm;
+    hippo_trimmed: hippo's map grown by 1 mm and kept inside the hippocampus that hippo_coarse finds (the same model
+    on a 2 mm grid, both its classes as one). The CLI reads this registry."""
+    from segtool.cli import context
+
+    path = hippo_registry(crop={"classes": ["posterior"], "margin_mm": 2.0, "mode": "default"})
+    data = json.loads(path.read_text())
+    hippo = data["tasks"]["hippo"]
+    data["tasks"]["hippo_inner"] = {**hippo, "crop": {"task": "hippo_part", "classes": ["anterior"], "margin_mm": 1.0,
+                                                      "mode": "default"}}
+    data["tasks"]["hippo_trimmed"] = {**hippo, "refine": {"task": "hippo_coarse", "class": "hippocampus",
+                                                          "grow_mm": 1.0}}
+    coarse = {**hippo["modes"]["default"][0], "labels": {"1": "hippocampus", "2": "hippocampus"}, "spacing_mm": 2.0,
+              "input_resampling": "totalsegmentator", "label_export": "nearest"}
+    data["tasks"]["hippo_coarse"] = {"modality": "MR", "labels": {"1": "hippocampus"}, "modes": {"default": [coarse]}}
+    path.write_text(json.dumps(data))
+    loaded = load_registry(path)
+    monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(context, "registry", lambda: loaded)
+    return loaded
+
+
+def test_a_sub_task_found_by_a_sub_task_runs_where_that_one_finds_it(registry, scan, tmp_path):
+    image = read_image(scan)
+
+    def alone(task: str, of=image) -> np.ndarray:
+        return Segmenter(SegmentOptions(task=task, device="cpu"), registry=registry).segment(of).array
+
+    inner = Segmenter(SegmentOptions(task="hippo_inner", device="cpu"), registry=registry)
+    assert inner.finder.task.name == "hippo_part" and inner.finder.segmenter.finder.task.name == "hippo"
+    assert len(inner.all_models) == 3  # hippo finds hippo_part's region, hippo_part finds this one's, then its own
+    part = alone("hippo_part")
+    box = box_around(part == 1, image.spacing, 1.0)
+    assert inner._region(image) == box and box != box_around(part == 2, image.spacing, 1.0)
+    out = tmp_path / "inner.nii.gz"
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(out), "-ta", "hippo_inner", "--ml", "-q"])
+    assert result.exit_code == 0, result.output
+    labels = read_image(out).array
+    assert np.array_equal(labels[box], alone("hippo", image.crop(box))) and set(np.unique(labels)) == {0, 1, 2}
+    labels[box] = 0
+    assert not labels.any()
+
+    result = runner.invoke(app, ["download", "hippo_inner", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "hippo_inner crop (hippo_part default): Dataset004_Hippocampus ->" in result.output
+    assert "hippo_inner crop (hippo default): Dataset004_Hippocampus ->" in result.output
+
+
+def test_a_refined_map_is_trimmed_to_the_class_another_task_finds(registry, scan, tmp_path):
+    image = read_image(scan)
+    trimmed = Segmenter(SegmentOptions(task="hippo_trimmed", device="cpu"), registry=registry)
+    assert trimmed.refiner.task.name == "hippo_coarse" and len(trimmed.all_models) == 2
+    whole, coarse = (Segmenter(SegmentOptions(task=task, device="cpu"), registry=registry).segment(image).array
+                     for task in ("hippo", "hippo_coarse"))
+    expected = trim_to(whole, coarse == 1, image.spacing, 1.0)
+    assert set(np.unique(expected)) == {0, 1, 2}
+    assert (expected[whole == 0] > 0).any() and (expected[whole > 0] == 0).any()  # grown here, trimmed there
+    out = tmp_path / "trimmed.nii.gz"
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(out), "-ta", "hippo_trimmed", "--ml", "-q"])
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(read_image(out).array, expected)
+
+    result = runner.invoke(app, ["download", "hippo_trimmed", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "hippo_trimmed refine (hippo_coarse default): Dataset004_Hippocampus ->" in result.output
+    with pytest.raises(SegtoolError, match="no ROI or body crop or trimming"):
+        Segmenter(SegmentOptions(task="hippo_trimmed", device="cpu", save_lowres=True), registry=registry)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"hippo_part": {"crop": {"task": "hippo_inner", "classes": ["anterior"]}}},
+     "crops never reach one that runs on the whole scan \\(hippo_part -> hippo_inner\\)"),
+    ({"hippo_trimmed": {"refine": {"task": "hippo_part", "class": "anterior"}}},
+     "refine task 'hippo_part' is not another task of this registry with default models that run on the whole scan"),
+    ({"hippo_trimmed": {"refine": {"task": "hippo_coarse", "class": "cortex"}}},
+     "refine class 'cortex' is not a class of 'hippo_coarse'"),
+    ({"hippo": {"cleanup": {"separate_vertebrae": {}}, "labels": {"1": "anterior", "3": "posterior"}}},
+     "separate_vertebrae needs the vertebrae numbered 1, 2, ... top down"),
+])
+def test_broken_chains_and_refines_are_refused_at_load(registry, change, message):
+    path = registry.source
+    data = json.loads(path.read_text())
+    for task, fields in change.items():
+        data["tasks"][task].update(fields)
+    path.write_text(json.dumps(data))
+    with pytest.raises(SegtoolError, match=message):
+        load_registry(path)
+
+
+def test_totalsegmentators_vertebrae_and_teeth_tasks_are_wired_as_it_runs_them():
+    registry = load_registry()
+    helpers = {name: [(role, task.name, mode.value) for role, task, mode in registry.helpers(registry.task(name))]
+               for name in ("teeth", "vertebrae_pp", "vertebrae_pp_refined", "vertebrae_body")}
+    assert helpers == {"teeth": [("crop", "craniofacial_structures", "default"), ("crop", "total", "fastest")],
+                       "vertebrae_pp": [], "vertebrae_pp_refined": [("refine", "vertebrae_body", "default")],
+                       "vertebrae_body": []}
+    teeth = registry.task("teeth")
+    assert teeth.crop.classes == ("teeth_lower", "teeth_upper") and teeth.crop.margin_mm == 10.0
+    assert len(teeth.labels) == 77 and teeth.labels[11] == "upper_right_central_incisor_fdi11"
+    (model,) = teeth.models("default")
+    assert model.configuration == "3d_lowres_high" and model.spacing_mm == (0.5, 0.5, 0.5) and not model.mirroring
+    refined = registry.task("vertebrae_pp_refined")
+    assert refined.labels == registry.task("vertebrae_pp").labels and refined.labels[24] == "vertebrae_L5"
+    assert refined.refine.class_name == "vertebrae_body" and refined.refine.grow_mm == 2.0
+    assert refined.cleanup.separate_vertebrae.grow_mm == 3.0
