@@ -93,6 +93,10 @@ def test_a_refined_map_is_trimmed_to_the_class_another_task_finds(registry, scan
     assert "hippo_trimmed refine (hippo_coarse default): Dataset004_Hippocampus ->" in result.output
     with pytest.raises(SegtoolError, match="no ROI or body crop or trimming"):
         Segmenter(SegmentOptions(task="hippo_trimmed", device="cpu", save_lowres=True), registry=registry)
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(tmp_path / "low.nii.gz"), "-ta", "hippo_trimmed", "--ml",
+                                 "-sl"])
+    assert result.exit_code == 2 and "no ROI or body crop or trimming" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "low.nii.gz").exists()
 
 
 @pytest.mark.parametrize(("change", "message"), [
