@@ -221,8 +221,7 @@ class Segmenter:
         self._predictors: dict[tuple, object] = {}  # (folder, folds, PredictOptions) -> Predictor
         self.parts = self._load(entries, own=True)
         self._multipart = len(self.task.models(options.mode)) > 1
-        finding = self.finder.segmenter if self.finder else None
-        self.finder_models = finding.all_models if finding else self._load(self.finder.entries) if self.finder else []
+        self.finder_models = self._finder_models()
         #: the segmenter of the task whose map this one's is trimmed to (None: not trimmed)
         self.refiner = self._helper(self.task.refine.task, Mode.DEFAULT) if self.task.refine else None
         self.probability_files: list[Path] = []  #: the probability files (and their JSON) the last scan wrote
@@ -295,6 +294,14 @@ class Segmenter:
                                f"crop or trimming: task {self.task.name!r} in {self.options.mode.value} mode has "
                                "others (try --fast)")
         return spacings.pop()
+
+    def _finder_models(self) -> list:
+        """(entry, Predictor) of every model that finds the region the task's models run on (none: the whole scan)."""
+        if self.finder is None:
+            return []
+        if self.finder.segmenter is not None:  # a sub-task finds it: its own finder's models and its parts
+            return self.finder.segmenter.all_models
+        return self._load(self.finder.entries)
 
     def _helper(self, task: str, mode: Mode) -> Segmenter:
         """A segmenter of another ``task`` that this one needs (to find its region, or to trim its map to), with this
