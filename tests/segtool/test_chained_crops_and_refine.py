@@ -135,3 +135,15 @@ def test_totalsegmentators_vertebrae_and_teeth_tasks_are_wired_as_it_runs_them()
     assert refined.labels == registry.task("vertebrae_pp").labels and refined.labels[24] == "vertebrae_L5"
     assert refined.refine.class_name == "vertebrae_body" and refined.refine.grow_mm == 2.0
     assert refined.cleanup.separate_vertebrae.grow_mm == 3.0
+
+
+def test_tasks_counts_the_weights_a_task_needs_as_installed_or_not(registry):
+    def row(task: str) -> str:
+        result = runner.invoke(app, ["tasks"], env={"COLUMNS": "200"})
+        [cells] = [cells for cells in (line.split("│") for line in result.output.splitlines())
+                   if len(cells) > 6 and cells[1].strip() == task]
+        return cells[6].strip()
+
+    assert row("hippo_inner") == "default 0/1; needed 0/2"
+    assert runner.invoke(app, ["download", "hippo", "-q"]).exit_code == 0  # one zip: every task's model here
+    assert row("hippo_inner") == row("hippo_trimmed") == row("hippo") == "all"
