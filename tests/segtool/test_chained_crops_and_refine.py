@@ -147,3 +147,21 @@ def test_tasks_counts_the_weights_a_task_needs_as_installed_or_not(registry):
     assert row("hippo_inner") == "default 0/1; needed 0/2"
     assert runner.invoke(app, ["download", "hippo", "-q"]).exit_code == 0  # one zip: every task's model here
     assert row("hippo_inner") == row("hippo_trimmed") == row("hippo") == "all"
+
+
+def test_a_sub_task_that_finds_no_region_of_its_own_still_finds_one_for_the_next(registry, scan, tmp_path):
+    # as TotalSegmentator: craniofacial_structures, run to find the teeth, runs on the whole scan where total finds no
+    # skull (a dental CBCT); run as the task itself, it gives an empty map there
+    path = registry.source
+    data = json.loads(path.read_text())
+    data["tasks"]["hippo"]["labels"]["3"] = "cortex"  # a class the model never predicts
+    data["tasks"]["hippo_part"]["crop"]["classes"] = ["cortex"]
+    path.write_text(json.dumps(data))
+    changed = load_registry(path)
+    image = read_image(scan)
+    part = Segmenter(SegmentOptions(task="hippo_part", device="cpu"), registry=changed)
+    assert part._region(image) is None and not part.segment(image).array.any()
+    whole = Segmenter(SegmentOptions(task="hippo", device="cpu"), registry=changed).segment(image).array
+    inner = Segmenter(SegmentOptions(task="hippo_inner", device="cpu"), registry=changed)
+    assert inner.finder.segmenter.whole_scan_without_region and not part.whole_scan_without_region
+    assert inner._region(image) == box_around(whole == 1, image.spacing, 1.0)

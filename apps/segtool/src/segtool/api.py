@@ -225,6 +225,10 @@ class Segmenter:
         #: the segmenter of the task whose map this one's is trimmed to (None: not trimmed)
         self.refiner = self._helper(self.task.refine.task, Mode.DEFAULT) if self.task.refine else None
         self.probability_files: list[Path] = []  #: the probability files (and their JSON) the last scan wrote
+        #: where the finder finds no region, segment the whole scan instead of returning an empty map (a sub-task
+        #: that finds another's region: TotalSegmentator then runs it on the whole scan, e.g. craniofacial_structures
+        #: on a dental CBCT where total finds no skull, so that teeth still finds its teeth)
+        self.whole_scan_without_region = False
 
     @property
     def all_models(self) -> list:
@@ -264,13 +268,14 @@ class Segmenter:
         """`segment` for a scan that `segtool.scans.as_scan` already gave (for callers that keep the scan: not
         checked again)."""
         saving = self._start_probabilities(probabilities)
-        if self.finder is not None:
+        box = self._region(image) if self.finder is not None else None
+        if box is not None:
             result = np.zeros(image.spatial_shape, dtype=np.uint16)
-            box = self._region(image)
-            if box is not None:
-                result[box] = self._paint(image.crop(box), self.parts, own=True, probabilities=saving)
-        else:
+            result[box] = self._paint(image.crop(box), self.parts, own=True, probabilities=saving)
+        elif self.finder is None or self.whole_scan_without_region:
             result = self._paint(image, self.parts, own=True, probabilities=saving)
+        else:  # no region: nothing to segment
+            result = np.zeros(image.spatial_shape, dtype=np.uint16)
         return self._finish(self._refined(result, image) if self.refiner else result, image)
 
     def segment_for_output(self, image: Image, *,
@@ -341,8 +346,10 @@ class Segmenter:
                 raise SegtoolError(f"task {self.task.name!r} is cropped to classes that task {task.name!r} finds "
                                    f"with its {mode.value} models, which the registry lacks")
             classes = _roi_values(task, self.task.crop.classes)
-            if options.crop_path is None and task.crop is not None:  # a sub-task finds it: as it runs on its own
-                return Finder(task, classes, self.task.crop.margin_mm, (), self._helper(task.name, mode))
+            if options.crop_path is None and task.crop is not None:  # a sub-task finds it: as it runs on its own,
+                finding = self._helper(task.name, mode)  # but on the whole scan where its own region is not found
+                finding.whole_scan_without_region = True
+                return Finder(task, classes, self.task.crop.margin_mm, (), finding)
             models = () if options.crop_path else _models_predicting(task, task.models(mode), classes)
             return Finder(task, classes, self.task.crop.margin_mm, models)
         if options.crop_path is not None:
@@ -465,8 +472,10 @@ class Segmenter:
                          else self._paint(image, self.finder_models, task=finder.task))
                 mask = np.isin(found, list(finder.classes)) if finder.classes else found > 0
             box = box_around(mask, image.spacing, finder.margin_mm)
-            notes.append("none" if box is None else f"box {tuple(b.stop - b.start for b in box)} of "
-                                                    f"{image.spatial_shape}")
+            if box is not None:
+                notes.append(f"box {tuple(b.stop - b.start for b in box)} of {image.spatial_shape}")
+            else:
+                notes.append("none: the whole scan then" if self.whole_scan_without_region else "none")
         return box
 
     def _load(self, entries: tuple[ModelEntry, ...], *, own: bool = False) -> list:
