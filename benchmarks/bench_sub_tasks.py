@@ -17,11 +17,27 @@ for it itself, TotalSegmentator's ``robust_crop``):
 Both tools run ``-i CT -o OUT.nii.gz -ta TASK --ml -d cpu -rc``, one after the other; the maps are compared voxel
 by voxel (agreement, Dice per label).
 
+Four TotalSegmentator 2.18 tasks run the same way, all models patched (plans and both tools' task configuration) to
+3 mm; TotalSegmentator's launcher also patches the spacing it hard-codes for vertebrae_body (1.5 mm):
+
+- ``vertebrae_pp``: the stand-in predicts total's 24 vertebrae C1..L5, its background logit raised by 1 (the briefly
+  trained model's T5/T6 logits barely beat background: without it the map is ~12000 specks, of which the 24 lowest
+  of >= 100 mm3 are numbered, so one voxel's near-tie between the tools shifts every number above it); what is left
+  are a few T5/T6 blobs that touch: the renumbering by height runs, then each is grown 3 mm on the model grid.
+- ``vertebrae_pp_refined``: the same, trimmed (grown 2 mm on the scan's grid) to class 1 of a ``vertebrae_body``
+  stand-in (``vertebrae_T6`` as the bodies, ``spinal_cord`` as the discs) run on the whole scan.
+- ``teeth`` (77 classes: total's first 77): cropped (+10 mm) to teeth_lower, teeth_upper of a
+  ``craniofacial_structures`` stand-in (total's ``vertebrae_T6`` as teeth_lower, ``spinal_cord`` as teeth_upper,
+  ...), itself cropped (+20 mm) to what a stand-in of total's 6 mm model (the reference network, plans at 6 mm)
+  finds: the scan has no head, so both tools crop to vertebrae T5-T6 instead of the skull (``--skull``). Where that
+  crop is empty (``--skull liver spleen``: the 6 mm stand-in finds neither), both run craniofacial_structures on the
+  whole scan (TotalSegmentator skips its empty-crop return when a run has no output file, as a crop model's has).
+
 ``crop_to_body`` (TotalSegmentator's) and ``segtool crop-to-body`` get a stand-in of the body task's 6 mm model
 (``hip_right`` as the trunk, ``portal_vein_and_splenic_vein`` as the extremities) and crop the scan, whole body and
 ``-t`` (trunk); the cropped scans are compared (shape, affine, voxels).
 
-Usage: .venv/bin/python benchmarks/bench_sub_tasks.py [--input CT] [--only TASK|crop_to_body]
+Usage: .venv/bin/python benchmarks/bench_sub_tasks.py [--input CT] [--only TASK|crop_to_body] [--skull CLASS ...]
 """
 
 from __future__ import annotations
@@ -29,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import time
 import zipfile
@@ -46,25 +63,50 @@ from segkit.nets.checkpoint import read_checkpoint
 
 @dataclass(frozen=True)
 class StandIn:
-    """A sub-task's stand-in model: its folder and trainer, total's classes that stand in for its own, and what
-    both tools' task configuration is patched to (None: as configured)."""
+    """A sub-task's stand-in model: its folder, trainer and configuration, total's classes that stand in for its own
+    (none: total's first ones, as many as it has), and what both tools' task configuration is patched to (None: as
+    configured; the plans get the spacing too)."""
 
     folder: str
     trainer: str
     classes: tuple[str, ...]
     spacing: tuple[float, float, float] | None = None  #: x, y, z (mm)
     crop: tuple[str, ...] | None = None
+    configuration: str = "3d_fullres"
+    background: float = 0.0  #: added to the background logit (a higher one keeps only confident blobs)
 
 
+MM3 = (3.0, 3.0, 3.0)
+VERTEBRAE = StandIn("Dataset803_TotalSegmentator_vertebrae_inner_1559subj", "nnUNetTrainerNoMirroring",
+                    tuple(f"vertebrae_{v}" for v in [*(f"C{i}" for i in range(1, 8)), *(f"T{i}" for i in range(1, 13)),
+                                                     *(f"L{i}" for i in range(1, 6))]), spacing=MM3,
+                    background=1.0)  # without it: thousands of T5/T6 specks, numbered by a hair's breadth
 STAND_INS = {
     "hip_implant": StandIn("Dataset260_hip_implant_71subj", "nnUNetTrainer", ("hip_right",)),
     "lung_vessels": StandIn("Dataset117_lung_airways_arteries_veins_282subj", "nnUNetTrainerSkeletonRecall",
                             ("vertebrae_T6", "vertebrae_T5", "spinal_cord", "rib_left_1"), spacing=(2.5, 3.0, 3.5),
                             crop=("vertebrae_T6", "vertebrae_T5")),
+    "vertebrae_pp": VERTEBRAE,
+    "vertebrae_pp_refined": VERTEBRAE,  # the same model
+    "teeth": StandIn("Dataset113_ToothFairy3", "nnUNetTrainer_onlyMirror01", (), spacing=MM3,
+                     configuration="3d_lowres_high"),
 }
-BODY = StandIn("Dataset300_body_6mm_1559subj", "nnUNetTrainer", ("hip_right", "portal_vein_and_splenic_vein"),
-               spacing=(6.0, 6.0, 6.0))  # its plans at 6 mm too, as the real model's
-PATCHES = {task: {"resample": s.spacing, "crop": s.crop} for task, s in STAND_INS.items()}
+HELPERS = {  # models a comparison needs besides its task's: what finds its region or trims its map, crop_to_body's
+    "vertebrae_body": StandIn("Dataset305_vertebrae_discs_1559subj", "nnUNetTrainer_DASegOrd0",
+                              ("vertebrae_T6", "spinal_cord"), spacing=MM3),
+    "craniofacial_structures": StandIn(
+        "Dataset115_mandible", "nnUNetTrainer_DASegOrd0_NoMirroring",
+        ("vertebrae_T5", "vertebrae_T6", "esophagus", "aorta", "lung_upper_lobe_left", "lung_upper_lobe_right",
+         "spinal_cord"), spacing=MM3, crop=("vertebrae_T6", "vertebrae_T5")),
+    "total": StandIn("Dataset298_TotalSegmentator_total_6mm_1559subj", "nnUNetTrainer_4000epochs_NoMirroring", (),
+                     spacing=(6.0, 6.0, 6.0)),  # its plans at 6 mm, as the real model's; all of total's classes
+    "body": StandIn("Dataset300_body_6mm_1559subj", "nnUNetTrainer", ("hip_right", "portal_vein_and_splenic_vein"),
+                    spacing=(6.0, 6.0, 6.0)),
+}
+NEEDS = {"vertebrae_pp_refined": ("vertebrae_body",), "teeth": ("craniofacial_structures", "total"),
+         "crop_to_body": ("body",)}
+PATCHES = {task: {"resample": s.spacing, "crop": s.crop} for task, s in {**STAND_INS, **HELPERS}.items()
+           if task not in ("total", "body")}  # those two run at their own spacing (6 mm)
 THEIRS = '''import json, os, sys
 if __name__ == "__main__":
     from totalsegmentator.map_tasks_config import TASK_CONFIGS
@@ -74,6 +116,15 @@ if __name__ == "__main__":
     from nnunetv2.training.nnUNetTrainer.variants.training_length.nnUNetTrainer_Xepochs_NoMirroring import (
         nnUNetTrainer_4000epochs_NoMirroring as trainer)
     tn.custom_trainers[trainer.__name__] = trainer
+    patches, predict = json.loads(os.environ["PATCHES"]), tn.nnUNet_predict_image
+
+    def predict_patched(*args, **kwargs):  # vertebrae_body's spacing is hard-coded in python_api
+        resample = patches.get(kwargs.get("task_name"), {}).get("resample")
+        return predict(*args, **{**kwargs, **({"resample": resample} if resample else {})})
+
+    tn.nnUNet_predict_image = predict_patched
+    import totalsegmentator.python_api as api
+    api.convert_device_to_string = api.device_to_str  # 2.18's gives None for "cpu": teeth's crop run would fail
     if sys.argv[1] == "crop_to_body":
         from totalsegmentator.bin.crop_to_body import main
     else:
@@ -107,24 +158,29 @@ if __name__ == "__main__":
 
 def stand_in(task: str, source: Path, work: Path) -> Path:
     """Zip of the stand-in model of ``task``, made from the reference model folder ``source``."""
-    spec = BODY if task == "body" else STAND_INS[task]
-    target = work / "stand_ins" / spec.folder / f"{spec.trainer}__nnUNetPlans__3d_fullres"
+    spec = STAND_INS.get(task) or HELPERS[task]
+    target = work / "stand_ins" / spec.folder / f"{spec.trainer}__nnUNetPlans__{spec.configuration}"
     shutil.copytree(source, target)
     dataset = json.loads((source / "dataset.json").read_text())
-    keep = [0, *(dataset["labels"][name] for name in spec.classes)]
     names = json.loads(run([str(PEER_PYTHON), "-c", "import json; from totalsegmentator.map_to_binary import "
                             f"class_map; print(json.dumps(class_map[{task!r}]))"],
                            capture_output=True, text=True, check=True).stdout)
+    keep = [0, *(dataset["labels"][name] for name in spec.classes)] if spec.classes else list(range(len(names) + 1))
     dataset["labels"] = {"background": 0, **{names[str(i)]: i for i in range(1, len(keep))}}
     (target / "dataset.json").write_text(json.dumps(dataset, indent=1))
+    plans = json.loads((source / "plans.json").read_text())
+    configuration = dict(plans["configurations"]["3d_fullres"])
     if spec.spacing is not None:
-        plans = json.loads((source / "plans.json").read_text())
-        plans["configurations"]["3d_fullres"]["spacing"] = list(reversed(spec.spacing))  # nnU-Net's z, y, x
-        (target / "plans.json").write_text(json.dumps(plans, indent=1))
+        configuration["spacing"] = list(reversed(spec.spacing))  # nnU-Net's z, y, x
+    plans["configurations"][spec.configuration] = configuration
+    (target / "plans.json").write_text(json.dumps(plans, indent=1))
     checkpoint = read_checkpoint(source / "fold_0" / "checkpoint_final.pth")
+    checkpoint["init_args"]["configuration"] = spec.configuration  # nnU-Net takes the configuration from here
     weights = checkpoint["network_weights"]
     for key in [k for k in weights if ".seg_layers." in k]:
         weights[key] = weights[key][keep].clone()
+        if key.endswith(".bias"):
+            weights[key][0] += spec.background
     torch.save(checkpoint, target / "fold_0" / "checkpoint_final.pth")
     archive = work / f"{spec.folder}.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -137,21 +193,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=CT, help="a CT scan (default: the example CT)")
     parser.add_argument("--only", choices=[*STAND_INS, "crop_to_body"], help="one comparison (default: all)")
+    parser.add_argument("--skull", nargs="+", default=["vertebrae_T6", "vertebrae_T5"], metavar="CLASS",
+                        help="total's classes craniofacial_structures is cropped to for teeth (default: %(default)s; "
+                             "liver spleen: none found, so it runs on the whole scan)")
     args = parser.parse_args()
+    patches = {**PATCHES, "craniofacial_structures": {**PATCHES["craniofacial_structures"], "crop": args.skull}}
     tasks = [t for t in STAND_INS if args.only in (None, t)]
+    helpers = [h for t in [*tasks, "crop_to_body"] if args.only in (None, t) for h in NEEDS.get(t, ())]
+    models = {(STAND_INS.get(t) or HELPERS[t]).folder: t for t in [*tasks, *helpers]}  # one stand-in per folder
     with tempfile.TemporaryDirectory(prefix="bench-subtasks-") as tmp:
         work = Path(tmp)
         ours_env, theirs_env = install(work)
         with zipfile.ZipFile(ZIP) as archive:
             archive.extractall(work / "reference")
         source = next((work / "reference").glob("*/*__3d_fullres"))
-        for task in [*tasks, *(["body"] if args.only in (None, "crop_to_body") else [])]:
+        for task in models.values():
             archive = stand_in(task, source, work)
             run([str(SEGTOOL), "weights", "import", str(archive)], env=ours_env, check=True, capture_output=True)
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(Path(theirs_env["TOTALSEG_HOME_DIR"]) / "nnunet" / "results")
         for env in (ours_env, theirs_env):
-            env["PATCHES"] = json.dumps(PATCHES)
+            env["PATCHES"] = json.dumps(patches)
         (work / "theirs.py").write_text(THEIRS)
         (work / "ours.py").write_text(OURS)
         ours_python = Path(SEGTOOL).parent / "python"
@@ -162,8 +224,10 @@ def main() -> None:
                                         theirs_env),
                                        ("ours", [str(ours_python), str(work / "ours.py"), "-q"], ours_env)):
                 began = time.perf_counter()
-                run([*command, *common, "-o", str(work / f"{tool}_{task}.nii.gz")], env=env, check=True,
-                    capture_output=True)
+                done = run([*command, *common, "-o", str(work / f"{tool}_{task}.nii.gz")], env=env,
+                           capture_output=True, text=True)
+                if done.returncode:
+                    sys.exit(f"{task}: {tool} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
                 seconds[tool] = time.perf_counter() - began
             result = compare(work / f"ours_{task}.nii.gz", work / f"theirs_{task}.nii.gz")
             if not result["same_grid"]:
