@@ -44,6 +44,10 @@ def test_fused_equals_unfused(dims: int, block: str, norm: str) -> None:
     assert not remaining_bn if norm == "batch" else True
     if block == "rep":
         assert all(m.merged is not None for m in fused.modules() if isinstance(m, RepBlock))
+    in_place = fuse(model, in_place=True)  # for a caller that owns the network: no copy, the same result
+    assert in_place is model and not model.deep_supervision
+    with torch.no_grad():
+        assert torch.equal(in_place(x), out)
 
 
 def test_fused_model_is_single_output_and_smaller() -> None:
