@@ -7,6 +7,7 @@ types are the only globals allowed, so no code from the file can run.
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
+        # mapped rather than read (torch's zip format; its legacy one cannot be): what no caller uses, such as an
+        # optimizer state, is never read, and TotalSegmentator's 3 mm CT checkpoint loads in half the time
         with torch.serialization.safe_globals(_allowed_globals()):
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         detail = next((line for line in str(err).splitlines() if "GLOBAL" in line or "got <" in line), "")
         if not detail.strip():
