@@ -108,6 +108,21 @@ def test_a_refined_map_is_trimmed_to_the_class_another_task_finds(registry, scan
      "refine class 'cortex' is not a class of 'hippo_coarse'"),
     ({"hippo": {"cleanup": {"separate_vertebrae": {}}, "labels": {"1": "anterior", "3": "posterior"}}},
      "separate_vertebrae needs the vertebrae numbered 1, 2, ... top down"),
+    ({"hippo_trimmed": {"refine": {"task": "hippo_coarse", "class": "hippocampus", "grow_mm": -2}}},
+     "refine grow_mm must be a number of at least 0, got -2"),
+    ({"hippo_trimmed": {"refine": {"task": "hippo_coarse", "class": "hippocampus", "grow_mm": "2 mm"}}},
+     "refine grow_mm must be a number of at least 0, got '2 mm'"),
+    ({"hippo": {"cleanup": {"separate_vertebrae": {"grow_mm": "3"}}}},
+     "separate_vertebrae grow_mm must be a number of at least 0, got '3'"),
+    ({"hippo": {"cleanup": {"separate_vertebrae": {"grow": 3.0}}}},
+     "separate_vertebrae takes min_component_mm3 and grow_mm, got {'grow': 3.0}"),
+    ({"hippo_coarse": {"refine": {"task": "hippo_trimmed", "class": "anterior"}}},  # a cycle of refines
+     "refine task 'hippo_coarse' is not another task of this registry with default models that run on the whole "
+     "scan, untrimmed"),
+    ({"hippo_part": {"crop": {"task": "hippo_trimmed", "classes": ["anterior"], "mode": "default"}}},
+     "crop task 'hippo_trimmed' is trimmed to another task's map \\(refine\\)"),
+    ({"hippo_inner": {"crop": {"task": "hippo_part", "classes": ["anterior"]}}},  # MR: located by fast models
+     "task 'hippo_part' has no 'fast' mode to crop with"),
 ])
 def test_broken_chains_and_refines_are_refused_at_load(registry, change, message):
     path = registry.source
@@ -165,3 +180,11 @@ def test_a_sub_task_that_finds_no_region_of_its_own_still_finds_one_for_the_next
     inner = Segmenter(SegmentOptions(task="hippo_inner", device="cpu"), registry=changed)
     assert inner.finder.segmenter.whole_scan_without_region and not part.whole_scan_without_region
     assert inner._region(image) == box_around(whole == 1, image.spacing, 1.0)
+
+
+def test_save_lowres_on_a_chained_task_is_refused_before_any_download(registry, http_server, scan, tmp_path):
+    out = tmp_path / "low.nii.gz"
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(out), "-ta", "hippo_inner", "--ml", "-sl"])
+    assert result.exit_code == 2 and "no ROI or body crop or trimming: task 'hippo_inner'" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+    assert http_server[1].log == []  # not even the models that find its region were fetched

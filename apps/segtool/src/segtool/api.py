@@ -214,10 +214,12 @@ class Segmenter:
         if options.force_split and all(e.input_resampling is not InputResampling.TOTALSEGMENTATOR for e in entries):
             raise SegtoolError(f"force_split splits a scan on the grid of TotalSegmentator's weights; the models of "
                                f"task {self.task.name!r} resample it themselves")
+        if options.save_lowres and self.task.crop is not None:  # refused before the models finding its region load
+            self._one_spacing(entries, cropped=True)
         #: what finds the region the task's models run on (None: they run on the whole scan)
         self.finder = self._finder()
         #: the models' one spacing, where the label maps stay with ``save_lowres``
-        self.lowres_spacing = self._one_spacing(entries) if options.save_lowres else None
+        self.lowres_spacing = self._one_spacing(entries, self.finder is not None) if options.save_lowres else None
         self._predictors: dict[tuple, object] = {}  # (folder, folds, PredictOptions) -> Predictor
         self.parts = self._load(entries, own=True)
         self._multipart = len(self.task.models(options.mode)) > 1
@@ -291,10 +293,10 @@ class Segmenter:
                                           probabilities=self._start_probabilities(probabilities)), resampled)
         return resampled.reorient(image.axis_codes), labels.reorient(image.axis_codes)  # as TotalSegmentator does
 
-    def _one_spacing(self, entries: tuple[ModelEntry, ...]) -> Spacing:
+    def _one_spacing(self, entries: tuple[ModelEntry, ...], cropped: bool) -> Spacing:
         """The one spacing that all of ``entries`` resample the scan to (``save_lowres`` keeps their maps there)."""
         spacings = {e.spacing_mm if e.input_resampling is InputResampling.TOTALSEGMENTATOR else None for e in entries}
-        if self.finder is not None or self.task.refine is not None or len(spacings) != 1 or None in spacings:
+        if cropped or self.task.refine is not None or len(spacings) != 1 or None in spacings:
             raise SegtoolError(f"save_lowres needs models that resample the scan to one spacing, and no ROI or body "
                                f"crop or trimming: task {self.task.name!r} in {self.options.mode.value} mode has "
                                "others (try --fast)")

@@ -23,6 +23,20 @@ class SeparateVertebrae:
     min_component_mm3: float = 100.0
     grow_mm: float = 3.0
 
+    @classmethod
+    def from_dict(cls, data: dict) -> SeparateVertebrae:
+        """Parse a task's ``cleanup.separate_vertebrae`` object of the registry."""
+        if not isinstance(data, dict) or set(data) - {"min_component_mm3", "grow_mm"}:
+            raise ValueError(f"separate_vertebrae takes min_component_mm3 and grow_mm, got {data!r}")
+        return cls(**{key: millimetres(value, f"separate_vertebrae {key}") for key, value in data.items()})
+
+
+def millimetres(value, what: str) -> float:
+    """A registry's length or volume: a finite number of at least 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+        raise ValueError(f"{what} must be a number of at least 0, got {value!r}")
+    return float(value)
+
 
 @dataclass(frozen=True)
 class Cleanup:
@@ -44,7 +58,7 @@ class Cleanup:
         vertebrae = data.get("separate_vertebrae")
         return cls(tuple(data.get("keep_largest", ())),
                    {name: float(mm3) for name, mm3 in data.get("min_component_mm3", {}).items()},
-                   None if vertebrae is None else SeparateVertebrae(**vertebrae))
+                   None if vertebrae is None else SeparateVertebrae.from_dict(vertebrae))
 
     def __bool__(self) -> bool:
         return bool(self.keep_largest or self.min_component_mm3 or self.separate_vertebrae)

@@ -22,7 +22,7 @@ from enum import Enum
 from importlib import resources
 from pathlib import Path
 
-from segtool.cleanup import Cleanup
+from segtool.cleanup import Cleanup, millimetres
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 
 
@@ -177,7 +177,7 @@ class Refine:
     @classmethod
     def from_dict(cls, data: dict) -> Refine:
         """Parse a task's ``refine`` object of the registry."""
-        return cls(data["task"], data["class"], float(data.get("grow_mm", 0.0)))
+        return cls(data["task"], data["class"], millimetres(data.get("grow_mm", 0.0), "refine grow_mm"))
 
 
 @dataclass(frozen=True)
@@ -332,8 +332,9 @@ def _parse_tasks(data: dict) -> dict[str, Task]:
 
 
 def _check_crop(task: Task, tasks: dict[str, Task]) -> None:
-    """A sub-task's crop must name a task of the registry, classes of it and a mode it has; a chain of crops must end
-    at a task that runs on the whole scan."""
+    """A sub-task's crop must name an untrimmed task of the registry (its region is found in that task's models' own
+    map), classes of it and a mode it has (without one: the mode that locates, `locating_mode`); a chain of crops must
+    end at a task that runs on the whole scan."""
     crop = task.crop
     if crop is None:
         return
@@ -345,24 +346,29 @@ def _check_crop(task: Task, tasks: dict[str, Task]) -> None:
         raise ValueError(f"task {task.name!r}: crop task {crop.task!r} is not a task of this registry, or its crops "
                          f"never reach one that runs on the whole scan ({' -> '.join(chain)})")
     finder = tasks[crop.task]
+    if finder.refine is not None:
+        raise ValueError(f"task {task.name!r}: crop task {crop.task!r} is trimmed to another task's map (refine); "
+                         "a region is found in an untrimmed one")
     unknown = sorted(set(crop.classes) - set(finder.labels.values()))
     if unknown or not crop.classes:
         raise ValueError(f"task {task.name!r}: crop classes must be classes of task {crop.task!r}: "
                          f"{', '.join(unknown) or 'none given'}")
-    if crop.mode is not None and crop.mode not in finder.modes:
-        raise ValueError(f"task {task.name!r}: task {crop.task!r} has no {crop.mode.value!r} mode to crop with")
+    mode = crop.mode or locating_mode(finder, robust=False)
+    if mode not in finder.modes:
+        raise ValueError(f"task {task.name!r}: task {crop.task!r} has no {mode.value!r} mode to crop with")
 
 
 def _check_refine(task: Task, tasks: dict[str, Task]) -> None:
-    """A task's refine must name another task of the registry with a default mode, running on the whole scan, and a
-    class of it."""
+    """A task's refine must name another task of the registry with a default mode, running on the whole scan untrimmed
+    (no chains of refines: `Registry.helpers` lists one), and a class of it."""
     refine = task.refine
     if refine is None:
         return
     other = tasks.get(refine.task)
-    if other is None or other is task or other.crop is not None or Mode.DEFAULT not in other.modes:
+    if (other is None or other is task or other.crop is not None or other.refine is not None
+            or Mode.DEFAULT not in other.modes):
         raise ValueError(f"task {task.name!r}: refine task {refine.task!r} is not another task of this registry with "
-                         "default models that run on the whole scan")
+                         "default models that run on the whole scan, untrimmed")
     if refine.class_name not in other.labels.values():
         raise ValueError(f"task {task.name!r}: refine class {refine.class_name!r} is not a class of {refine.task!r}")
 
