@@ -99,3 +99,6 @@ def test_trimming_keeps_only_the_grown_labels_inside_the_mask(spine, ct_dir):
     assert not trimmed[~bone].any()
     assert np.array_equal(trimmed[bone], grow_labels(labels, grid.spacing, 3.0)[bone])
     assert 0 < (trimmed > 0).sum() < (grow_labels(labels, grid.spacing, 3.0) > 0).sum()
+    given = labels.copy()
+    assert np.array_equal(trim_to(labels, bone, grid.spacing, 0.0), np.where(bone, labels, 0))
+    assert np.array_equal(labels, given)  # the map trimmed is a new one, even without growth

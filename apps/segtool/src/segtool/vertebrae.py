@@ -34,7 +34,8 @@ def separate_vertebrae(labels: np.ndarray, grid: Image, values: range, min_mm3: 
         return np.zeros_like(labels)
     heights = [_height(grid, centre) for centre in ndimage.center_of_mass(labels > 0, bodies, kept)]
     from_top = values[0] in present and values[-1] not in present
-    by_height = [body for _, body in sorted(zip(heights, kept, strict=True), reverse=from_top)]
+    by_height = [body for _, body in sorted(zip(heights, kept, strict=True), key=lambda pair: pair[0],
+                                            reverse=from_top)]  # equal heights: in component order
     numbers = values if from_top else range(max(present), values[0] - 1, -1)
     renumbered = np.zeros(count + 1, dtype=np.uint16)
     for body, value in zip(by_height, numbers, strict=False):  # bodies beyond the last vertebra stay background
@@ -62,10 +63,8 @@ def grow_labels(labels: np.ndarray, spacing: tuple[float, float, float], grow_mm
 
 
 def trim_to(labels: np.ndarray, keep: np.ndarray, spacing: tuple[float, float, float], grow_mm: float) -> np.ndarray:
-    """``labels`` grown by ``grow_mm`` (`grow_labels`), then cleared wherever ``keep`` is False."""
-    trimmed = grow_labels(labels, spacing, grow_mm)
-    trimmed[~keep] = 0
-    return trimmed
+    """``labels`` grown by ``grow_mm`` (`grow_labels`), then cleared wherever ``keep`` is False (a new array)."""
+    return np.where(keep, grow_labels(labels, spacing, grow_mm), 0).astype(labels.dtype, copy=False)
 
 
 def _labels_touch(labels: np.ndarray) -> bool:
