@@ -123,6 +123,10 @@ def test_a_refined_map_is_trimmed_to_the_class_another_task_finds(registry, scan
      "crop task 'hippo_trimmed' is trimmed to another task's map \\(refine\\)"),
     ({"hippo_inner": {"crop": {"task": "hippo_part", "classes": ["anterior"]}}},  # MR: located by fast models
      "task 'hippo_part' has no 'fast' mode to crop with"),
+    ({"hippo_trimmed": {"refine": {"task": "hippo_coarse", "class": "hippocampus", "grow": 2}}},
+     "refine takes task, class and grow_mm, got"),
+    ({"hippo_inner": {"crop": {"task": "hippo_part", "classes": ["anterior"], "margin_mm": -1, "mode": "default"}}},
+     "crop margin_mm must be a number of at least 0, got -1"),
 ])
 def test_broken_chains_and_refines_are_refused_at_load(registry, change, message):
     path = registry.source

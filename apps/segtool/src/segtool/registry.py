@@ -160,7 +160,7 @@ class Crop:
     def from_dict(cls, data: dict) -> Crop:
         """Parse a task's ``crop`` object of the registry."""
         mode = data.get("mode")
-        return cls(data["task"], tuple(data["classes"]), float(data.get("margin_mm", 20.0)),
+        return cls(data["task"], tuple(data["classes"]), millimetres(data.get("margin_mm", 20.0), "crop margin_mm"),
                    None if mode is None else Mode(mode))
 
 
@@ -177,6 +177,8 @@ class Refine:
     @classmethod
     def from_dict(cls, data: dict) -> Refine:
         """Parse a task's ``refine`` object of the registry."""
+        if set(data) - {"task", "class", "grow_mm"}:
+            raise ValueError(f"refine takes task, class and grow_mm, got {data!r}")
         return cls(data["task"], data["class"], millimetres(data.get("grow_mm", 0.0), "refine grow_mm"))
 
 
