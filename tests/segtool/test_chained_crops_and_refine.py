@@ -192,3 +192,11 @@ def test_save_lowres_on_a_chained_task_is_refused_before_any_download(registry, 
     assert result.exit_code == 2 and "no ROI or body crop or trimming: task 'hippo_inner'" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not out.exists()
     assert http_server[1].log == []  # not even the models that find its region were fetched
+
+
+def test_missing_crop_masks_are_refused_before_any_download(registry, http_server, scan, tmp_path):
+    out = tmp_path / "inner.nii.gz"
+    result = runner.invoke(app, ["-i", str(scan), "-o", str(out), "-ta", "hippo_inner", "--ml", "-cp", str(tmp_path)])
+    assert result.exit_code == 2 and f"crop_path {tmp_path} has no mask anterior.nii.gz" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+    assert http_server[1].log == []  # neither its own model nor those that would find its region were fetched

@@ -352,8 +352,10 @@ class Segmenter:
                 finding = self._helper(task.name, mode)  # but on the whole scan where its own region is not found
                 finding.whole_scan_without_region = True
                 return Finder(task, classes, self.task.crop.margin_mm, (), finding)
-            models = () if options.crop_path else _models_predicting(task, task.models(mode), classes)
-            return Finder(task, classes, self.task.crop.margin_mm, models)
+            if options.crop_path is not None:  # the masks are there before any model is fetched
+                _mask_paths(options.crop_path, self.task.crop.classes)
+                return Finder(task, classes, self.task.crop.margin_mm, ())
+            return Finder(task, classes, self.task.crop.margin_mm, _models_predicting(task, task.models(mode), classes))
         if options.crop_path is not None:
             raise SegtoolError(f"crop_path gives the masks a sub-task is cropped to; task {self.task.name!r} runs on "
                                "the whole scan")
@@ -671,14 +673,19 @@ def box_around(found: np.ndarray, spacing: tuple[float, float, float], margin_mm
     return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
 
 
+def _mask_paths(folder: Path, names: tuple[str, ...]) -> list[Path]:
+    """The masks ``<name>.nii.gz`` in ``folder``; raises `SegtoolError` naming the first one missing."""
+    paths = [folder / f"{name}.nii.gz" for name in names]
+    missing = [path.name for path in paths if not path.is_file()]
+    if missing:
+        raise SegtoolError(f"crop_path {folder} has no mask {missing[0]} (needs: {', '.join(names)})")
+    return paths
+
+
 def _given_masks(folder: Path, names: tuple[str, ...], image: Image) -> np.ndarray:
     """The union of the masks ``<name>.nii.gz`` in ``folder``, each on ``image``'s grid."""
-    missing = [name for name in names if not (folder / f"{name}.nii.gz").is_file()]
-    if missing:
-        raise SegtoolError(f"crop_path {folder} has no mask {missing[0]}.nii.gz (needs: {', '.join(names)})")
     union = np.zeros(image.spatial_shape, dtype=bool)
-    for name in names:
-        path = folder / f"{name}.nii.gz"
+    for path in _mask_paths(folder, names):
         mask = read_image(path)  # an unreadable file: segkit.io's one-line error
         if not mask.same_grid(image, tolerance=1e-3):
             raise SegtoolError(f"crop mask {path} is not on the scan's grid (shape {mask.spatial_shape}, scan "
