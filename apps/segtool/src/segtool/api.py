@@ -348,13 +348,13 @@ class Segmenter:
                 raise SegtoolError(f"task {self.task.name!r} is cropped to classes that task {task.name!r} finds "
                                    f"with its {mode.value} models, which the registry lacks")
             classes = _roi_values(task, self.task.crop.classes)
-            if options.crop_path is None and task.crop is not None:  # a sub-task finds it: as it runs on its own,
-                finding = self._helper(task.name, mode)  # but on the whole scan where its own region is not found
-                finding.whole_scan_without_region = True
-                return Finder(task, classes, self.task.crop.margin_mm, (), finding)
             if options.crop_path is not None:  # the masks are there before any model is fetched
                 _mask_paths(options.crop_path, self.task.crop.classes)
                 return Finder(task, classes, self.task.crop.margin_mm, ())
+            if task.crop is not None:  # a sub-task finds it: as it runs on its own, but on the whole scan where its
+                finding = self._helper(task.name, mode)  # own region is not found
+                finding.whole_scan_without_region = True
+                return Finder(task, classes, self.task.crop.margin_mm, (), finding)
             return Finder(task, classes, self.task.crop.margin_mm, _models_predicting(task, task.models(mode), classes))
         if options.crop_path is not None:
             raise SegtoolError(f"crop_path gives the masks a sub-task is cropped to; task {self.task.name!r} runs on "
