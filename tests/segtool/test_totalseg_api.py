@@ -46,6 +46,9 @@ def test_what_segtool_cannot_honour_is_refused_and_devices_are_translated(tmp_pa
             totalsegmentator(tmp_path / "absent.nii.gz", tmp_path / "out", **arguments)
     assert not (tmp_path / "out").exists()
     assert [_device(d) for d in ("gpu", "gpu:1", "cpu", "cuda")] == ["auto", "cuda:1", "cpu", "cuda"]
+    import torch
+
+    assert [_device(torch.device(*d)) for d in (("cpu",), ("cuda", 1))] == ["cpu", "cuda:1"]  # the index kept
 
 
 def test_roi_subset_is_one_name_or_several_and_other_types_are_refused(hippo_cli, nnunet_reference_dir, tmp_path):

@@ -59,8 +59,9 @@ def totalsegmentator(input: str | os.PathLike | nib.Nifti1Image, output: str | o
 
 
 def _device(device) -> str:
-    """segtool's device for TotalSegmentator's: ``gpu`` the GPU if there is one (``auto``), ``gpu:N`` CUDA device N."""
-    name = str(device.type if hasattr(device, "type") else device)
+    """segtool's device for TotalSegmentator's (a name or a torch.device): ``gpu`` the GPU if there is one
+    (``auto``), ``gpu:N`` CUDA device N."""
+    name = str(device)
     if name == "gpu":
         return "auto"
     return f"cuda:{name.split(':', 1)[1]}" if name.startswith("gpu:") else name
