@@ -5,13 +5,14 @@ import torch
 
 from segkit.infer import runtime
 from segkit.infer.runtime import Precision, autocast_dtype
+from segkit.nets import hardware
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 
 @pytest.mark.parametrize("amx", [True, False])
 def test_auto_is_bf16_only_on_cpus_with_amx(monkeypatch, amx):
-    monkeypatch.setattr(runtime, "cpu_has_amx", lambda: amx)
+    monkeypatch.setattr(hardware, "cpu_has_amx", lambda: amx)
     assert autocast_dtype(Precision.AUTO, CPU) == (torch.bfloat16 if amx else None)
     assert autocast_dtype(Precision.AUTO, CUDA) == torch.float16
     assert autocast_dtype(Precision.FP32, CPU) is None
@@ -19,7 +20,7 @@ def test_auto_is_bf16_only_on_cpus_with_amx(monkeypatch, amx):
 
 @pytest.mark.parametrize("emulated", [True, False])
 def test_bf16_and_fp16_are_refused_on_cpus_that_would_emulate_them(monkeypatch, emulated):
-    monkeypatch.setattr(runtime, "cpu_emulation_message", lambda dtype: f"no {dtype} kernels" if emulated else None)
+    monkeypatch.setattr(hardware, "cpu_emulation_message", lambda dtype: f"no {dtype} kernels" if emulated else None)
     for precision, dtype in ((Precision.BF16, torch.bfloat16), (Precision.FP16, torch.float16)):
         assert autocast_dtype(precision, CUDA) == dtype
         if emulated:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from segkit.train import precision
+from segkit.nets import hardware
 from segkit.train.config import Precision
 from segkit.train.errors import TrainConfigError
 from segkit.train.precision import Autocast
@@ -11,7 +11,7 @@ from segkit.train.precision import Autocast
 
 @pytest.mark.parametrize("amx", [True, False])
 def test_auto_trains_in_bf16_only_on_cpus_with_amx(monkeypatch, amx):
-    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
+    monkeypatch.setattr(hardware, "cpu_has_amx", lambda: amx)
     chosen = Autocast.choose(Precision.AUTO, torch.device("cpu"))
     assert chosen.dtype == (torch.bfloat16 if amx else None)
     assert not chosen.needs_scaler
@@ -20,7 +20,7 @@ def test_auto_trains_in_bf16_only_on_cpus_with_amx(monkeypatch, amx):
 
 @pytest.mark.parametrize("emulated", [True, False])
 def test_bf16_and_fp16_are_refused_on_cpus_that_would_emulate_them(monkeypatch, emulated):
-    monkeypatch.setattr(precision, "cpu_emulation_message", lambda dtype: f"no {dtype} kernels" if emulated else None)
+    monkeypatch.setattr(hardware, "cpu_emulation_message", lambda dtype: f"no {dtype} kernels" if emulated else None)
     for chosen, dtype in ((Precision.BF16, torch.bfloat16), (Precision.FP16, torch.float16)):
         assert Autocast.choose(chosen, torch.device("cuda")).dtype == dtype
         if emulated:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import torch
 
 from segkit.infer.errors import InferError
-from segkit.nets import cpu_emulation_message, cpu_has_amx
+from segkit.nets import PrecisionError
+from segkit.nets import autocast_dtype as nets_autocast_dtype
 
 
 class Precision(str, enum.Enum):
@@ -35,18 +36,12 @@ class Precision(str, enum.Enum):
 
 
 def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
-    """Return the autocast dtype for ``precision`` on ``device`` (None: plain fp32); bf16 or fp16 on a CPU that
-    would emulate them raise `InferError`."""
-    if precision is Precision.FP32:
-        return None
-    if precision in (Precision.BF16, Precision.FP16):
-        dtype = torch.bfloat16 if precision is Precision.BF16 else torch.float16
-        if device.type == "cpu" and (problem := cpu_emulation_message(dtype)):
-            raise InferError(problem)
-        return dtype
-    if device.type == "cuda":
-        return torch.float16
-    return torch.bfloat16 if device.type == "cpu" and cpu_has_amx() else None
+    """Return the autocast dtype for ``precision`` on ``device`` (None: plain fp32; ``auto`` is fp16 on CUDA, as
+    nnU-Net predicts); bf16 or fp16 on a CPU that would emulate them raise `InferError`."""
+    try:
+        return nets_autocast_dtype(precision.value, device, cuda_auto=torch.float16)
+    except PrecisionError as err:
+        raise InferError(str(err)) from None
 
 
 def parse_device(device: str | torch.device) -> torch.device:

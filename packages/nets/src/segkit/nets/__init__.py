@@ -13,14 +13,15 @@ Public API::
     count_parameters, estimate_flops, feature_map_size   counts (segkit.nets.counting)
     cpu_has_amx                                whether bf16 pays on this CPU (segkit.nets.hardware)
     cpu_emulation_message                      why bf16/fp16 should not run on this CPU, if so
+    autocast_dtype                             the autocast dtype a precision name means on a device
 """
 
 from segkit.nets.checkpoint import read_checkpoint
 from segkit.nets.compiling import compile_for_inference
 from segkit.nets.counting import count_parameters, estimate_flops, feature_map_size
-from segkit.nets.errors import ArchitectureSpecError, CheckpointError, NetsError, WeightsMismatchError
+from segkit.nets.errors import ArchitectureSpecError, CheckpointError, NetsError, PrecisionError, WeightsMismatchError
 from segkit.nets.fusion import fuse
-from segkit.nets.hardware import cpu_emulation_message, cpu_has_amx
+from segkit.nets.hardware import autocast_dtype, cpu_emulation_message, cpu_has_amx
 from segkit.nets.nnunet_import import NnunetCheckpointInfo, load_nnunet_checkpoint
 from segkit.nets.nnunet_plans import spec_from_nnunet_architecture
 from segkit.nets.registry import build_network, register_network, registered_networks
@@ -30,8 +31,8 @@ from segkit.nets.weights import StoredWeights, load_weights, save_weights
 
 __all__ = [
     "ArchitectureSpec", "ArchitectureSpecError", "Block", "CheckpointError", "NetsError", "NnunetCheckpointInfo",
-    "Nonlin", "Norm", "UNet", "WeightsMismatchError", "build_network", "load_nnunet_checkpoint",
+    "Nonlin", "Norm", "PrecisionError", "UNet", "WeightsMismatchError", "build_network", "load_nnunet_checkpoint",
     "read_checkpoint", "register_network", "registered_networks", "spec_from_nnunet_architecture",
-    "StoredWeights", "compile_for_inference", "count_parameters", "cpu_emulation_message", "cpu_has_amx",
-    "estimate_flops", "feature_map_size", "fuse", "load_weights", "save_weights",
+    "StoredWeights", "autocast_dtype", "compile_for_inference", "count_parameters", "cpu_emulation_message",
+    "cpu_has_amx", "estimate_flops", "feature_map_size", "fuse", "load_weights", "save_weights",
 ]

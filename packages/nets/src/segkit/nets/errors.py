@@ -18,3 +18,7 @@ class WeightsMismatchError(NetsError):
 
 class CheckpointError(NetsError):
     """A checkpoint or weights file cannot be read safely (missing, corrupt, unsupported content)."""
+
+
+class PrecisionError(NetsError):
+    """A precision is unknown, or this CPU has no kernels for it and would emulate it many times slower."""

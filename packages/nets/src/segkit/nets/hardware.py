@@ -1,10 +1,12 @@
-"""What the CPU offers for low-precision convolutions."""
+"""What the CPU offers for low-precision convolutions, and what each precision name means on a device."""
 
 from __future__ import annotations
 
 import functools
 
 import torch
+
+from segkit.nets.errors import PrecisionError
 
 
 @functools.cache
@@ -35,3 +37,23 @@ def cpu_emulation_message(dtype: torch.dtype) -> str | None:
     name = "bf16" if dtype is torch.bfloat16 else "fp16"
     return (f"this CPU has no {name} convolution kernels (they need AVX-512) and would emulate them about 90x "
             f"slower than fp32; use precision fp32 or auto")
+
+
+def autocast_dtype(precision: str, device: torch.device, *, cuda_auto: torch.dtype) -> torch.dtype | None:
+    """The autocast dtype that ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) means on ``device``; None: fp32.
+
+    ``auto`` is ``cuda_auto`` on CUDA, bf16 on CPUs with AMX (`cpu_has_amx`) and fp32 elsewhere. bf16 or fp16 on a
+    CPU that would emulate them raise `PrecisionError` (`cpu_emulation_message`).
+    """
+    if precision == "fp32":
+        return None
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        if device.type == "cpu" and (problem := cpu_emulation_message(dtype)):
+            raise PrecisionError(problem)
+        return dtype
+    if precision != "auto":
+        raise PrecisionError(f"unknown precision {precision!r}; valid: auto, fp32, bf16, fp16")
+    if device.type == "cuda":
+        return cuda_auto
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_amx() else None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from segkit.nets import cpu_emulation_message, cpu_has_amx
+from segkit.nets import PrecisionError, autocast_dtype
 from segkit.train.config import Precision
 from segkit.train.errors import TrainConfigError
 
@@ -34,18 +34,11 @@ class Autocast:
     def choose(cls, precision: Precision, device: torch.device) -> Autocast:
         """Resolve `precision` for `device` (``auto``: bf16 if supported, else fp16 on CUDA; bf16 on AMX CPUs).
         bf16 or fp16 on a CPU that would emulate them raise `TrainConfigError`."""
-        if precision is Precision.FP32:
-            return cls(device.type, None)
-        if precision in (Precision.BF16, Precision.FP16):
-            dtype = torch.bfloat16 if precision is Precision.BF16 else torch.float16
-            if device.type == "cpu" and (problem := cpu_emulation_message(dtype)):
-                raise TrainConfigError(problem)
-            return cls(device.type, dtype)
-        if device.type == "cuda":
-            return cls("cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-        if device.type == "cpu" and cpu_has_amx():
-            return cls("cpu", torch.bfloat16)
-        return cls(device.type, None)
+        cuda_auto = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
+        try:
+            return cls(device.type, autocast_dtype(precision.value, device, cuda_auto=cuda_auto))
+        except PrecisionError as err:
+            raise TrainConfigError(str(err)) from None
 
     @property
     def needs_scaler(self) -> bool:

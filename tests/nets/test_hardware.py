@@ -1,0 +1,26 @@
+"""What each precision name means on each device (`segkit.nets.autocast_dtype`)."""
+
+import pytest
+import torch
+
+from segkit.nets import PrecisionError, autocast_dtype, hardware
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_is_the_callers_cuda_choice_and_bf16_only_on_cpus_with_amx(monkeypatch, amx):
+    monkeypatch.setattr(hardware, "cpu_has_amx", lambda: amx)
+    for cuda_auto in (torch.float16, torch.bfloat16):
+        assert autocast_dtype("auto", CUDA, cuda_auto=cuda_auto) == cuda_auto
+        assert autocast_dtype("auto", CPU, cuda_auto=cuda_auto) == (torch.bfloat16 if amx else None)
+    assert autocast_dtype("fp32", CUDA, cuda_auto=torch.float16) is None
+
+
+def test_emulated_and_unknown_precisions_are_refused(monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_emulation_message", lambda dtype: f"no {dtype} kernels")
+    assert autocast_dtype("bf16", CUDA, cuda_auto=torch.float16) == torch.bfloat16
+    with pytest.raises(PrecisionError, match="no torch.float16 kernels"):
+        autocast_dtype("fp16", CPU, cuda_auto=torch.float16)
+    with pytest.raises(PrecisionError, match="unknown precision 'half'; valid: auto, fp32, bf16, fp16"):
+        autocast_dtype("half", CPU, cuda_auto=torch.float16)
