@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from segkit.nets import PrecisionError, autocast_dtype, hardware
+from segkit.nets import PrecisionError, autocast_dtype, cudnn_autotuning, hardware
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -24,3 +24,19 @@ def test_emulated_and_unknown_precisions_are_refused(monkeypatch):
         autocast_dtype("fp16", CPU, cuda_auto=torch.float16)
     with pytest.raises(PrecisionError, match="unknown precision 'half'; valid: auto, fp32, bf16, fp16"):
         autocast_dtype("half", CPU, cuda_auto=torch.float16)
+
+
+def test_cudnn_autotuning_is_on_only_inside_the_block_and_only_for_cuda():
+    before = torch.backends.cudnn.benchmark
+    with cudnn_autotuning(CPU):
+        assert torch.backends.cudnn.benchmark == before
+    try:
+        torch.backends.cudnn.benchmark = False
+        with cudnn_autotuning(CUDA):
+            assert torch.backends.cudnn.benchmark
+        assert not torch.backends.cudnn.benchmark
+        with pytest.raises(RuntimeError, match="inside"), cudnn_autotuning(torch.device("cuda", 1)):
+            raise RuntimeError("inside")
+        assert not torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cudnn.benchmark = before

@@ -23,7 +23,7 @@ from segkit.infer.slicewise import Slicewise
 from segkit.infer.sliding_window import ForwardClock, TileProgress, WindowOptions, predict_sliding_window
 from segkit.io import Image
 from segkit.io.model_folder import NNUNET_CHECKPOINT
-from segkit.nets import fuse
+from segkit.nets import cudnn_autotuning, fuse
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Predictor:
         regions = self.setup.regions_class_order is not None
         total = None
         for net in self.networks:
-            with torch_threads(self.options.num_threads):
+            with torch_threads(self.options.num_threads), cudnn_autotuning(self.device):
                 logits = predict_sliding_window(net, case.data, self._window, num_classes=self.setup.num_classes,
                                                 clock=self.clock, progress=self.tile_progress)
             if len(self.networks) == 1:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 
 import torch
 
@@ -57,3 +59,21 @@ def autocast_dtype(precision: str, device: torch.device, *, cuda_auto: torch.dty
     if device.type == "cuda":
         return cuda_auto
     return torch.bfloat16 if device.type == "cpu" and cpu_has_amx() else None
+
+
+@contextlib.contextmanager
+def cudnn_autotuning(device: torch.device) -> Iterator[None]:
+    """Let cuDNN time its convolution algorithms for each new input shape inside the block on a CUDA ``device``, as
+    nnU-Net does to train and predict; the previous setting comes back afterwards (elsewhere: nothing changes).
+
+    Every tile, and every training batch, of a model has one shape, so the first one's search serves all later ones.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from segkit.io.model_folder import WEIGHTS_FILE, fold_dir
-from segkit.nets import load_weights, save_weights
+from segkit.nets import cudnn_autotuning, load_weights, save_weights
 from segkit.train.checkpoint import has_checkpoint, load_newest
 from segkit.train.config import TrainConfig
 from segkit.train.data.batches import default_workers
@@ -99,7 +99,7 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
     resume = options.resume and _can_resume(folder)
     if ctx.is_main:
         check_model_folder(output, data, config)
-    with process_group(ctx, device):
+    with process_group(ctx, device), cudnn_autotuning(device):
         spec, model, loss, optimizer = build_model_and_optimizer(data, config, device)
         autocast = Autocast.choose(config.precision, device)
         memory_format = autocast.memory_format(spec.dims)
