@@ -20,7 +20,7 @@ def test_convert_export_import_predict_the_same(hippo_model_dir, predictions_dir
     assert info.folds == (0,) and info.mirroring_axes == (0, 1, 2) and info.labels["Posterior"] == 2
     assert (converted / "fold_0" / "weights.safetensors").is_file()
 
-    archive = tmp_path / "hippo.zip"
+    archive = tmp_path / "zips" / "hippo.zip"  # the folder is made
     assert runner.invoke(export_app, [str(converted), str(archive)]).exit_code == 0
     assert sorted(zipfile.ZipFile(archive).namelist()) == [
         "hippo_segkit/dataset.json", "hippo_segkit/fold_0/weights.safetensors", "hippo_segkit/model.json",

@@ -37,14 +37,14 @@ def test_summary_per_case_mean_and_foreground(tmp_path):
 
 def test_reference_folder_predictions_against_labels(predictions_dir, hippocampus_dir, tmp_path):
     args = [str(predictions_dir / "hippocampus_tta"), str(hippocampus_dir / "labelsTr"),
-            "-o", str(tmp_path / "summary.json")]
+            "-o", str(tmp_path / "scores" / "summary.json")]  # the folder is made
     # 10 predictions, 220 references: as in nnU-Net, every reference needs a prediction unless --chill
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "210 reference(s) without prediction" in result.output
-    assert not (tmp_path / "summary.json").exists()
+    assert not (tmp_path / "scores" / "summary.json").exists()
     result = CliRunner().invoke(app, [*args, "--chill"])
     assert result.exit_code == 0, result.output
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((tmp_path / "scores" / "summary.json").read_text())
     assert len(summary["metric_per_case"]) == 10
     # the short nnU-Net run reached a pseudo Dice of about 0.8
     assert 0.7 < summary["foreground_mean"]["dice"] < 0.95

@@ -32,9 +32,9 @@ def test_ranks_candidates_and_pair_ensembles(tmp_path):
     _folder(tmp_path / "a", {"c": a})
     _folder(tmp_path / "b", {"c": b})
     result = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}",
-                                                "-o", str(tmp_path / "instr.json")])
+                                                "-o", str(tmp_path / "best" / "instr.json")])  # folder made
     assert result.exit_code == 0, result.output
-    instructions = json.loads((tmp_path / "instr.json").read_text())
+    instructions = json.loads((tmp_path / "best" / "instr.json").read_text())
     assert instructions["best"]["members"] == ["a", "b"]
     assert instructions["best"]["foreground_dice"] == 1.0
     assert [r["name"] for r in instructions["ranking"]][1:] == ["b", "a"]

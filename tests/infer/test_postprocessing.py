@@ -63,15 +63,15 @@ def test_cli_determine_then_apply(tmp_path):
     write_image(Image(ref, affine), tmp_path / "ref" / "a.nii.gz", label=True)
     runner = CliRunner()
     result = runner.invoke(postprocess_app, ["determine", str(tmp_path / "pred"), str(tmp_path / "ref"),
-                                             "-o", str(tmp_path / "pp.json")])
+                                             "-o", str(tmp_path / "plans" / "pp.json")])  # folder made
     assert result.exit_code == 0, result.output
     result = runner.invoke(postprocess_app, ["apply", str(tmp_path / "pred"), str(tmp_path / "out"),
-                                             "-p", str(tmp_path / "pp.json")])
+                                             "-p", str(tmp_path / "plans" / "pp.json")])
     assert result.exit_code == 0, result.output
     out = read_image(tmp_path / "out" / "a.nii.gz")
     assert np.array_equal(out.array, ref) and np.array_equal(out.affine, affine)
     result = runner.invoke(postprocess_app, ["apply", str(tmp_path / "empty"), str(tmp_path / "o2"),
-                                             "-p", str(tmp_path / "pp.json")])
+                                             "-p", str(tmp_path / "plans" / "pp.json")])
     assert result.exit_code == 2 and "no label maps" in result.output
     for plan, message in (([], "'format' must be"), ({"format": "segkit-postprocessing/1",
                                                       "keep_largest_per_class": "ab"}, "must be a list")):

@@ -22,7 +22,8 @@ import_app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
 def ensemble(
     folders: Annotated[list[Path], typer.Argument(help="Prediction folders with CASE.npz probabilities.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
-    save_probabilities: Annotated[bool, typer.Option("--save-probabilities")] = False,
+    save_probabilities: Annotated[bool, typer.Option("--save-probabilities", help="Also write the averaged "
+                                                     "probabilities (CASE.npz).")] = False,
 ) -> None:
     """Average the probabilities of each case over FOLDERS (all must hold the same cases); write its label map."""
     from segkit.infer.ensemble import ensemble_folders
@@ -44,8 +45,9 @@ def determine(
 
     from segkit.infer.evaluate import EvaluateOptions
     from segkit.infer.postprocessing import determine_postprocessing, label_pairs
+    from segkit.io.atomic import writable_folder
 
-    # the labels are checked before any image is read
+    writable_folder(output.parent)  # the labels, and where the result goes, are checked before any image is read
     options = (EvaluateOptions.from_dataset_json(dataset_json) if dataset_json is not None
                else EvaluateOptions(labels=labels or None))
     labels, ignore = options.labels, options.ignore_label
@@ -91,7 +93,9 @@ def export(
 ) -> None:
     """Zip a model folder (model.json, plans.json, dataset.json, fold weights)."""
     from segkit.infer.archive import export_model_folder
+    from segkit.io.atomic import writable_folder
 
+    writable_folder(output.parent)
     export_model_folder(model, output, half=half)
 
 
@@ -116,7 +120,8 @@ def find_best(
     reference: Annotated[Path, typer.Argument(help="Reference label maps.")],
     candidates: Annotated[list[str], typer.Argument(help="NAME=FOLDER of cross-validation predictions.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="inference_instructions.json to write.")],
-    no_ensembles: Annotated[bool, typer.Option("--no-ensembles")] = False,
+    no_ensembles: Annotated[bool, typer.Option("--no-ensembles", help="Rank the candidates alone, not the "
+                                               "ensembles of their pairs.")] = False,
     dataset_json: Annotated[Path | None, typer.Option("--dataset-json", help="Score the labels (or regions) of "
                                                      "this dataset.json.")] = None,
 ) -> None:
@@ -125,7 +130,9 @@ def find_best(
     from segkit.infer.evaluate import EvaluateOptions
     from segkit.infer.find_best import find_best as rank
     from segkit.infer.find_best import model_folder_of, write_instructions
+    from segkit.io.atomic import writable_folder
 
+    writable_folder(output.parent)  # before the scoring, which takes a while
     parsed = {}
     for item in candidates:
         name, sep, folder = item.partition("=")
