@@ -16,7 +16,7 @@ runner = CliRunner()
 
 def test_full_run_then_resume(tmp_path, small_hippocampus):
     out = tmp_path / "out"
-    args = ["run", str(small_hippocampus.root), "-o", str(out), "-c", "3d_fullres", "-c", "3d_lowres", "-w", "2", "-q"]
+    args = ["run", str(small_hippocampus.root), "-o", str(out), "-c", "3d_fullres", "-w", "2", "-q"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     plans = Plans.load(out / "plans.json")
@@ -30,6 +30,13 @@ def test_full_run_then_resume(tmp_path, small_hippocampus):
     assert (out / "plans.json").stat().st_mtime_ns == stamp  # same options: plans reused
     config_hash = json.loads((out / "3d_fullres" / f"{cases[1]}.json").read_text())["configuration_hash"]
     assert PreprocessedCase.is_complete(out / "3d_fullres", cases[0], config_hash)
+    # a configuration the plans do not hold (small images: no 3d_lowres; or a typo) is refused before any work
+    for command in ("run", "preprocess"):
+        result = runner.invoke(app, [command, str(small_hippocampus.root), "-o", str(out), "-c", "3d_lowres",
+                                     "-c", "3d_fulres", "-c", "2d", "-q"])
+        assert result.exit_code == 2
+        assert "the plans hold no configuration '3d_lowres', '3d_fulres'; they hold 2d, 3d_fullres" in result.output
+        assert not (out / "2d").exists()
 
 
 def test_steps_on_their_own_and_user_configuration_survives_replanning(tmp_path, small_hippocampus):

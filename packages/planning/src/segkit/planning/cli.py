@@ -83,7 +83,7 @@ def run(
     options = RunOptions(
         workers=_workers(workers),
         plan=PlanOptions(preset=preset, gpu_memory_gb=gpu_memory),
-        configurations=tuple(configs or DEFAULT_CONFIGURATIONS),
+        configurations=tuple(configs) if configs else None,
         preprocess=not no_preprocess,
         verify=not no_verify,
         device=device,
@@ -91,7 +91,8 @@ def run(
     plans = plan_and_preprocess(dataset_dir, output, options=options, progress=_progress(quiet))
     _report(plans, quiet)
     if not quiet:
-        done = [c for c in options.configurations if c in plans.configurations] if options.preprocess else []
+        done = [c for c in options.configurations or DEFAULT_CONFIGURATIONS if c in plans.configurations
+                ] if options.preprocess else []
         where = ", ".join(str(output / c) for c in done) or "nothing preprocessed"
         Console(stderr=True).print(f"wrote {output / 'plans.json'}; {where}", highlight=False)
 
@@ -137,14 +138,14 @@ def preprocess(
     """Preprocess DATASET_DIR with OUTPUT/plans.json into OUTPUT/<configuration>/."""
     from segkit.io.dataset import Dataset
     from segkit.planning.plans import Plans
-    from segkit.planning.runner import DEFAULT_CONFIGURATIONS, PLANS_FILE, preprocess_step
+    from segkit.planning.runner import PLANS_FILE, preprocess_step
 
     plans = Plans.load(output / PLANS_FILE)
     preprocess_step(
         Dataset.load(dataset_dir),
         plans,
         output,
-        configurations=tuple(configs or DEFAULT_CONFIGURATIONS),
+        configurations=tuple(configs) if configs else None,
         workers=_workers(workers),
         device=device,
         progress=_progress(quiet),

@@ -47,7 +47,8 @@ class RunOptions:
     Args:
         workers: processes for verification, fingerprint and preprocessing.
         plan: planner options (preset, GPU memory, ...).
-        configurations: configurations to preprocess (absent ones are skipped with a note).
+        configurations: configurations to preprocess, each of which the plans must hold (None: those of
+            `DEFAULT_CONFIGURATIONS` they hold; a small dataset has no 3d_lowres).
         preprocess: whether to preprocess at all.
         verify: whether to verify the dataset first.
         device: where preprocessing resamples (``cpu`` or a GPU such as ``cuda``).
@@ -55,7 +56,7 @@ class RunOptions:
 
     workers: int = 1
     plan: PlanOptions = PlanOptions()
-    configurations: tuple[str, ...] = DEFAULT_CONFIGURATIONS
+    configurations: tuple[str, ...] | None = None
     preprocess: bool = True
     verify: bool = True
     device: str = "cpu"
@@ -141,17 +142,25 @@ def preprocess_step(
     plans: Plans,
     output: Path,
     *,
-    configurations: Sequence[str],
+    configurations: Sequence[str] | None,
     workers: int,
     device: str = "cpu",
     progress: Progress = no_progress,
 ) -> list[str]:
-    """Preprocess the listed configurations that the plans hold; return those done."""
+    """Preprocess ``configurations``, or (None) those of `DEFAULT_CONFIGURATIONS` that the plans hold; return those
+    done.
+
+    Raises:
+        PlansError: a named configuration is not in the plans (checked before any is preprocessed).
+    """
+    if configurations is None:
+        configurations = [name for name in DEFAULT_CONFIGURATIONS if name in plans.configurations]
+    missing = [name for name in configurations if name not in plans.configurations]
+    if missing:
+        raise PlansError(f"the plans hold no configuration {', '.join(map(repr, missing))}; they hold "
+                         f"{', '.join(plans.configurations)}")
     done = []
     for name in configurations:
-        if name not in plans.configurations:
-            log.info("skipping %s: the plans have no such configuration", name)
-            continue
         with progress(f"preprocessing {name}", len(dataset.training)) as advance:
             preprocess_dataset(
                 dataset, plans, configuration=name, output=output, workers=workers, device=device, on_case_done=advance
