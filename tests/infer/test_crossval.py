@@ -58,7 +58,8 @@ def test_bad_requests_exit_2(hippo_model_dir, hippocampus_dir, tmp_path):
     runner = CliRunner()
     base = ["-m", str(hippo_model_dir), "-d", str(hippocampus_dir), "-o", str(tmp_path / "cv"), *OPTIONS]
     result = runner.invoke(crossval_app, base)
-    assert result.exit_code == 2 and "splits" in result.output  # nnU-Net keeps them in its preprocessed folder
+    assert result.exit_code == 2  # nnU-Net keeps them in its preprocessed folder
+    assert f"{hippo_model_dir} has no splits_final.json" in result.output and "with --splits" in result.output
     splits = tmp_path / "splits_final.json"
     splits.write_text(json.dumps([{"train": [], "val": ["hippocampus_999"]}]))
     result = runner.invoke(crossval_app, [*base, "--splits", str(splits)])

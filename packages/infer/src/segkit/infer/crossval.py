@@ -59,6 +59,10 @@ def crossval_cases(model_folder: str | os.PathLike, dataset_folder: str | os.Pat
     """
     model_folder = Path(model_folder)
     check_model_folder(model_folder)
+    if splits_file is None and not (model_folder / SPLITS_FILE).is_file():
+        raise InferError(f"{model_folder} has no {SPLITS_FILE} (an imported or nnU-Net model folder keeps none); "
+                         f"give the training's splits with --splits (nnU-Net's: nnUNet_preprocessed/DATASET/"
+                         f"{SPLITS_FILE})")
     splits = read_splits(splits_file or model_folder / SPLITS_FILE)
     if folds is None:
         folds = [k for k in range(len(splits)) if (model_folder / f"fold_{k}").is_dir()]
