@@ -49,7 +49,9 @@ def main(
     val_only: Annotated[bool, typer.Option(
         "--val-only", "--val", help="Only run the final validation (nnU-Net's --val).")] = False,
     save_probabilities: Annotated[bool, typer.Option(
-        "--save-probabilities", "--npz", help="Keep validation probabilities (nnU-Net's --npz).")] = False,
+        "--save-probabilities", "--npz", help="Keep each validation case's probabilities as CASE.npz on the "
+        "preprocessed grid (float16, segkit's axis order); nnU-Net's files on the original images: segkit-crossval "
+        "--save-probabilities.")] = False,
     workers: Annotated[int | None, typer.Option(
         help="Data worker processes (default: CPUs - 1; 0 for CPU training on 2 CPUs).")] = None,
     dataset_json: Annotated[Path | None, typer.Option(
