@@ -47,8 +47,10 @@ def test_predict_folder_names_outputs_like_nnunet(hippo_model_dir, predictions_d
     # --continue leaves existing outputs alone, but predicts a case again whose asked-for probabilities are missing
     before = (out / "hippocampus_033.nii.gz").stat().st_mtime_ns
     (out / "hippocampus_035.npz").unlink()
-    result = CliRunner().invoke(app, _args(inputs, out, hippo_model_dir, "--continue", "--save-probabilities"))
+    args = [a for a in _args(inputs, out, hippo_model_dir, "--continue", "--save-probabilities") if a != "--quiet"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0
+    assert f"1 case(s) written to {out}; 1 already there, kept (--continue)" in result.output
     assert (out / "hippocampus_033.nii.gz").stat().st_mtime_ns == before
     assert (out / "hippocampus_035.npz").is_file()
 

@@ -3,7 +3,6 @@ each fold's validation cases with that fold's network and score them."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -112,14 +111,23 @@ def predict(
                                             options=options)
     cases = find_input_cases(input, num_channels=predictor.setup.in_channels)[part_id::num_parts]
     if not cases:
-        logging.getLogger(__name__).info("part %d of %d has no cases", part_id, num_parts)
+        if not quiet:
+            typer.echo(f"part {part_id} of {num_parts} has no cases: nothing to predict", err=True)
         return
+    skipped = []
     with case_progress(len(cases), quiet=quiet) as advance:
-        written = predict_folder(predictor, input, output, on_case=advance,
+        def on_case(case, status: str) -> None:
+            if status == "skipped":
+                skipped.append(case)
+            advance(case, status)
+
+        written = predict_folder(predictor, input, output, on_case=on_case,
                                  options=BatchOptions(save_probabilities=save_probabilities, skip_existing=resume,
                                                      previous_stage_dir=prev_stage,
                                                      case_ids=frozenset(case.identifier for case in cases)))
-    logging.getLogger(__name__).info("%d case(s) written to %s", len(written), output)
+    if not quiet:
+        kept = f"; {len(skipped)} already there, kept (--continue)" if skipped else ""
+        typer.echo(f"{len(written)} case(s) written to {output}{kept}", err=True)
     if timing is not None:
         timing.write_text(json.dumps({"cases": len(written), "wall_s": time.perf_counter() - began,
                                       "forward_s": predictor.clock.seconds, "forward_calls": predictor.clock.calls}))
