@@ -29,6 +29,7 @@ def broken_dataset(hippocampus_subset):
     data = (images / f"{ids[4]}_0000.nii.gz").read_bytes()
     (images / f"{ids[4]}_0000.nii.gz").write_bytes(data[: len(data) // 2])
     (labels / "orphan.nii.gz").write_bytes(b"")
+    (images / "nosuffix.nii.gz").write_bytes(b"")  # not a case: no _0000
     return root, ids
 
 
@@ -36,7 +37,7 @@ def test_every_problem_is_reported(broken_dataset):
     root, ids = broken_dataset
     problems = verify_dataset(root, workers=2)
     found = {(p.case, p.message.split(" ")[0]) for p in problems}
-    assert len(problems) == 7
+    assert len(problems) == 8
     messages = "\n".join(f"{p.case} {p.file} {p.message}" for p in problems)
     assert (ids[0], "file") in found, messages  # channel 0 missing
     assert any(p.case == ids[0] and p.file.endswith("_0001.nii.gz") and "not declared" in p.message
@@ -45,5 +46,8 @@ def test_every_problem_is_reported(broken_dataset):
     assert any(p.case == ids[2] and "[7]" in p.message for p in problems), messages
     assert any(p.case == ids[3] and "NaN" in p.message for p in problems), messages
     assert any(p.case == ids[4] and "not a readable NIfTI" in p.message for p in problems), messages
-    assert any(p.case == "orphan" and "no image" in p.message for p in problems), messages
+    assert any(p.case == "orphan" and p.file == "labelsTr/orphan.nii.gz"
+               and p.message == "label has no image (imagesTr/orphan_0000.nii.gz)" for p in problems), messages
+    assert any(p.case == "nosuffix" and p.file == "imagesTr/nosuffix.nii.gz"
+               and "without a channel suffix: name it CASE_0000.nii.gz" in p.message for p in problems), messages
     assert not any(p.case == ids[5] for p in problems), messages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -141,12 +142,19 @@ def _dataset_level_problems(dataset: Dataset) -> Iterator[Problem]:
             if path not in case.image_files:
                 yield Problem(case.identifier, path.name,
                               f"channel file not declared in dataset.json (it declares {dataset.info.num_channels})")
+    ending = dataset.info.file_ending
+    for images_dir in (dataset.root / "imagesTr", dataset.root / "imagesTs"):
+        for path in sorted(images_dir.glob(f"*{ending}")):
+            if not re.search(rf"_\d{{4}}{re.escape(ending)}$", path.name):
+                yield Problem(path.name.removesuffix(ending), f"{images_dir.name}/{path.name}",
+                              f"image without a channel suffix: name it CASE_0000{ending}")
     labels_dir = dataset.root / "labelsTr"
     known = {case.label_file.name for case in dataset.training}
     if labels_dir.is_dir():
         for path in sorted(labels_dir.iterdir()):
-            if path.name.endswith(dataset.info.file_ending) and path.name not in known:
-                yield Problem(path.name.removesuffix(dataset.info.file_ending), path.name, "label has no image")
+            if path.name.endswith(ending) and path.name not in known:
+                yield Problem(path.name.removesuffix(ending), f"labelsTr/{path.name}",
+                              f"label has no image (imagesTr/{path.name.removesuffix(ending)}_0000{ending})")
 
 
 def _map_cases(cases: list[tuple[Case, DatasetInfo]], workers: int) -> Iterator[list[Problem]]:
