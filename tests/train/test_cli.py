@@ -1,4 +1,6 @@
 import json
+import logging
+import re
 import subprocess
 import sys
 
@@ -36,7 +38,7 @@ def test_bad_input_is_one_line_and_exit_2(hippo_preprocessed, tmp_path):
         assert "error:" in result.output and "Traceback" not in result.output
 
 
-def test_val_only_rescores_a_trained_fold(hippo_preprocessed, tmp_path):
+def test_val_only_rescores_a_trained_fold(hippo_preprocessed, tmp_path, caplog):
     out = tmp_path / "v"
     base = [str(hippo_preprocessed), "tiny", "3", "-o", str(out), "--device", "cpu", "--workers", "0", "--quiet"]
     short = ["--epochs", "1", "--iters-per-epoch", "1", "--val-iters-per-epoch", "1"]
@@ -44,8 +46,11 @@ def test_val_only_rescores_a_trained_fold(hippo_preprocessed, tmp_path):
     summary = out / "fold_3" / "validation" / "summary.json"
     first = json.loads(summary.read_text())
     summary.unlink()
-    result = runner.invoke(app, [*base, "--val", "--npz"])  # nnU-Net's spellings of --val-only --save-probabilities
+    with caplog.at_level(logging.INFO, logger="segkit.train.final_validation"):
+        result = runner.invoke(app, [*base, "--val", "--npz"])  # nnU-Net's --val-only --save-probabilities
     assert result.exit_code == 0, result.output
+    assert re.search(r"validation Dice \(\d+ cases, preprocessed grid, no mirroring\): 1 \d\.\d{4}, 2 \d\.\d{4}; "
+                     r"foreground mean \d\.\d{4}", caplog.text), caplog.text
     assert json.loads(summary.read_text())["mean"] == first["mean"]
     assert len(list((out / "fold_3" / "validation").glob("*.npz"))) == len(first["cases"])
 

@@ -92,5 +92,7 @@ def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device
                "cases": cases}
     with atomic_path(folder / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
-    log.info("validation Dice per class: %s", mean)
+    scores = ", ".join(f"{key} {value:.4f}" for key, value in mean.items() if value is not None)
+    log.info("validation Dice (%d cases, preprocessed grid, no mirroring): %s; foreground mean %s", len(cases),
+             scores or "none", "n/a" if summary["foreground_mean"] is None else f"{summary['foreground_mean']:.4f}")
     return summary
