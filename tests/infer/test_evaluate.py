@@ -81,6 +81,8 @@ def test_regions_score_the_union_of_their_labels(predictions_dir, hippocampus_di
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["labels"] == [[1, 2], [2]] and set(summary["mean"]) == {"(1, 2)", "(2,)"}
+    assert summary["names"] == {"(1, 2)": "hippocampus", "(2,)": "posterior"}
+    assert "(1, 2) hippocampus" in result.output and "(2,) posterior" in result.output  # the table names them
     whole, posterior = [], []
     for case in summary["metric_per_case"]:
         pred = read_image(pred_dir / case["case"]).array

@@ -26,8 +26,9 @@ def print_summary(summary: dict, title: str) -> None:
     table.add_column("label")
     for metric in METRICS:
         table.add_column(metric, justify="right")
+    names = summary.get("names", {})
     for label, values in summary["mean"].items():
-        table.add_row(label, *(_fmt(values[m]) for m in METRICS))
+        table.add_row(f"{label} {names[label]}" if label in names else label, *(_fmt(values[m]) for m in METRICS))
     table.add_row("foreground", *(_fmt(summary["foreground_mean"][m]) for m in METRICS), style="bold")
     output_console().print(table)
 

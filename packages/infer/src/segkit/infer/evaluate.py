@@ -12,7 +12,7 @@ import numpy as np
 
 from segkit.infer.cases import image_files
 from segkit.infer.errors import EvaluationError
-from segkit.infer.metrics import LabelOrRegion, case_metrics, foreground_classes, label_key
+from segkit.infer.metrics import LabelOrRegion, as_label_or_region, case_metrics, foreground_classes, label_key
 from segkit.infer.model_setup import read_dataset_labels
 from segkit.io import Image, atomic_path, read_image
 
@@ -21,7 +21,8 @@ METRICS = ("dice", "iou", "nsd", "hd95")
 
 @dataclass(frozen=True)
 class EvaluateOptions:
-    """Args: labels or regions to score (> 0; None: every nonzero value found); ignore label; NSD tolerance (mm).
+    """Args: labels or regions to score (> 0; None: every nonzero value found); ignore label; NSD tolerance (mm);
+    names of the labels by their summary keys (``{"1": "anterior"}``, from a dataset.json).
 
     Raises:
         InferError: a negative tolerance, or a label that is not a whole number > 0.
@@ -30,6 +31,7 @@ class EvaluateOptions:
     labels: tuple[LabelOrRegion, ...] | None = None
     ignore_label: int | None = None
     tolerance_mm: float = 1.0
+    names: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.tolerance_mm < 0:
@@ -46,10 +48,11 @@ class EvaluateOptions:
             InferError: the file cannot be read or has no foreground labels.
         """
         labels, _, ignore = read_dataset_labels(path)
-        scored = tuple(v for k, v in labels.items() if k != "background")
-        if not scored:
+        named = {name: as_label_or_region(v) for name, v in labels.items() if name != "background"}
+        if not named:
             raise EvaluationError(f"{path}: no foreground labels")
-        return cls(labels=scored, ignore_label=ignore, tolerance_mm=tolerance_mm)
+        return cls(labels=tuple(named.values()), ignore_label=ignore, tolerance_mm=tolerance_mm,
+                   names={label_key(v): name for name, v in named.items()})
 
 
 def _images(folder: Path) -> dict[str, Path]:
@@ -146,7 +149,7 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
     foreground = {m: _nanmean([mean[key][m] for key in keys]) for m in METRICS}
     return {"labels": [list(v) if isinstance(v, tuple) else v for v in labels], "tolerance_mm": options.tolerance_mm,
             "ignore_label": options.ignore_label, "metric_per_case": per_case, "mean": mean,
-            "foreground_mean": foreground}
+            "foreground_mean": foreground, **({"names": options.names} if options.names else {})}
 
 
 def write_summary(summary: dict, path: str | os.PathLike) -> Path:
