@@ -45,9 +45,18 @@ def test_builtin_variants():
     assert get_trainer("batchNorm").norm == "batch"
 
 
+def test_nnunet_names_of_builtin_trainers():
+    assert get_trainer("nnUNetTrainer") is get_trainer("default")
+    assert get_trainer("nnUNetTrainer_5epochs").epochs == 5 and get_trainer("nnUNetTrainer_1epoch").epochs == 1
+    assert get_trainer("nnUNetTrainerNoMirroring").augmentation.mirror_axes == ()
+    assert get_trainer("nnUNetTrainerNoDA").augmentation.p_rotation == 0
+    assert get_trainer("nnUNetTrainerBN").norm == "batch"
+
+
 def test_unknown_trainer_lists_valid_names():
-    with pytest.raises(TrainConfigError, match="registered: .*default"):
-        get_trainer("nnUNetTrainerFoo")
+    for name in ("nnUNetTrainerFoo", "nnUNetTrainer_7epochs"):
+        with pytest.raises(TrainConfigError, match=f"unknown trainer '{name}'; registered: .*default"):
+            get_trainer(name)
 
 
 def test_user_registers_in_python_and_json(tmp_path):

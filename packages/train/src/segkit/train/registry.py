@@ -19,6 +19,10 @@ from segkit.train.config import AugmentConfig, LossName, OptimizerName, Schedule
 from segkit.train.errors import TrainConfigError
 
 _REGISTRY: dict[str, TrainConfig] = {}
+#: nnU-Net's names of trainers that are built in here (``nnUNetv2_train -tr``); ``nnUNetTrainer_<name>`` also names
+#: the registered ``<name>`` (``nnUNetTrainer_5epochs``)
+NNUNET_NAMES = {"nnUNetTrainer": "default", "nnUNetTrainerNoMirroring": "noMirroring",
+                "nnUNetTrainerNoDA": "noAugmentation", "nnUNetTrainerBN": "batchNorm"}
 
 
 def register_trainer(config: TrainConfig, *, replace: bool = False) -> None:
@@ -38,11 +42,14 @@ def trainer_names() -> list[str]:
 
 
 def get_trainer(name: str) -> TrainConfig:
-    """Return the config registered as `name`, or read it from a JSON file when `name` is a path.
+    """Return the config registered as `name` (or under nnU-Net's name for it, `NNUNET_NAMES`), or read it from a
+    JSON file when `name` is a path.
 
     Raises:
         TrainConfigError: unknown name (the message lists the registered ones) or a bad JSON file.
     """
+    nnunet_suffix = name.removeprefix("nnUNetTrainer_")
+    name = NNUNET_NAMES.get(name, nnunet_suffix if nnunet_suffix in _REGISTRY else name)
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name.endswith(".json"):
