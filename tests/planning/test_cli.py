@@ -16,7 +16,7 @@ runner = CliRunner()
 
 def test_full_run_then_resume(tmp_path, small_hippocampus):
     out = tmp_path / "out"
-    args = ["run", str(small_hippocampus.root), "-o", str(out), "-c", "3d_fullres", "-w", "2", "-q"]
+    args = ["run", str(small_hippocampus.root), "-o", str(out), "-c", "3d_fullres", "-np", "2", "-q"]  # nnU-Net's -np
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     plans = Plans.load(out / "plans.json")

@@ -23,7 +23,8 @@ app = App(help="Plan and preprocess an nnU-Net v2 raw dataset for segkit trainin
 
 DatasetDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, help="nnU-Net v2 raw dataset folder.")]
 OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output folder (fingerprint.json, plans.json, cases).")]
-Workers = Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Processes (default: all CPUs).")]
+Workers = Annotated[int | None, typer.Option("--workers", "-w", "-np", min=1,
+                                             help="Processes (default: all CPUs; -np as nnU-Net spells it).")]
 Configs = Annotated[
     list[str] | None,
     typer.Option("--configs", "-c", help="Configurations to preprocess (default: 2d 3d_fullres 3d_lowres)."),
