@@ -39,6 +39,30 @@ def test_full_run_then_resume(tmp_path, small_hippocampus):
         assert not (out / "2d").exists()
 
 
+def test_nnunet_dataset_numbers_and_folder_variables(tmp_path, small_hippocampus, monkeypatch):
+    raw, pre = tmp_path / "raw", tmp_path / "pre"
+    raw.mkdir()
+    (raw / "Dataset904_SmallHippocampus").symlink_to(small_hippocampus.root)
+    monkeypatch.setenv("nnUNet_raw", str(raw))
+    monkeypatch.setenv("nnUNet_preprocessed", str(pre))
+    # nnUNetv2_plan_and_preprocess -d 904 -c 3d_fullres -np 1: the output goes to $nnUNet_preprocessed/<name>
+    result = runner.invoke(app, with_default_command(["-d", "904", "-c", "3d_fullres", "-np", "1", "-q"]))
+    assert result.exit_code == 0, result.output
+    out = pre / "Dataset904_SmallHippocampus"
+    assert (out / "plans.json").is_file() and len(list((out / "3d_fullres").glob("*.b2nd"))) == 12
+    for args, message in [
+        (["-d", "905"], f"dataset 905 must match one folder Dataset905_* in {raw}; found: none"),
+        (["-d", "904", str(small_hippocampus.root)], "as DATASET_DIR or as -d DATASET"),
+        ([], "as DATASET_DIR or as -d DATASET"),
+        ([str(small_hippocampus.root)], "-o OUTPUT is needed with DATASET_DIR"),
+    ]:
+        result = runner.invoke(app, ["run", *args, "-q"])
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+    monkeypatch.delenv("nnUNet_raw")
+    result = runner.invoke(app, ["run", "-d", "904", "-q"])
+    assert result.exit_code == 2 and "$nnUNet_raw, which is not set" in result.output
+
+
 def test_steps_on_their_own_and_user_configuration_survives_replanning(tmp_path, small_hippocampus):
     out = tmp_path / "out"
     assert runner.invoke(app, ["fingerprint", str(small_hippocampus.root), "-o", str(out), "-q"]).exit_code == 0

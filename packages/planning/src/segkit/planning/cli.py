@@ -66,8 +66,13 @@ def _report(plans, quiet: bool) -> None:
 
 @app.command()
 def run(
-    dataset_dir: DatasetDir,
-    output: OutDir,
+    dataset_dir: Annotated[Path | None, typer.Argument(
+        exists=True, file_okay=False, help="nnU-Net v2 raw dataset folder (or -d).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Output folder (fingerprint.json, plans.json, cases); with -d, default: "
+        "$nnUNet_preprocessed/DatasetXXX_Name.")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        "-d", "--dataset", help="The raw dataset by number or name in $nnUNet_raw, as nnU-Net takes it.")] = None,
     configs: Configs = None,
     gpu_memory: GpuMemory = None,
     preset: Preset = "default",
@@ -77,10 +82,11 @@ def run(
     device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
-    """Verify, fingerprint, plan and preprocess DATASET_DIR into OUTPUT."""
+    """Verify, fingerprint, plan and preprocess DATASET_DIR (or -d DATASET) into OUTPUT."""
     from segkit.planning.planner import PlanOptions
     from segkit.planning.runner import DEFAULT_CONFIGURATIONS, RunOptions, plan_and_preprocess
 
+    dataset_dir, output = _dataset_and_output(dataset_dir, output, dataset)
     options = RunOptions(
         workers=_workers(workers),
         plan=PlanOptions(preset=preset, gpu_memory_gb=gpu_memory),
@@ -96,6 +102,28 @@ def run(
                 ] if options.preprocess else []
         where = ", ".join(str(output / c) for c in done) or "nothing preprocessed"
         Console(stderr=True).print(f"wrote {output / 'plans.json'}; {where}", highlight=False)
+
+
+def _dataset_and_output(dataset_dir: Path | None, output: Path | None, dataset: str | None) -> tuple[Path, Path]:
+    """The raw dataset folder and the output folder, given as such or (``-d``) the way nnU-Net finds them."""
+    from segkit.planning.errors import PlanningError
+
+    if (dataset_dir is None) == (dataset is None):
+        raise PlanningError("give the raw dataset as DATASET_DIR or as -d DATASET (its number or name in "
+                                 "$nnUNet_raw), one of the two")
+    if dataset is None:
+        if output is None:
+            raise PlanningError("-o OUTPUT is needed with DATASET_DIR (with -d DATASET it defaults to "
+                                     "$nnUNet_preprocessed/DatasetXXX_Name)")
+        return dataset_dir, output
+    from segkit.io.nnunet_folders import PREPROCESSED, RAW, dataset_folder, nnunet_folder
+
+    raw = dataset_folder(nnunet_folder(RAW, looked_up="a dataset given by -d", instead="give its folder"),
+                         dataset, kind="raw datasets")
+    if output is None:
+        output = nnunet_folder(PREPROCESSED, looked_up="the output of -d DATASET",
+                               instead="give it with -o") / raw.name
+    return raw, output
 
 
 @app.command()
