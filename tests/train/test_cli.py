@@ -22,6 +22,28 @@ def test_cli_trains_and_reports_the_folder(hippo_preprocessed, tmp_path):
     assert (out / "fold_all" / "weights.safetensors").is_file()
 
 
+def test_dataset_number_as_nnunet_takes_it(hippo_preprocessed, tmp_path, monkeypatch):
+    (tmp_path / "pre").mkdir()
+    (tmp_path / "pre" / "Dataset004_Hippocampus").symlink_to(hippo_preprocessed)
+    monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "pre"))
+    monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
+    short = ["--device", "cpu", "--epochs", "1", "--iters-per-epoch", "1", "--workers", "0", "--quiet"]
+    # nnUNetv2_train 4 CONFIG FOLD -tr nnUNetTrainer: the result folder goes where nnU-Net puts its own
+    result = runner.invoke(app, ["4", "tiny", "all", "-tr", "nnUNetTrainer", *short])
+    assert result.exit_code == 0, result.output
+    plans_name = json.loads((hippo_preprocessed / "plans.json").read_text())["plans_name"]
+    folder = tmp_path / "results" / "Dataset004_Hippocampus" / f"default__{plans_name}__tiny"
+    assert result.output.strip() == str(folder) and (folder / "fold_all" / "weights.safetensors").is_file()
+    from segkit.infer.results_folder import find_result_folder  # segkit-predict -d 4 -c tiny -tr default -p ...
+
+    assert find_result_folder("4", "tiny", trainer="default", plans=plans_name) == folder
+    result = runner.invoke(app, ["5", "tiny", "all", *short])
+    assert result.exit_code == 2 and "dataset 5 must match one folder Dataset005_*" in result.output
+    monkeypatch.delenv("nnUNet_preprocessed")
+    result = runner.invoke(app, ["Dataset004_Hippocampus", "tiny", "all", *short])
+    assert result.exit_code == 2 and "$nnUNet_preprocessed, which is not set" in result.output
+
+
 def test_bad_input_is_one_line_and_exit_2(hippo_preprocessed, tmp_path):
     cases = [
         [str(tmp_path / "missing"), "3d_fullres", "0"],

@@ -6,6 +6,7 @@ Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m segkit.train.cli PREPRO
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +33,9 @@ def parse_fold(value: str) -> int | str:
 
 @app.command()
 def main(
-    preprocessed: Annotated[Path, typer.Argument(help="Folder with plans.json, dataset.json and preprocessed cases.")],
+    preprocessed: Annotated[Path, typer.Argument(help="Folder with plans.json, dataset.json and preprocessed cases; "
+                                                 "or, as nnU-Net takes it, the dataset's number or name in "
+                                                 "$nnUNet_preprocessed.")],
     configuration: Annotated[str, typer.Argument(help="Plans configuration, e.g. 3d_fullres.")],
     fold: Annotated[str, typer.Argument(help="Fold 0-4, or 'all'.")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Model folder to write.")] = None,
@@ -62,12 +65,27 @@ def main(
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     from segkit.train.run import RunOptions, train
 
-    options = RunOptions(output=output, trainer=trainer, device=device, epochs=epochs, iters_per_epoch=iters_per_epoch,
-                         val_iters_per_epoch=val_iters_per_epoch, resume=resume, pretrained=pretrained,
-                         val_only=val_only, save_probabilities=save_probabilities, workers=workers,
-                         dataset_json=dataset_json)
+    preprocessed, results = _preprocessed_folder(preprocessed)
+    options = RunOptions(output=output, results=results, trainer=trainer, device=device, epochs=epochs,
+                         iters_per_epoch=iters_per_epoch, val_iters_per_epoch=val_iters_per_epoch, resume=resume,
+                         pretrained=pretrained, val_only=val_only, save_probabilities=save_probabilities,
+                         workers=workers, dataset_json=dataset_json)
     folder = train(preprocessed, configuration, parse_fold(fold), options)
     typer.echo(str(folder))
+
+
+def _preprocessed_folder(preprocessed: Path) -> tuple[Path, Path | None]:
+    """PREPROCESSED as it is, or (a dataset number or ``DatasetXXX_Name`` that is no path here, as ``nnUNetv2_train``
+    takes it) its folder in ``$nnUNet_preprocessed``, with ``$nnUNet_results`` (if set) to hold the model folder."""
+    name = str(preprocessed)
+    if preprocessed.exists() or preprocessed.name != name or not (name.isdigit() or name.startswith("Dataset")):
+        return preprocessed, None
+    from segkit.io.nnunet_folders import PREPROCESSED, RESULTS, dataset_folder, nnunet_folder
+
+    root = nnunet_folder(PREPROCESSED, looked_up="a dataset given by number or name",
+                         instead="give its preprocessed folder")
+    results = os.environ.get(RESULTS)
+    return dataset_folder(root, name, kind="preprocessed"), Path(results) if results else None
 
 
 if __name__ == "__main__":

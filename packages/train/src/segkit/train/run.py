@@ -12,6 +12,7 @@ Model folder written (rank 0 only)::
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class RunOptions:
     checkpoint_every: int | None = None
     stop_after_epochs: int | None = None
     dataset_json: Path | None = None
+    results: Path | None = None  # nnU-Net's results root: see `default_output`
 
     def config(self) -> TrainConfig:
         """The registered trainer config with this run's overrides applied."""
@@ -77,9 +79,15 @@ def resolve_device(name: str, ctx: DistContext) -> torch.device:
     return torch.device(name)
 
 
-def default_output(preprocessed: Path, config: TrainConfig, configuration: str) -> Path:
-    """``<preprocessed>/../models/<dataset folder>__<trainer>__<configuration>``."""
-    return Path(preprocessed).resolve().parent / "models" / f"{Path(preprocessed).name}__{config.name}__{configuration}"
+def default_output(preprocessed: Path, config: TrainConfig, configuration: str, *, plans_name: str,
+                   results: Path | None = None) -> Path:
+    """``<results>/<dataset folder>/<trainer>__<plans>__<configuration>`` as nnU-Net places a result folder (where
+    `segkit-predict -d` finds it), or without ``results`` ``<preprocessed>/../models/<dataset
+    folder>__<trainer>__<configuration>``."""
+    preprocessed = Path(os.path.abspath(preprocessed))  # normalized, links kept: their names are the datasets'
+    if results is not None:
+        return Path(results) / preprocessed.name / f"{config.name}__{plans_name}__{configuration}"
+    return preprocessed.parent / "models" / f"{preprocessed.name}__{config.name}__{configuration}"
 
 
 def train(preprocessed: Path, configuration: str, fold: int | str, options: RunOptions | None = None) -> Path:
@@ -94,7 +102,8 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
     ctx = DistContext.from_env()
     device = resolve_device(options.device, ctx)
     data = DataSetup.load(Path(preprocessed), configuration, fold, config, dataset_json=options.dataset_json)
-    output = Path(options.output) if options.output else default_output(Path(preprocessed), config, configuration)
+    output = Path(options.output) if options.output else default_output(
+        Path(preprocessed), config, configuration, plans_name=data.plans.plans_name, results=options.results)
     folder = fold_dir(output, fold)
     resume = options.resume and _can_resume(folder)
     if ctx.is_main:
