@@ -188,7 +188,7 @@ def crossval(
         return
     # the folder may hold other folds' cases from earlier runs: they count in the overall means
     print_summary(summary, f"cross-validation: {len(summary['metric_per_case'])} case(s) in {output} (this run: "
-                           f"fold {', '.join(map(str, cases))})")
+                           f"fold{'s' if len(cases) > 1 else ''} {', '.join(map(str, cases))})")
     for fold, entry in summary["folds"].items():
         dice = ", ".join(f"{label} {value:.4f}" for label, value in entry["dice"].items() if value is not None)
         typer.echo(f"fold {fold} ({entry['cases']} cases) Dice: {dice}")

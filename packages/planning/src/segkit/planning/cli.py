@@ -110,11 +110,11 @@ def _dataset_and_output(dataset_dir: Path | None, output: Path | None, dataset: 
 
     if (dataset_dir is None) == (dataset is None):
         raise PlanningError("give the raw dataset as DATASET_DIR or as -d DATASET (its number or name in "
-                                 "$nnUNet_raw), one of the two")
+                            "$nnUNet_raw), one of the two")
     if dataset is None:
         if output is None:
             raise PlanningError("-o OUTPUT is needed with DATASET_DIR (with -d DATASET it defaults to "
-                                     "$nnUNet_preprocessed/DatasetXXX_Name)")
+                                "$nnUNet_preprocessed/DatasetXXX_Name)")
         return dataset_dir, output
     from segkit.io.nnunet_folders import PREPROCESSED, RAW, dataset_folder, nnunet_folder
 
