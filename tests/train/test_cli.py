@@ -75,6 +75,11 @@ def test_val_only_rescores_a_trained_fold(hippo_preprocessed, tmp_path, caplog):
                      r"foreground mean \d\.\d{4}", caplog.text), caplog.text
     assert json.loads(summary.read_text())["mean"] == first["mean"]
     assert len(list((out / "fold_3" / "validation").glob("*.npz"))) == len(first["cases"])
+    # each run keeps its log lines in the fold folder, --quiet or not
+    logs = "".join(path.read_text() for path in sorted((out / "fold_3").glob("training_log_*.txt")))
+    assert "training fold 3 of tiny with default: 16 training / 4 validation cases, cpu" in logs
+    assert "epoch 0/1: train loss" in logs and "validating fold 3 of tiny" in logs
+    assert logs.count("validation Dice (4 cases") == 2
 
 
 def test_console_script_starts_without_importing_torch():

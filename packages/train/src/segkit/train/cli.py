@@ -62,7 +62,9 @@ def main(
     quiet: Annotated[bool, typer.Option("--quiet", help="Log warnings only.")] = False,
 ) -> None:
     """Train FOLD of CONFIGURATION on PREPROCESSED and write the model folder."""
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING if quiet else logging.INFO)  # the console only: the fold's log keeps every line
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[console])
     from segkit.train.run import RunOptions, train
 
     preprocessed, results = _preprocessed_folder(preprocessed)

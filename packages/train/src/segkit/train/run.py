@@ -11,8 +11,11 @@ Model folder written (rank 0 only)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,19 +140,48 @@ def train(preprocessed: Path, configuration: str, fold: int | str, options: RunO
         if ctx.is_main:
             prepare_fold(output, fold, data, fresh=not (options.val_only or resume))
         barrier()
-        if not options.val_only:
-            if config.compile:
-                parts.model = torch.compile(parts.model)
-            trainer.fit(stop_after=options.stop_after_epochs)
-        finished = options.val_only or trainer.epoch >= config.epochs
-        if ctx.is_main:
-            save_weights(model, spec, folder / WEIGHTS_FILE)
-            record_fold(output, data, config, fold)
-            if data.val_ids and finished:
-                validate_cases(model, data, folder / "validation", device=device, autocast=parts.autocast,
-                               save_probabilities=options.save_probabilities)
+        with _log_file(folder if ctx.is_main else None):
+            doing = "validating" if options.val_only else f"resuming at epoch {trainer.epoch}" if resume else "training"
+            log.info("%s fold %s of %s with %s: %d training / %d validation cases, %s%s, batch %d, patch %s, %d x %d "
+                     "iterations", doing, fold, configuration, config.name,
+                     len(data.train_ids), len(data.val_ids), device, f" ({autocast.dtype})" if autocast.dtype else "",
+                     data.configuration.batch_size, "x".join(map(str, data.configuration.patch_size)), config.epochs,
+                     config.iters_per_epoch)
+            if not options.val_only:
+                if config.compile:
+                    parts.model = torch.compile(parts.model)
+                trainer.fit(stop_after=options.stop_after_epochs)
+            finished = options.val_only or trainer.epoch >= config.epochs
+            if ctx.is_main:
+                save_weights(model, spec, folder / WEIGHTS_FILE)
+                record_fold(output, data, config, fold)
+                if data.val_ids and finished:
+                    validate_cases(model, data, folder / "validation", device=device, autocast=parts.autocast,
+                                   save_probabilities=options.save_probabilities)
         barrier()
     return output
+
+
+@contextlib.contextmanager
+def _log_file(folder: Path | None) -> Iterator[None]:
+    """Copy segkit.train's log lines inside the block to ``folder/training_log_<time>.txt`` (nnU-Net keeps one per
+    run in the fold folder too); None: no file (ranks other than the main one)."""
+    if folder is None:
+        yield
+        return
+    handler = logging.FileHandler(folder / f"training_log_{time.strftime('%Y_%m_%d_%H_%M_%S')}.txt")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    logger = logging.getLogger("segkit.train")
+    previous = logger.level
+    logger.setLevel(min(previous or logging.INFO, logging.INFO))
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+        handler.close()
 
 
 def _can_resume(folder: Path) -> bool:
