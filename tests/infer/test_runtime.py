@@ -10,10 +10,10 @@ from segkit.nets import hardware
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 
-@pytest.mark.parametrize("amx", [True, False])
-def test_auto_is_bf16_only_on_cpus_with_amx(monkeypatch, amx):
-    monkeypatch.setattr(hardware, "cpu_has_amx", lambda: amx)
-    assert autocast_dtype(Precision.AUTO, CPU) == (torch.bfloat16 if amx else None)
+@pytest.mark.parametrize("pays", [True, False])
+def test_auto_is_bf16_only_on_cpus_where_it_pays(monkeypatch, pays):
+    monkeypatch.setattr(hardware, "cpu_bf16_pays", lambda: pays)
+    assert autocast_dtype(Precision.AUTO, CPU) == (torch.bfloat16 if pays else None)
     assert autocast_dtype(Precision.AUTO, CUDA) == torch.float16
     assert autocast_dtype(Precision.FP32, CPU) is None
 

@@ -105,7 +105,7 @@ def test_info(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path))
     result = invoke("info")
     assert result.exit_code == 0 and "segkit-infer" in result.output and str(tmp_path) in result.output
-    assert "CPU bf16 (AMX)" in result.output and "CPU bf16 kernels" in result.output
+    assert "CPU bf16 pays" in result.output and "CPU bf16 kernels" in result.output
     assert "highdicom" in result.output  # the dicom extra, installed by scripts/install.sh
 
 

@@ -771,7 +771,7 @@ def test_statistics_of_a_class_the_scan_cuts_off(hippo_cli, inputs, nnunet_refer
 
 def test_statistics_only_with_extra_metrics_a_path_and_a_report(hippo_cli, inputs, tmp_path):
     """TotalSegmentator's -ss (no masks), -s PATH, -sx and -rp PATH together."""
-    from segkit.nets import cpu_has_amx
+    from segkit.nets import cpu_bf16_pays
 
     scan, out = inputs[CASES[1]], tmp_path / "out"
     result = runner.invoke(app, ["-i", str(scan), "-o", str(out), "-ta", "hippo", "-ss", "-s", str(tmp_path / "stats"
@@ -797,7 +797,7 @@ def test_statistics_only_with_extra_metrics_a_path_and_a_report(hippo_cli, input
     assert report["scans"] == [{"input": str(scan), "files": [str(tmp_path / "stats" / "hippo.json")]}]
     assert report["failed"] == [] and report["device"] == "cpu" and report["software"]["segtool"]
     assert [m["tta"] for m in report["models"]] == [False] and report["runtime_seconds"] > 0
-    assert report["models"][0]["precision"] == "float32" or cpu_has_amx()
+    assert report["models"][0]["precision"] == "float32" or cpu_bf16_pays()
 
 
 def test_report_of_a_batch_lists_every_file_and_the_failures(hippo_cli, inputs, tmp_path):

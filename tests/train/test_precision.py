@@ -9,11 +9,11 @@ from segkit.train.errors import TrainConfigError
 from segkit.train.precision import Autocast
 
 
-@pytest.mark.parametrize("amx", [True, False])
-def test_auto_trains_in_bf16_only_on_cpus_with_amx(monkeypatch, amx):
-    monkeypatch.setattr(hardware, "cpu_has_amx", lambda: amx)
+@pytest.mark.parametrize("pays", [True, False])
+def test_auto_trains_in_bf16_only_on_cpus_where_it_pays(monkeypatch, pays):
+    monkeypatch.setattr(hardware, "cpu_bf16_pays", lambda: pays)
     chosen = Autocast.choose(Precision.AUTO, torch.device("cpu"))
-    assert chosen.dtype == (torch.bfloat16 if amx else None)
+    assert chosen.dtype == (torch.bfloat16 if pays else None)
     assert not chosen.needs_scaler
     assert Autocast.choose(Precision.FP32, torch.device("cpu")).dtype is None
 

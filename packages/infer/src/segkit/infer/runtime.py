@@ -15,10 +15,10 @@ from segkit.nets import autocast_dtype as nets_autocast_dtype
 
 
 class Precision(str, enum.Enum):
-    """Network precision: ``auto`` = fp16 autocast on CUDA, bf16 autocast on CPUs with AMX, else fp32.
+    """Network precision: ``auto`` = fp16 autocast on CUDA, bf16 autocast on CPUs where it pays, else fp32.
 
-    With AMX, bf16 ran the hippocampus U-Net 2.4x faster than fp32 and kept Dice >= 0.997 per class against
-    nnU-Net's fp32 masks; on AVX-512-BF16 CPUs without AMX it was no faster, so they stay on fp32.
+    Where bf16 pays (`segkit.nets.cpu_bf16_pays`: AMX, or a measured AVX-512 BF16 speed-up) it ran the hippocampus
+    U-Net 2.4x faster than fp32 and kept Dice >= 0.997 per class against nnU-Net's fp32 masks.
     """
 
     AUTO = "auto"

@@ -1,8 +1,8 @@
-"""Autocast settings per device: bf16 or fp16 (+ gradient scaling) on CUDA, bf16 on CPUs with AMX, else fp32.
+"""Autocast settings per device: bf16 or fp16 (+ gradient scaling) on CUDA, bf16 on CPUs where it pays, else fp32.
 
-On a CPU with AMX a bf16-autocast training step of the hippocampus U-Net took 0.81 s against 1.43 s in fp32
-(batch 8). On AVX-512-BF16 CPUs without AMX it measured slower than fp32 (7.1 s vs 6.2 s), so ``auto`` keeps
-them on fp32; ``bf16`` can still be chosen.
+Where bf16 pays (`segkit.nets.cpu_bf16_pays`: AMX, or a measured AVX-512 BF16 speed-up) a bf16-autocast training
+step of the hippocampus U-Net took 0.81 s against 1.43 s in fp32 (batch 8, AMX). On an AVX-512 BF16 CPU where it
+measured slower than fp32 (7.1 s vs 6.2 s), ``auto`` keeps fp32; ``bf16`` can still be chosen.
 
 3D networks in bf16 on the CPU train channels-last, one sample per forward/backward pass (`memory_format`):
 oneDNN's bf16 convolutions work in that layout, and in the usual one PyTorch reorders every activation and
@@ -32,8 +32,8 @@ class Autocast:
 
     @classmethod
     def choose(cls, precision: Precision, device: torch.device) -> Autocast:
-        """Resolve `precision` for `device` (``auto``: bf16 if supported, else fp16 on CUDA; bf16 on AMX CPUs).
-        bf16 or fp16 on a CPU that would emulate them raise `TrainConfigError`."""
+        """Resolve `precision` for `device` (``auto``: bf16 if supported, else fp16 on CUDA; bf16 on CPUs where it
+        pays). bf16 or fp16 on a CPU that would emulate them raise `TrainConfigError`."""
         cuda_auto = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
         try:
             return cls(device.type, autocast_dtype(precision.value, device, cuda_auto=cuda_auto))
