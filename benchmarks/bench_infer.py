@@ -16,7 +16,7 @@ sharers) and of its RSS, sampled from /proc (`process_tree.TreeMemory`). Dice pe
 the two tools' label maps; segkit's share of time inside network forward passes comes from
 ``segkit-predict --timing``.
 
-segkit runs at its default precision (``auto``: bf16 autocast on CPUs with AMX, else fp32) unless
+segkit runs at its default precision (``auto``: bf16 autocast on CPUs where it pays, else fp32) unless
 ``--precision`` says otherwise; nnU-Net always runs fp32 on the CPU.
 
 Usage: .venv/bin/python benchmarks/bench_infer.py [--only hippo|ct] [--cases 20] [--precision auto|fp32|bf16]
