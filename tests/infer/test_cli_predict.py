@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from segkit.infer.cli_predict import app
+from segkit.infer.errors import InferError
 from segkit.infer.probabilities import load_probabilities
 from segkit.io import read_image, write_image
 
@@ -180,13 +182,12 @@ def test_console_scripts_start_without_importing_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_nnunet_spelling_of_several_folds_is_accepted():
-    from segkit.infer.cli_predict import join_fold_values, parse_folds
+def test_folds_are_numbers_or_all_given_apart_or_comma_joined():
+    from segkit.infer.cli_predict import parse_folds
 
-    joined = join_fold_values(["-i", "in", "-f", "0", "1", "all", "--no-tta", "--folds", "3", "-o", "out"])
-    assert joined == ["-i", "in", "-f", "0,1,all", "--no-tta", "--folds", "3", "-o", "out"]
-    assert parse_folds([joined[3]]) == (0, 1, "all")
-    assert join_fold_values(["-f", "0,2"]) == ["-f", "0,2"]
+    assert parse_folds(["0", "1,all"]) == (0, 1, "all") and parse_folds(None) is None
+    with pytest.raises(InferError, match="fold 'x' is neither a number nor 'all'"):
+        parse_folds(["0,x"])
 
 
 def _snapshot(folder):

@@ -1,12 +1,15 @@
-"""segkit.io.console.App: user errors, given as types or by name, are one line and exit 2."""
+"""segkit.io.console.App: user errors, given as types or by name, are one line and exit 2; repeatable options
+take several values after one flag."""
 
 import gc
 import json
+from typing import Annotated
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from segkit.io.console import App
+from segkit.io.console import App, spread_values
 
 
 def _app(error: Exception) -> App:
@@ -71,3 +74,26 @@ def test_the_console_script_freezes_the_garbage_collector_on_its_way_out():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_repeatable_options_take_several_values_after_one_flag_as_nnunet_writes_them(tmp_path):
+    app = App(help="demo")
+
+    @app.command()
+    def show(folder: str, folds: Annotated[list[str] | None, typer.Option("-f", "--folds")] = None,
+             labels: Annotated[list[int] | None, typer.Option("-l")] = None,
+             output: Annotated[str, typer.Option("-o")] = "o") -> None:
+        print(json.dumps({"folder": folder, "folds": folds, "labels": labels, "output": output}))
+
+    def parsed(*args: str) -> dict:
+        result = CliRunner().invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    assert parsed("-f", "0", "1", "all", "-o", "out", "x") == {"folder": "x", "folds": ["0", "1", "all"],
+                                                               "labels": None, "output": "out"}
+    assert parsed("x", "--folds", "3", "-f", "4", "-l", "1", "2") == {"folder": "x", "folds": ["3", "4"],
+                                                                    "labels": [1, 2], "output": "o"}
+    # an existing folder after the values is the positional argument, not one more value
+    assert parsed("-l", "1", "2", str(tmp_path))["folder"] == str(tmp_path)
+    assert spread_values(["-o", "a", "b", "-f", "0,1"], ["-f"]) == ["-o", "a", "b", "-f", "0,1"]

@@ -3,7 +3,6 @@ each fold's validation cases with that fold's network and score them."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -33,7 +32,7 @@ NNUNET_PROCESSES = ("nnUNetv2_predict's process count; segkit reads the next cas
 
 
 def parse_folds(folds: list[str] | None) -> tuple[int | str, ...] | None:
-    """Parse ``-f 0,1`` / ``-f all`` values (``-f 0 1`` arrives joined, see `join_fold_values`)."""
+    """Parse ``-f 0,1`` / ``-f all`` values (``-f 0 1`` arrives as ``-f 0 -f 1``, see `segkit.io.console`)."""
     if not folds:
         return None
     out: list[int | str] = []
@@ -194,32 +193,11 @@ def crossval(
         typer.echo(f"fold {fold} ({entry['cases']} cases) Dice: {dice}")
 
 
-def join_fold_values(argv: list[str]) -> list[str]:
-    """Accept nnU-Net's spelling ``-f 0 1 2`` (several values after one flag) as ``-f 0,1,2``.
-
-    Example:
-        >>> join_fold_values(["-i", "in", "-f", "0", "1", "--no-tta"])
-        ['-i', 'in', '-f', '0,1', '--no-tta']
-    """
-    out, i = [], 0
-    while i < len(argv):
-        out.append(argv[i])
-        i += 1
-        if out[-1] in ("-f", "--folds"):
-            end = i
-            while end < len(argv) and (argv[end].isdigit() or argv[end] == "all"):
-                end += 1
-            if end > i:
-                out.append(",".join(argv[i:end]))
-                i = end
-    return out
-
-
 def main() -> None:
     """Console-script entry point."""
-    app(join_fold_values(sys.argv[1:]))
+    app()
 
 
 def crossval_main() -> None:
     """Console-script entry point."""
-    crossval_app(join_fold_values(sys.argv[1:]))
+    crossval_app()

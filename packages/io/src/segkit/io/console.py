@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand
 
 from segkit.io.errors import SegkitError
 
@@ -60,7 +62,9 @@ class App(typer.Typer):
         raise SystemExit(outcome if isinstance(outcome, int) else 0)
 
     def command(self, name: str | None = None, **settings) -> Callable[[Callable], Callable]:
-        """Register a command, as `typer.Typer.command`, with user-error reporting."""
+        """Register a command, as `typer.Typer.command`, with user-error reporting; its repeatable options also take
+        several values after one flag (`SeveralValues`)."""
+        settings.setdefault("cls", SeveralValues)
         register = super().command(name, **settings)
 
         def decorator(func: Callable) -> Callable:
@@ -103,6 +107,41 @@ class App(typer.Typer):
             else:
                 types.append(error)
         return tuple(types)
+
+
+class SeveralValues(TyperCommand):
+    """A command whose repeatable options also take several values after one flag, as nnU-Net's commands are
+    written: ``-f 0 1 2``, ``-c 2d 3d_fullres``, ``-l 1 2`` (see `spread_values`)."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        repeatable = [name for param in self.params if getattr(param, "multiple", False) for name in param.opts]
+        return super().parse_args(ctx, spread_values(args, repeatable))
+
+
+def spread_values(args: list[str], repeatable: Iterable[str]) -> list[str]:
+    """``args`` with each further value after a ``repeatable`` option given its own flag (``-f 0 1`` -> ``-f 0 -f
+    1``). The values end at the next option or at an argument that names an existing file or folder: that one is
+    a positional argument (``-l 1 2 PRED_DIR``).
+
+    Example:
+        >>> spread_values(["-f", "0", "1", "--no-tta"], ["-f"])
+        ['-f', '0', '-f', '1', '--no-tta']
+    """
+    repeatable = set(repeatable)
+    spread: list[str] = []
+    flag, values = None, 0
+    for arg in args:
+        if arg.startswith("-"):
+            flag = arg if arg in repeatable else None
+            values = 0
+        elif flag is not None:
+            if values and Path(arg).exists():
+                flag = None
+            elif values:
+                spread.append(flag)
+            values += 1
+        spread.append(arg)
+    return spread
 
 
 def _is_usage_error(err: Exception) -> bool:
