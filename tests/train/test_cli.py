@@ -74,7 +74,7 @@ def test_val_only_rescores_a_trained_fold(hippo_preprocessed, tmp_path, caplog):
     assert re.search(r"validation Dice \(\d+ cases, preprocessed grid, no mirroring\): 1 \d\.\d{4}, 2 \d\.\d{4}; "
                      r"foreground mean \d\.\d{4}", caplog.text), caplog.text
     assert json.loads(summary.read_text())["mean"] == first["mean"]
-    assert len(list((out / "fold_3" / "validation").glob("*.npz"))) == len(first["cases"])
+    assert len(list((out / "fold_3" / "validation").glob("*.npz"))) == len(first["metric_per_case"])
     # each run keeps its log lines in the fold folder, --quiet or not
     logs = "".join(path.read_text() for path in sorted((out / "fold_3").glob("training_log_*.txt")))
     assert "training fold 3 of tiny with default: 16 training / 4 validation cases, cpu" in logs

@@ -32,7 +32,11 @@ def test_few_iterations_write_a_model_folder(hippo_preprocessed, tmp_path):
     assert {"train_loss", "val_loss", "pseudo_dice", "ema_pseudo_dice", "epoch_time_s", "lr"} <= set(records[0])
     assert (fold / "progress.png").stat().st_size > 1000
     summary = json.loads((fold / "validation" / "summary.json").read_text())
-    assert len(summary["cases"]) == 4 and set(summary["mean"]) == {"1", "2"}
+    assert len(summary["metric_per_case"]) == 4 and set(summary["mean"]) == {"1", "2"}
+    # segkit-evaluate's layout: per case and class, class means, foreground mean
+    anterior = [case["metrics"]["1"]["dice"] for case in summary["metric_per_case"]]
+    assert summary["mean"]["1"]["dice"] == pytest.approx(np.mean(anterior))
+    assert summary["foreground_mean"]["dice"] == pytest.approx(np.mean([m["dice"] for m in summary["mean"].values()]))
     assert json.loads((fold / "train_config.json").read_text())["epochs"] == 2
 
 
@@ -195,4 +199,4 @@ def test_2d_configuration_trains_slice_by_slice(hippo_preprocessed, tmp_path):
     info = read_model_info(out)
     assert slice_axis not in info.mirroring_axes and len(info.mirroring_axes) == 2
     summary = json.loads((out / "fold_0" / "validation" / "summary.json").read_text())
-    assert len(summary["cases"]) == 4 and set(summary["mean"]) == {"1", "2"}
+    assert len(summary["metric_per_case"]) == 4 and set(summary["mean"]) == {"1", "2"}

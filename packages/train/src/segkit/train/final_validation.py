@@ -44,7 +44,8 @@ def _predict_case(predict, image: torch.Tensor, tile: tuple[int, ...], data) -> 
 
 def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device, autocast: Autocast,
                    save_probabilities: bool = False) -> dict:
-    """Sliding-window predict `data.val_ids`, write ``folder/summary.json``; return the summary.
+    """Sliding-window predict `data.val_ids`, write ``folder/summary.json`` (Dice per case and class, their means
+    and the foreground mean, laid out as segkit-evaluate's summary); return the summary.
 
     Args:
         model: the unwrapped network (deep supervision is switched off while predicting).
@@ -76,7 +77,7 @@ def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device
             logits = _predict_case(predict, torch.from_numpy(image), tile, data)
             pred, probs = _labels_from_output(logits, regions, order)
             dice = dice_per_class(pred, truth[0], classes, ignore_label=ignore)
-            cases.append({"case": case_id, "dice": dice})
+            cases.append({"case": case_id, "metrics": {key: {"dice": value} for key, value in dice.items()}})
             if save_probabilities:
                 with atomic_path(folder / f"{case_id}.npz") as tmp:
                     np.savez_compressed(tmp, probabilities=probs.numpy().astype(np.float16))
@@ -84,15 +85,17 @@ def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device
         if had_ds:
             model.deep_supervision = True
     mean = {}
-    for key in (cases[0]["dice"] if cases else {}):
-        values = [case["dice"][key] for case in cases if case["dice"][key] is not None]
+    for key in (cases[0]["metrics"] if cases else {}):
+        values = [case["metrics"][key]["dice"] for case in cases if case["metrics"][key]["dice"] is not None]
         mean[key] = float(np.mean(values)) if values else None
     present = [v for v in mean.values() if v is not None]
-    summary = {"grid": "preprocessed", "mean": mean, "foreground_mean": float(np.mean(present)) if present else None,
-               "cases": cases}
+    foreground = float(np.mean(present)) if present else None
+    # segkit-evaluate's layout (with Dice only), so that one reader serves both files
+    summary = {"grid": "preprocessed", "metric_per_case": cases, "mean": {k: {"dice": v} for k, v in mean.items()},
+               "foreground_mean": {"dice": foreground}}
     with atomic_path(folder / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     scores = ", ".join(f"{key} {value:.4f}" for key, value in mean.items() if value is not None)
     log.info("validation Dice (%d cases, preprocessed grid, no mirroring): %s; foreground mean %s", len(cases),
-             scores or "none", "n/a" if summary["foreground_mean"] is None else f"{summary['foreground_mean']:.4f}")
+             scores or "none", "n/a" if foreground is None else f"{foreground:.4f}")
     return summary
