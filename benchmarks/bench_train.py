@@ -10,8 +10,8 @@ Run with the project venv:  .venv/bin/python benchmarks/bench_train.py [--epochs
   mirroring augmentation but validates without test-time mirroring, like segkit's validation.
 - segkit: ``segkit-plan``-equivalent API calls (fingerprint, plan, preprocess), then ``segkit-train PRE 3d_fullres 0
   --device cpu`` with the same epochs, iterations and validation iterations (default trainer, precision ``auto``:
-  bf16 channels-last on CPUs with AMX, else fp32 with conv weight gradients by segkit.nets.weight_grad; batch 8
-  computed in micro-batches; spawned data workers). nnU-Net trains in fp32 on any CPU.
+  bf16 channels-last on CPUs where it pays (segkit.nets.cpu_bf16_pays), else fp32 with conv weight gradients by
+  segkit.nets.weight_grad; batch 8 computed in micro-batches; spawned data workers). nnU-Net trains in fp32 on any CPU.
 - Both tools train the same fold of the same split: the ``splits_final.json`` of segkit's preprocessed folder
   (created there as segkit-train would, if missing) is copied into nnU-Net's preprocessed folder before it trains.
 - Iterations per second = training iterations / sum of epoch times (each epoch also runs the same number of

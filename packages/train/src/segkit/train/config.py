@@ -38,7 +38,8 @@ class LossName(str, Enum):
 
 
 class Precision(str, Enum):
-    """Autocast precision: ``auto`` = bf16 on GPUs that support it, fp16 on older GPUs, bf16 on AMX CPUs, else fp32."""
+    """Autocast precision: ``auto`` = bf16 on GPUs that support it, fp16 on older GPUs, bf16 on CPUs where it pays
+    (`segkit.nets.cpu_bf16_pays`), else fp32."""
 
     AUTO = "auto"
     FP32 = "fp32"
