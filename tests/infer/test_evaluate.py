@@ -49,6 +49,12 @@ def test_reference_folder_predictions_against_labels(predictions_dir, hippocampu
     # the short nnU-Net run reached a pseudo Dice of about 0.8
     assert 0.7 < summary["foreground_mean"]["dice"] < 0.95
     assert "foreground" in result.output
+    # nnU-Net's evaluate_simple spelling: -l 1 -il 2 scores the anterior class outside the reference's posterior one
+    result = CliRunner().invoke(app, [*args[:2], "--chill", "-l", "1", "-il", "2", "-o", str(tmp_path / "il.json")])
+    assert result.exit_code == 0, result.output
+    ignoring = json.loads((tmp_path / "il.json").read_text())
+    assert ignoring["ignore_label"] == 2 and list(ignoring["mean"]) == ["1"]
+    assert ignoring["mean"]["1"]["dice"] > summary["mean"]["1"]["dice"] + 0.005  # fewer false positives, same overlap
 
 
 def test_errors_exit_2(tmp_path):
@@ -98,7 +104,7 @@ def test_regions_score_the_union_of_their_labels(predictions_dir, hippocampus_di
                              allow_missing=True)
     assert plain["mean"]["2"]["dice"] == pytest.approx(summary["mean"]["(2,)"]["dice"])
     (tmp_path / "bad.json").write_text('{"labels": {"background": 0}}')
-    result = CliRunner().invoke(app, [str(pred_dir), str(hippocampus_dir / "labelsTr"), "--dataset-json",
+    result = CliRunner().invoke(app, [str(pred_dir), str(hippocampus_dir / "labelsTr"), "-djfile",  # nnU-Net's spelling
                                       str(tmp_path / "bad.json"), "--chill"])
     assert result.exit_code == 2 and "no foreground labels" in result.output
 

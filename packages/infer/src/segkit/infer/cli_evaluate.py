@@ -38,11 +38,12 @@ def evaluate(
     pred_dir: Annotated[Path, typer.Argument(help="Folder of predicted label maps.")],
     ref_dir: Annotated[Path, typer.Argument(help="Folder of reference label maps (same file names).")],
     labels: Annotated[list[int] | None, typer.Option("-l", "--labels", help="Labels to score (default: all).")] = None,
-    ignore_label: Annotated[int | None, typer.Option(help="Reference label excluded from scoring.")] = None,
+    ignore_label: Annotated[int | None, typer.Option("--ignore-label", "-il",
+                                                     help="Reference label excluded from scoring.")] = None,
     tolerance: Annotated[float, typer.Option(help="Normalized surface Dice tolerance in mm.")] = 1.0,
-    dataset_json: Annotated[Path | None, typer.Option("--dataset-json", help="Score the labels (regions, for a "
-                                                     "region-based dataset) and ignore label of this "
-                                                     "dataset.json.")] = None,
+    dataset_json: Annotated[Path | None, typer.Option(
+        "--dataset-json", "-djfile",
+        help="Score the labels (regions, for a region-based dataset) and ignore label of this dataset.json.")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="summary.json path.")] = None,
     chill: Annotated[bool, typer.Option("--chill", help="Score only the references that have a prediction "
                                         "(default: every reference needs one).")] = False,
