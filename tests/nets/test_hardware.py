@@ -32,7 +32,9 @@ def test_bf16_pays_with_amx_or_a_measured_speedup(monkeypatch, emulated, amx, sp
 
 def test_the_bf16_measurement_agrees_with_the_cpus_kernels():
     # where oneDNN has no bf16 kernels it emulates them many times slower; where it has them, the ratio is real
+    rng = torch.get_rng_state()
     speedup = hardware.bf16_conv_speedup(rounds=1)
+    assert torch.equal(torch.get_rng_state(), rng)  # a seeded training run draws the same numbers after it
     assert 0 < speedup < 1000
     if hardware.cpu_emulation_message(torch.bfloat16):
         assert speedup < 1
