@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild segtool's task "hippocampus" from the raw MSD data, on CPU:
 # plan, add the 16-feature configuration, train fold "all" (shipped) and the 5 cross-validation folds
-# on the same schedule (100 x 50 iterations: 50-130 min each on 2 cores of a CPU with AMX, depending on the
-# host, where training runs in bf16; about 10 h in fp32 on a 2-core AVX2 CPU), then write the float16 model
+# on the same schedule (100 x 50 iterations: 45-130 min each on 2 cores of a CPU where bf16 pays, AMX or a Zen 5
+# EPYC, depending on the host; about 10 h in fp32 on a 2-core AVX2 CPU), then write the float16 model
 # zip and print its sha256 and size for weights_registry.json.
 # Usage: apps/segtool/tasks/hippocampus/build.sh [WORK_DIR]   (after scripts/install.sh)
 set -euo pipefail
