@@ -117,7 +117,7 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "--fast", "--fastest"], "either --fast or --fastest"),
     (["-ta", "hippo", "-f", "-ff"], "either --fast or --fastest"),  # TotalSegmentator's short options
     (["-ta", "hippo", "--device", "tpu"], "device must be"),
-    (["-ta", "hippo", "-d", "gpu:x"], "device must be auto, cpu, cuda or cuda:N, got 'gpu:x'"),
+    (["-ta", "hippo", "-d", "gpu:x"], "device must be auto, cpu, cuda, cuda:N or gpu, got 'gpu:x'"),
     (["-ta", "hippo", "-rmb", "0"], "remove_small_blobs must be a size in mm3 above 0, got 0.0"),
     (["-ta", "hippo", "-sa", "mode"], "Invalid value for '--stats-aggregation'"),
     (["-ta", "hippo", "-ot", "rtstruct"], "Invalid value for '--output-type'"),
@@ -142,10 +142,20 @@ def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
     assert not (tmp_path / "out").exists()  # nothing written
 
 
-def test_totalsegmentator_device_names_mean_cuda():
-    from segtool.api import SegmentOptions
+def test_totalsegmentator_device_names_mean_cuda_and_gpu_falls_back_to_the_cpu_with_a_warning(monkeypatch, caplog):
+    import torch
 
-    assert [SegmentOptions(device=d).device for d in ("gpu", "GPU:1", "cuda:2")] == ["cuda", "cuda:1", "cuda:2"]
+    from segtool.api import SegmentOptions, _resolve_device
+    from segtool.errors import SegtoolError
+
+    assert [SegmentOptions(device=d).device for d in ("GPU", "GPU:1", "cuda:2")] == ["gpu", "cuda:1", "cuda:2"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _resolve_device("auto") == "cpu" and not caplog.records
+    assert _resolve_device("gpu") == "cpu" and "no CUDA GPU found: running on the CPU" in caplog.text
+    with pytest.raises(SegtoolError, match="no CUDA GPU is available"):
+        _resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert _resolve_device("gpu") == "cuda"
 
 
 def test_unwritable_or_clashing_outputs_fail_before_any_work(hippo_cli, inputs, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -123,10 +124,10 @@ class SegmentOptions:
             raise SegtoolError(f"model_size must be a size name ({BIG!r} or another the task comes in), got "
                                f"{self.model_size!r}")
         device = self.device.lower() if isinstance(self.device, str) else ""
-        if device == "gpu" or device.startswith("gpu:"):  # TotalSegmentator's spelling
+        if device.startswith("gpu:"):  # TotalSegmentator's spelling; bare ``gpu`` falls back to the CPU, as there
             device = "cuda" + device[3:]
-        if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
-            raise SegtoolError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if not (device in ("auto", "cpu", "cuda", "gpu") or (device.startswith("cuda:") and device[5:].isdigit())):
+            raise SegtoolError(f"device must be auto, cpu, cuda, cuda:N or gpu, got {self.device!r}")
         object.__setattr__(self, "device", device)
         if self.tta not in (None, True, False):
             raise SegtoolError(f"tta must be True, False or None (the model's setting), got {self.tta!r}")
@@ -732,10 +733,16 @@ def _precision(precision: str, device: str) -> str:
 
 
 def _resolve_device(device: str) -> str:
+    """The torch device for ``device``: ``auto`` the GPU if there is one; ``gpu`` (TotalSegmentator's default) the
+    same, with a warning when it runs on the CPU; ``cuda`` fails without a GPU."""
     import torch
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device in ("auto", "gpu"):
+        if torch.cuda.is_available():
+            return "cuda"
+        if device == "gpu":
+            logging.getLogger("segtool").warning("no CUDA GPU found: running on the CPU")
+        return "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SegtoolError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu")
     return device

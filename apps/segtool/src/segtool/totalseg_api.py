@@ -59,12 +59,8 @@ def totalsegmentator(input: str | os.PathLike | nib.Nifti1Image, output: str | o
 
 
 def _device(device) -> str:
-    """segtool's device for TotalSegmentator's (a name or a torch.device): ``gpu`` the GPU if there is one
-    (``auto``), ``gpu:N`` CUDA device N."""
-    name = str(device)
-    if name == "gpu":
-        return "auto"
-    return f"cuda:{name.split(':', 1)[1]}" if name.startswith("gpu:") else name
+    """segtool's device for TotalSegmentator's (a name or a torch.device; ``gpu`` and ``gpu:N`` are segtool's too)."""
+    return str(device)
 
 
 @contextlib.contextmanager
