@@ -72,11 +72,11 @@ def test_multilabel_with_statistics_and_preview(hippo_cli, inputs, tmp_path):
     assert result.exit_code == 0, result.output
     labels, scan = read_image(target), read_image(inputs[CASES[1]])
     assert json.loads((tmp_path / "seg.json").read_text()) == {"1": "anterior", "2": "posterior"}
-    stats = json.loads((tmp_path / "seg_statistics.json").read_text())
+    stats = json.loads((tmp_path / "statistics.json").read_text())  # in the file's folder, as TotalSegmentator
     anterior = labels.array == 1
     assert stats["anterior"]["volume"] == pytest.approx(anterior.sum() * np.prod(scan.spacing))
     assert stats["anterior"]["intensity"] == pytest.approx(scan.array[anterior].mean(), abs=1e-4)
-    picture = mpimg.imread(tmp_path / "seg_preview.png")
+    picture = mpimg.imread(tmp_path / "preview_hippo.png")
     assert picture.ndim == 3 and picture.shape[0] > 100 and picture.shape[1] > 300
     rgb = picture[..., :3]
     coloured = (np.abs(rgb[..., 0] - rgb[..., 1]) > 0.1) | (np.abs(rgb[..., 1] - rgb[..., 2]) > 0.1)
@@ -217,7 +217,13 @@ def test_a_folder_of_one_scan_is_a_batch_and_other_formats_are_multilabel_files(
     result = runner.invoke(app, ["-i", str(inputs[CASES[0]]), "-o", str(tmp_path / "seg.NRRD"), "-ta", "hippo",
                                  "--ml", "-s", "-q"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.glob("seg*")) == ["seg.NRRD", "seg.json", "seg_statistics.json"]
+    assert sorted(p.name for p in tmp_path.glob("seg*")) == ["seg.NRRD", "seg.json"]
+    assert (tmp_path / "statistics.json").exists()
+    # a batch of multilabel files shares one folder: each scan's statistics go beside its file
+    result = runner.invoke(app, ["-i", str(folder), "-o", str(tmp_path / "ml"), "-ta", "hippo", "--ml", "-s", "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "ml").iterdir()) == [
+        f"{CASES[0]}.json", f"{CASES[0]}.nii.gz", f"{CASES[0]}_statistics.json"]
     assert read_image(tmp_path / "seg.NRRD").same_grid(read_image(inputs[CASES[0]]), tolerance=1e-5)
 
 
@@ -417,7 +423,7 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
         result.extra["label_names"][v] for v in present]
     assert np.array_equal(read_image(tmp_path / "seg.nii.gz").array, labels)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name not in ("home", "series")) == [
-        "seg.json", "seg.nii.gz", "seg_seg.dcm", "seg_statistics.json"]
+        "seg.json", "seg.nii.gz", "seg_seg.dcm", "statistics.json"]
     nib.save(result, tmp_path / "saved.nii.gz")  # the class names travel in the file's label table
     assert read_image(tmp_path / "saved.nii.gz").meta["label_names"][5] == "liver"
     # a 4D image of one volume, held in memory, is the 3D scan it holds (so it is resampled and segmented as that)

@@ -33,9 +33,10 @@ def test_cli_choices_are_the_apis():
     from segtool.api import SMALL_BLOB_MM3
     from segtool.cli.choices import OutputType, StatsAggregation
     from segtool.cli.totalseg_style import BARE_VALUES
-    from segtool.run import OUTPUT_TYPES
+    from segtool.run import OUTPUT_TYPE_ALIASES, OUTPUT_TYPES, OutputRequest
     from segtool.statistics import AGGREGATIONS
 
-    assert tuple(o.value for o in OutputType) == OUTPUT_TYPES
+    assert tuple(o.value for o in OutputType) == (*OUTPUT_TYPES, *OUTPUT_TYPE_ALIASES)
+    assert OutputRequest(output_types=("dicom",)).output_types == ("dicom_rtstruct",)  # TotalSegmentator's old name
     assert float(BARE_VALUES["remove_small_blobs"]) == SMALL_BLOB_MM3  # bare -rmb means the API's default
     assert tuple(a.value for a in StatsAggregation) == AGGREGATIONS

@@ -560,8 +560,8 @@ def segment(
             v1_order, force_split, higher_order_resampling, crop_path, model_size: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.
         statistics: compute per-class volume and mean intensity (in ``result.extra["statistics"]``
-            and, with ``output``, in ``statistics.json`` in the masks folder or ``<name>_statistics.json``
-            beside the multilabel file); a path writes them there instead. Classes cut off by the scan's
+            and, with ``output``, in ``statistics.json`` in the masks folder or the multilabel file's folder, as
+            TotalSegmentator writes it); a path writes them there instead. Classes cut off by the scan's
             edges are reported as 0, as TotalSegmentator reports them.
         stats_include_incomplete: measure the cut-off classes too (implies ``statistics``).
         stats_aggregation: ``mean`` (default) or ``median`` intensity, as TotalSegmentator's ``stats_aggregation``.
@@ -579,8 +579,7 @@ def segment(
             ``<scan>.dcm``); ``output`` ending in ``.dcm`` with ``ml`` gives a SEG too. Several types: the DICOM
             objects go beside the NIfTI result (``seg.dcm``, ``rtstruct.dcm`` in the folder, or
             ``<name>_seg.dcm``... beside the file).
-        preview: with ``output``, also write ``preview.png`` (or ``<name>_preview.png`` beside the
-            multilabel file).
+        preview: with ``output``, also write ``preview_<task>.png`` in the same place as the statistics.
         save_probabilities: also save the models' class probabilities to this ``.npz`` file (see `Segmenter.segment`).
         report: write a JSON record of the run here: versions, models, options, classes, time, files written (as
             the command line's ``--report``).
@@ -607,7 +606,7 @@ def segment(
     started = time.perf_counter()
 
     if preview and output is None:
-        raise SegtoolError("preview needs an output to write preview.png to")
+        raise SegtoolError("preview needs an output to write preview_<task>.png to")
     mode = Mode.of_flags(fast, fastest)
     blobs = SMALL_BLOB_MM3 if remove_small_blobs is True else remove_small_blobs or None
     options = SegmentOptions(task=task, mode=mode, device=device, tta=tta, roi_subset=roi_subset or (),
@@ -640,7 +639,7 @@ def segment(
     check_no_clash([] if target is None else [target], request, report)
     segmenter = Segmenter(options)
     grid, labels = segmenter.segment_for_output(image, probabilities=request.probabilities_file)
-    outputs = write_outputs(grid, labels, segmenter.label_names, target, request)
+    outputs = write_outputs(grid, labels, segmenter.label_names, target, request, task=segmenter.options.task)
     outputs.files += segmenter.probability_files
     stats = outputs.statistics
     if report is not None:

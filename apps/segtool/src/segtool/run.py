@@ -32,6 +32,7 @@ from segtool.steps import step
 
 SCAN_SUFFIXES = FILE_SUFFIXES + (".zip",)  # a zip holds a DICOM series
 OUTPUT_TYPES = ("nifti", "dicom_seg", "dicom_rtstruct")  #: TotalSegmentator's ``--output_type`` values
+OUTPUT_TYPE_ALIASES = {"dicom": "dicom_rtstruct"}  #: TotalSegmentator's older name, which it still takes
 DICOM_WRITERS = {"dicom_seg": write_dicom_seg, "dicom_rtstruct": write_rtstruct}
 #: file names of DICOM objects written beside a NIfTI result (several output types)
 DICOM_COMPANIONS = {"dicom_seg": "seg.dcm", "dicom_rtstruct": "rtstruct.dcm"}
@@ -67,6 +68,7 @@ class OutputRequest:
 
     def __post_init__(self) -> None:
         types = (self.output_types,) if isinstance(self.output_types, str) else tuple(self.output_types)
+        types = tuple(OUTPUT_TYPE_ALIASES.get(t, t) if isinstance(t, str) else t for t in types)
         unknown = [t for t in types if t not in OUTPUT_TYPES]
         if unknown or not types:
             raise SegtoolError(f"output type must be one or more of {', '.join(OUTPUT_TYPES)}, got {unknown or types}")
@@ -246,12 +248,14 @@ class ScanOutputs:
 
 
 def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Path | None,
-                  request: OutputRequest) -> ScanOutputs:
+                  request: OutputRequest, *, task: str, batch: bool = False) -> ScanOutputs:
     """Write the labels to ``target``: a masks folder, or with ``request.ml`` a multilabel file or DICOM object.
 
-    Statistics and preview go beside the result: ``statistics.json``/``preview.png`` inside the masks folder, or
-    ``<name>_statistics.json``/``<name>_preview.png`` next to the file; ``request.statistics_file`` overrides the
-    former. With ``target`` None only ``request.statistics_file`` is written.
+    Statistics and preview go where TotalSegmentator puts them (`report_file`): ``statistics.json`` and
+    ``preview_<task>.png`` in the masks folder or in the multilabel file's folder; in a ``batch`` of multilabel
+    files, which share a folder, ``<name>_statistics.json`` and ``<name>_preview_<task>.png``.
+    ``request.statistics_file`` overrides the statistics' place. With ``target`` None only
+    ``request.statistics_file`` is written.
 
     Raises:
         SegtoolError: a file cannot be written.
@@ -264,9 +268,9 @@ def write_outputs(image: Image, labels: Image, names: dict[int, str], target: Pa
         if target is not None:
             if not request.skip_saving:
                 out.files += _write_labels(image, labels, names, target, request)
-            stats_path = stats_path or companion(target, "statistics.json", ml=request.ml)
+            stats_path = stats_path or report_file(target, "statistics.json", ml=request.ml, batch=batch)
             if request.preview:
-                preview_path = companion(target, "preview.png", ml=request.ml)
+                preview_path = report_file(target, f"preview_{task}.png", ml=request.ml, batch=batch)
                 preview_path.parent.mkdir(parents=True, exist_ok=True)
                 out.files.append(write_preview(image, labels, preview_path))
         if out.statistics is not None and stats_path is not None:
@@ -303,6 +307,14 @@ def companion(target: Path, name: str, *, ml: bool) -> Path:
     return target.with_name(f"{image_stem(target.name)}_{name}") if ml else target / name
 
 
+def report_file(target: Path, name: str, *, ml: bool, batch: bool) -> Path:
+    """Where a report on a result (statistics, preview) goes: in the masks folder, or in a multilabel file's folder,
+    as TotalSegmentator puts it; beside a multilabel file of a batch as ``<stem>_name``, since they share a folder."""
+    if ml and not batch:
+        return target.parent / name
+    return companion(target, name, ml=ml)
+
+
 def _mm(spacing) -> str:
     return " x ".join(f"{s:.3g}" for s in spacing)
 
@@ -325,7 +337,8 @@ def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, reque
             with step(f"segmented {scan.name}"):
                 grid, labels = segmenter.segment_for_output(image, probabilities=request.probabilities_file)
             with step(f"wrote the outputs of {scan.name}") as notes:
-                outputs = write_outputs(grid, labels, segmenter.label_names, target, request)
+                outputs = write_outputs(grid, labels, segmenter.label_names, target, request,
+                                        task=segmenter.options.task, batch=batch)
                 notes.append(f"{len(outputs.files)} file(s)")
             outputs.files += segmenter.probability_files
         except SegkitError as err:

@@ -34,3 +34,4 @@ class OutputType(str, Enum):
     NIFTI = "nifti"
     DICOM_SEG = "dicom_seg"
     DICOM_RTSTRUCT = "dicom_rtstruct"
+    DICOM = "dicom"  # TotalSegmentator's older name of dicom_rtstruct (`segtool.run.OUTPUT_TYPE_ALIASES`)

@@ -91,7 +91,8 @@ def segment(
         rich_help_panel=REGIONS)] = False,
     statistics: Annotated[str | None, typer.Option(
         "--statistics", "-s", metavar="[PATH]",
-        help="Write per-class volume and intensity to statistics.json beside the masks (or to PATH).",
+        help="Write per-class volume and intensity to statistics.json beside the masks (or to PATH; in a batch of "
+             "--ml files, NAME_statistics.json beside each).",
         rich_help_panel=STATISTICS)] = None,
     stats_include_incomplete: Annotated[bool, typer.Option(
         "--stats-include-incomplete", "-sii",
@@ -119,7 +120,8 @@ def segment(
         "--report", "-rp", metavar="PATH",
         help="Write a JSON record of the run: versions, models, options, classes, time, files written ('-': to "
              "standard output, the messages then to standard error).")] = None,
-    preview: Annotated[bool, typer.Option("--preview", "-p", help="Write preview.png.")] = False,
+    preview: Annotated[bool, typer.Option(
+        "--preview", "-p", help="Write preview_TASK.png beside the masks (as statistics.json).")] = False,
     save_probabilities: Annotated[Path | None, typer.Option(
         "--save-probabilities", "-sp", metavar="PATH",
         help="Also save the models' class probabilities on their grid to PATH (.npz, nnU-Net's layout, a .json "
