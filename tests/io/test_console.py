@@ -53,6 +53,7 @@ def test_usage_errors_of_the_console_script_are_one_line_exit_2(capsys):
         raise AssertionError("a console script always exits")
 
     assert run("ann", "--loud") == 0 and capsys.readouterr().out == "ANN\n"
+    assert run("-h") == 0 and "Usage: demo" in capsys.readouterr().out  # -h is --help, as in nnU-Net's commands
     for args, fragment in ((["ann", "--bogus"], "--bogus"), ([], "Missing argument"), (["ann", "bob"], "(bob)")):
         assert run(*args) == 2
         err = capsys.readouterr().err

@@ -26,8 +26,8 @@ PIPED_WIDTH = 1000  # rich's default of 80 columns would wrap paths and cut tabl
 class App(typer.Typer):
     """`typer.Typer` for segkit console scripts.
 
-    Every command registered with ``@app.command()`` (and the ``@app.callback()``) reports an exception of a type in
-    ``user_errors`` as ``error: <message>`` (one line, no traceback) and exits 2; local
+    ``-h`` is ``--help``. Every command registered with ``@app.command()`` (and the ``@app.callback()``) reports an
+    exception of a type in ``user_errors`` as ``error: <message>`` (one line, no traceback) and exits 2; local
     variables are never shown in tracebacks. A type may be named as ``"module.Class"``, so that the app does not
     import its module (torch, for segkit.nets) before a command needs it.
 
@@ -38,6 +38,7 @@ class App(typer.Typer):
     def __init__(self, *, user_errors: tuple[type[Exception] | str, ...] = (SegkitError,), **settings) -> None:
         settings.setdefault("pretty_exceptions_show_locals", False)
         settings.setdefault("no_args_is_help", True)
+        settings.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})  # -h as nnU-Net's
         super().__init__(**settings)
         self.user_errors = user_errors
 
