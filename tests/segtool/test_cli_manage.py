@@ -87,11 +87,18 @@ def test_combine_from_a_folder_of_masks(ct_dir, tmp_path):
     seg = read_image(ct_dir / "example_seg.nii.gz")
     masks = tmp_path / "masks"
     masks.mkdir()
-    for value, name in ((27, "vertebrae_L5"), (28, "vertebrae_L4"), (5, "liver")):
+    names = seg.meta["label_names"]
+    picked = {value: names[value] for value in (30, 31, 5, 98)}  # L2, L1, liver, rib_left_7: all in this scan
+    picked[32] = "sacrum"  # T12's voxels stand in for the sacrum, which this scan does not show
+    for value, name in picked.items():
         write_image(seg.with_array((seg.array == value).astype(np.uint8)), masks / f"{name}.nii.gz")
-    result = invoke("combine", "-i", masks, "-o", tmp_path / "v.nii.gz", "-m", "vertebrae")
-    assert result.exit_code == 0, result.output
-    np.testing.assert_array_equal(read_image(tmp_path / "v.nii.gz").array.astype(bool), np.isin(seg.array, [27, 28]))
+    # as totalseg_combine_masks groups them: the vertebrae with the sacrum, and those with the ribs
+    for group, values in (("vertebrae", [30, 31, 32]), ("vertebrae_ribs", [30, 31, 32, 98])):
+        result = invoke("combine", "-i", masks, "-o", tmp_path / f"{group}.nii.gz", "-m", group)
+        assert result.exit_code == 0, result.output
+        combined = read_image(tmp_path / f"{group}.nii.gz").array.astype(bool)
+        assert np.isin(seg.array, values).sum() > 4000
+        np.testing.assert_array_equal(combined, np.isin(seg.array, values))
 
 
 @pytest.mark.parametrize(("group", "message"), [("lungs", "did you mean 'lung'"), ("body", "holds no class")])
