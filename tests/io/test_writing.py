@@ -98,6 +98,26 @@ def test_label_names_round_trip_and_totalsegmentator_tables_are_read(ct_dir, tmp
     assert read_image(path).meta["label_names"] == {1: "a & b", 2: "c"}
 
 
+def test_label_colours_are_totalsegmentators(ct_dir):
+    import xml.etree.ElementTree as ET
+
+    import nibabel as nib
+
+    from segkit.io.label_table import label_table_extension
+
+    def colours(content: bytes) -> dict[str, tuple[float, ...]]:
+        root = ET.fromstring(content.strip())
+        return {label.get("Key"): tuple(float(label.get(c)) for c in ("Red", "Green", "Blue"))
+                for label in root.iter("Label")}
+
+    theirs = colours(nib.load(ct_dir / "example_seg.nii.gz").header.extensions[0].get_content())
+    names = read_image(ct_dir / "example_seg.nii.gz").meta["label_names"]
+    ours = colours(label_table_extension(names).get_content())
+    assert ours.keys() == theirs.keys() and len(set(ours.values())) == 12
+    for key, rgb in theirs.items():
+        assert ours[key] == pytest.approx(rgb, abs=1e-3), key
+
+
 def test_writing_through_a_symlink_updates_its_target_and_keeps_the_link(tmp_path):
     (tmp_path / "real.json").write_text("old")
     (tmp_path / "link.json").symlink_to("real.json")

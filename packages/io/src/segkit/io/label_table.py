@@ -12,14 +12,20 @@ import nibabel as nib
 
 CARET_CODE = 0
 
+#: label colours (RGB 0-255), cycled by label value as TotalSegmentator cycles them, so that a viewer shows a
+#: file from either tool in the same colours
+PALETTE = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 128, 0),
+           (255, 0, 128), (128, 255, 128), (0, 128, 255), (128, 128, 128), (185, 170, 155))
+
 
 def label_table_extension(names: dict[int, str]) -> nib.nifti1.Nifti1Extension:
-    """Build the extension holding ``names`` (label value -> class name)."""
+    """Build the extension holding ``names`` (label value -> class name) and a colour per label (`PALETTE`)."""
     root = ET.Element("CaretExtension")
     info = ET.SubElement(root, "VolumeInformation", Index="0")
     table = ET.SubElement(info, "LabelTable")
     for value, name in sorted(names.items()):
-        label = ET.SubElement(table, "Label", Key=str(value), Red="1.0", Green="1.0", Blue="1.0", Alpha="1")
+        red, green, blue = (f"{c / 255:.4g}" for c in PALETTE[value % len(PALETTE)])
+        label = ET.SubElement(table, "Label", Key=str(value), Red=red, Green=green, Blue=blue, Alpha="1")
         label.text = name
     ET.SubElement(info, "VolumeType").text = "Label"
     content = b'<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="utf-8")
