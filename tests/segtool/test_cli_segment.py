@@ -85,8 +85,8 @@ def test_multilabel_with_statistics_and_preview(hippo_cli, inputs, tmp_path):
 
 @pytest.mark.parametrize(("make_input", "message"), [
     (lambda d, src: d / "missing.nii.gz", "no such file"),
-    (lambda d, src: _nan_copy(d, src), "NaN"),
-    (lambda d, src: _four_d_copy(d, src), "2 channels"),
+    (lambda d, src: _nan_copy(d, src), "nan.nii.gz: the scan has 1 NaN or Inf voxel(s); replace them"),
+    (lambda d, src: _four_d_copy(d, src), "two.nii.gz: expected a single-channel 3D scan, got 2 channels"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(hippo_cli, inputs, tmp_path, make_input, message):
     bad = make_input(tmp_path, inputs[CASES[0]])
@@ -311,6 +311,7 @@ def test_in_memory_image_is_written_where_asked(hippo_cli, inputs, tmp_path, mon
     result = segment(nib.load(inputs[CASES[0]]), "segmentation.nii.gz", task="hippocampus", ml=True)
     written = read_image(tmp_path / "segmentation.nii.gz")
     assert np.array_equal(written.array, np.asarray(result.dataobj))
+    assert result.get_data_dtype() == written.array.dtype == np.uint8  # as TotalSegmentator returns it
     assert written.meta["label_names"] == {1: "anterior", 2: "posterior"}
     # nothing else written but the probabilities asked for
     from segkit.infer.probabilities import load_probabilities

@@ -22,6 +22,7 @@ import numpy as np
 
 from segkit.io import Image, read_image
 from segkit.io.label_table import label_table_extension
+from segkit.io.writing import as_label_array
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.registry import (
     BIG,
@@ -647,7 +648,7 @@ def segment(
 
         write_report(run_report(segmenter, input_path=source, output=output, request=request,
                                 done=[(source, outputs)], failures=[], seconds=time.perf_counter() - started), report)
-    result = nib.Nifti1Image(labels.array, labels.affine)
+    result = nib.Nifti1Image(as_label_array(labels.array), labels.affine)  # uint8 as the files, up to 255 classes
     result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})
     return result

@@ -40,11 +40,13 @@ def as_scan(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -
     Raises:
         SegtoolError: not one 3D volume, voxels that are not numbers (complex, RGB), or NaN/Inf values.
     """
+    where = f"{image}: " if isinstance(image, str | os.PathLike) else ""
     image = as_image(image)
     if image.num_channels != 1:
-        raise SegtoolError(f"expected a single-channel 3D scan, got {image.num_channels} channels")
+        raise SegtoolError(f"{where}expected a single-channel 3D scan, got {image.num_channels} channels")
     if min(image.spatial_shape) < 2:
-        raise SegtoolError(f"expected a 3D scan, got shape {image.spatial_shape} (a 2D image?)")
-    if np.issubdtype(image.array.dtype, np.floating) and not np.all(np.isfinite(image.array)):
-        raise SegtoolError("the scan contains NaN or Inf values")
+        raise SegtoolError(f"{where}expected a 3D scan, got shape {image.spatial_shape} (a 2D image?)")
+    if np.issubdtype(image.array.dtype, np.floating) and not (finite := np.isfinite(image.array)).all():
+        raise SegtoolError(f"{where}the scan has {finite.size - finite.sum()} NaN or Inf voxel(s); replace them "
+                           "(with the background value, say) before segmenting")
     return image if image.array.ndim == 3 else image.with_array(image.array[0])
