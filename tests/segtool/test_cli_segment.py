@@ -1,6 +1,7 @@
 """segtool -i ... -o ... end to end on real scans, with weights from a local HTTP server or imported offline."""
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -455,7 +456,7 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
     assert np.array_equal(labels_to_scan(on_model_grid.array, canonical, scan), labels)
 
 
-def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_path):
+def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_path, caplog, monkeypatch):
     from segtool.api import ROI_MARGIN_MM, Segmenter, SegmentOptions, box_around
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
@@ -474,6 +475,11 @@ def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_pat
     assert np.prod([b.stop - b.start for b in box]) < np.prod(scan.spatial_shape)  # it really cropped
     # Same anatomy; MRI z-score statistics over the smaller region shift the result slightly.
     assert dice(cropped.array == 1, full.array == 1) > 0.9
+    # where the locating models find none of the ROI's classes, the masks are empty, and a warning says so
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="segtool"):
+        patch.setattr("segtool.api.box_around", lambda mask, spacing, margin: None)
+        empty = whole.segment(scan)
+    assert not empty.array.any() and "the hippo models found no region to segment" in caplog.text
 
     # the margin is the whole voxels that fit in 20 mm, as TotalSegmentator counts them (20 of 0.977 mm, 10 of 2 mm)
 

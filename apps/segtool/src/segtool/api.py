@@ -480,8 +480,12 @@ class Segmenter:
             box = box_around(mask, image.spacing, finder.margin_mm)
             if box is not None:
                 notes.append(f"box {tuple(b.stop - b.start for b in box)} of {image.spatial_shape}")
+            elif self.whole_scan_without_region:
+                notes.append("none: the whole scan then")
             else:
-                notes.append("none: the whole scan then" if self.whole_scan_without_region else "none")
+                notes.append("none")
+                logging.getLogger("segtool").warning("the %s models found no region to segment (the classes that "
+                                                     "locate it are absent): the masks are empty", finder.task.name)
         return box
 
     def _load(self, entries: tuple[ModelEntry, ...], *, own: bool = False) -> list:
