@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from typer.core import TyperGroup
+from segkit.io.console import PlainFlagsGroup
 
 #: values that an option given bare stands for: TotalSegmentator's ``-rmb`` alone removes blobs under 200 mm3
 #: (`segtool.api.SMALL_BLOB_MM3`); ``-s`` alone puts statistics.json in its usual place (no path of its own);
@@ -49,7 +49,7 @@ def respell(args: list[str], known: Collection[str], *, repeatable: Collection[s
     return respelled
 
 
-class TotalSegmentatorStyle(TyperGroup):
+class TotalSegmentatorStyle(PlainFlagsGroup):
     """The ``segtool`` group, which also takes its own options as TotalSegmentator users write them."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from segkit.io.errors import SegkitError
 
@@ -39,6 +39,7 @@ class App(typer.Typer):
         settings.setdefault("pretty_exceptions_show_locals", False)
         settings.setdefault("no_args_is_help", True)
         settings.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})  # -h as nnU-Net's
+        settings.setdefault("cls", PlainFlagsGroup)
         super().__init__(**settings)
         self.user_errors = user_errors
 
@@ -110,9 +111,24 @@ class App(typer.Typer):
         return tuple(types)
 
 
-class SeveralValues(TyperCommand):
+class PlainFlags:
+    """Help that shows no value type after an option that takes none (typer 0.2x prints ``--quiet <bool>``)."""
+
+    def get_params(self, ctx) -> list:
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
+                param.metavar = ""
+        return params
+
+
+class PlainFlagsGroup(PlainFlags, TyperGroup):
+    """A command group with `PlainFlags` help."""
+
+
+class SeveralValues(PlainFlags, TyperCommand):
     """A command whose repeatable options also take several values after one flag, as nnU-Net's commands are
-    written: ``-f 0 1 2``, ``-c 2d 3d_fullres``, ``-l 1 2`` (see `spread_values`)."""
+    written: ``-f 0 1 2``, ``-c 2d 3d_fullres``, ``-l 1 2`` (see `spread_values`); its help is `PlainFlags`'."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         repeatable = [name for param in self.params if getattr(param, "multiple", False) for name in param.opts]
