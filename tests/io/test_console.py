@@ -79,7 +79,7 @@ def test_the_console_script_freezes_the_garbage_collector_on_its_way_out():
         gc.unfreeze()
 
 
-def test_repeatable_options_take_several_values_after_one_flag_as_nnunet_writes_them(tmp_path):
+def test_repeatable_options_take_several_values_after_one_flag_as_nnunet_writes_them(tmp_path, monkeypatch):
     app = App(help="demo")
 
     @app.command()
@@ -97,6 +97,10 @@ def test_repeatable_options_take_several_values_after_one_flag_as_nnunet_writes_
                                                                "labels": None, "output": "out"}
     assert parsed("x", "--folds", "3", "-f", "4", "-l", "1", "2") == {"folder": "x", "folds": ["3", "4"],
                                                                     "labels": [1, 2], "output": "o"}
-    # an existing folder after the values is the positional argument, not one more value
+    # an existing folder after the values is the positional argument, not one more value...
     assert parsed("-l", "1", "2", str(tmp_path))["folder"] == str(tmp_path)
+    # ...unless the positional arguments are all there (a configuration named as a folder here: -c 2d 3d_fullres)
+    (tmp_path / "3d_fullres").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert parsed("-o", "out", "x", "-f", "2d", "3d_fullres")["folds"] == ["2d", "3d_fullres"]
     assert spread_values(["-o", "a", "b", "-f", "0,1"], ["-f"]) == ["-o", "a", "b", "-f", "0,1"]

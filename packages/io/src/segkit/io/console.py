@@ -131,32 +131,43 @@ class SeveralValues(PlainFlags, TyperCommand):
     written: ``-f 0 1 2``, ``-c 2d 3d_fullres``, ``-l 1 2`` (see `spread_values`); its help is `PlainFlags`'."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
-        repeatable = [name for param in self.params if getattr(param, "multiple", False) for name in param.opts]
-        return super().parse_args(ctx, spread_values(args, repeatable))
+        options = [param for param in self.params if param.param_type_name == "option"]
+        repeatable = [name for param in options if param.multiple for name in param.opts]
+        valued = [name for param in options if not (param.is_flag or param.count) for name in param.opts]
+        required = sum(param.required for param in self.params if param.param_type_name == "argument")
+        return super().parse_args(ctx, spread_values(args, repeatable, valued=valued, positionals=required))
 
 
-def spread_values(args: list[str], repeatable: Iterable[str]) -> list[str]:
+def spread_values(args: list[str], repeatable: Iterable[str], *, valued: Iterable[str] = (),
+                  positionals: int = 0) -> list[str]:
     """``args`` with each further value after a ``repeatable`` option given its own flag (``-f 0 1`` -> ``-f 0 -f
-    1``). The values end at the next option or at an argument that names an existing file or folder: that one is
-    a positional argument (``-l 1 2 PRED_DIR``).
+    1``). The values end at the next option, or at an existing file or folder while fewer than ``positionals``
+    positional arguments have been given: that one is a positional argument (``-l 1 2 PRED_DIR REF_DIR``).
+    ``valued`` names the options that take a value (not counted as positional arguments).
 
     Example:
         >>> spread_values(["-f", "0", "1", "--no-tta"], ["-f"])
         ['-f', '0', '-f', '1', '--no-tta']
     """
-    repeatable = set(repeatable)
+    repeatable, valued = set(repeatable), set(valued) | set(repeatable)
     spread: list[str] = []
-    flag, values = None, 0
+    flag, values, given, option_value = None, 0, 0, False
     for arg in args:
         if arg.startswith("-"):
             flag = arg if arg in repeatable else None
+            option_value = arg in valued and flag is None
             values = 0
+        elif option_value:
+            option_value = False
+        elif flag is not None and values and Path(arg).exists() and given < positionals:
+            flag = None
+            given += 1
         elif flag is not None:
-            if values and Path(arg).exists():
-                flag = None
-            elif values:
+            if values:
                 spread.append(flag)
             values += 1
+        else:
+            given += 1
         spread.append(arg)
     return spread
 
