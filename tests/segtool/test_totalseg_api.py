@@ -38,7 +38,6 @@ def test_totalsegmentators_call_runs_as_segment_does(hippo_cli, nnunet_reference
 def test_what_segtool_cannot_honour_is_refused_and_devices_are_translated(tmp_path):
     from segtool import totalsegmentator
     from segtool.errors import SegtoolError
-    from segtool.totalseg_api import _device
 
     for arguments, name in (({"radiomics": True}, "radiomics"), ({"license_number": "x"}, "license_number"),
                             ({"plans": "nnUNetResEncUNetLPlans"}, "plans")):
@@ -47,7 +46,10 @@ def test_what_segtool_cannot_honour_is_refused_and_devices_are_translated(tmp_pa
     assert not (tmp_path / "out").exists()
     import torch
 
-    assert [_device(torch.device(*d)) for d in (("cpu",), ("cuda", 1))] == ["cpu", "cuda:1"]  # the index kept
+    from segtool.api import SegmentOptions
+
+    # a torch.device is taken by its name, the index kept (gpu and gpu:N are segtool's names too)
+    assert [SegmentOptions(device=str(torch.device(*d))).device for d in (("cpu",), ("cuda", 1))] == ["cpu", "cuda:1"]
 
 
 def test_roi_subset_is_one_name_or_several_and_other_types_are_refused(hippo_cli, nnunet_reference_dir, tmp_path):

@@ -44,7 +44,7 @@ def totalsegmentator(input: str | os.PathLike | nib.Nifti1Image, output: str | o
         raise SegtoolError(f"segtool does not support TotalSegmentator's {', '.join(refused)}")
     with _steps_printed(verbose):
         return segment(
-            input, output, task=task, fast=fast, fastest=fastest, device=_device(device),
+            input, output, task=task, fast=fast, fastest=fastest, device=str(device),
             roi_subset=[*class_names(roi_subset or (), "roi_subset"),
                         *class_names(roi_subset_robust or (), "roi_subset_robust")] or None,
             ml=ml, statistics=statistics,
@@ -56,11 +56,6 @@ def totalsegmentator(input: str | os.PathLike | nib.Nifti1Image, output: str | o
             no_derived_masks=no_derived_masks, force_split=force_split,
             higher_order_resampling=higher_order_resampling, save_probabilities=save_probabilities,
             crop_path=crop_path, model_size=model_size, report=report)
-
-
-def _device(device) -> str:
-    """segtool's device for TotalSegmentator's (a name or a torch.device; ``gpu`` and ``gpu:N`` are segtool's too)."""
-    return str(device)
 
 
 @contextlib.contextmanager
