@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from segkit.io import FileWriteError, Image, ImageWriteError, as_label_array, atomic_path, read_image, write_image
+from segkit.io.image import XFORM_CODES
 
 
 @pytest.mark.parametrize(("high", "dtype"), [(2, np.uint8), (255, np.uint8), (256, np.uint16), (70000, np.uint32)])
@@ -96,6 +97,17 @@ def test_label_names_round_trip_and_totalsegmentator_tables_are_read(ct_dir, tmp
     path = write_image(Image(seg.array, seg.affine, {"label_names": {1: "a & b", 2: "c"}}), tmp_path / "m.nii.gz",
                        label=True)
     assert read_image(path).meta["label_names"] == {1: "a & b", 2: "c"}
+
+
+def test_nifti_qform_and_sform_codes_are_kept_and_default_to_scanner(ct_dir, tmp_path):
+    scan = read_image(ct_dir / "example_ct.nii.gz")  # no qform, an "aligned" sform
+    assert scan.meta[XFORM_CODES] == (0, 2)
+    kept = nib.load(write_image(scan, tmp_path / "kept.nii.gz"))
+    assert (int(kept.header["qform_code"]), int(kept.header["sform_code"])) == (0, 2)
+    np.testing.assert_allclose(kept.affine, scan.affine, atol=1e-6)
+    stated = nib.load(write_image(Image(scan.array, scan.affine), tmp_path / "stated.nii.gz"))
+    assert (int(stated.header["qform_code"]), int(stated.header["sform_code"])) == (1, 1)
+    np.testing.assert_allclose(stated.get_qform(), scan.affine, atol=1e-4)
 
 
 def test_label_colours_are_totalsegmentators(ct_dir):

@@ -13,6 +13,7 @@ from matplotlib import image as mpimg
 from typer.testing import CliRunner
 
 from segkit.io import Image, read_image, write_image
+from segkit.io.image import XFORM_CODES
 from segtool.cli.main import app
 from segtool.statistics import BORDER_VOXELS
 
@@ -380,6 +381,8 @@ def test_total_fast_matches_totalsegmentator_offline(total_fast_installed, ct_di
     theirs = read_image(nnunet_reference_dir / "predictions" / "totalseg_fast_example_ct.nii.gz")
     assert ours.same_grid(scan, tolerance=1e-5)
     np.testing.assert_allclose(ours.affine, theirs.affine, atol=1e-5)
+    # the scan's qform and sform codes (none, and "aligned"), as TotalSegmentator keeps them
+    assert ours.meta[XFORM_CODES] == theirs.meta[XFORM_CODES] == scan.meta[XFORM_CODES] == (0, 2)
     large = [v for v in np.unique(theirs.array) if v and (theirs.array == v).sum() > 1000]
     assert len(large) >= 4
     for value in large:
@@ -443,6 +446,8 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
     for value, name in v1_names.items():
         expected[labels == v2_value.get(name, -1)] = value
     assert np.array_equal(np.asarray(v1.dataobj), expected)
+    assert (int(result.header["qform_code"]), int(result.header["sform_code"])) == (1, 1)  # the series: scanner
+    assert (int(v1.header["qform_code"]), int(v1.header["sform_code"])) == (0, 2)  # nibabel's own: as given
     assert 0 < (expected > 0).sum() < (labels > 0).sum()  # classes new in v2 are found here
     # TotalSegmentator's --save_lowres: the same map, left on the model's 3 mm grid in the scan's axis order (its own
     # output for this quarter agrees on 0.99973 of the voxels, on the same grid; RESULTS.md)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from segkit.io import Image, read_image
+from segkit.io.image import XFORM_CODES
 from segtool.errors import SegtoolError
 from segtool.outputs import write_class_masks
 from segtool.registry import load_registry
@@ -13,7 +14,7 @@ from segtool.run import OutputRequest
 @pytest.mark.parametrize("threads", [1, None])
 def test_every_class_gets_its_mask_present_or_not(nnunet_reference_dir, tmp_path, threads):
     labels = read_image(nnunet_reference_dir / "predictions" / "totalseg_fast_example_ct.nii.gz")
-    labels = Image(np.ascontiguousarray(labels.array), labels.affine)  # as segtool's maps are laid out
+    labels = Image(np.ascontiguousarray(labels.array), labels.affine, labels.grid_meta())  # as segtool lays maps out
     names = load_registry().task("total").labels
     written = write_class_masks(labels, names, tmp_path, threads=threads)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.nii.gz" for n in names.values())
@@ -23,6 +24,7 @@ def test_every_class_gets_its_mask_present_or_not(nnunet_reference_dir, tmp_path
     for value, name in names.items():
         mask = read_image(tmp_path / f"{name}.nii.gz")
         assert mask.array.dtype == np.uint8 and mask.same_grid(labels, tolerance=1e-6)
+        assert mask.meta == {XFORM_CODES: (0, 2)}  # the map's qform and sform codes, without its label table
         assert np.array_equal(mask.array, (labels.array == value).astype(np.uint8)), name
 
 

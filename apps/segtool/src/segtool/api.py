@@ -21,7 +21,7 @@ import nibabel as nib
 import numpy as np
 
 from segkit.io import Image, read_image
-from segkit.io.label_table import label_table_extension
+from segkit.io.nifti import to_nifti
 from segkit.io.writing import as_label_array
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.registry import (
@@ -379,7 +379,7 @@ class Segmenter:
             result = np.where(np.isin(result, list(self.roi_values)), result, 0).astype(np.uint16)
         if self._numbering is not None:
             result = self._numbering[result]
-        return Image(result, image.affine, {"label_names": self.label_names})
+        return Image(result, image.affine, {**image.grid_meta(), "label_names": self.label_names})
 
     def _paint(self, image: Image, parts: list, grids: dict[Spacing, tuple[Image, Image]] | None = None, *,
                task: Task | None = None, own: bool = False, probabilities: list[Path] | None = None) -> np.ndarray:
@@ -652,8 +652,8 @@ def segment(
 
         write_report(run_report(segmenter, input_path=source, output=output, request=request,
                                 done=[(source, outputs)], failures=[], seconds=time.perf_counter() - started), report)
-    result = nib.Nifti1Image(as_label_array(labels.array), labels.affine)  # uint8 as the files, up to 255 classes
-    result.header.extensions.append(label_table_extension(segmenter.label_names))  # kept by nib.save
+    # uint8 as the files (up to 255 classes), with the label table and the scan's qform and sform codes
+    result = to_nifti(labels.with_array(as_label_array(labels.array)))
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})
     return result
 

@@ -33,7 +33,7 @@ def image_stem(name: str, suffixes: tuple[str, ...] = OUTPUT_SUFFIXES) -> str:
 def binary_mask(grid: Image, mask: np.ndarray) -> Image:
     """``mask`` as a uint8 0/1 image on ``grid``'s grid, without ``grid``'s label table: its classes are not the
     mask's (a liver mask that kept a multilabel map's table would tell a viewer that 1 is the spleen)."""
-    return Image(mask.astype(np.uint8), grid.affine)
+    return Image(mask.astype(np.uint8), grid.affine, grid.grid_meta())
 
 
 def write_class_masks(labels: Image, names: dict[int, str], folder: Path, *, threads: int | None = None,

@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 
 from segkit.io import Image, SegkitError, read_image
+from segkit.io.nifti import xform_codes
 from segkit.io.reading import check_voxel_type
 from segtool.errors import SegtoolError
 
@@ -31,7 +32,8 @@ def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
     array = np.asanyarray(image.dataobj)
     if array.ndim == 4:
         array = np.moveaxis(array, -1, 0)
-    return check_voxel_type(Image(array, image.affine), "the nibabel image")
+    meta = xform_codes(image.header) if isinstance(image.header, nib.Nifti1Header) else {}
+    return check_voxel_type(Image(array, image.affine, meta), "the nibabel image")
 
 
 def as_scan(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:

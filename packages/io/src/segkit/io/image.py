@@ -16,6 +16,8 @@ import numpy as np
 from segkit.io.errors import ImageGeometryError
 
 CANONICAL_AXES = ("R", "A", "S")
+XFORM_CODES = "nifti_xform_codes"  # meta key: a NIfTI file's (qform_code, sform_code), what its affine means
+GRID_META_KEYS = (XFORM_CODES,)  # meta that describes the grid itself, not the voxels: see `Image.grid_meta`
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,6 +90,11 @@ class Image:
                 f"new array has spatial shape {tuple(array.shape[-3:])}, expected {self.spatial_shape}"
             )
         return replace(self, array=array)
+
+    def grid_meta(self) -> dict:
+        """The meta entries that describe the grid rather than the voxels, for a new image on this grid (a mask
+        written beside its scan keeps the scan's NIfTI qform and sform codes, not its label table)."""
+        return {key: self.meta[key] for key in GRID_META_KEYS if key in self.meta}
 
     def channel(self, index: int) -> Image:
         """Return channel ``index`` as a plain 3D image."""

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 
 from segkit.io.errors import ImageGeometryError, ImageReadError
-from segkit.io.image import Image
+from segkit.io.image import XFORM_CODES, Image
 from segkit.io.label_table import label_table_extension, read_label_table
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -18,8 +18,9 @@ NIFTI_SUFFIXES = (".nii.gz", ".nii")
 def read_nifti(path: Path) -> Image:
     """Read a 3D or 4D NIfTI file; a 4th axis (time or channels) becomes the channel axis.
 
-    A label table in the file (as TotalSegmentator writes) lands in ``meta["label_names"]``, and the
-    step of a 4th axis in ``meta["time_step"]`` and ``meta["time_unit"]``, so that writing keeps them.
+    A label table in the file (as TotalSegmentator writes) lands in ``meta["label_names"]``, the step of a
+    4th axis in ``meta["time_step"]`` and ``meta["time_unit"]``, and the qform and sform codes (what the
+    affine means: scanner, aligned, ...) in ``meta[XFORM_CODES]``, so that writing keeps them.
     """
     try:
         nifti = nib.load(str(path))
@@ -34,24 +35,38 @@ def read_nifti(path: Path) -> Image:
     label_names = read_label_table(nifti.header)
     if label_names:
         meta["label_names"] = label_names
-    return Image(array, nifti.affine, meta)
+    return Image(array, nifti.affine, {**meta, **xform_codes(nifti.header)})
+
+
+def xform_codes(header: nib.Nifti1Header) -> dict:
+    """``{XFORM_CODES: (qform_code, sform_code)}`` of a NIfTI header; empty when neither is set (nibabel then
+    falls back to the voxel sizes, and writing states the affine with codes 1)."""
+    codes = (int(header["qform_code"]), int(header["sform_code"]))
+    return {XFORM_CODES: codes} if any(codes) else {}
 
 
 def write_nifti(image: Image, path: Path) -> None:
-    """Write ``image`` as NIfTI (gzip-compressed when ``path`` ends in .nii.gz).
+    """Write ``image`` as NIfTI (gzip-compressed when ``path`` ends in .nii.gz); see `to_nifti`."""
+    nib.save(to_nifti(image), str(path))
 
-    ``image.meta["label_names"]`` (value -> name), when present, is stored as a label table.
+
+def to_nifti(image: Image) -> nib.Nifti1Image:
+    """``image`` as an in-memory NIfTI image.
+
+    ``image.meta["label_names"]`` (value -> name), when present, is stored as a label table;
+    ``meta[XFORM_CODES]`` gives the qform and sform codes (both 1, scanner coordinates, without it).
     """
     array = image.array if image.array.ndim == 3 else np.moveaxis(image.array, 0, -1)
     nifti = nib.Nifti1Image(array, image.affine)
-    nifti.header.set_qform(image.affine, code=1)
-    nifti.header.set_sform(image.affine, code=1)
+    qform_code, sform_code = image.meta.get(XFORM_CODES, (1, 1))
+    nifti.header.set_qform(image.affine, code=qform_code)
+    nifti.header.set_sform(image.affine, code=sform_code)
     nifti.header.set_xyzt_units("mm", image.meta.get("time_unit", "sec"))
     if image.array.ndim == 4 and "time_step" in image.meta:
         nifti.header.set_zooms((*nifti.header.get_zooms()[:3], image.meta["time_step"]))
     if image.meta.get("label_names"):
         nifti.header.extensions.append(label_table_extension(image.meta["label_names"]))
-    nib.save(nifti, str(path))
+    return nifti
 
 
 def _time_step(header: nib.Nifti1Header) -> dict:
