@@ -26,7 +26,7 @@ from segtool.outputs import (
 )
 from segtool.preview import write_preview
 from segtool.probability_files import check_probability_path
-from segtool.scans import as_scan
+from segtool.scans import ScanReader
 from segtool.statistics import StatisticsOptions, class_statistics
 from segtool.steps import step
 
@@ -320,9 +320,11 @@ def _mm(spacing) -> str:
 
 
 def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, request: OutputRequest, *,
-             batch: bool, on_done: Callable[[Path, Path, ScanOutputs], None] = lambda scan, target, outputs: None
+             batch: bool, reader: ScanReader,
+             on_done: Callable[[Path, Path, ScanOutputs], None] = lambda scan, target, outputs: None
              ) -> list[tuple[Path, str]]:
-    """Segment each scan with one loaded segmenter; return the (scan, error) pairs of scans that failed.
+    """Segment each scan, as ``reader`` reads them, with one loaded segmenter; return the (scan, error) pairs of
+    scans that failed.
 
     Each scan goes to its target (`plan_targets`, checked before any scan is segmented). In a batch a
     bad scan is reported without stopping the others (outputs already written stay valid); a single
@@ -332,7 +334,7 @@ def run_many(scans: list[Path], targets: list[Path], segmenter: Segmenter, reque
     for scan, target in zip(scans, targets, strict=True):
         try:
             with step(f"read {scan}") as notes:
-                image = as_scan(scan)
+                image = reader.take(scan)
                 notes.append(f"{image.spatial_shape} at {_mm(image.spacing)} mm")
             with step(f"segmented {scan.name}"):
                 grid, labels = segmenter.segment_for_output(image, probabilities=request.probabilities_file)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -52,3 +55,38 @@ def as_scan(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -
         raise SegtoolError(f"{where}the scan has {finite.size - finite.sum()} NaN or Inf voxel(s); replace them "
                            "(with the background value, say) before segmenting")
     return image if image.array.ndim == 3 else image.with_array(image.array[0])
+
+
+class ScanReader:
+    """Reads ``scans`` with `as_scan`, in order, one ahead of the caller in a background thread: the first while
+    the models load, each next one while the current one is segmented. File reading, gzip and DICOM decoding
+    release Python's lock, so the reading costs no wall time beyond what the overlap cannot hide.
+    """
+
+    def __init__(self, scans: Sequence[Path]) -> None:
+        self._scans = list(scans)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segtool-read")
+        self._taken = 0
+        self._pending = self._submit(0)
+
+    def __enter__(self) -> ScanReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)  # an interrupted run does not wait for reads ahead
+
+    def take(self, scan: Path) -> Image:
+        """The scan ``scan`` (the next in order), once read; reading the one after it starts.
+
+        Raises:
+            SegtoolError: as `as_scan`.
+        """
+        if self._taken >= len(self._scans) or self._scans[self._taken] != scan:
+            raise ValueError(f"scans are taken in order; {scan} is not next")
+        future = self._pending
+        self._taken += 1
+        self._pending = self._submit(self._taken)
+        return future.result()
+
+    def _submit(self, index: int) -> Future | None:
+        return self._pool.submit(as_scan, self._scans[index]) if index < len(self._scans) else None

@@ -21,6 +21,7 @@ from segtool.run import (
     plan_targets,
     run_many,
 )
+from segtool.scans import ScanReader
 
 
 def run_segment(input_path: Path, output: Path, options: SegmentOptions, request: OutputRequest, *,
@@ -34,28 +35,29 @@ def run_segment(input_path: Path, output: Path, options: SegmentOptions, request
     if report is not None and report != STDOUT:
         check_side_file(report, scans, "report")
     check_no_clash(targets, request, None if report == STDOUT else report)
-    with context.download_bars(quiet) as bars:
-        segmenter = Segmenter(options, registry=context.registry(), store=context.store(),
-                              progress_for=context.progress_for(bars))
-    console = Console(stderr=True, soft_wrap=True) if report == STDOUT else context.out()  # stdout: the report's
-    done: list[tuple[Path, ScanOutputs]] = []
-    with context.step_bars(quiet) as bars:
-        progress = bars.add_task(f"segmenting ({options.task}, {options.mode.value})", total=len(scans))
-        tiles = bars.add_task("", total=None, visible=False)
+    with ScanReader(scans) as reader:  # the first scan is read while the models load
+        with context.download_bars(quiet) as bars:
+            segmenter = Segmenter(options, registry=context.registry(), store=context.store(),
+                                  progress_for=context.progress_for(bars))
+        console = Console(stderr=True, soft_wrap=True) if report == STDOUT else context.out()  # stdout: the report's
+        done: list[tuple[Path, ScanOutputs]] = []
+        with context.step_bars(quiet) as bars:
+            progress = bars.add_task(f"segmenting ({options.task}, {options.mode.value})", total=len(scans))
+            tiles = bars.add_task("", total=None, visible=False)
 
-        def tile_done(entry: ModelEntry, done: int, total: int) -> None:
-            bars.update(tiles, description=f"  {entry.name}: tiles", completed=done, total=total, visible=True)
+            def tile_done(entry: ModelEntry, done: int, total: int) -> None:
+                bars.update(tiles, description=f"  {entry.name}: tiles", completed=done, total=total, visible=True)
 
-        segmenter.follow_tiles(tile_done)
+            segmenter.follow_tiles(tile_done)
 
-        def finished(scan: Path, target: Path, outputs: ScanOutputs) -> None:
-            done.append((scan, outputs))
-            bars.advance(progress)
-            if not quiet:
-                written = ", ".join(str(f) for f in outputs.files) or "nothing written"
-                console.print(f"{scan.name} -> {written if request.skip_saving else target}")
+            def finished(scan: Path, target: Path, outputs: ScanOutputs) -> None:
+                done.append((scan, outputs))
+                bars.advance(progress)
+                if not quiet:
+                    written = ", ".join(str(f) for f in outputs.files) or "nothing written"
+                    console.print(f"{scan.name} -> {written if request.skip_saving else target}")
 
-        failures = run_many(scans, targets, segmenter, request, batch=batch, on_done=finished)
+            failures = run_many(scans, targets, segmenter, request, batch=batch, on_done=finished, reader=reader)
     for scan, message in failures:
         print_error(message if str(scan) in message else f"{scan}: {message}")
     if report is not None:
