@@ -2,6 +2,7 @@
 
 import errno
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,15 @@ def test_predict_folder_names_outputs_like_nnunet(hippo_model_dir, predictions_d
     assert f"1 case(s) written to {out}; 1 already there, kept (--continue)" in result.output
     assert (out / "hippocampus_033.nii.gz").stat().st_mtime_ns == before
     assert (out / "hippocampus_035.npz").is_file()
+
+
+def test_nnunet_options_verbose_and_not_on_device_are_taken(hippo_model_dir, predictions_dir, tmp_path, caplog):
+    path = sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))[0]
+    with caplog.at_level(logging.INFO, logger="segkit"):
+        result = CliRunner().invoke(app, _args(path, tmp_path / "o", hippo_model_dir, "--verbose", "--not_on_device"))
+    assert result.exit_code == 0, result.output
+    assert "3d_fullres: fold(s) 0 on cpu, float32, step 0.5, mirroring off, 1 tile(s) per forward pass" in caplog.text
+    assert f"wrote {tmp_path / 'o' / 'hippocampus_033.nii.gz'}" in caplog.text
 
 
 def test_single_file_input(hippo_model_dir, predictions_dir, tmp_path):
@@ -162,18 +172,27 @@ def test_bad_model_folders_say_what_is_wrong(hippo_model_dir, predictions_dir, t
     (model / "fold_0" / "checkpoint_final.pth").write_text("garbage" * 10)
     result = runner.invoke(app, _args(path, tmp_path / "o", model))
     assert result.exit_code == 2 and "checkpoint_final.pth is not a readable torch checkpoint" in result.output
+    # the checkpoint names its configuration, as nnU-Net reads it: a renamed copy of a result folder loads
+    shutil.copy(hippo_model_dir / "fold_0" / "checkpoint_final.pth", model / "fold_0")
     renamed = model.rename(tmp_path / "my_model")
     result = runner.invoke(app, _args(path, tmp_path / "o", renamed))
-    assert result.exit_code == 2 and "must be nnU-Net's result folder, named TRAINER__PLANS__CONFIGURATION" \
-        in result.output
-    shutil.copy(hippo_model_dir / "fold_0" / "checkpoint_final.pth", renamed / "fold_0")
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(read_image(tmp_path / "o" / "hippocampus_033.nii.gz").array,
+                          read_image(predictions_dir / "hippocampus_notta" / "hippocampus_033.nii.gz").array)
+    plans = json.loads((renamed / "plans.json").read_text())
+    del plans["configurations"]["3d_fullres"]
+    (renamed / "plans.json").write_text(json.dumps(plans))
+    result = runner.invoke(app, _args(path, tmp_path / "o2", renamed))
+    assert result.exit_code == 2 and "configuration '3d_fullres' (named by its checkpoint, or else by the folder's " \
+        "name) is not in plans.json (there: 2d)" in result.output
+    shutil.copy(hippo_model_dir / "plans.json", renamed)
     model = renamed.rename(tmp_path / "T__P__3d_fullres")
     dataset = json.loads((model / "dataset.json").read_text())
     (model / "dataset.json").write_text(json.dumps({k: v for k, v in dataset.items() if k != "labels"}))
-    result = runner.invoke(app, _args(path, tmp_path / "o", model))
+    result = runner.invoke(app, _args(path, tmp_path / "o3", model))
     assert result.exit_code == 2
     assert f"{model / 'dataset.json'}: 'labels' must map 'background' to 0, got no labels" in result.output
-    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
 
 
 def test_console_scripts_start_without_importing_torch():

@@ -38,6 +38,14 @@ def test_ensemble_averages_probabilities(tmp_path):
     out = read_image(tmp_path / "out" / "case.nii.gz")
     assert np.array_equal(out.affine, affine)
     assert (out.array[0] == 0).all() and (out.array[1:] == 1).all()
+    # nnUNetv2_ensemble's spelling: -i FOLDER FOLDER --save_npz -np N
+    result = CliRunner().invoke(ensemble_app, ["-i", str(tmp_path / "m1"), str(tmp_path / "m2"), "-o",
+                                               str(tmp_path / "nn"), "--save_npz", "-np", "2"])
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(read_image(tmp_path / "nn" / "case.nii.gz").array, out.array)
+    assert (tmp_path / "nn" / "case.npz").is_file()
+    result = CliRunner().invoke(ensemble_app, ["-o", str(tmp_path / "o1")])
+    assert result.exit_code == 2 and "give the prediction folders to average" in result.output
     result = CliRunner().invoke(ensemble_app, [str(tmp_path / "m1"), "-o", str(tmp_path / "o2")])
     assert result.exit_code == 2 and "at least two" in result.output
     (tmp_path / "m2" / "case.npz").rename(tmp_path / "m2" / "other.npz")

@@ -105,7 +105,8 @@ def test_regions_score_the_union_of_their_labels(predictions_dir, hippocampus_di
     assert plain["mean"]["2"]["dice"] == pytest.approx(summary["mean"]["(2,)"]["dice"])
     (tmp_path / "bad.json").write_text('{"labels": {"background": 0}}')
     result = CliRunner().invoke(app, [str(pred_dir), str(hippocampus_dir / "labelsTr"), "-djfile",  # nnU-Net's spelling
-                                      str(tmp_path / "bad.json"), "--chill"])
+                                      str(tmp_path / "bad.json"), "-pfile", str(tmp_path / "plans.json"), "-np", "2",
+                                      "--chill"])
     assert result.exit_code == 2 and "no foreground labels" in result.output
 
 

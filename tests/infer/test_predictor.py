@@ -128,7 +128,12 @@ def test_fold_ensemble_of_identical_folds_equals_one_fold(hippo_model_dir, predi
     one = Predictor.from_model_folder(folder, folds=1, options=options)  # one fold as a plain number
     assert both.folds == (0, 1) and len(both.networks) == 2 and one.folds == (1,)
     assert Predictor.from_model_folder(folder, folds=["0"], options=options).folds == (0,)
-    for folds, message in [([0, 0], "more than once"), (["x"], "a number or 'all'")]:
+    # fold_all (trained on every case) joins the numbered folds only when named, as nnU-Net finds folds
+    (folder / "fold_all").mkdir()
+    (folder / "fold_all" / "checkpoint_final.pth").symlink_to(folder / "fold_0" / "checkpoint_final.pth")
+    assert Predictor.from_model_folder(folder, options=options).folds == (0, 1)
+    assert Predictor.from_model_folder(folder, folds=[0, "all"], options=options).folds == (0, "all")
+    for folds, message in [([0, 0], "more than once"), (["x"], "a number or 'all'"), ([], "no folds given")]:
         with pytest.raises(ModelLoadError, match=message):
             Predictor.from_model_folder(folder, folds=folds, options=options)
     image = read_image(_inputs(predictions_dir)[1])
@@ -218,3 +223,14 @@ def test_cascade_stage_gets_the_previous_prediction_as_one_hot_channels(hippo_mo
         assert np.array_equal(case.data[channel].numpy() == 1, previous.array[box] == label)
     with pytest.raises(InputMismatchError, match="cascade"):
         preprocess(image, cascade)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"tta": "false"}, "tta must be True or False, got 'false'"),  # a truthy string would turn mirroring on
+    ({"fast_export": 1}, "fast_export must be True or False, got 1"),
+    ({"step": 0}, r"step must be in \(0, 1\], got 0"),
+    ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
+])
+def test_prediction_options_are_checked(options, message):
+    with pytest.raises(InferError, match=message):
+        PredictOptions(**options)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from segkit.infer.cli_predict import NnunetWorkers
 from segkit.io.console import App, output_console
 from segkit.io.errors import SegkitError
 
@@ -48,6 +49,10 @@ def evaluate(
     chill: Annotated[bool, typer.Option("--chill", help="Score only the references that have a prediction "
                                         "(default: every reference needs one).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No table.")] = False,
+    plans_file: Annotated[Path | None, typer.Option("-pfile", hidden=True, help="nnU-Net's plans.json, which names "
+                                                    "its image reader; segkit reads images by their file ending")
+                          ] = None,
+    workers: NnunetWorkers = None,
 ) -> None:
     """Compute Dice, IoU, NSD and HD95 per case and class; write summary.json (default: PRED_DIR/summary.json)."""
     from segkit.infer.evaluate import EvaluateOptions, evaluate_folders, write_summary

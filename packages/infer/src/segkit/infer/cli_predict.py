@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from segkit.infer.errors import InferError
-from segkit.io.console import App
+from segkit.io.console import App, info_to_stderr
 from segkit.io.errors import SegkitError
 
 app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
@@ -20,7 +20,8 @@ crossval_app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
 Model = Annotated[Path, typer.Option("-m", "--model", help="segkit model folder or nnU-Net v2 result folder.")]
 Step = Annotated[float, typer.Option("--step", "-step_size", help="Sliding-window step as a fraction of the patch.")]
 NoTTA = Annotated[bool, typer.Option("--no-tta", "--disable_tta", help="Disable mirroring test-time augmentation.")]
-Device = Annotated[str, typer.Option("--device", "-device", help="cpu, cuda or cuda:N.")]
+Device = Annotated[str, typer.Option("--device", "-device", help="auto (the CUDA GPU where there is one, else the "
+                                     "CPU), cpu, cuda, cuda:N or mps.")]
 PrecisionOption = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")]
 SaveProbabilities = Annotated[bool, typer.Option("--save-probabilities", "--save_probabilities",
                                                   help="Also write CASE.npz.")]
@@ -29,6 +30,9 @@ Quiet = Annotated[bool, typer.Option("--quiet", "--disable_progress_bar", help="
 #: help of nnUNetv2_predict's -npp/-nps, accepted so that its command lines run as they are
 NNUNET_PROCESSES = ("nnUNetv2_predict's process count; segkit reads the next case and writes the last in a thread "
                     "each while the current one is predicted")
+#: nnU-Net's -np (worker processes) of evaluate and ensemble, accepted so that their command lines run as they are
+NnunetWorkers = Annotated[int | None, typer.Option("-np", hidden=True, help="nnU-Net's worker process count; segkit "
+                                                   "works in one process")]
 
 
 def parse_folds(folds: list[str] | None) -> tuple[int | str, ...] | None:
@@ -62,10 +66,11 @@ def predict(
                                                 "nnUNetTrainer).")] = None,
     plans: Annotated[str | None, typer.Option("-p", "--plans", help="With -d: the plans (default: nnUNetPlans).")
                      ] = None,
-    folds: Annotated[list[str] | None, typer.Option("-f", "--folds", help="Folds to ensemble (default: all).")] = None,
+    folds: Annotated[list[str] | None, typer.Option("-f", "--folds", help="Folds to ensemble (default: every "
+                                                    "numbered fold_K; fold_all only when named).")] = None,
     step: Step = 0.5,
     no_tta: NoTTA = False,
-    device: Device = "cpu",
+    device: Device = "auto",
     precision: PrecisionOption = "auto",
     batch_size: Annotated[int | None, typer.Option(help="Network inputs per forward pass (default: 4 on CUDA, "
                                                          "1 on the CPU).")] = None,
@@ -87,49 +92,56 @@ def predict(
         help="...and predict this part of them (0 to num-parts - 1): every num-parts-th case in name order.")] = 0,
     preprocessing_processes: Annotated[int | None, typer.Option("-npp", hidden=True, help=NNUNET_PROCESSES)] = None,
     export_processes: Annotated[int | None, typer.Option("-nps", hidden=True, help=NNUNET_PROCESSES)] = None,
+    not_on_device: Annotated[bool, typer.Option("--not_on_device", hidden=True, help=(
+        "nnUNetv2_predict's option to keep the results off the GPU; segkit moves them to the CPU by itself when GPU "
+        "memory runs out"))] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Log what is loaded and how (checkpoints, folds, "
+                                          "precision) to standard error.")] = False,
 ) -> None:
     """Predict every case of INPUT and write CASE.nii.gz label maps (named as nnUNetv2_predict names them)."""
     import json
     import time
 
     began = time.perf_counter()
-    from segkit.infer.batch import BatchOptions, predict_folder
-    from segkit.infer.cases import check_output_folder, find_input_cases
-    from segkit.infer.predictor import PredictOptions, Predictor
-    from segkit.infer.progress import case_progress
+    with info_to_stderr(verbose):
+        from segkit.infer.batch import BatchOptions, predict_folder
+        from segkit.infer.cases import check_output_folder, find_input_cases
+        from segkit.infer.predictor import PredictOptions, Predictor
+        from segkit.infer.progress import case_progress
 
-    options = PredictOptions(step=step, tta=not no_tta, batch_size=batch_size, precision=precision,
-                             fast_export=fast_export, num_threads=threads)
-    if not input.exists():
-        raise InferError(f"input {input} does not exist")
-    if part_id >= num_parts:
-        raise InferError(f"--part-id must be below --num-parts ({num_parts}), got {part_id}")
-    check_output_folder(output, [input])  # before loading the model
-    predictor = Predictor.from_model_folder(_model_folder(model, dataset, configuration, trainer, plans),
-                                            folds=parse_folds(folds), device=device, checkpoint=checkpoint,
-                                            options=options)
-    cases = find_input_cases(input, num_channels=predictor.setup.in_channels)[part_id::num_parts]
-    if not cases:
+        options = PredictOptions(step=step, tta=not no_tta, batch_size=batch_size, precision=precision,
+                                 fast_export=fast_export, num_threads=threads)
+        if not input.exists():
+            raise InferError(f"input {input} does not exist")
+        if part_id >= num_parts:
+            raise InferError(f"--part-id must be below --num-parts ({num_parts}), got {part_id}")
+        check_output_folder(output, [input])  # before loading the model
+        predictor = Predictor.from_model_folder(_model_folder(model, dataset, configuration, trainer, plans),
+                                                folds=parse_folds(folds), device=device, checkpoint=checkpoint,
+                                                options=options)
+        cases = find_input_cases(input, num_channels=predictor.setup.in_channels)[part_id::num_parts]
+        if not cases:
+            if not quiet:
+                typer.echo(f"part {part_id} of {num_parts} has no cases: nothing to predict", err=True)
+            return
+        skipped = []
+        with case_progress(len(cases), quiet=quiet) as advance:
+            def on_case(case, status: str) -> None:
+                if status == "skipped":
+                    skipped.append(case)
+                advance(case, status)
+
+            written = predict_folder(predictor, input, output, on_case=on_case,
+                                     options=BatchOptions(save_probabilities=save_probabilities, skip_existing=resume,
+                                                         previous_stage_dir=prev_stage,
+                                                         case_ids=frozenset(case.identifier for case in cases)))
         if not quiet:
-            typer.echo(f"part {part_id} of {num_parts} has no cases: nothing to predict", err=True)
-        return
-    skipped = []
-    with case_progress(len(cases), quiet=quiet) as advance:
-        def on_case(case, status: str) -> None:
-            if status == "skipped":
-                skipped.append(case)
-            advance(case, status)
-
-        written = predict_folder(predictor, input, output, on_case=on_case,
-                                 options=BatchOptions(save_probabilities=save_probabilities, skip_existing=resume,
-                                                     previous_stage_dir=prev_stage,
-                                                     case_ids=frozenset(case.identifier for case in cases)))
-    if not quiet:
-        kept = f"; {len(skipped)} already there, kept (--continue)" if skipped else ""
-        typer.echo(f"{len(written)} case(s) written to {output}{kept}", err=True)
-    if timing is not None:
-        timing.write_text(json.dumps({"cases": len(written), "wall_s": time.perf_counter() - began,
-                                      "forward_s": predictor.clock.seconds, "forward_calls": predictor.clock.calls}))
+            kept = f"; {len(skipped)} already there, kept (--continue)" if skipped else ""
+            typer.echo(f"{len(written)} case(s) written to {output}{kept}", err=True)
+        if timing is not None:
+            timing.write_text(json.dumps({"cases": len(written), "wall_s": time.perf_counter() - began,
+                                          "forward_s": predictor.clock.seconds,
+                                          "forward_calls": predictor.clock.calls}))
 
 
 def _model_folder(model: Path | None, dataset: str | None, configuration: str | None, trainer: str | None,
@@ -160,7 +172,7 @@ def crossval(
     splits: Annotated[Path | None, typer.Option(help="splits_final.json (default: the model folder's).")] = None,
     step: Step = 0.5,
     no_tta: NoTTA = False,
-    device: Device = "cpu",
+    device: Device = "auto",
     precision: PrecisionOption = "auto",
     save_probabilities: SaveProbabilities = False,
     resume: Resume = False,

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from segkit.infer.cli_predict import NnunetWorkers
+from segkit.infer.errors import InferError
 from segkit.io.console import App
 from segkit.io.errors import SegkitError
 
@@ -20,15 +22,22 @@ import_app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
 
 @ensemble_app.command()
 def ensemble(
-    folders: Annotated[list[Path], typer.Argument(help="Prediction folders with CASE.npz probabilities.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
-    save_probabilities: Annotated[bool, typer.Option("--save-probabilities", help="Also write the averaged "
-                                                     "probabilities (CASE.npz).")] = False,
+    folders: Annotated[list[Path] | None, typer.Argument(help="Prediction folders with CASE.npz probabilities.",
+                                                         show_default=False)] = None,
+    inputs: Annotated[list[Path] | None, typer.Option("-i", "--input", help="The prediction folders, as "
+                                                      "nnUNetv2_ensemble takes them (-i A B).")] = None,
+    save_probabilities: Annotated[bool, typer.Option("--save-probabilities", "--save_npz", help="Also write the "
+                                                     "averaged probabilities (CASE.npz).")] = False,
+    workers: NnunetWorkers = None,
 ) -> None:
     """Average the probabilities of each case over FOLDERS (all must hold the same cases); write its label map."""
     from segkit.infer.ensemble import ensemble_folders
 
-    ensemble_folders(folders, output, save_probabilities_too=save_probabilities)
+    given = [*(folders or []), *(inputs or [])]
+    if not given:
+        raise InferError("give the prediction folders to average, as arguments or after -i")
+    ensemble_folders(given, output, save_probabilities_too=save_probabilities)
 
 
 @postprocess_app.command()

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from segkit.infer.errors import ModelLoadError
-from segkit.infer.model_folder import choose_folds, nnunet_setup
+from segkit.infer.model_folder import choose_folds, nnunet_configuration, nnunet_setup
 from segkit.io.model_folder import NNUNET_CHECKPOINT, WEIGHTS_FILE, ModelInfo, fold_dir, write_model_info
 from segkit.nets import ArchitectureSpec, load_nnunet_checkpoint, save_weights
 from segkit.planning.plans import Plans
@@ -37,8 +37,9 @@ def convert_nnunet_folder(source: str | os.PathLike, target: str | os.PathLike, 
         raise ModelLoadError(f"{target} exists already")
     if not source.is_dir():
         raise ModelLoadError(f"nnU-Net result folder not found: {source}")
-    setup, architecture, num_classes = nnunet_setup(source, ())
     chosen = choose_folds(source, folds, checkpoint)
+    configuration = nnunet_configuration(source, fold_dir(source, chosen[0]) / checkpoint)
+    setup, architecture, num_classes = nnunet_setup(source, configuration)
     plans_nn = json.loads((source / "plans.json").read_text())
     dataset = json.loads((source / "dataset.json").read_text())
     if setup.axis_permutation != (0, 1, 2):

@@ -12,7 +12,7 @@ from torch import nn
 from segkit.infer.errors import ModelLoadError
 from segkit.infer.model_setup import ModelSetup, check_background, parse_labels, parse_regions_class_order
 from segkit.io.model_folder import NNUNET_CHECKPOINT, WEIGHTS_FILE, fold_dir, is_nnunet_result_folder, read_model_info
-from segkit.nets import load_nnunet_checkpoint, load_weights
+from segkit.nets import checkpoint_configuration, load_nnunet_checkpoint, load_weights
 from segkit.planning.normalization import Scheme
 from segkit.planning.plans import Plans, Resampling
 
@@ -47,13 +47,19 @@ def available_folds(folder: Path, file_name: str) -> tuple[int | str, ...]:
 
 
 def choose_folds(folder: Path, folds, file_name: str) -> tuple[int | str, ...]:
-    """Return the requested folds (None: all with ``fold_X/file_name``); missing ones raise `ModelLoadError`."""
+    """Return the requested folds; missing ones raise `ModelLoadError`.
+
+    None asks for every numbered fold with ``fold_K/file_name``, as nnU-Net finds them: ``fold_all`` (trained on
+    all cases) only when asked for, or when the folder has no other.
+    """
     have = available_folds(folder, file_name)
     if folds is None:
         if not have:
             raise ModelLoadError(f"{folder}: no fold_*/{file_name} found")
-        return have
+        return tuple(f for f in have if f != "all") or have
     chosen = tuple(_fold(f) for f in ((folds,) if isinstance(folds, int | str) else folds))
+    if not chosen:
+        raise ModelLoadError("no folds given: name at least one, or none at all for every fold the folder has")
     repeated = sorted({str(f) for f in chosen if chosen.count(f) > 1})
     if repeated:
         raise ModelLoadError(f"fold(s) {', '.join(repeated)} given more than once")
@@ -86,16 +92,23 @@ def _nnunet_resampling(config: dict) -> Resampling:
                       force_separate_z=data.get("force_separate_z"))
 
 
-def nnunet_setup(folder: Path, checkpoint_info_axes: tuple[int, ...]) -> tuple[ModelSetup, dict, int]:
-    """Return the setup of an nnU-Net v2 result folder, its architecture section and the class count."""
+def nnunet_configuration(folder: Path, checkpoint: Path) -> str:
+    """The configuration an nnU-Net result folder was trained as: the one its ``checkpoint`` names (as nnU-Net
+    reads it, so a renamed or copied folder loads), else the last part of the folder's name
+    (``TRAINER__PLANS__CONFIGURATION``)."""
+    return checkpoint_configuration(checkpoint) or folder.name.rsplit("__", 1)[-1]
+
+
+def nnunet_setup(folder: Path, configuration: str,
+                 checkpoint_info_axes: tuple[int, ...] = ()) -> tuple[ModelSetup, dict, int]:
+    """Return the setup of ``configuration`` of an nnU-Net v2 result folder, its architecture section and the class
+    count."""
     plans = _read_json(folder / "plans.json")
     dataset = _read_json(folder / "dataset.json")
-    configuration = folder.name.rsplit("__", 1)[-1]
     configs = plans.get("configurations", {})
     if configuration not in configs:
-        raise ModelLoadError(f"{folder}: configuration {configuration!r} (from the folder name) not in plans.json "
-                             f"(there: {', '.join(configs)}); the model folder must be nnU-Net's result folder, "
-                             "named TRAINER__PLANS__CONFIGURATION (e.g. nnUNetTrainer__nnUNetPlans__3d_fullres)")
+        raise ModelLoadError(f"{folder}: configuration {configuration!r} (named by its checkpoint, or else by the "
+                             f"folder's name) is not in plans.json (there: {', '.join(configs)})")
     config = dict(configs[configuration])
     while "inherits_from" in config:
         parent = config.pop("inherits_from")
@@ -128,7 +141,8 @@ def nnunet_setup(folder: Path, checkpoint_info_axes: tuple[int, ...]) -> tuple[M
 
 def _load_nnunet(folder: Path, folds, checkpoint: str) -> LoadedModel:
     chosen = choose_folds(folder, folds, checkpoint)
-    base, architecture, num_classes = nnunet_setup(folder, ())
+    configuration = nnunet_configuration(folder, fold_dir(folder, chosen[0]) / checkpoint)
+    base, architecture, num_classes = nnunet_setup(folder, configuration)
     channels = base.in_channels + (num_classes - 1 if base.previous_stage else 0)
     networks, axes = [], None
     for fold in chosen:
@@ -136,7 +150,7 @@ def _load_nnunet(folder: Path, folds, checkpoint: str) -> LoadedModel:
                                               in_channels=channels, num_classes=num_classes)
         networks.append(net)
         axes = info.mirroring_axes if axes is None else tuple(a for a in axes if a in info.mirroring_axes)
-    setup, _, _ = nnunet_setup(folder, tuple(axes or ()))
+    setup, _, _ = nnunet_setup(folder, configuration, tuple(axes or ()))
     return LoadedModel(networks=tuple(networks), folds=chosen, setup=setup)
 
 
@@ -166,7 +180,7 @@ def load_model_folder(folder: str | Path, *, folds=None, checkpoint: str = NNUNE
 
     Args:
         folder: a segkit model folder (``model.json``) or an nnU-Net v2 result folder.
-        folds: folds to load (ints or ``"all"``); None for all that exist (segkit: those in model.json).
+        folds: folds to load (ints or ``"all"``); None for those of `choose_folds` (segkit: those in model.json).
         checkpoint: nnU-Net checkpoint file name in each fold folder (``checkpoint_final.pth``).
 
     Raises:

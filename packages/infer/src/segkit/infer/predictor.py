@@ -51,6 +51,9 @@ class PredictOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "precision", Precision.parse(self.precision))
+        for name in ("tta", "fast_export"):
+            if not isinstance(getattr(self, name), bool):
+                raise InferError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not 0 < self.step <= 1:
             raise InferError(f"step must be in (0, 1], got {self.step}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -67,7 +70,7 @@ class Predictor:
         >>> labels = predictor.predict(read_image("case_0000.nii.gz"))  # doctest: +SKIP
     """
 
-    def __init__(self, model: LoadedModel, *, device: str | torch.device = "cpu",
+    def __init__(self, model: LoadedModel, *, device: str | torch.device = "auto",
                  options: PredictOptions | None = None) -> None:
         self.device = parse_device(device)
         self.options = options or PredictOptions()
@@ -91,6 +94,10 @@ class Predictor:
             mirror_axes=self.setup.tile_mirror_axes if self.options.tta else (),
             batch_size=self.options.batch_size or (4 if self.device.type == "cuda" else 1),
             autocast_dtype=dtype, channels_last=channels_last)
+        logger.info("%s: fold(s) %s on %s, %s, step %g, mirroring %s, %d tile(s) per forward pass",
+                    self.setup.configuration, ", ".join(map(str, self.folds)), self.device,
+                    str(self.network_dtype).removeprefix("torch."), self.options.step,
+                    "on" if self._window.mirror_axes else "off", self._window.batch_size)
 
     @property
     def network_dtype(self) -> torch.dtype:
@@ -99,14 +106,15 @@ class Predictor:
 
     @classmethod
     def from_model_folder(cls, path: str | Path, *, folds: int | str | Iterable[int | str] | None = None,
-                          device: str | torch.device = "cpu", checkpoint: str = NNUNET_CHECKPOINT,
+                          device: str | torch.device = "auto", checkpoint: str = NNUNET_CHECKPOINT,
                           options: PredictOptions | None = None) -> Predictor:
         """Load a segkit model folder or an nnU-Net v2 result folder (no pickled code is executed).
 
         Args:
             path: the model folder.
-            folds: a fold (a number or ``"all"``) or several to ensemble (None: all available).
-            device: ``cpu``, ``cuda``, ``cuda:N``.
+            folds: a fold (a number or ``"all"``) or several to ensemble (None: every numbered fold, as nnU-Net;
+                ``fold_all`` only where it is the only one).
+            device: ``auto`` (the CUDA GPU where there is one, else the CPU), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
             checkpoint: nnU-Net checkpoint file name in each fold folder.
             options: prediction options.
         """

@@ -45,17 +45,20 @@ def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | 
 
 
 def parse_device(device: str | torch.device) -> torch.device:
-    """Return a torch device; raises `InferError` for an unknown or unavailable one."""
+    """Return a torch device: ``auto`` is the CUDA GPU where there is one, else the CPU; raises `InferError` for an
+    unknown or unavailable one."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         parsed = torch.device(device.lower() if isinstance(device, str) else device)
     except (RuntimeError, TypeError) as err:
-        raise InferError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from err
+        raise InferError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from err
     if parsed.type not in ("cpu", "cuda", "mps"):
-        raise InferError(f"device {device!r} cannot run a prediction; use cpu, cuda, cuda:N or mps")
+        raise InferError(f"device {device!r} cannot run a prediction; use auto, cpu, cuda, cuda:N or mps")
     if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise InferError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+        raise InferError(f"device {device!r} requested but CUDA is not available; use device cpu (or auto)")
     if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise InferError(f"device {device!r} requested but MPS is not available; use --device cpu")
+        raise InferError(f"device {device!r} requested but MPS is not available; use device cpu (or auto)")
     return parsed
 
 

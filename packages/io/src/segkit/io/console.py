@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 
 USAGE_ERROR = 2
 PIPED_WIDTH = 1000  # rich's default of 80 columns would wrap paths and cut table cells in piped output
+PIPED_HELP_WIDTH = 120  # help piped to a file or pager: at rich's 80 columns, long option names were cut ("--disa…")
 
 
 class App(typer.Typer):
@@ -47,6 +50,7 @@ class App(typer.Typer):
         """Run the app as a console script; a usage error (unknown option, missing argument, extra value) is
         reported like a user error: one ``error:`` line, exit 2."""
         kwargs.setdefault("standalone_mode", False)
+        _widen_piped_help()
         try:
             outcome = super().__call__(*args, **kwargs)
         except Exception as err:
@@ -172,6 +176,14 @@ def spread_values(args: list[str], repeatable: Iterable[str], *, valued: Iterabl
     return spread
 
 
+def _widen_piped_help() -> None:
+    """Give help that does not go to a terminal `PIPED_HELP_WIDTH` columns, unless $TERMINAL_WIDTH sets a width."""
+    import typer.rich_utils
+
+    if typer.rich_utils.MAX_WIDTH is None and not sys.stdout.isatty():
+        typer.rich_utils.MAX_WIDTH = PIPED_HELP_WIDTH
+
+
 def _is_usage_error(err: Exception) -> bool:
     # click's ClickException, whether typer vendors click or depends on it (typer >= 0.12 does either)
     return any(cls.__name__ == "ClickException" for cls in type(err).__mro__)
@@ -184,6 +196,23 @@ def progress_bars(*columns, quiet: bool = False, transient: bool = True) -> Prog
 
     console = Console(stderr=True)
     return Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=transient)
+
+
+@contextlib.contextmanager
+def info_to_stderr(enabled: bool, logger: str = "segkit") -> Iterator[None]:
+    """While inside, ``logger``'s INFO messages go to standard error as they are (a command's ``--verbose``)."""
+    if not enabled:
+        yield
+        return
+    log, handler = logging.getLogger(logger), logging.StreamHandler(sys.stderr)
+    level = log.level
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 def print_error(message: str) -> None:

@@ -5,6 +5,7 @@ Public API::
     ArchitectureSpec, Block, Norm, Nonlin      the spec (segkit.nets.spec)
     build_network, register_network            networks by name (segkit.nets.registry)
     load_nnunet_checkpoint                     nnU-Net v2 checkpoint import (segkit.nets.nnunet_import)
+    checkpoint_configuration                   the configuration an nnU-Net checkpoint was trained as
     spec_from_nnunet_architecture              nnU-Net plans ``architecture`` -> spec
     read_checkpoint                            safe torch.load with an allow-list
     fuse                                       fused eval-mode copy for inference (segkit.nets.fusion)
@@ -23,7 +24,7 @@ from segkit.nets.counting import count_parameters, estimate_flops, feature_map_s
 from segkit.nets.errors import ArchitectureSpecError, CheckpointError, NetsError, PrecisionError, WeightsMismatchError
 from segkit.nets.fusion import fuse
 from segkit.nets.hardware import autocast_dtype, cpu_bf16_pays, cpu_emulation_message, cudnn_autotuning
-from segkit.nets.nnunet_import import NnunetCheckpointInfo, load_nnunet_checkpoint
+from segkit.nets.nnunet_import import NnunetCheckpointInfo, checkpoint_configuration, load_nnunet_checkpoint
 from segkit.nets.nnunet_plans import spec_from_nnunet_architecture
 from segkit.nets.registry import build_network, register_network, registered_networks
 from segkit.nets.spec import ArchitectureSpec, Block, Nonlin, Norm
@@ -32,7 +33,8 @@ from segkit.nets.weights import StoredWeights, load_weights, save_weights
 
 __all__ = [
     "ArchitectureSpec", "ArchitectureSpecError", "Block", "CheckpointError", "NetsError", "NnunetCheckpointInfo",
-    "Nonlin", "Norm", "PrecisionError", "UNet", "WeightsMismatchError", "build_network", "load_nnunet_checkpoint",
+    "Nonlin", "Norm", "PrecisionError", "UNet", "WeightsMismatchError", "build_network", "checkpoint_configuration",
+    "load_nnunet_checkpoint",
     "read_checkpoint", "register_network", "registered_networks", "spec_from_nnunet_architecture",
     "StoredWeights", "autocast_dtype", "compile_for_inference", "count_parameters", "cpu_bf16_pays",
     "cpu_emulation_message", "cudnn_autotuning", "estimate_flops", "feature_map_size", "fuse", "load_weights",

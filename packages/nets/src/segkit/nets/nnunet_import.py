@@ -83,8 +83,23 @@ def convert_state_dict(weights: dict[str, torch.Tensor], dims: int) -> dict[str,
     return out
 
 
+def checkpoint_configuration(checkpoint_path: str | Path) -> str | None:
+    """The configuration (``3d_fullres``...) an nnU-Net v2 checkpoint was trained as, None when it does not say.
+
+    Raises:
+        CheckpointError: unreadable or unsafe checkpoint.
+    """
+    configuration = _init_args(read_checkpoint(checkpoint_path)).get("configuration")
+    return configuration if isinstance(configuration, str) and configuration else None
+
+
+def _init_args(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The trainer's constructor arguments that nnU-Net stores (plans, configuration, fold, dataset_json)."""
+    return ckpt.get("init_args") if isinstance(ckpt.get("init_args"), dict) else {}
+
+
 def _info(ckpt: dict[str, Any], dims: int, dtype: str) -> NnunetCheckpointInfo:
-    init_args = ckpt.get("init_args") if isinstance(ckpt.get("init_args"), dict) else {}
+    init_args = _init_args(ckpt)
     axes = tuple(int(a) for a in (ckpt.get("inference_allowed_mirroring_axes") or ()))
     epoch = ckpt.get("current_epoch")
     fold = init_args.get("fold")
