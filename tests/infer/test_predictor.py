@@ -10,12 +10,13 @@ import pytest
 import torch
 
 from segkit.infer import predictor as predictor_module
+from segkit.infer.batch import predict_folder
 from segkit.infer.errors import InferError, InputMismatchError, ModelLoadError
 from segkit.infer.export import labels_from_logits
 from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.infer.sliding_window import predict_sliding_window
 from segkit.infer.tiling import tile_starts
-from segkit.io import Image, read_image
+from segkit.io import Image, ImageReadError, read_image
 from segkit.nets import cpu_emulation_message
 
 
@@ -177,8 +178,19 @@ def test_bad_inputs_raise_one_line_errors(hippo_predictor_notta, predictions_dir
     flat = Image(image.array[:, :, :1], image.affine)
     with pytest.raises(InputMismatchError, match="2D"):
         hippo_predictor_notta.predict(flat)
-    with pytest.raises(InputMismatchError, match="expected a segkit.io.Image"):
-        hippo_predictor_notta.predict(nib.load(_inputs(predictions_dir)[0]))
+    with pytest.raises(ImageReadError, match="expected an image: a path, a list of channel files"):
+        hippo_predictor_notta.predict(image.array)
+
+
+def test_inputs_are_images_paths_channel_files_or_nibabel_images(hippo_predictor_notta, predictions_dir):
+    path = _inputs(predictions_dir)[0]
+    expected = hippo_predictor_notta.predict(read_image(path)).array
+    for source in (path, str(path), [path], nib.load(path)):
+        assert np.array_equal(hippo_predictor_notta.predict(source).array, expected), type(source)
+    assert all(np.array_equal(labels.array, expected)
+               for labels in hippo_predictor_notta.predict_many([path, nib.load(path)]))
+    with pytest.raises(InputMismatchError, match="one image file or a folder of them, got list"):
+        predict_folder(hippo_predictor_notta, [path], predictions_dir / "never_written")
 
 
 def test_predictions_are_plain_results(hippo_predictor_notta, predictions_dir):

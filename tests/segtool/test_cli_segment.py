@@ -268,7 +268,7 @@ def test_api_errors_are_segtool_errors_with_one_line(hippo_cli, inputs, tmp_path
 
     flat = nib.Nifti1Image(np.zeros((20, 20), np.float32), np.eye(4))
     complex_scan = nib.Nifti1Image(np.zeros((20, 20, 20), np.complex64), np.eye(4))
-    for bad_input, message in [(None, "input must be a path"), (np.zeros((4, 4, 4)), "input must be a path"),
+    for bad_input, message in [(None, "expected an image: a path"), (np.zeros((4, 4, 4)), "expected an image: a path"),
                                (tmp_path / "absent.nii.gz", "no such file"), (flat, "must be 3D"),
                                (complex_scan, "voxels of type complex64 are not supported")]:
         with pytest.raises(SegtoolError, match=message):

@@ -10,33 +10,20 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from segkit.io import Image, SegkitError, read_image
-from segkit.io.nifti import xform_codes
-from segkit.io.reading import check_voxel_type
+from segkit.io import Image, ImageSource, SegkitError
+from segkit.io import as_image as segkit_as_image
 from segtool.errors import SegtoolError
 
 
-def as_image(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:
-    """A segkit `Image` from an `Image`, a path (read from disk) or an in-memory nibabel image."""
-    if isinstance(image, Image):
-        return image
-    if not isinstance(image, str | os.PathLike | nib.spatialimages.SpatialImage):
-        raise SegtoolError(f"input must be a path, a nibabel image or a segkit Image, got {type(image).__name__}")
+def as_image(image: ImageSource) -> Image:
+    """A segkit `Image` from an `Image`, a path (read from disk) or an in-memory nibabel image (`segkit.io.as_image`),
+    with `SegtoolError` for anything it cannot read."""
     try:
-        return from_nibabel(image) if isinstance(image, nib.spatialimages.SpatialImage) else read_image(image)
+        return segkit_as_image(image)
     except SegtoolError:
         raise
     except SegkitError as err:  # one error type for the API's users: unreadable file, 2D image, bad geometry
         raise SegtoolError(str(err)) from err
-
-
-def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
-    """A segkit `Image` from an in-memory nibabel image (3D, or 4D with channels last)."""
-    array = np.asanyarray(image.dataobj)
-    if array.ndim == 4:
-        array = np.moveaxis(array, -1, 0)
-    meta = xform_codes(image.header) if isinstance(image.header, nib.Nifti1Header) else {}
-    return check_voxel_type(Image(array, image.affine, meta), "the nibabel image")
 
 
 def as_scan(image: Image | str | os.PathLike | nib.spatialimages.SpatialImage) -> Image:

@@ -67,6 +67,8 @@ def predict_folder(predictor: Predictor, inputs: str | os.PathLike, output: str 
         OutputError: the output folder cannot be written, or is the input folder.
     """
     options = options or BatchOptions()
+    if not isinstance(inputs, str | os.PathLike):
+        raise InputMismatchError(f"the input must be one image file or a folder of them, got {type(inputs).__name__}")
     check_output_folder(output, [inputs])
     cases = find_input_cases(inputs, num_channels=predictor.setup.in_channels)
     if options.case_ids is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from segkit.infer.errors import InferError, InputMismatchError
+from segkit.infer.errors import InferError
 from segkit.infer.export import labels_from_logits, probabilities_from_logits, probability_slabs
 from segkit.infer.model_folder import LoadedModel, load_model_folder
 from segkit.infer.model_setup import ModelSetup
@@ -21,7 +21,7 @@ from segkit.infer.probabilities import write_probabilities
 from segkit.infer.runtime import Precision, autocast_dtype, parse_device, torch_threads
 from segkit.infer.slicewise import Slicewise
 from segkit.infer.sliding_window import ForwardClock, TileProgress, WindowOptions, predict_sliding_window
-from segkit.io import Image
+from segkit.io import Image, ImageSource, as_image
 from segkit.io.model_folder import NNUNET_CHECKPOINT
 from segkit.nets import cudnn_autotuning, fuse
 
@@ -122,12 +122,10 @@ class Predictor:
         owned = replace(model, networks=tuple(fuse(n, in_place=True) for n in model.networks))
         return cls(owned, device=device, options=options)
 
-    def prepare(self, image: Image, *, previous: Image | None = None) -> PreparedCase:
+    def prepare(self, image: ImageSource, *, previous: ImageSource | None = None) -> PreparedCase:
         """Run the pre-processing of ``image`` (see `preprocess`; ``previous``: cascade input)."""
-        if not isinstance(image, Image):
-            raise InputMismatchError(f"expected a segkit.io.Image (see segkit.io.read_image), "
-                                     f"got {type(image).__name__}")
-        return preprocess(image, self.setup, device=self.device, previous=previous)
+        previous = None if previous is None else as_image(previous)
+        return preprocess(as_image(image), self.setup, device=self.device, previous=previous)
 
     def logits_of(self, case: PreparedCase) -> torch.Tensor:
         """Return the ``(classes, *network_shape)`` logits of a prepared case, folds ensembled.
@@ -152,50 +150,59 @@ class Predictor:
         mean = total.div_(len(self.networks))
         return mean.logit_(eps=1e-6) if regions else mean.clamp_min_(1e-12).log_()
 
-    def predict_logits(self, image: Image, *, previous: Image | None = None) -> tuple[torch.Tensor, PreparedCase]:
+    def predict_logits(self, image: ImageSource, *,
+                       previous: ImageSource | None = None) -> tuple[torch.Tensor, PreparedCase]:
         """Return network-grid logits of ``image`` and the prepared case they belong to."""
         case = self.prepare(image, previous=previous)
         return self.logits_of(case), case
 
-    def predict(self, image: Image, *, previous: Image | None = None) -> Image:
+    def predict(self, image: ImageSource, *, previous: ImageSource | None = None) -> Image:
         """Return the label map of ``image``, exactly on its grid (same shape and affine).
 
         Args:
-            image: the input, any orientation.
+            image: the input, any orientation: an `Image`, a path, one file per channel, or a nibabel image
+                (`segkit.io.as_image`).
             previous: for a cascade stage, the previous stage's label map on the same grid.
         """
+        image = as_image(image)
         logits, case = self.predict_logits(image, previous=previous)
         return labels_from_logits(logits, case.geometry, self.setup, image=image, fast=self.options.fast_export)
 
-    def predict_probabilities(self, image: Image) -> tuple[Image, np.ndarray]:
+    def predict_probabilities(self, image: ImageSource) -> tuple[Image, np.ndarray]:
         """Return the label map and the ``(classes, i, j, k)`` probabilities of ``image`` on its grid."""
+        image = as_image(image)
         logits, case = self.predict_logits(image)
         labels = labels_from_logits(logits, case.geometry, self.setup, image=image, fast=self.options.fast_export)
         return labels, probabilities_from_logits(logits, case.geometry, self.setup, image=image)
 
-    def predict_writing_probabilities(self, image: Image, path: str | Path) -> Image:
+    def predict_writing_probabilities(self, image: ImageSource, path: str | Path) -> Image:
         """`predict`, also writing the probabilities of ``image``'s grid to ``path`` (`write_probabilities`:
         nnU-Net's ``.npz``) a slab at a time, so that all classes on the whole grid never exist at once."""
+        image = as_image(image)
         logits, case = self.predict_logits(image)
         labels = labels_from_logits(logits, case.geometry, self.setup, image=image, fast=self.options.fast_export)
         write_probabilities(path, (len(logits), *image.spatial_shape),
                             probability_slabs(logits, case.geometry, self.setup, image=image))
         return labels
 
-    def predict_many(self, images: Iterable[Image]) -> Iterator[Image]:
-        """Yield the label map of each image; the next image is pre-processed while the current one predicts."""
+    def predict_many(self, images: Iterable[ImageSource]) -> Iterator[Image]:
+        """Yield the label map of each image; the next image is read and pre-processed while the current one
+        predicts."""
         iterator = iter(images)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = _submit_next(pool, iterator, self.prepare)
+            pending = _submit_next(pool, iterator, self._read_and_prepare)
             while pending is not None:
-                image, future = pending
-                case = future.result()
-                pending = _submit_next(pool, iterator, self.prepare)
+                image, case = pending.result()
+                pending = _submit_next(pool, iterator, self._read_and_prepare)
                 logits = self.logits_of(case)
                 yield labels_from_logits(logits, case.geometry, self.setup, image=image,
                                          fast=self.options.fast_export)
 
+    def _read_and_prepare(self, source: ImageSource) -> tuple[Image, PreparedCase]:
+        image = as_image(source)
+        return image, self.prepare(image)
 
-def _submit_next(pool: ThreadPoolExecutor, iterator: Iterator[Image], prepare):
-    image = next(iterator, None)
-    return None if image is None else (image, pool.submit(prepare, image))
+
+def _submit_next(pool: ThreadPoolExecutor, iterator: Iterator[ImageSource], work) -> Future | None:
+    source = next(iterator, None)
+    return None if source is None else pool.submit(work, source)

@@ -14,7 +14,7 @@ from segkit.io.errors import (
     SegkitError,
 )
 from segkit.io.image import Image
-from segkit.io.reading import read_channels, read_image
+from segkit.io.reading import ImageSource, as_image, read_channels, read_image
 from segkit.io.writing import as_label_array, write_image
 
 __all__ = [
@@ -23,8 +23,10 @@ __all__ = [
     "Image",
     "ImageGeometryError",
     "ImageReadError",
+    "ImageSource",
     "ImageWriteError",
     "SegkitError",
+    "as_image",
     "as_label_array",
     "atomic_path",
     "read_channels",

@@ -8,11 +8,12 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from segkit.io.errors import ImageGeometryError, ImageReadError
 from segkit.io.image import Image
-from segkit.io.nifti import NIFTI_SUFFIXES, read_nifti
+from segkit.io.nifti import NIFTI_SUFFIXES, read_nifti, xform_codes
 from segkit.io.safe_zip import extract_zip
 
 SITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd", ".nii", ".nii.gz", ".tif", ".tiff", ".dcm", ".png")
@@ -35,6 +36,39 @@ def read_image(path: str | os.PathLike) -> Image:
     """
     path = Path(path)
     return check_voxel_type(_read_any(path), str(path))
+
+
+#: what `as_image` takes: an Image, a path, one file per channel, or an in-memory nibabel image
+ImageSource = Image | str | os.PathLike | Sequence[str | os.PathLike] | nib.spatialimages.SpatialImage
+
+
+def as_image(source: ImageSource) -> Image:
+    """The `Image` of ``source``: itself, the file or DICOM series a path names (`read_image`), one file per channel
+    (``[CASE_0000.nii.gz, CASE_0001.nii.gz]``, `read_channels`), or an in-memory nibabel image (`from_nibabel`).
+
+    Raises:
+        ImageReadError: anything else, or what reading raises.
+    """
+    if isinstance(source, Image):
+        return source
+    if isinstance(source, str | os.PathLike):
+        return read_image(source)
+    if isinstance(source, nib.spatialimages.SpatialImage):
+        return from_nibabel(source)
+    if isinstance(source, Sequence) and source and all(isinstance(p, str | os.PathLike) for p in source):
+        return read_channels(source)
+    raise ImageReadError(f"expected an image: a path, a list of channel files, a nibabel image or a segkit Image; "
+                         f"got {type(source).__name__}")
+
+
+def from_nibabel(image: nib.spatialimages.SpatialImage) -> Image:
+    """A segkit `Image` from an in-memory nibabel image (3D, or 4D with channels last), with its NIfTI qform and sform
+    codes."""
+    array = np.asanyarray(image.dataobj)
+    if array.ndim == 4:
+        array = np.moveaxis(array, -1, 0)
+    meta = xform_codes(image.header) if isinstance(image.header, nib.Nifti1Header) else {}
+    return check_voxel_type(Image(array, image.affine, meta), "the nibabel image")
 
 
 def check_voxel_type(image: Image, source: str) -> Image:
