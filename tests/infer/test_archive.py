@@ -61,6 +61,9 @@ def test_convert_export_import_predict_the_same(hippo_model_dir, predictions_dir
     result = runner.invoke(export_app, [str(not_a_model), str(tmp_path / "none.zip"), "--half"])
     assert result.exit_code == 2 and "not a segkit model folder" in result.output
     assert not (tmp_path / "none.zip").exists()
+    result = runner.invoke(export_app, [str(hippo_model_dir), str(tmp_path / "none.zip")])
+    assert result.exit_code == 2 and f"is an nnU-Net result folder; convert it first with `segkit-import " \
+        f"{hippo_model_dir} TARGET_FOLDER`" in result.output
 
     # importing again onto an existing folder is refused and leaves nothing half-written
     result = runner.invoke(import_app, [str(archive), str(tmp_path / "installed")])
@@ -68,7 +71,10 @@ def test_convert_export_import_predict_the_same(hippo_model_dir, predictions_dir
     assert [p.name for p in (tmp_path / "installed").iterdir()] == ["hippo_segkit"]
     bad = tmp_path / "bad.zip"
     bad.write_text("not a zip")
-    assert runner.invoke(import_app, [str(bad), str(tmp_path / "x")]).exit_code == 2
+    result = runner.invoke(import_app, [str(bad), str(tmp_path / "x")])
+    assert result.exit_code == 2 and "bad.zip is not a zip file" in result.output
+    result = runner.invoke(import_app, [str(tmp_path / "missing.zip"), str(tmp_path / "x")])
+    assert result.exit_code == 2 and "missing.zip: no such file" in result.output
     corrupt = tmp_path / "corrupt.zip"
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0xFF  # inside the stored weights: the CRC check fails on extraction

@@ -165,6 +165,13 @@ def test_bad_model_folders_say_what_is_wrong(hippo_model_dir, predictions_dir, t
     path = sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))[0]
     result = runner.invoke(app, [*_args(path, tmp_path / "o", hippo_model_dir), "--checkpoint", "nosuch.pth"])
     assert result.exit_code == 2 and "no fold folder holds nosuch.pth (they hold checkpoint_final.pth)" in result.output
+    whole_path = str(hippo_model_dir / "fold_0" / "checkpoint_final.pth")
+    result = runner.invoke(app, [*_args(path, tmp_path / "o", hippo_model_dir), "-chk", whole_path])
+    assert result.exit_code == 2 and "checkpoint names a file in each fold_K folder" in result.output
+    (tmp_path / "a_file").write_text("")
+    result = runner.invoke(app, _args(path, tmp_path / "a_file", hippo_model_dir))
+    assert result.exit_code == 2 and "output folder" in result.output and "a_file is a file; give a folder" \
+        in result.output
     model = tmp_path / "T__P__3d_fullres"
     (model / "fold_0").mkdir(parents=True)
     for name in ("plans.json", "dataset.json"):

@@ -748,5 +748,5 @@ def _resolve_device(device: str) -> str:
             logging.getLogger("segtool").warning("no CUDA GPU found: running on the CPU")
         return "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SegtoolError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu")
+        raise SegtoolError(f"device {device!r} asked for, but no CUDA GPU is available; use device cpu (or auto)")
     return device

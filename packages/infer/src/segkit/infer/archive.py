@@ -11,7 +11,7 @@ from pathlib import Path
 
 from segkit.infer.errors import ModelLoadError
 from segkit.io.atomic import atomic_path
-from segkit.io.model_folder import WEIGHTS_FILE, read_model_info
+from segkit.io.model_folder import WEIGHTS_FILE, is_nnunet_result_folder, read_model_info
 from segkit.io.safe_zip import extract_zip
 from segkit.nets import load_weights, save_weights
 
@@ -30,6 +30,9 @@ def export_model_folder(folder: str | os.PathLike, archive: str | os.PathLike, *
         ModelLoadError: not a segkit model folder, or a listed fold without weights.
     """
     folder, archive = Path(folder), Path(archive)
+    if not (folder / "model.json").is_file() and is_nnunet_result_folder(folder):
+        raise ModelLoadError(f"{folder} is an nnU-Net result folder; convert it first with "
+                             f"`segkit-import {folder} TARGET_FOLDER`, then export that")
     info = read_model_info(folder)
     members = [folder / name for name in FOLDER_FILES]
     members += [folder / f"fold_{fold}" / WEIGHTS_FILE for fold in info.folds]
@@ -72,6 +75,8 @@ def import_model_folder(archive: str | os.PathLike, target_parent: str | os.Path
         ModelLoadError: not a (readable) model zip, the target exists already, or cannot be written.
     """
     archive, parent = Path(archive), Path(target_parent)
+    if not archive.is_file():
+        raise ModelLoadError(f"{archive}: no such file" if not archive.exists() else f"{archive} is not a file")
     if not zipfile.is_zipfile(archive):
         raise ModelLoadError(f"{archive} is not a zip file")
     try:

@@ -187,6 +187,9 @@ def load_model_folder(folder: str | Path, *, folds=None, checkpoint: str = NNUNE
         ModelLoadError: not a model folder, missing folds or files, unsupported configuration.
     """
     folder = Path(folder)
+    if Path(checkpoint).name != checkpoint:
+        raise ModelLoadError(f"checkpoint names a file in each fold_K folder (checkpoint_final.pth, "
+                             f"checkpoint_best.pth), not a path: got {checkpoint}")
     if check_model_folder(folder, checkpoint=checkpoint) == "segkit":
         return _load_segkit(folder, folds)
     return _load_nnunet(folder, folds, checkpoint)

@@ -62,6 +62,8 @@ def writable_folder(folder: str | os.PathLike) -> Path:
         FileWriteError: it cannot be created or written (read-only, a file in the way).
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise FileWriteError(f"output folder {folder} is a file; give a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".segkit-write-test-"):
