@@ -257,8 +257,18 @@ def test_segmenter_takes_paths_and_one_roi_name(hippo_cli, inputs):
     assert tiles == [("Dataset004_Hippocampus", 1, 1)]  # the scan fits in one tile
     from_nibabel = segmenter.segment(nib.load(inputs[CASES[0]]))
     assert np.array_equal(from_path.array, from_nibabel.array) and set(np.unique(from_path.array)) == {0, 2}
+    assert from_path.array.dtype == np.uint8  # as segment() returns it and the files hold it
+    # the options as a task name and keywords, as segment() takes them
+    keywords = Segmenter("hippo", device="cpu", roi_subset="posterior", registry=context.registry(),
+                         store=context.store())
+    assert keywords.options == segmenter.options
+    assert np.array_equal(keywords.segment(inputs[CASES[0]]).array, from_path.array)
     with pytest.raises(SegtoolError, match="mode must be one of"):
         SegmentOptions(mode="fst")
+    with pytest.raises(SegtoolError, match="Segmenter: got an unexpected keyword argument 'taks'"):
+        Segmenter(taks="hippo")
+    with pytest.raises(SegtoolError, match="give SegmentOptions or keyword options, not both"):
+        Segmenter(segmenter.options, mode="fast")
 
 
 def test_api_errors_are_segtool_errors_with_one_line(hippo_cli, inputs, tmp_path):

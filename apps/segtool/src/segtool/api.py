@@ -22,7 +22,6 @@ import numpy as np
 
 from segkit.io import Image, read_image
 from segkit.io.nifti import to_nifti
-from segkit.io.writing import as_label_array
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.registry import (
     BIG,
@@ -197,13 +196,18 @@ class Segmenter:
     `ROI_MARGIN_MM`); with ``body_seg``, the body task's fast model finds the body and they run on it (plus
     `BODY_MARGIN_MM`).
 
+    The options come whole (`SegmentOptions`) or as a task name and `SegmentOptions`'s keywords. Label maps are
+    uint8 (uint16 for a task with label values above 255), as the files.
+
     Example:
-        >>> segmenter = Segmenter(SegmentOptions(task="total", mode="fast"))  # doctest: +SKIP
-        >>> labels = segmenter.segment(read_image("ct.nii.gz"))               # doctest: +SKIP
+        >>> segmenter = Segmenter("total", mode="fast")      # or Segmenter(SegmentOptions(task="total", mode="fast"))
+        >>> labels = segmenter.segment("ct.nii.gz")          # doctest: +SKIP
     """
 
-    def __init__(self, options: SegmentOptions, *, registry: Registry | None = None,
-                 store: WeightsStore | None = None, progress_for: ModelProgress = lambda entry: None) -> None:
+    def __init__(self, options: SegmentOptions | str | None = None, *, registry: Registry | None = None,
+                 store: WeightsStore | None = None, progress_for: ModelProgress = lambda entry: None,
+                 **option_values) -> None:
+        options = _segment_options(options, option_values)
         self.options = options
         self.registry = registry or load_registry()
         self.task: Task = self.registry.task(options.task).sized(options.model_size)
@@ -379,7 +383,9 @@ class Segmenter:
             result = np.where(np.isin(result, list(self.roi_values)), result, 0).astype(np.uint16)
         if self._numbering is not None:
             result = self._numbering[result]
-        return Image(result, image.affine, {**image.grid_meta(), "label_names": self.label_names})
+        dtype = np.uint8 if max(self.label_names, default=0) <= np.iinfo(np.uint8).max else np.uint16  # as the files
+        return Image(result.astype(dtype, copy=False), image.affine,
+                     {**image.grid_meta(), "label_names": self.label_names})
 
     def _paint(self, image: Image, parts: list, grids: dict[Spacing, tuple[Image, Image]] | None = None, *,
                task: Task | None = None, own: bool = False, probabilities: list[Path] | None = None) -> np.ndarray:
@@ -652,8 +658,7 @@ def segment(
 
         write_report(run_report(segmenter, input_path=source, output=output, request=request,
                                 done=[(source, outputs)], failures=[], seconds=time.perf_counter() - started), report)
-    # uint8 as the files (up to 255 classes), with the label table and the scan's qform and sform codes
-    result = to_nifti(labels.with_array(as_label_array(labels.array)))
+    result = to_nifti(labels)  # with the label table and the scan's qform and sform codes
     result.extra.update({"label_names": segmenter.label_names, **({"statistics": stats} if stats is not None else {})})
     return result
 
@@ -734,6 +739,20 @@ def _precision(precision: str, device: str) -> str:
     if precision == "nnunet":
         return "fp32" if device == "cpu" else "auto"
     return precision
+
+
+def _segment_options(options: SegmentOptions | str | None, values: dict) -> SegmentOptions:
+    """`Segmenter`'s options: given whole, or a task name and keywords (``Segmenter("total", mode="fast")``)."""
+    if isinstance(options, SegmentOptions):
+        if values:
+            raise SegtoolError(f"give SegmentOptions or keyword options, not both (got {', '.join(values)})")
+        return options
+    if options is not None and not isinstance(options, str):
+        raise SegtoolError(f"options must be SegmentOptions or a task name, got {type(options).__name__}")
+    try:
+        return SegmentOptions(**({"task": options} if options else {}), **values)
+    except TypeError as err:  # an unknown keyword
+        raise SegtoolError(f"Segmenter: {err}".replace("SegmentOptions.__init__() ", "")) from err
 
 
 def _resolve_device(device: str) -> str:
