@@ -153,9 +153,9 @@ def segkit(work: Path, pre: Path, epochs: int, iters: int, val_iters: int, tag: 
     train_s = sum(r["epoch_time_s"] for r in records)
     summary = json.loads((out / f"fold_{fold}" / "validation" / "summary.json").read_text())
     return {"train_s": train_s, "wall_s": wall, "it_per_s": epochs * iters / train_s,
-            "dice": {k: v["dice"] for k, v in summary["mean"].items()},
+            "dice": {k: v["Dice"] for k, v in summary["mean"].items()},
             "data_wait_s": sum(r.get("data_wait_s", 0.0) for r in records),
-            "foreground_dice": summary["foreground_mean"]["dice"], "epochs": epochs}
+            "foreground_dice": summary["foreground_mean"]["Dice"], "epochs": epochs}
 
 
 NNUNET_STEP = r'''

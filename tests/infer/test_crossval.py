@@ -35,9 +35,9 @@ def test_each_case_is_predicted_by_its_own_fold(hippocampus_dir, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert [f["cases"] for f in summary["folds"].values()] == [2, 1]
     assert summary["model"] == str(model.resolve())
-    per_case = {c["case"]: c["metrics"]["1"]["dice"] for c in summary["metric_per_case"]}
+    per_case = {c["case"]: c["metrics"]["1"]["Dice"] for c in summary["metric_per_case"]}
     fold0 = [per_case[f"hippocampus_00{i}.nii.gz"] for i in (1, 3)]
-    assert summary["folds"]["0"]["dice"]["1"] == pytest.approx(np.mean([d for d in fold0 if d is not None]))
+    assert summary["folds"]["0"]["Dice"]["1"] == pytest.approx(np.mean([d for d in fold0 if d is not None]))
 
 
 def test_nnunet_folder_with_its_splits_scores_real_dice(hippo_model_dir, hippocampus_dir, tmp_path):
@@ -51,7 +51,7 @@ def test_nnunet_folder_with_its_splits_scores_real_dice(hippo_model_dir, hippoca
     summary = json.loads((out / "summary.json").read_text())
     # the short nnU-Net run reaches a Dice of about 0.8 on hippocampus; random weights stay far below
     assert summary["folds"]["0"]["foreground_dice"] > 0.7
-    assert summary["foreground_mean"]["dice"] == pytest.approx(summary["folds"]["0"]["foreground_dice"])
+    assert summary["foreground_mean"]["Dice"] == pytest.approx(summary["folds"]["0"]["foreground_dice"])
 
 
 def test_bad_requests_exit_2(hippo_model_dir, hippocampus_dir, tmp_path):

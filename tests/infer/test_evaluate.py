@@ -28,11 +28,18 @@ def test_summary_per_case_mean_and_foreground(tmp_path):
     summary = evaluate_folders(tmp_path / "pred", tmp_path / "ref")
     assert summary["labels"] == [1, 2]
     cases = {c["case"]: c["metrics"] for c in summary["metric_per_case"]}
-    assert cases["a.nii.gz"]["1"]["dice"] == pytest.approx(16 / 20)
-    assert cases["b.nii.gz"]["1"]["dice"] == 1.0
-    assert summary["mean"]["1"]["dice"] == pytest.approx(0.9)
-    assert summary["mean"]["2"]["dice"] == 1.0
-    assert summary["foreground_mean"]["dice"] == pytest.approx(0.95)
+    assert cases["a.nii.gz"]["1"]["Dice"] == pytest.approx(16 / 20)
+    assert cases["b.nii.gz"]["1"]["Dice"] == 1.0
+    assert summary["mean"]["1"]["Dice"] == pytest.approx(0.9)
+    assert summary["mean"]["2"]["Dice"] == 1.0
+    assert summary["foreground_mean"]["Dice"] == pytest.approx(0.95)
+    # nnU-Net's summary.json layout and names, with segkit's NSD and HD95 besides
+    assert cases["a.nii.gz"]["1"] == {"Dice": pytest.approx(0.8), "IoU": pytest.approx(8 / 12), "NSD": 1.0,
+                                      "HD95": 1.0, "n_pred": 12, "n_ref": 8, "TP": 8, "FP": 4, "FN": 0, "TN": 500}
+    first = summary["metric_per_case"][0]
+    assert first["prediction_file"] == str(tmp_path / "pred" / "a.nii.gz")
+    assert first["reference_file"] == str(tmp_path / "ref" / "a.nii.gz")
+    assert summary["mean"]["1"]["FP"] == 2.0 and summary["foreground_mean"]["FP"] == 1.0
 
 
 def test_reference_folder_predictions_against_labels(predictions_dir, hippocampus_dir, tmp_path):
@@ -47,14 +54,14 @@ def test_reference_folder_predictions_against_labels(predictions_dir, hippocampu
     summary = json.loads((tmp_path / "scores" / "summary.json").read_text())
     assert len(summary["metric_per_case"]) == 10
     # the short nnU-Net run reached a pseudo Dice of about 0.8
-    assert 0.7 < summary["foreground_mean"]["dice"] < 0.95
+    assert 0.7 < summary["foreground_mean"]["Dice"] < 0.95
     assert "foreground" in result.output
     # nnU-Net's evaluate_simple spelling: -l 1 -il 2 scores the anterior class outside the reference's posterior one
     result = CliRunner().invoke(app, [*args[:2], "--chill", "-l", "1", "-il", "2", "-o", str(tmp_path / "il.json")])
     assert result.exit_code == 0, result.output
     ignoring = json.loads((tmp_path / "il.json").read_text())
     assert ignoring["ignore_label"] == 2 and list(ignoring["mean"]) == ["1"]
-    assert ignoring["mean"]["1"]["dice"] > summary["mean"]["1"]["dice"] + 0.005  # fewer false positives, same overlap
+    assert ignoring["mean"]["1"]["Dice"] > summary["mean"]["1"]["Dice"] + 0.005  # fewer false positives, same overlap
 
 
 def test_errors_exit_2(tmp_path):
@@ -94,15 +101,15 @@ def test_regions_score_the_union_of_their_labels(predictions_dir, hippocampus_di
         pred = read_image(pred_dir / case["case"]).array
         ref = read_image(hippocampus_dir / "labelsTr" / case["case"]).array
         dice = 2 * ((pred > 0) & (ref > 0)).sum() / ((pred > 0).sum() + (ref > 0).sum())
-        assert case["metrics"]["(1, 2)"]["dice"] == pytest.approx(dice)
+        assert case["metrics"]["(1, 2)"]["Dice"] == pytest.approx(dice)
         whole.append(dice)
-        posterior.append(case["metrics"]["(2,)"]["dice"])
+        posterior.append(case["metrics"]["(2,)"]["Dice"])
     # the union of both classes is segmented better than either class alone
-    assert summary["mean"]["(1, 2)"]["dice"] == pytest.approx(np.mean(whole))
+    assert summary["mean"]["(1, 2)"]["Dice"] == pytest.approx(np.mean(whole))
     assert np.mean(whole) > np.mean(posterior)
     plain = evaluate_folders(pred_dir, hippocampus_dir / "labelsTr", options=EvaluateOptions(labels=(2,)),
                              allow_missing=True)
-    assert plain["mean"]["2"]["dice"] == pytest.approx(summary["mean"]["(2,)"]["dice"])
+    assert plain["mean"]["2"]["Dice"] == pytest.approx(summary["mean"]["(2,)"]["Dice"])
     (tmp_path / "bad.json").write_text('{"labels": {"background": 0}}')
     result = CliRunner().invoke(app, [str(pred_dir), str(hippocampus_dir / "labelsTr"), "-djfile",  # nnU-Net's spelling
                                       str(tmp_path / "bad.json"), "-pfile", str(tmp_path / "plans.json"), "-np", "2",
@@ -152,5 +159,5 @@ def test_background_or_negative_labels_are_refused_absent_ones_are_not(predictio
     result = CliRunner().invoke(app, [*args, "-l", "1", "-l", "7"])
     assert result.exit_code == 0, result.output
     summary = json.loads((pred / "summary.json").read_text())
-    assert summary["labels"] == [1, 7] and summary["mean"]["7"]["dice"] is None
-    assert summary["mean"]["1"]["dice"] > 0.7
+    assert summary["labels"] == [1, 7] and summary["mean"]["7"]["Dice"] is None
+    assert summary["mean"]["1"]["Dice"] > 0.7

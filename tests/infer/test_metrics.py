@@ -56,7 +56,7 @@ def test_empty_classes():
     assert all(math.isnan(v) for v in (both.dice, both.iou, both.nsd, both.hd95))
     one = class_metrics(full, empty, (1, 1, 1))
     assert (one.dice, one.iou, one.nsd, one.hd95) == (0.0, 0.0, 0.0, math.inf)
-    assert one.to_dict()["hd95"] is None
+    assert one.to_dict()["HD95"] is None
 
 
 def test_ignore_label_is_masked_out():

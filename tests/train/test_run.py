@@ -34,9 +34,9 @@ def test_few_iterations_write_a_model_folder(hippo_preprocessed, tmp_path):
     summary = json.loads((fold / "validation" / "summary.json").read_text())
     assert len(summary["metric_per_case"]) == 4 and set(summary["mean"]) == {"1", "2"}
     # segkit-evaluate's layout: per case and class, class means, foreground mean
-    anterior = [case["metrics"]["1"]["dice"] for case in summary["metric_per_case"]]
-    assert summary["mean"]["1"]["dice"] == pytest.approx(np.mean(anterior))
-    assert summary["foreground_mean"]["dice"] == pytest.approx(np.mean([m["dice"] for m in summary["mean"].values()]))
+    anterior = [case["metrics"]["1"]["Dice"] for case in summary["metric_per_case"]]
+    assert summary["mean"]["1"]["Dice"] == pytest.approx(np.mean(anterior))
+    assert summary["foreground_mean"]["Dice"] == pytest.approx(np.mean([m["Dice"] for m in summary["mean"].values()]))
     assert json.loads((fold / "train_config.json").read_text())["epochs"] == 2
 
 

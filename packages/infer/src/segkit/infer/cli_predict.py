@@ -201,7 +201,7 @@ def crossval(
     print_summary(summary, f"cross-validation: {len(summary['metric_per_case'])} case(s) in {output} (this run: "
                            f"fold{'s' if len(cases) > 1 else ''} {', '.join(map(str, cases))})")
     for fold, entry in summary["folds"].items():
-        dice = ", ".join(f"{label} {value:.4f}" for label, value in entry["dice"].items() if value is not None)
+        dice = ", ".join(f"{label} {value:.4f}" for label, value in entry["Dice"].items() if value is not None)
         typer.echo(f"fold {fold} ({entry['cases']} cases) Dice: {dice}")
 
 

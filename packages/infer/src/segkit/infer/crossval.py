@@ -128,9 +128,9 @@ def _per_fold(summary: dict, fold_of_file: dict[str, int]) -> dict[str, dict]:
         cases = [c for c in summary["metric_per_case"] if fold_of_file.get(c["case"]) == fold]
         dice = {}
         for key in summary["mean"]:
-            values = [c["metrics"][key]["dice"] for c in cases if c["metrics"][key]["dice"] is not None]
+            values = [c["metrics"][key]["Dice"] for c in cases if c["metrics"][key]["Dice"] is not None]
             dice[key] = float(np.mean(values)) if values else None
         present = [v for v in dice.values() if v is not None]
-        per_fold[str(fold)] = {"cases": len(cases), "dice": dice,
+        per_fold[str(fold)] = {"cases": len(cases), "Dice": dice,
                                "foreground_dice": float(np.mean(present)) if present else None}
     return per_fold

@@ -12,11 +12,18 @@ import numpy as np
 
 from segkit.infer.cases import image_files
 from segkit.infer.errors import EvaluationError
-from segkit.infer.metrics import LabelOrRegion, as_label_or_region, case_metrics, foreground_classes, label_key
+from segkit.infer.metrics import (
+    SUMMARY_NAMES,
+    LabelOrRegion,
+    as_label_or_region,
+    case_metrics,
+    foreground_classes,
+    label_key,
+)
 from segkit.infer.model_setup import read_dataset_labels
 from segkit.io import Image, atomic_path, read_image
 
-METRICS = ("dice", "iou", "nsd", "hd95")
+METRICS = ("Dice", "IoU", "NSD", "HD95")  #: the scores a summary's table shows; its means cover every count too
 
 
 @dataclass(frozen=True)
@@ -113,9 +120,11 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
     as one cross-validation fold against all training labels).
 
     Returns:
-        ``{"metric_per_case": [{"case", "metrics": {key: {...}}}], "mean": {key: {...}},
-        "foreground_mean": {...}, "labels": [...], ...}``, keyed by `label_key` (``"1"``, or ``"(1, 2)"`` for a
-        region); HD95 means use finite values only.
+        nnU-Net's summary.json layout, ``{"metric_per_case": [{"metrics": {key: {"Dice", "IoU", "TP", ...}},
+        "prediction_file", "reference_file", "case"}], "mean": {key: {...}}, "foreground_mean": {...}, ...}``, keyed
+        by `label_key` (``"1"``, or ``"(1, 2)"`` for a region), plus segkit's NSD and HD95 and the scoring settings
+        (``labels``, ``tolerance_mm``, ``ignore_label``); means leave out undefined (None) values, HD95's use finite
+        ones only.
 
     Raises:
         EvaluationError: a missing folder, no matching files, a prediction without reference (or a reference
@@ -143,10 +152,12 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
     for name, pred, ref in loaded:
         scores = case_metrics(np.asarray(pred.array), np.asarray(ref.array), ref.spacing, labels=labels,
                               tolerance_mm=options.tolerance_mm, ignore_label=options.ignore_label)
-        per_case.append({"case": name, "metrics": {label_key(k): v.to_dict() for k, v in scores.items()}})
+        per_case.append({"metrics": {label_key(k): v.to_dict() for k, v in scores.items()},
+                         "prediction_file": str(preds[name]), "reference_file": str(refs[name]), "case": name})
     keys = [label_key(label) for label in labels]
-    mean = {key: {m: _nanmean([c["metrics"][key][m] for c in per_case]) for m in METRICS} for key in keys}
-    foreground = {m: _nanmean([mean[key][m] for key in keys]) for m in METRICS}
+    names = SUMMARY_NAMES.values()
+    mean = {key: {m: _nanmean([c["metrics"][key][m] for c in per_case]) for m in names} for key in keys}
+    foreground = {m: _nanmean([mean[key][m] for key in keys]) for m in names}
     return {"labels": [list(v) if isinstance(v, tuple) else v for v in labels], "tolerance_mm": options.tolerance_mm,
             "ignore_label": options.ignore_label, "metric_per_case": per_case, "mean": mean,
             "foreground_mean": foreground, **({"names": options.names} if options.names else {})}

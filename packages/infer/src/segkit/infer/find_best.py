@@ -83,7 +83,7 @@ def model_folder_of(predictions: str | os.PathLike) -> str | None:
 
 def _score(name: str, members: list[str], folder: Path, reference, options: EvaluateOptions | None) -> dict:
     summary = evaluate_folders(folder, reference, options=options, allow_missing=True)
-    return {"name": name, "members": members, "foreground_dice": summary["foreground_mean"]["dice"],
+    return {"name": name, "members": members, "foreground_dice": summary["foreground_mean"]["Dice"],
             "labels": summary["labels"]}
 
 

@@ -54,7 +54,8 @@ def foreground_classes(values: Sequence) -> tuple[LabelOrRegion, ...]:
 
 @dataclass(frozen=True)
 class ClassMetrics:
-    """Metrics of one class in one case (see the module docstring for empty classes)."""
+    """Metrics of one class in one case (see the module docstring for empty classes), with the voxel counts of the
+    confusion matrix (``tn``: voxels in neither mask, ignored ones left out)."""
 
     dice: float
     iou: float
@@ -62,10 +63,20 @@ class ClassMetrics:
     hd95: float
     n_pred: int
     n_ref: int
+    tp: int
+    fp: int
+    fn: int
+    tn: int
 
     def to_dict(self) -> dict:
-        """JSON-friendly dict (NaN and inf become None)."""
-        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in self.__dict__.items()}
+        """JSON-friendly dict under nnU-Net's names (``Dice``, ``IoU``, ``TP``...; NaN and inf become None)."""
+        return {SUMMARY_NAMES[k]: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                for k, v in self.__dict__.items()}
+
+
+#: `ClassMetrics` fields as nnU-Net's summary.json names them (NSD and HD95 are segkit's own)
+SUMMARY_NAMES = {"dice": "Dice", "iou": "IoU", "nsd": "NSD", "hd95": "HD95", "n_pred": "n_pred", "n_ref": "n_ref",
+                 "tp": "TP", "fp": "FP", "fn": "FN", "tn": "TN"}
 
 
 def _crop(*masks: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -115,17 +126,19 @@ def class_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], *
     if valid is not None:
         pred, ref = pred & valid, ref & valid
     n_pred, n_ref = int(pred.sum()), int(ref.sum())
+    inter = int((pred & ref).sum()) if n_pred and n_ref else 0
+    counts = {"n_pred": n_pred, "n_ref": n_ref, "tp": inter, "fp": n_pred - inter, "fn": n_ref - inter,
+              "tn": (pred.size if valid is None else int(valid.sum())) - (n_pred + n_ref - inter)}
     if n_pred == 0 and n_ref == 0:
-        return ClassMetrics(np.nan, np.nan, np.nan, np.nan, 0, 0)
+        return ClassMetrics(np.nan, np.nan, np.nan, np.nan, **counts)
     if n_pred == 0 or n_ref == 0:
-        return ClassMetrics(0.0, 0.0, 0.0, np.inf, n_pred, n_ref)
-    inter = int((pred & ref).sum())
+        return ClassMetrics(0.0, 0.0, 0.0, np.inf, **counts)
     dice = 2.0 * inter / (n_pred + n_ref)
     iou = inter / (n_pred + n_ref - inter)
     d_pred, d_ref = surface_distances(pred, ref, spacing)
     nsd = float(((d_pred <= tolerance_mm).sum() + (d_ref <= tolerance_mm).sum()) / (d_pred.size + d_ref.size))
     hd95 = float(max(np.percentile(d_pred, 95), np.percentile(d_ref, 95)))
-    return ClassMetrics(dice, iou, nsd, hd95, n_pred, n_ref)
+    return ClassMetrics(dice, iou, nsd, hd95, **counts)
 
 
 def case_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], *,

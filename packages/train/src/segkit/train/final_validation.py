@@ -77,7 +77,7 @@ def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device
             logits = _predict_case(predict, torch.from_numpy(image), tile, data)
             pred, probs = _labels_from_output(logits, regions, order)
             dice = dice_per_class(pred, truth[0], classes, ignore_label=ignore)
-            cases.append({"case": case_id, "metrics": {key: {"dice": value} for key, value in dice.items()}})
+            cases.append({"metrics": {key: {"Dice": value} for key, value in dice.items()}, "case": case_id})
             if save_probabilities:
                 with atomic_path(folder / f"{case_id}.npz") as tmp:
                     np.savez_compressed(tmp, probabilities=probs.numpy().astype(np.float16))
@@ -86,13 +86,13 @@ def validate_cases(model: nn.Module, data, folder: Path, *, device: torch.device
             model.deep_supervision = True
     mean = {}
     for key in (cases[0]["metrics"] if cases else {}):
-        values = [case["metrics"][key]["dice"] for case in cases if case["metrics"][key]["dice"] is not None]
+        values = [case["metrics"][key]["Dice"] for case in cases if case["metrics"][key]["Dice"] is not None]
         mean[key] = float(np.mean(values)) if values else None
     present = [v for v in mean.values() if v is not None]
     foreground = float(np.mean(present)) if present else None
     # segkit-evaluate's layout (with Dice only), so that one reader serves both files
-    summary = {"grid": "preprocessed", "metric_per_case": cases, "mean": {k: {"dice": v} for k, v in mean.items()},
-               "foreground_mean": {"dice": foreground}}
+    summary = {"grid": "preprocessed", "metric_per_case": cases, "mean": {k: {"Dice": v} for k, v in mean.items()},
+               "foreground_mean": {"Dice": foreground}}
     with atomic_path(folder / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     scores = ", ".join(f"{key} {value:.4f}" for key, value in mean.items() if value is not None)
