@@ -67,7 +67,7 @@ def predict(
     plans: Annotated[str | None, typer.Option("-p", "--plans", help="With -d: the plans (default: nnUNetPlans).")
                      ] = None,
     folds: Annotated[list[str] | None, typer.Option("-f", "--folds", help="Folds to ensemble (default: every "
-                                                    "numbered fold_K; fold_all only when named).")] = None,
+                                                    "numbered fold_K; fold_all only when named or alone).")] = None,
     step: Step = 0.5,
     no_tta: NoTTA = False,
     device: Device = "auto",
