@@ -189,10 +189,10 @@ class Segmenter:
     """A task's models loaded once, segmenting many scans into one global label map each.
 
     A sub-task's models run on the region its registry ``crop`` names (e.g. the lungs, found by the ``total`` task's
-    fast (3 mm) models, plus 20 mm; a sub-task that finds it runs as on its own), and its map is trimmed as its ``refine``
-    says (to what another task's models find on the whole scan). With a ROI subset, the task's fastest models (fast
-    ones with ``robust_crop`` or for an MR task; of its big size, as TotalSegmentator locates with its standard
-    models) first locate those classes and the models of the mode then run only on that region (plus
+    fast (3 mm) models, plus 20 mm; a sub-task that finds it runs as on its own), and its map is trimmed as its
+    ``refine`` says (to what another task's models find on the whole scan). With a ROI subset, the task's fastest
+    models (fast ones with ``robust_crop`` or for an MR task; of its big size, as TotalSegmentator locates with its
+    standard models) first locate those classes and the models of the mode then run only on that region (plus
     `ROI_MARGIN_MM`); with ``body_seg``, the body task's fast model finds the body and they run on it (plus
     `BODY_MARGIN_MM`).
 
