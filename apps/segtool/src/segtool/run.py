@@ -10,12 +10,13 @@ from pathlib import Path
 
 from segkit.io import Image, SegkitError
 from segkit.io.atomic import atomic_path
-from segtool.api import Segmenter, path_argument
+from segtool.api import Segmenter
 from segtool.derived_masks import derived_masks
 from segtool.dicom_rtstruct import write_rtstruct
 from segtool.dicom_seg import write_dicom_seg
 from segtool.dicom_series import DICOM_SUFFIX, check_dicom_source, source_datasets
 from segtool.errors import SegtoolError
+from segtool.options import path_argument
 from segtool.outputs import (
     FILE_SUFFIXES,
     MASK_ENDING,

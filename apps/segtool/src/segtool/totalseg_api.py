@@ -35,7 +35,8 @@ def totalsegmentator(input: str | os.PathLike | nib.Nifti1Image, output: str | o
     prints no progress). Radiomics, licensed tasks, other plans, ``higher_order_resampling_LEGACY`` and ``test`` are
     refused with a `SegtoolError`.
     """
-    from segtool.api import class_names, segment
+    from segtool.api import segment
+    from segtool.options import class_names
 
     given = {"radiomics": radiomics, "license_number": license_number, "plans": plans, "test": test,
              "higher_order_resampling_LEGACY": higher_order_resampling_LEGACY}
