@@ -182,7 +182,7 @@ def test_bad_inputs_raise_one_line_errors(hippo_predictor_notta, predictions_dir
         hippo_predictor_notta.predict(image.array)
 
 
-def test_inputs_are_images_paths_channel_files_or_nibabel_images(hippo_predictor_notta, predictions_dir):
+def test_inputs_are_images_paths_channel_files_or_nibabel_images(hippo_predictor_notta, predictions_dir, tmp_path):
     path = _inputs(predictions_dir)[0]
     expected = hippo_predictor_notta.predict(read_image(path)).array
     for source in (path, str(path), [path], nib.load(path)):
@@ -190,7 +190,8 @@ def test_inputs_are_images_paths_channel_files_or_nibabel_images(hippo_predictor
     assert all(np.array_equal(labels.array, expected)
                for labels in hippo_predictor_notta.predict_many([path, nib.load(path)]))
     with pytest.raises(InputMismatchError, match="one image file or a folder of them, got list"):
-        predict_folder(hippo_predictor_notta, [path], predictions_dir / "never_written")
+        predict_folder(hippo_predictor_notta, [path], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_predictions_are_plain_results(hippo_predictor_notta, predictions_dir):
