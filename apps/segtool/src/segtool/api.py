@@ -263,7 +263,7 @@ class Segmenter:
     def _finish(self, result: np.ndarray, image: Image) -> Image:
         """The label map of the ROI classes, in v1's numbering if asked for, on ``image``'s grid."""
         if self.roi_values:
-            result = np.where(np.isin(result, list(self.roi_values)), result, 0).astype(np.uint16)
+            result = np.where(np.isin(result, list(self.roi_values)), result, 0)
         if self._numbering is not None:
             result = self._numbering[result]
         dtype = np.uint8 if max(self.label_names, default=0) <= np.iinfo(np.uint8).max else np.uint16  # as the files
