@@ -146,6 +146,15 @@ def test_fold_ensemble_of_identical_folds_equals_one_fold(hippo_model_dir, predi
     np.testing.assert_allclose(probs_both, probs_one, atol=1e-4)
 
 
+def test_weights_that_do_not_load_are_a_model_load_error(hippo_model_dir, tmp_path):
+    folder = _identical_folds(hippo_model_dir, tmp_path, 1)
+    checkpoint = folder / "fold_0" / "checkpoint_final.pth"
+    checkpoint.unlink()
+    checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelLoadError, match=f"^{folder}/fold_0/checkpoint_final.pth is not a readable"):
+        Predictor.from_model_folder(folder, options=PredictOptions(tta=False))
+
+
 def test_fold_ensemble_frees_each_folds_logits_before_the_next_fold(hippo_model_dir, predictions_dir, tmp_path,
                                                                      monkeypatch):
     """A fold's 118 CT logits are 325 MB: holding every fold's logits and probabilities took a five-fold ensemble

@@ -92,6 +92,17 @@ def test_remove_on_a_read_only_folder_is_one_line(hippo_cli, tmp_path, monkeypat
     assert (tmp_path / "home" / "weights" / "Dataset004_Hippocampus").is_dir()
 
 
+def test_installed_weights_that_do_not_load_are_one_line(hippo_cli, tmp_path):
+    assert invoke("download", "hippo", "-q").exit_code == 0
+    (checkpoint,) = (tmp_path / "home" / "weights").rglob("checkpoint_final.pth")
+    checkpoint.write_bytes(b"truncated")
+    scan = tmp_path / "scan.nii.gz"
+    write_image(Image(np.zeros((8, 8, 8), np.float32), np.eye(4)), scan)
+    line = one_error_line(invoke("-i", scan, "-o", tmp_path / "out", "-ta", "hippo", "-q"))
+    assert "Dataset004_Hippocampus: the installed weights do not load" in line and "checkpoint_final.pth" in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_quiet_failed_download_prints_only_the_final_error(hippo_cli, tmp_path, monkeypatch, caplog):
     delays = []
     monkeypatch.setattr("segtool.download.time.sleep", delays.append)

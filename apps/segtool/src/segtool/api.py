@@ -380,8 +380,8 @@ class Segmenter:
     def _load(self, entries: tuple[ModelEntry, ...], *, own: bool = False) -> list:
         """(entry, Predictor) for each model, installing missing weights first; the task's ``own`` parts bring their
         logits back to the scan with ``higher_order_resampling``."""
+        from segkit.infer.errors import ModelLoadError
         from segkit.infer.predictor import PredictOptions, Predictor
-        from segkit.nets.errors import NetsError
 
         logits_back = own and self.options.higher_order_resampling
         loaded = []
@@ -401,7 +401,7 @@ class Segmenter:
                         notes.append(f"folds {', '.join(map(str, predictor.folds))}, {self.device}, "
                                      f"{str(predictor.network_dtype).removeprefix('torch.')}, step {options.step}, "
                                      f"mirroring {'on' if options.tta else 'off'}")
-                except NetsError as err:
+                except ModelLoadError as err:
                     raise SegtoolError(f"{entry.name}: the installed weights do not load ({err})") from err
                 self._predictors[key] = predictor
             loaded.append((entry, self._predictors[key]))

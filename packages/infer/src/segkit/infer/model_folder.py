@@ -12,7 +12,7 @@ from torch import nn
 from segkit.infer.errors import ModelLoadError
 from segkit.infer.model_setup import ModelSetup, check_background, parse_labels, parse_regions_class_order
 from segkit.io.model_folder import NNUNET_CHECKPOINT, WEIGHTS_FILE, fold_dir, is_nnunet_result_folder, read_model_info
-from segkit.nets import checkpoint_configuration, load_nnunet_checkpoint, load_weights
+from segkit.nets import NetsError, checkpoint_configuration, load_nnunet_checkpoint, load_weights
 from segkit.planning.normalization import Scheme
 from segkit.planning.plans import Plans, Resampling
 
@@ -184,15 +184,18 @@ def load_model_folder(folder: str | Path, *, folds=None, checkpoint: str = NNUNE
         checkpoint: nnU-Net checkpoint file name in each fold folder (``checkpoint_final.pth``).
 
     Raises:
-        ModelLoadError: not a model folder, missing folds or files, unsupported configuration.
+        ModelLoadError: not a model folder, missing folds or files, unsupported configuration, or weights that
+            do not load (unreadable, or not the architecture the plans describe).
     """
     folder = Path(folder)
     if Path(checkpoint).name != checkpoint:
         raise ModelLoadError(f"checkpoint names a file in each fold_K folder (checkpoint_final.pth, "
                              f"checkpoint_best.pth), not a path: got {checkpoint}")
-    if check_model_folder(folder, checkpoint=checkpoint) == "segkit":
-        return _load_segkit(folder, folds)
-    return _load_nnunet(folder, folds, checkpoint)
+    kind = check_model_folder(folder, checkpoint=checkpoint)
+    try:
+        return _load_segkit(folder, folds) if kind == "segkit" else _load_nnunet(folder, folds, checkpoint)
+    except NetsError as err:  # the message names the file, or else the folder is put in front
+        raise ModelLoadError(str(err) if str(folder) in str(err) else f"{folder}: {err}") from err
 
 
 def check_model_folder(folder: str | Path, *, checkpoint: str = NNUNET_CHECKPOINT) -> str:
