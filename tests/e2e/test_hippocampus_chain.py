@@ -13,7 +13,6 @@ import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-import numpy as np
 from typer.testing import CliRunner
 
 from segkit.io import read_image
@@ -68,10 +67,6 @@ def publish(archive: Path, configuration: str, folder: Path) -> Path:
     path = folder / "weights_registry.json"
     path.write_text(json.dumps({**registry, "tasks": {"hippocampus": task}}))
     return path
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
 
 
 def test_plan_train_export_publish_download_segment_evaluate(hippocampus_dir, tmp_path, monkeypatch):
