@@ -2,7 +2,7 @@
 real MRI: plan, train, export, publish in a registry, download, segment, predict and evaluate.
 
 The segkit steps run as the installed commands; segtool runs in this process, pointed at a registry that publishes
-the freshly trained model. Training fine-tunes the shipped model's weights for 40 iterations (fresh heads), enough
+the freshly trained model. Training fine-tunes the shipped model's weights for 50 iterations (fresh heads), enough
 to segment well: a step that loses the geometry, the label map, the normalization or the weights shows as a low Dice.
 """
 
@@ -26,8 +26,10 @@ TASK_FOLDER = REPO / "apps" / "segtool" / "tasks" / "hippocampus"
 BIN = Path(sys.executable).parent
 NAME = "segkit_hippocampus_e2e"
 CASES = 10
-TRAINER = {"inherits_from": "default", "epochs": 4, "iters_per_epoch": 10, "val_iters_per_epoch": 0,
-           "checkpoint_every": 4}
+#: the task's trainer (trainer_final.json) on 5 x 10 iterations, at a learning rate that trains fresh heads that fast
+#: (0.01: Dice 0.32 to 0.87 after 40 iterations, depending on the shipped weights; 0.03: 0.86 to 0.88 after 50)
+TRAINER = {**json.loads((TASK_FOLDER / "trainer_final.json").read_text()), "epochs": 5, "iters_per_epoch": 10,
+           "checkpoint_every": 5, "lr": 0.03}
 
 
 def run(command: str, *args) -> None:
@@ -116,5 +118,5 @@ def test_plan_train_export_publish_download_segment_evaluate(hippocampus_dir, tm
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert sorted(c["case"] for c in summary["metric_per_case"]) == sorted(f"{c}.nii.gz" for c in held_out)
     evaluated = summary["foreground_mean"]["Dice"]
-    assert evaluated >= 0.8, summary["mean"]  # fresh heads after 40 iterations: an untrained model scores ~0
+    assert evaluated >= 0.8, summary["mean"]  # an untrained model scores ~0
     assert abs(evaluated - validated) < 0.03  # the trainer's own validation: fp32 weights, no mirroring

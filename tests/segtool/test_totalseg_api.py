@@ -19,7 +19,7 @@ def test_totalsegmentators_call_runs_as_segment_does(hippo_cli, nnunet_reference
     result = totalsegmentator(scan, out, task="hippocampus", statistics=True, statistics_exclude_masks_at_border=False,
                               statistics_normalized_intensities=True, device="gpu", report=tmp_path / "run.json",
                               verbose=True, quiet=True, nr_thr_resamp=2, nora_tag="None", debug=False)
-    assert "hippocampus_v2 predicted (33, 48, 38)" in capsys.readouterr().err  # verbose: the steps
+    assert "hippocampus_v3 predicted (33, 48, 38)" in capsys.readouterr().err  # verbose: the steps
     labels = np.asarray(result.dataobj)
     assert np.array_equal(labels, np.asarray(segment(scan, task="hippocampus").dataobj))
     assert sorted(p.name for p in out.iterdir()) == ["anterior.nii.gz", "posterior.nii.gz", "statistics.json"]

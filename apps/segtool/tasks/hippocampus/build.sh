@@ -4,6 +4,8 @@
 # on the same schedule (100 x 50 iterations: 45-130 min each on 2 cores of a CPU where bf16 pays, AMX or a Zen 5
 # EPYC, depending on the host; about 10 h in fp32 on a 2-core AVX2 CPU), then write the float16 model
 # zip and print its sha256 and size for weights_registry.json.
+# trainer_final.json is nnU-Net's default trainer on that schedule, mirrored along the left-right axis only: the
+# crops share one orientation, and the head lies in front of and below the tail in every case (RESULTS.md).
 # Usage: apps/segtool/tasks/hippocampus/build.sh [WORK_DIR]   (after scripts/install.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,7 +13,7 @@ repo=$(cd "$here/../../../.." && pwd)
 data=${SEGKIT_TEST_DATA:-$repo/../shared/data}/Dataset004_Hippocampus
 work=${1:-$repo/out/hippocampus_task}
 bin=$repo/.venv/bin
-name=segkit_hippocampus_v2
+name=segkit_hippocampus_v3
 
 "$bin/segkit-plan" run "$data" -o "$work/pre" -c 3d_fullres --quiet
 "$bin/python" - "$work/pre/plans.json" "$here/configuration.json" <<'PY'
