@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_segtool_logger():
+    """segtool's CLI sets the ``segtool`` logger's level and handler (`context.show_messages`); undo that after each
+    test, wherever it ran the CLI (tests/segtool, tests/e2e), so later tests in the worker see the logger as new."""
+    logger = logging.getLogger("segtool")
+    level, handlers = logger.level, list(logger.handlers)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
 
 
 @pytest.fixture(scope="session")

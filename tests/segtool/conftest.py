@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import threading
 import time
 import zipfile
@@ -15,16 +14,6 @@ from pathlib import Path
 import pytest
 
 HIPPOCAMPUS_RESULT = "nnUNetTrainer_refShort__nnUNetPlans__3d_fullres"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_segtool_logger():
-    """The CLI sets the ``segtool`` logger's level and handler (`context.show_messages`); undo that per test."""
-    logger = logging.getLogger("segtool")
-    level, handlers = logger.level, list(logger.handlers)
-    yield
-    logger.setLevel(level)
-    logger.handlers[:] = handlers
 
 
 @dataclass
