@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -38,6 +39,25 @@ def data_dir() -> Path:
 def hippocampus_dir(data_dir: Path) -> Path:
     """The nnU-Net v2 raw hippocampus dataset (220 cases)."""
     return data_dir / "Dataset004_Hippocampus"
+
+
+@pytest.fixture(scope="session")
+def hippocampus_subset(hippocampus_dir: Path):
+    """A function that links the first ``count`` hippocampus cases into a new raw dataset folder ``target`` and
+    returns that folder."""
+
+    def make(target: Path, count: int) -> Path:
+        (target / "imagesTr").mkdir(parents=True)
+        (target / "labelsTr").mkdir()
+        info = json.loads((hippocampus_dir / "dataset.json").read_text())
+        (target / "dataset.json").write_text(json.dumps({**info, "numTraining": count}))
+        for image in sorted((hippocampus_dir / "imagesTr").glob("*_0000.nii.gz"))[:count]:
+            case = image.name.removesuffix("_0000.nii.gz")
+            os.symlink(image, target / "imagesTr" / image.name)
+            os.symlink(hippocampus_dir / "labelsTr" / f"{case}.nii.gz", target / "labelsTr" / f"{case}.nii.gz")
+        return target
+
+    return make
 
 
 @pytest.fixture(scope="session")

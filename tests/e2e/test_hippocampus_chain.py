@@ -38,23 +38,11 @@ def run(command: str, *args) -> None:
     assert done.returncode == 0, f"{command} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
 
 
-def raw_subset(source: Path, target: Path, count: int) -> list[str]:
-    """Link the first ``count`` cases of the raw dataset into ``target``; return their names."""
-    (target / "imagesTr").mkdir(parents=True)
-    (target / "labelsTr").mkdir()
-    info = json.loads((source / "dataset.json").read_text())
-    (target / "dataset.json").write_text(json.dumps({**info, "numTraining": count}))
-    cases = sorted(p.name.removesuffix("_0000.nii.gz") for p in (source / "imagesTr").glob("*_0000.nii.gz"))[:count]
-    for case in cases:
-        (target / "imagesTr" / f"{case}_0000.nii.gz").symlink_to(source / "imagesTr" / f"{case}_0000.nii.gz")
-        (target / "labelsTr" / f"{case}.nii.gz").symlink_to(source / "labelsTr" / f"{case}.nii.gz")
-    return cases
-
-
 def shipped_weights(target: Path) -> Path:
     """The shipped hippocampus model's weights, taken out of its committed zip."""
-    (entry,) = load_registry().task("hippocampus").all_models()
-    with zipfile.ZipFile(urlparse(load_registry().resolve_url(entry.url)).path) as archive:
+    registry = load_registry()
+    (entry,) = registry.task("hippocampus").all_models()
+    with zipfile.ZipFile(urlparse(registry.resolve_url(entry.url)).path) as archive:
         (member,) = [n for n in archive.namelist() if n.endswith("weights.safetensors")]
         return Path(archive.extract(member, target))
 
@@ -71,10 +59,11 @@ def publish(archive: Path, configuration: str, folder: Path) -> Path:
     return path
 
 
-def test_plan_train_export_publish_download_segment_evaluate(hippocampus_dir, tmp_path, monkeypatch):
-    raw_subset(hippocampus_dir, tmp_path / "Dataset004_Hippocampus", CASES)
+def test_plan_train_export_publish_download_segment_evaluate(hippocampus_dir, hippocampus_subset, tmp_path,
+                                                            monkeypatch):
+    raw = hippocampus_subset(tmp_path / "Dataset004_Hippocampus", CASES)
     pre = tmp_path / "pre"
-    run("segkit-plan", "run", tmp_path / "Dataset004_Hippocampus", "-o", pre, "-c", "3d_fullres", "--quiet")
+    run("segkit-plan", "run", raw, "-o", pre, "-c", "3d_fullres", "--quiet")
     plans = json.loads((pre / "plans.json").read_text())  # build.sh's configuration, at a batch of 2
     plans["configurations"].update(json.loads((TASK_FOLDER / "configuration.json").read_text()))
     plans["configurations"]["e2e"] = {"inherits_from": "3d_fullres_16", "batch_size": 2}
@@ -90,8 +79,8 @@ def test_plan_train_export_publish_download_segment_evaluate(hippocampus_dir, tm
     run("segkit-export", model, published / f"{NAME}.zip", "--half")
 
     monkeypatch.setenv("SEGTOOL_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(context, "registry", lambda: load_registry(publish(published / f"{NAME}.zip", "e2e",
-                                                                           published)))
+    registry = load_registry(publish(published / f"{NAME}.zip", "e2e", published))
+    monkeypatch.setattr(context, "registry", lambda: registry)
     runner = CliRunner()
     result = runner.invoke(app, ["download", "hippocampus", "--quiet"])
     assert result.exit_code == 0, result.output

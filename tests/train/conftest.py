@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,22 +17,6 @@ TINY_ARCH = {"network": "unet", "dims": 3, "features_per_stage": [4, 8, 16],
              "kernel_sizes": [[3, 3, 3]] * 3, "strides": [[1, 1, 1], [2, 2, 2], [2, 2, 2]],
              "blocks_per_stage": [1, 1, 1], "blocks_per_stage_decoder": [1, 1], "block": "plain",
              "norm": "instance", "deep_supervision": True}
-
-
-def make_raw_subset(source: Path, target: Path, count: int, *, labels: dict | None = None) -> Path:
-    """Symlink `count` hippocampus cases into a new raw dataset folder (optionally other dataset.json labels)."""
-    (target / "imagesTr").mkdir(parents=True)
-    (target / "labelsTr").mkdir()
-    info = json.loads((source / "dataset.json").read_text())
-    if labels is not None:
-        info.update(labels)
-    info["numTraining"] = count
-    (target / "dataset.json").write_text(json.dumps(info))
-    for image in sorted((source / "imagesTr").glob("*_0000.nii.gz"))[:count]:
-        case = image.name[: -len("_0000.nii.gz")]
-        os.symlink(image, target / "imagesTr" / image.name)
-        os.symlink(source / "labelsTr" / f"{case}.nii.gz", target / "labelsTr" / f"{case}.nii.gz")
-    return target
 
 
 def preprocess(raw: Path, out: Path) -> Path:
@@ -56,8 +38,8 @@ def preprocess(raw: Path, out: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hippo_preprocessed(hippocampus_dir: Path, tmp_path_factory) -> Path:
+def hippo_preprocessed(hippocampus_subset, tmp_path_factory) -> Path:
     """20 real hippocampus cases, planned and preprocessed (3d_fullres, 2d, and tiny configurations of both)."""
     root = tmp_path_factory.mktemp("hippo")
-    raw = make_raw_subset(hippocampus_dir, root / "Dataset004_Hippocampus", NUM_CASES)
+    raw = hippocampus_subset(root / "Dataset004_Hippocampus", NUM_CASES)
     return preprocess(raw, root / "preprocessed")
