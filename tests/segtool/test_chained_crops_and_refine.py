@@ -9,9 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from segkit.io import read_image
-from segtool.api import Segmenter, SegmentOptions, box_around
+from segtool import Segmenter, SegmentOptions
 from segtool.cli.main import app
 from segtool.errors import SegtoolError
+from segtool.regions import box_around
 from segtool.registry import load_registry
 from segtool.vertebrae import trim_to
 

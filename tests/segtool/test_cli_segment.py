@@ -147,8 +147,9 @@ def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
 def test_totalsegmentator_device_names_mean_cuda_and_gpu_falls_back_to_the_cpu_with_a_warning(monkeypatch, caplog):
     import torch
 
-    from segtool.api import SegmentOptions, _resolve_device
+    from segtool import SegmentOptions
     from segtool.errors import SegtoolError
+    from segtool.segmenter import _resolve_device
 
     assert [SegmentOptions(device=d).device for d in ("GPU", "GPU:1", "cuda:2")] == ["gpu", "cuda:1", "cuda:2"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -161,7 +162,7 @@ def test_totalsegmentator_device_names_mean_cuda_and_gpu_falls_back_to_the_cpu_w
 
 
 def test_unwritable_or_clashing_outputs_fail_before_any_work(hippo_cli, inputs, tmp_path, monkeypatch):
-    from segtool.api import Segmenter
+    from segtool import Segmenter
 
     def refuse(*args, **kwargs):
         raise RuntimeError("segmented although the output is bad")
@@ -245,7 +246,7 @@ def test_inputs_are_one_scan_or_a_batch(ct_dir, tmp_path):
 
 
 def test_segmenter_takes_paths_and_one_roi_name(hippo_cli, inputs):
-    from segtool.api import Segmenter, SegmentOptions
+    from segtool import Segmenter, SegmentOptions
     from segtool.cli import context
     from segtool.errors import SegtoolError
 
@@ -272,8 +273,7 @@ def test_segmenter_takes_paths_and_one_roi_name(hippo_cli, inputs):
 
 
 def test_api_errors_are_segtool_errors_with_one_line(hippo_cli, inputs, tmp_path):
-    from segtool import segment
-    from segtool.api import SegmentOptions
+    from segtool import SegmentOptions, segment
     from segtool.errors import SegtoolError
 
     flat = nib.Nifti1Image(np.zeros((20, 20), np.float32), np.eye(4))
@@ -364,7 +364,7 @@ def test_small_blobs_are_removed_by_size(hippo_cli, inputs, tmp_path):
 
 def test_small_blobs_are_removed_on_the_grid_the_model_predicted_on(hippo_registry, inputs, tmp_path):
     from segkit.infer.postprocessing import remove_small_components
-    from segtool.api import Segmenter, SegmentOptions
+    from segtool import Segmenter, SegmentOptions
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
     from segtool.totalseg_grid import labels_to_scan, to_model_grid
@@ -472,7 +472,8 @@ def test_api_returns_nifti_on_the_dicom_grid(total_fast_installed, ct_dir, tmp_p
 
 
 def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_path, caplog, monkeypatch):
-    from segtool.api import ROI_MARGIN_MM, Segmenter, SegmentOptions, box_around
+    from segtool import Segmenter, SegmentOptions
+    from segtool.regions import ROI_MARGIN_MM, box_around
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
 
@@ -492,7 +493,7 @@ def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_pat
     assert dice(cropped.array == 1, full.array == 1) > 0.9
     # where the locating models find none of the ROI's classes, the masks are empty, and a warning says so
     with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="segtool"):
-        patch.setattr("segtool.api.box_around", lambda mask, spacing, margin: None)
+        patch.setattr("segtool.segmenter.box_around", lambda mask, spacing, margin: None)
         empty = whole.segment(scan)
     assert not empty.array.any() and "the hippo models found no region to segment" in caplog.text
 
@@ -513,7 +514,7 @@ def test_roi_subset_crops_with_the_fastest_model(hippo_registry, inputs, tmp_pat
 
 
 def test_body_seg_crops_to_what_the_body_task_finds(hippo_registry, inputs, tmp_path):
-    from segtool.api import Segmenter, SegmentOptions
+    from segtool import Segmenter, SegmentOptions
     from segtool.errors import SegtoolError
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
@@ -543,8 +544,9 @@ def test_body_seg_crops_to_what_the_body_task_finds(hippo_registry, inputs, tmp_
 def test_a_sub_task_runs_on_the_region_its_crop_names(serve_hippo, inputs, tmp_path):
     # as TotalSegmentator's lung vessels run on the lungs that its total task finds: here the sub-task hippo_part
     # runs on hippo's posterior class (found by hippo's fast model) plus 2 mm, resampled per axis (1 x 1 x 1.5 mm)
-    from segtool.api import Segmenter, SegmentOptions, box_around
+    from segtool import Segmenter, SegmentOptions
     from segtool.cli import context
+    from segtool.regions import box_around
 
     grid = {"input_resampling": "totalsegmentator", "spacing_mm": [1.0, 1.0, 1.5], "label_export": "nearest"}
     serve_hippo(fast=True, crop={"classes": ["posterior"], "margin_mm": 2.0, "mode": "fast"}, **grid)
@@ -637,7 +639,7 @@ def test_the_body_task_writes_the_body_and_its_skin_beside_its_masks(serve_hippo
 
 
 def test_force_split_predicts_three_slabs_and_pieces_them_as_totalsegmentator(hippo_registry, inputs, tmp_path):
-    from segtool.api import Segmenter, SegmentOptions
+    from segtool import Segmenter, SegmentOptions
     from segtool.errors import SegtoolError
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
@@ -671,7 +673,7 @@ def test_force_split_predicts_three_slabs_and_pieces_them_as_totalsegmentator(hi
 
 
 def test_higher_order_resampling_gives_the_scan_to_the_model_as_nnunet_does(hippo_registry, inputs, tmp_path):
-    from segtool.api import Segmenter, SegmentOptions
+    from segtool import Segmenter, SegmentOptions
     from segtool.errors import SegtoolError
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
@@ -729,7 +731,7 @@ def test_save_probabilities_as_nnunet_with_the_channels_and_grid_beside(hippo_cl
 def test_parts_on_one_model_grid_are_painted_there_later_parts_winning_each_saving_probabilities(
         hippo_registry, inputs, tmp_path):
     from segkit.infer.probabilities import load_probabilities
-    from segtool.api import Segmenter, SegmentOptions
+    from segtool import Segmenter, SegmentOptions
     from segtool.errors import SegtoolError
     from segtool.registry import load_registry
     from segtool.store import WeightsStore
@@ -903,9 +905,10 @@ def test_verbose_prints_each_step_with_its_time(hippo_cli, inputs, tmp_path):
 def test_crop_to_body_keeps_the_box_of_the_body(serve_hippo, hippo_registry, inputs, tmp_path, monkeypatch):
     # TotalSegmentator's crop_to_body; the hippocampus model stands in for the body task (trunk = anterior), without
     # the body task's clean-up (which would leave no "extremity" of this size)
-    from segtool.api import BODY_MARGIN_MM, Segmenter, SegmentOptions, box_around
+    from segtool import Segmenter, SegmentOptions
     from segtool.body_crop import body_box
     from segtool.cli import context
+    from segtool.regions import BODY_MARGIN_MM, box_around
     from segtool.registry import load_registry
 
     serve_hippo(modality="CT", body=True)

@@ -92,7 +92,7 @@ def test_small_runs_the_small_plans_folder_of_the_same_zip(serve_sized, sized_zi
 
 def test_a_roi_subset_is_located_by_the_big_models(serve_sized, sized_zip):
     # as TotalSegmentator locates ROIs with its standard 6 mm model whatever the model size
-    from segtool.api import Segmenter, SegmentOptions
+    from segtool import Segmenter, SegmentOptions
 
     registry = serve_sized(sized_zip)
     segmenter = Segmenter(SegmentOptions(task="hippo", model_size="small", roi_subset=("anterior",), device="cpu"),

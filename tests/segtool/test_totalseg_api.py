@@ -46,7 +46,7 @@ def test_what_segtool_cannot_honour_is_refused_and_devices_are_translated(tmp_pa
     assert not (tmp_path / "out").exists()
     import torch
 
-    from segtool.api import SegmentOptions
+    from segtool import SegmentOptions
 
     # a torch.device is taken by its name, the index kept (gpu and gpu:N are segtool's names too)
     assert [SegmentOptions(device=str(torch.device(*d))).device for d in (("cpu",), ("cuda", 1))] == ["cpu", "cuda:1"]

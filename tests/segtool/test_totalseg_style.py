@@ -30,9 +30,9 @@ def test_totalsegmentator_spellings_become_segtools(args, expected):
 
 
 def test_cli_choices_are_the_apis():
-    from segtool.api import SMALL_BLOB_MM3
     from segtool.cli.choices import OutputType, StatsAggregation
     from segtool.cli.totalseg_style import BARE_VALUES
+    from segtool.options import SMALL_BLOB_MM3
     from segtool.run import OUTPUT_TYPE_ALIASES, OUTPUT_TYPES, OutputRequest
     from segtool.statistics import AGGREGATIONS
 

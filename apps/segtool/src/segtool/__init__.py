@@ -10,11 +10,11 @@ import importlib
 from typing import Any
 
 __all__ = ["SegmentOptions", "Segmenter", "segment", "totalsegmentator"]
+_HOMES = {"SegmentOptions": "segtool.options", "Segmenter": "segtool.segmenter", "segment": "segtool.api",
+          "totalsegmentator": "segtool.totalseg_api"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "totalsegmentator":
-        return importlib.import_module("segtool.totalseg_api").totalsegmentator
-    if name in __all__:
-        return getattr(importlib.import_module("segtool.api"), name)
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
     raise AttributeError(f"module 'segtool' has no attribute {name!r}")

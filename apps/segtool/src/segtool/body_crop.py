@@ -8,10 +8,12 @@ import os
 import nibabel as nib
 
 from segkit.io import Image
-from segtool.api import BODY_MARGIN_MM, BODY_TASK, ModelProgress, Segmenter, SegmentOptions, box_around
 from segtool.errors import SegtoolError
+from segtool.options import SegmentOptions
+from segtool.regions import BODY_MARGIN_MM, BODY_TASK, box_around
 from segtool.registry import Mode, Registry
 from segtool.scans import as_scan
+from segtool.segmenter import ModelProgress, Segmenter
 from segtool.store import WeightsStore
 
 TRUNK = "body_trunc"  #: the body task's class of the trunk

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from segkit.io.atomic import atomic_path
-from segtool.api import Segmenter
 from segtool.errors import SegtoolError
 from segtool.run import OutputRequest, ScanOutputs
+from segtool.segmenter import Segmenter
 from segtool.versions import versions
 
 STDOUT = Path("-")  #: the report path that means standard output

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from segkit.io import Image, SegkitError
 from segkit.io.atomic import atomic_path
-from segtool.api import Segmenter
 from segtool.derived_masks import derived_masks
 from segtool.dicom_rtstruct import write_rtstruct
 from segtool.dicom_seg import write_dicom_seg
@@ -28,6 +27,7 @@ from segtool.outputs import (
 from segtool.preview import write_preview
 from segtool.probability_files import check_probability_path
 from segtool.scans import ScanReader
+from segtool.segmenter import Segmenter
 from segtool.statistics import StatisticsOptions, class_statistics
 from segtool.steps import step
 

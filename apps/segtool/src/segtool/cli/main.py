@@ -166,9 +166,9 @@ def segment(
     if input_path is None or output is None:
         print_error(f"missing {'-i INPUT' if input_path is None else '-o OUTPUT'}; see 'segtool --help'")
         raise typer.Exit(USAGE_ERROR)
-    from segtool.api import SegmentOptions
     from segtool.cli.segment import run_segment
     from segtool.derived_masks import derived_for
+    from segtool.options import SegmentOptions
     from segtool.registry import Mode
     from segtool.run import OutputRequest, requested_types, side_file_path
     from segtool.statistics import StatisticsOptions

@@ -8,8 +8,8 @@ from pathlib import Path
 from rich.console import Console
 
 from segkit.io.console import USAGE_ERROR, print_error
-from segtool.api import Segmenter, SegmentOptions
 from segtool.cli import context
+from segtool.options import SegmentOptions
 from segtool.registry import ModelEntry
 from segtool.report import STDOUT, run_report, write_report
 from segtool.run import (
@@ -22,6 +22,7 @@ from segtool.run import (
     run_many,
 )
 from segtool.scans import ScanReader
+from segtool.segmenter import Segmenter
 
 
 def run_segment(input_path: Path, output: Path, options: SegmentOptions, request: OutputRequest, *,

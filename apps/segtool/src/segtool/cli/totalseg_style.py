@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from segkit.io.console import PlainFlagsGroup
 
 #: values that an option given bare stands for: TotalSegmentator's ``-rmb`` alone removes blobs under 200 mm3
-#: (`segtool.api.SMALL_BLOB_MM3`); ``-s`` alone puts statistics.json in its usual place (no path of its own);
+#: (`segtool.options.SMALL_BLOB_MM3`); ``-s`` alone puts statistics.json in its usual place (no path of its own);
 #: ``-lc`` alone lists the classes of ``total``
 BARE_VALUES = {"remove_small_blobs": "200", "statistics": "", "list_classes": "total"}
 
