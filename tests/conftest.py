@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -43,18 +44,19 @@ def hippocampus_dir(data_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def hippocampus_subset(hippocampus_dir: Path):
-    """A function that links the first ``count`` hippocampus cases into a new raw dataset folder ``target`` and
-    returns that folder."""
+    """A function that puts the first ``count`` hippocampus cases into a new raw dataset folder ``target`` and returns
+    that folder: links to the shared files, or copies of them with ``copy`` (for tests that change the files)."""
 
-    def make(target: Path, count: int) -> Path:
+    def make(target: Path, count: int, *, copy: bool = False) -> Path:
         (target / "imagesTr").mkdir(parents=True)
         (target / "labelsTr").mkdir()
         info = json.loads((hippocampus_dir / "dataset.json").read_text())
         (target / "dataset.json").write_text(json.dumps({**info, "numTraining": count}))
+        place = shutil.copyfile if copy else os.symlink
         for image in sorted((hippocampus_dir / "imagesTr").glob("*_0000.nii.gz"))[:count]:
             case = image.name.removesuffix("_0000.nii.gz")
-            os.symlink(image, target / "imagesTr" / image.name)
-            os.symlink(hippocampus_dir / "labelsTr" / f"{case}.nii.gz", target / "labelsTr" / f"{case}.nii.gz")
+            place(image, target / "imagesTr" / image.name)
+            place(hippocampus_dir / "labelsTr" / f"{case}.nii.gz", target / "labelsTr" / f"{case}.nii.gz")
         return target
 
     return make

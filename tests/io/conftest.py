@@ -10,25 +10,6 @@ import pytest
 
 
 @pytest.fixture()
-def hippocampus_subset(hippocampus_dir, tmp_path):
-    """Make a dataset folder holding the first ``count`` hippocampus cases; return (root, ids)."""
-
-    def make(count: int, name: str = "Dataset999_Subset") -> tuple[Path, list[str]]:
-        root = tmp_path / name
-        (root / "imagesTr").mkdir(parents=True)
-        (root / "labelsTr").mkdir()
-        info = json.loads((hippocampus_dir / "dataset.json").read_text())
-        (root / "dataset.json").write_text(json.dumps({**info, "numTraining": count}))
-        ids = [p.name.removesuffix(".nii.gz") for p in sorted((hippocampus_dir / "labelsTr").glob("*.nii.gz"))[:count]]
-        for cid in ids:
-            shutil.copy(hippocampus_dir / "imagesTr" / f"{cid}_0000.nii.gz", root / "imagesTr")
-            shutil.copy(hippocampus_dir / "labelsTr" / f"{cid}.nii.gz", root / "labelsTr")
-        return root, ids
-
-    return make
-
-
-@pytest.fixture()
 def msd_task(hippocampus_dir, tmp_path):
     """Make an MSD-style task from three real cases (4D images when ``channels`` > 1); return (root, ids)."""
 

@@ -9,19 +9,20 @@ from segkit.io.cli import dataset_app, image_app
 runner = CliRunner()
 
 
-def test_verify_passes_on_real_dataset(hippocampus_subset):
-    root, _ = hippocampus_subset(4)
+def test_verify_passes_on_real_dataset(hippocampus_subset, tmp_path):
+    root = hippocampus_subset(tmp_path / "Dataset999_Subset", 4)
     result = runner.invoke(dataset_app, ["verify", str(root), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "4 training and 0 test cases" in result.output
 
 
-def test_verify_lists_problems_and_exits_2(hippocampus_subset):
-    root, ids = hippocampus_subset(3)
-    (root / "labelsTr" / f"{ids[1]}.nii.gz").unlink()
+def test_verify_lists_problems_and_exits_2(hippocampus_subset, tmp_path):
+    root = hippocampus_subset(tmp_path / "Dataset999_Subset", 3)
+    label = sorted((root / "labelsTr").iterdir())[1]
+    label.unlink()
     result = runner.invoke(dataset_app, ["verify", str(root), "-q"])
     assert result.exit_code == 2
-    assert "1 problem(s)" in result.output and ids[1] in result.output
+    assert "1 problem(s)" in result.output and label.name.removesuffix(".nii.gz") in result.output
 
 
 def test_verify_on_a_non_dataset_is_one_line_exit_2(tmp_path):

@@ -20,7 +20,7 @@ def assert_same_image(actual: Image, expected: Image) -> None:
     np.testing.assert_allclose(actual.affine, expected.affine, atol=1e-5)
 
 
-@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".mgz", ".nrrd", ".mha"])
 def test_ct_round_trip_in_every_writable_format(ct_dir, tmp_path, suffix):
     original = read_image(ct_dir / "example_ct.nii.gz")
     assert original.spatial_shape == (122, 101, 112) and original.spacing == pytest.approx((3, 3, 3))
@@ -34,6 +34,17 @@ def test_nifti_affine_matches_nibabel(hippocampus_dir):
     reference = nib.load(path)
     np.testing.assert_array_equal(image.array, np.asanyarray(reference.dataobj))
     np.testing.assert_allclose(image.affine, reference.affine)
+
+
+def test_a_big_endian_nifti_is_read_in_native_byte_order(hippocampus_dir, tmp_path):
+    reference = nib.load(hippocampus_dir / "imagesTr" / "hippocampus_001_0000.nii.gz")
+    header = nib.Nifti1Header(endianness=">")
+    big_endian = np.asanyarray(reference.dataobj).astype(">f4")
+    nib.save(nib.Nifti1Image(big_endian, reference.affine, header), tmp_path / "be.nii")
+    assert nib.load(tmp_path / "be.nii").get_data_dtype().byteorder == ">"
+    image = read_image(tmp_path / "be.nii")
+    assert image.array.dtype == np.float32 and image.array.dtype.isnative  # as torch.from_numpy needs
+    np.testing.assert_array_equal(image.array, np.asanyarray(reference.dataobj))
 
 
 def test_nrrd_geometry_matches_its_header_and_survives_nifti(data_dir, tmp_path):

@@ -12,8 +12,9 @@ def test_all_220_hippocampus_cases_pass(hippocampus_dir):
 
 
 @pytest.fixture()
-def broken_dataset(hippocampus_subset):
-    root, ids = hippocampus_subset(6)
+def broken_dataset(hippocampus_subset, tmp_path):
+    root = hippocampus_subset(tmp_path / "Dataset999_Subset", 6, copy=True)  # the files are damaged below
+    ids = sorted(path.name.removesuffix(".nii.gz") for path in (root / "labelsTr").iterdir())
     images, labels = root / "imagesTr", root / "labelsTr"
     (images / f"{ids[0]}_0000.nii.gz").rename(images / f"{ids[0]}_0001.nii.gz")  # channel 1 is not declared
     label = read_image(labels / f"{ids[1]}.nii.gz")

@@ -134,7 +134,8 @@ def test_nifti_scans_and_installed_weights_load_neither_simpleitk_nor_requests(c
     code = f"""
 import sys
 sys.modules["pydicom"] = None
-import segtool.cli.main, segtool.cli.segment, segtool.api, segtool.segmenter, segtool.run, segtool.weights, segtool.store
+import segtool.cli.main, segtool.cli.segment, segtool.run, segtool.weights, segtool.store
+import segtool.api, segtool.segmenter
 from segkit.io import read_image, write_image
 image = read_image({str(ct_dir / "example_ct.nii.gz")!r})
 write_image(image, {str(tmp_path / "copy.nii.gz")!r})

@@ -12,7 +12,7 @@ import pytest
 from safetensors import safe_open
 from typer.testing import CliRunner
 
-from segkit.io import read_image
+from segkit.io import read_image, write_image
 from segtool.cli.main import app
 from segtool.registry import Mode, ModelFormat, load_registry
 
@@ -62,8 +62,10 @@ def test_download_install_and_segment_real_cases(entry, http_server, hippocampus
     assert state.log == [("/hippocampus.zip", None)]
     scans = tmp_path / "scans"
     scans.mkdir()
-    for case in CASES:
+    for case in CASES[:-1]:
         os.symlink(hippocampus_dir / "imagesTr" / f"{case}_0000.nii.gz", scans / f"{case}_0000.nii.gz")
+    # FreeSurfer's format too: its mask comes back on the grid of the case's NIfTI label map
+    write_image(read_image(hippocampus_dir / "imagesTr" / f"{CASES[-1]}_0000.nii.gz"), scans / f"{CASES[-1]}.mgz")
     result = runner.invoke(app, ["-i", str(scans), "-o", str(tmp_path / "out"), "-ta", "hippocampus", "--ml"])
     assert result.exit_code == 0, result.output
     assert len(state.log) == 1  # installed once, not downloaded again

@@ -13,12 +13,11 @@ import numpy as np
 
 from segkit.io import Image, write_image
 from segkit.io.atomic import atomic_path
-from segkit.io.nifti import NIFTI_SUFFIXES
-from segkit.io.writing import SITK_WRITE_SUFFIXES
+from segkit.io.writing import IMAGE_SUFFIXES
 from segtool.dicom_series import DICOM_SUFFIX
 
 MASK_ENDING = ".nii.gz"
-FILE_SUFFIXES = NIFTI_SUFFIXES + SITK_WRITE_SUFFIXES  # image files: multilabel outputs, and scans
+FILE_SUFFIXES = IMAGE_SUFFIXES  # image files: multilabel outputs, and scans
 OUTPUT_SUFFIXES = FILE_SUFFIXES + (DICOM_SUFFIX,)  # what a multilabel output file may be
 
 

@@ -30,7 +30,8 @@ def crop_to_body(
 
     context.show_messages(quiet)
     if image_stem(output.name, FILE_SUFFIXES) == output.name:  # before the model runs
-        raise SegtoolError(f"{output}: the cropped scan is an image file; name it .nii.gz, .nii, .nrrd, .mha or .mhd")
+        raise SegtoolError(f"{output}: the cropped scan is an image file; name it .nii.gz, .nii, .mgz, .nrrd, .mha "
+                           "or .mhd")
     scans, batch = find_scans(input_path)
     if batch:
         raise SegtoolError(f"{input_path}: a folder of {len(scans)} scan(s); crop-to-body crops one scan (a file, or "

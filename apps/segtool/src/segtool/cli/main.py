@@ -48,7 +48,7 @@ def _list_classes(task: str | None) -> None:
 def segment(
     ctx: typer.Context,
     input_path: Annotated[Path | None, typer.Option(
-        "--input", "-i", help="Scan (NIfTI/NRRD/MHA), DICOM folder or zip, or a folder of scans.")] = None,
+        "--input", "-i", help="Scan (NIfTI/MGZ/NRRD/MHA), DICOM folder or zip, or a folder of scans.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o",
                                                 help="Output folder (one mask per class) or file with --ml.")] = None,
     task: Annotated[str, typer.Option("--task", "-ta", help="Task (see 'segtool tasks').")] = "total",

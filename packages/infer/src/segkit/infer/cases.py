@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segkit.infer.errors import InputMismatchError, OutputError
+from segkit.io.writing import IMAGE_SUFFIXES as IMAGE_ENDINGS
 
-IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 _CHANNEL = re.compile(r"^(?P<cid>.+)_(?P<channel>\d{4})$")
 
 

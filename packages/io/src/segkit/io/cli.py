@@ -76,7 +76,7 @@ def info(image: Annotated[Path, typer.Argument(help="Image file, DICOM folder or
 @image_app.command()
 def convert(
     source: Annotated[Path, typer.Argument(help="Image file, DICOM folder or zip.")],
-    target: Annotated[Path, typer.Argument(help="Output .nii.gz, .nii, .nrrd, .mha or .mhd.")],
+    target: Annotated[Path, typer.Argument(help="Output .nii.gz, .nii, .mgz, .mgh, .nrrd, .mha or .mhd.")],
     canonical: Annotated[bool, typer.Option(help="Reorient to RAS+ first.")] = False,
     label: Annotated[bool, typer.Option(help="Store as a label map (smallest unsigned type).")] = False,
 ) -> None:

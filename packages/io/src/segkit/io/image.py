@@ -25,7 +25,7 @@ class Image:
     """A 3D image (optionally multi-channel) and its voxel-to-world affine.
 
     Args:
-        array: voxels, shape ``(i, j, k)`` or ``(c, i, j, k)``.
+        array: voxels, shape ``(i, j, k)`` or ``(c, i, j, k)`` (kept in the machine's byte order).
         affine: 4x4 voxel-index to RAS+ world (mm) matrix.
         meta: free-form, JSON-friendly facts kept alongside (for example label names).
 
@@ -52,6 +52,8 @@ class Image:
         if np.any(spacing <= 0) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
             raise ImageGeometryError(f"voxel spacing must be positive, got {tuple(spacing.round(6))}")
         object.__setattr__(self, "affine", affine)
+        if not self.array.dtype.isnative:  # big-endian files (MGH always, NIfTI sometimes); torch takes native only
+            object.__setattr__(self, "array", self.array.astype(self.array.dtype.newbyteorder("=")))
 
     @property
     def spatial_shape(self) -> tuple[int, int, int]:

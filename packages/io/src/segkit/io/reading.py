@@ -13,6 +13,7 @@ import numpy as np
 
 from segkit.io.errors import ImageGeometryError, ImageReadError
 from segkit.io.image import Image
+from segkit.io.mgh import MGH_SUFFIXES, read_mgh
 from segkit.io.nifti import NIFTI_SUFFIXES, read_nifti, xform_codes
 from segkit.io.safe_zip import extract_zip
 
@@ -23,8 +24,8 @@ def read_image(path: str | os.PathLike) -> Image:
     """Read an image file, a DICOM series folder or a zip of a DICOM series.
 
     Args:
-        path: ``.nii``/``.nii.gz`` (nibabel), ``.nrrd``/``.mha``/``.mhd`` and other
-            SimpleITK formats, a folder holding one DICOM series, or a ``.zip`` of one.
+        path: ``.nii``/``.nii.gz`` and FreeSurfer's ``.mgz``/``.mgh`` (nibabel), ``.nrrd``/``.mha``/``.mhd``
+            and other SimpleITK formats, a folder holding one DICOM series, or a ``.zip`` of one.
 
     Returns:
         The image in segkit's axis order (see `segkit.io.image`).
@@ -90,6 +91,8 @@ def _read_any(path: Path) -> Image:
     name = path.name.lower()
     if name.endswith(NIFTI_SUFFIXES) and not path.is_dir():
         return read_nifti(path)
+    if name.endswith(MGH_SUFFIXES) and not path.is_dir():
+        return read_mgh(path)
     from segkit.io.sitk_format import read_dicom_series, read_sitk  # SimpleITK loads only for these (0.1-0.3 s)
 
     if path.is_dir():
@@ -99,7 +102,7 @@ def _read_any(path: Path) -> Image:
     if name.endswith(SITK_SUFFIXES):
         return read_sitk(path)
     raise ImageReadError(
-        f"{path}: unsupported file type; expected one of .nii.gz, .nii, .nrrd, .mha, .mhd, "
+        f"{path}: unsupported file type; expected one of .nii.gz, .nii, .mgz, .mgh, .nrrd, .mha, .mhd, "
         "a DICOM folder or a .zip of one"
     )
 

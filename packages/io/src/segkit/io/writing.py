@@ -11,9 +11,11 @@ import numpy as np
 from segkit.io.atomic import atomic_path, write_target
 from segkit.io.errors import ImageWriteError
 from segkit.io.image import Image
+from segkit.io.mgh import MGH_SUFFIXES, write_mgh
 from segkit.io.nifti import NIFTI_SUFFIXES, write_nifti
 
 SITK_WRITE_SUFFIXES = (".nrrd", ".mha", ".mhd")
+IMAGE_SUFFIXES = NIFTI_SUFFIXES + MGH_SUFFIXES + SITK_WRITE_SUFFIXES  #: single-file images, read and written
 
 
 def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, dtype=None) -> Path:
@@ -21,7 +23,7 @@ def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, d
 
     Args:
         image: the image to write.
-        path: destination ``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha`` or ``.mhd``.
+        path: destination ``.nii.gz``, ``.nii``, ``.mgz``, ``.mgh``, ``.nrrd``, ``.mha`` or ``.mhd``.
         label: store as a label map in the smallest unsigned type holding its values.
         dtype: cast to this type first (ignored when ``label``); default keeps the dtype.
 
@@ -34,8 +36,9 @@ def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, d
     """
     path = Path(path)
     name = path.name.lower()
-    if not name.endswith(NIFTI_SUFFIXES + SITK_WRITE_SUFFIXES):
-        raise ImageWriteError(f"{path}: cannot write this file type; use .nii.gz, .nii, .nrrd, .mha or .mhd")
+    if not name.endswith(IMAGE_SUFFIXES):
+        raise ImageWriteError(f"{path}: cannot write this file type; use .nii.gz, .nii, .mgz, .mgh, .nrrd, .mha or "
+                              ".mhd")
     if not path.parent.is_dir():
         raise ImageWriteError(f"{path}: folder {path.parent} does not exist")
     if label:
@@ -44,6 +47,8 @@ def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, d
         image = image.with_array(image.array.astype(dtype, copy=False))
     if name.endswith(NIFTI_SUFFIXES):
         writer = write_nifti
+    elif name.endswith(MGH_SUFFIXES):
+        writer = write_mgh
     else:
         from segkit.io.sitk_format import write_sitk as writer  # SimpleITK loads only for these formats
     suffix = ".nii.gz" if name.endswith(".nii.gz") else path.suffix
