@@ -77,3 +77,6 @@ def test_values_beyond_int32_and_broken_files_are_one_line_errors(tmp_path):
     (tmp_path / "cut.mgz").write_bytes((tmp_path / "cut.mgz").read_bytes()[:40])
     with pytest.raises(ImageReadError, match=r"cut.mgz: not a readable MGH file \(.+\)$"):
         read_image(tmp_path / "cut.mgz")
+    (tmp_path / "renamed.mgz").write_bytes(gzip.compress(b"\x5c\x01\x00\x00" + bytes(344)))  # a NIfTI header
+    with pytest.raises(ImageReadError, match=r"renamed.mgz: not a readable MGH file \(.+\)$"):
+        read_image(tmp_path / "renamed.mgz")

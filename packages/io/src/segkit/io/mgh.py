@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.freesurfer.mghformat import MGHError
 
 from segkit.io.errors import ImageGeometryError, ImageReadError, ImageWriteError
 from segkit.io.image import Image
@@ -21,7 +22,8 @@ def read_mgh(path: Path) -> Image:
     try:
         mgh = nib.load(str(path))
         array = np.asanyarray(mgh.dataobj)
-    except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as err:
+    except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError, MGHError,
+            nib.spatialimages.HeaderDataError) as err:
         raise ImageReadError(f"{path}: not a readable MGH file ({str(err).strip() or type(err).__name__})") from err
     zooms = mgh.header.get_zooms()[:3]
     if any(not np.isfinite(z) or z <= 0 for z in zooms):
