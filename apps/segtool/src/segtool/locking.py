@@ -1,19 +1,53 @@
-"""Inter-process exclusive locks on lock files (so two segtool processes never clash)."""
+"""Inter-process exclusive locks on lock files (so two segtool processes never clash).
+
+``flock`` where there is one; on Windows, ``msvcrt.locking`` on the file's first byte. (filelock, the library,
+was tried: its 4.x retries forever where the lock file cannot be created, e.g. on a read-only weights folder,
+where this module fails at once with the ``OSError`` that segtool reports in one line.)
+"""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import errno
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 
 @contextlib.contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if needed) for the ``with`` block; waits if taken."""
+    """Hold an exclusive lock on ``path`` (created if needed) for the ``with`` block; waits if taken."""
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        _lock(handle)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            _unlock(handle)
+
+
+def _lock(handle: IO) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return
+    handle.seek(0)
+    while True:
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # tries for 10 s, then raises EDEADLOCK
+            return
+        except OSError as err:
+            if err.errno != errno.EDEADLOCK:
+                raise
+
+
+def _unlock(handle: IO) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    handle.seek(0)
+    msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import os
 from collections.abc import Iterator
 
 import torch
@@ -60,13 +59,6 @@ def parse_device(device: str | torch.device) -> torch.device:
     if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise InferError(f"device {device!r} requested but MPS is not available; use device cpu (or auto)")
     return parsed
-
-
-def available_cpus() -> int:
-    """Number of CPUs this process may use."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 @contextlib.contextmanager

@@ -12,10 +12,10 @@ from pathlib import Path
 import nibabel as nib
 
 from segkit.io.atomic import atomic_path
+from segkit.io.cpus import available_cpus
 from segkit.io.dataset import DatasetInfo, channel_file_name
 from segkit.io.errors import DatasetError
 from segkit.io.reading import read_image
-from segkit.io.verify import default_workers
 from segkit.io.writing import write_image
 
 MSD_ENDING = ".nii.gz"
@@ -48,7 +48,7 @@ def convert_msd(
             jobs.append((image, label, out_dir / target, out_dir / "labelsTr", info.num_channels))
     for folder in ("imagesTr", "labelsTr") + (("imagesTs",) if (task_dir / "imagesTs").is_dir() else ()):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(max_workers=max(1, workers or default_workers())) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, workers or available_cpus())) as pool:
         for _ in pool.map(_convert_case, jobs):
             if on_case_done is not None:
                 on_case_done()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segkit.io.cpus import available_cpus
 from segkit.io.dataset import Case, Dataset, DatasetInfo
 from segkit.io.errors import DatasetError, SegkitError
 from segkit.io.image import Image
@@ -27,11 +28,6 @@ class Problem:
     case: str
     file: str
     message: str
-
-
-def default_workers() -> int:
-    """Number of CPUs this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def verify_dataset(
@@ -57,7 +53,7 @@ def verify_dataset(
     dataset = Dataset.load(root)
     problems = list(_dataset_level_problems(dataset))
     cases = [(case, dataset.info) for case in dataset.training + dataset.test]
-    workers = max(1, min(workers or default_workers(), len(cases) or 1))
+    workers = max(1, min(workers or available_cpus(), len(cases) or 1))
     for case_problems in _map_cases(cases, workers):
         problems.extend(case_problems)
         if on_case_done is not None:

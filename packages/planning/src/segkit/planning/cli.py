@@ -40,7 +40,7 @@ COMMANDS = {"run", "fingerprint", "plan", "preprocess", "move-plans"}
 
 
 def _workers(value: int | None) -> int:
-    from segkit.planning.parallel import available_cpus
+    from segkit.io.cpus import available_cpus
 
     return value or available_cpus()
 

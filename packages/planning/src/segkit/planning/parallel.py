@@ -19,11 +19,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def available_cpus() -> int:
-    """Number of CPUs this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def _init_worker() -> None:
     # One torch thread per worker: the workers already use every CPU, and a forked child must
     # not enter the parent's OpenMP pool. Torch is not imported here if the parent did not.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from segkit.io.cpus import available_cpus
 from segkit.train.augment import Augmenter
 from segkit.train.data.sampling import choose_center, forced_foreground, patch_box, read_padded
 from segkit.train.errors import DataWorkerError
@@ -103,7 +103,7 @@ def default_workers(device: torch.device) -> int:
     the network's threads, which wait for each other, so the batches are built between steps (0 workers). On 2 CPUs
     three 40-iteration epochs of the hippocampus recipe took 156-161 s so, against 166-175 s with one worker.
     """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = available_cpus()
     if device.type == "cpu" and cpus <= SERIAL_DATA_CPUS:
         return 0
     return max(1, cpus - 1)
