@@ -74,18 +74,20 @@ def test_single_file_input(hippo_model_dir, predictions_dir, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", path.name.replace("_0000", "")]
 
 
-def test_outputs_keep_the_input_format_and_dataset_json_says_so(hippo_model_dir, predictions_dir, tmp_path):
+@pytest.mark.parametrize("ending", [".nrrd", ".mgz"])
+def test_outputs_keep_the_input_format_and_dataset_json_says_so(hippo_model_dir, predictions_dir, tmp_path, ending):
     source = sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))[0]
     inputs = tmp_path / "in"
     inputs.mkdir()
-    write_image(read_image(source), inputs / source.name.replace(".nii.gz", ".nrrd"))
+    write_image(read_image(source), inputs / source.name.replace(".nii.gz", ending))
     result = CliRunner().invoke(app, _args(inputs, tmp_path / "out", hippo_model_dir))
     assert result.exit_code == 0, result.output
     case = source.name.replace("_0000.nii.gz", "")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", f"{case}.nrrd"]
-    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["file_ending"] == ".nrrd"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", f"{case}{ending}"]
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["file_ending"] == ending
     ref = read_image(predictions_dir / "hippocampus_notta" / f"{case}.nii.gz")
-    assert (read_image(tmp_path / "out" / f"{case}.nrrd").array == ref.array).mean() > 0.999
+    predicted = read_image(tmp_path / "out" / f"{case}{ending}")
+    assert predicted.same_grid(ref, tolerance=1e-5) and (predicted.array == ref.array).mean() > 0.999
 
 
 def test_bad_input_exits_2_with_one_line(hippo_model_dir, predictions_dir, tmp_path):
