@@ -34,11 +34,8 @@ OPTIONS = PredictOptions(step=0.5, tta=False, precision="fp32", fast_export=True
 
 def predict(model_folder: Path, *, fused: bool) -> np.ndarray:
     model = load_model_folder(model_folder, folds=[0])
-    if not fused:
-        for network in model.networks:
-            network.eval().is_fused = True  # taken as it is: the Predictor fuses only networks not marked so
     started = time.perf_counter()
-    labels = Predictor(model, device="cpu", options=OPTIONS).predict(read_image(CT)).array
+    labels = Predictor(model, device="cpu", options=OPTIONS, fused=fused).predict(read_image(CT)).array
     print(f"{'fused' if fused else 'as nnU-Net builds it'}: {time.perf_counter() - started:.1f} s")
     return labels
 

@@ -62,6 +62,16 @@ def test_tta_matches_nnunet(hippo_model_dir, predictions_dir):
     _assert_matches_nnunet(predictor, _inputs(predictions_dir)[:2], predictions_dir, "hippocampus_tta")
 
 
+def test_unfused_networks_pass_the_same_bar(hippo_model_dir, predictions_dir):
+    # fused=False runs the networks as nnU-Net builds them (to measure what fusing changes by rounding)
+    from segkit.infer.model_folder import load_model_folder
+
+    model = load_model_folder(hippo_model_dir, folds=[0])
+    predictor = Predictor(model, options=PredictOptions(tta=False, precision="fp32"), fused=False)
+    assert predictor.networks[0] is model.networks[0] and not getattr(predictor.networks[0], "is_fused", False)
+    _assert_matches_nnunet(predictor, _inputs(predictions_dir)[:1], predictions_dir, "hippocampus_notta")
+
+
 def test_bf16_autocast_matches_nnunet(hippo_model_dir, predictions_dir):
     # bf16 (channels-last) is the CPU default where AMX makes it pay; its masks must pass the same bar as fp32.
     # A CPU without bf16 kernels would emulate them (6 minutes for this case on AVX2): asking for bf16 there fails.

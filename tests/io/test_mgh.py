@@ -50,11 +50,11 @@ def test_a_real_scan_and_its_labels_round_trip_through_mgz(hippocampus_dir, tmp_
 
 
 @pytest.mark.parametrize(("values", "dtype"), [
-    (np.array([0, 7], np.int32), np.int32), (np.array([0, 7], np.uint16), np.uint16),
-    (np.array([0, 255]), np.uint8), (np.array([-1, 300]), np.int16), (np.array([0, 40000]), np.uint16),
-    (np.array([-1, 40000]), np.int32), (np.array([0.5, 1.0]), np.float32), (np.array([False, True]), np.uint8),
+    (np.array([0, 7], np.int32), np.int32), (np.array([0, 7], np.uint16), np.uint8),
+    (np.array([0, 255]), np.uint8), (np.array([-1, 300]), np.int16), (np.array([0, 40000], np.uint16), np.int32),
+    (np.array([0.5, 1.0]), np.float32), (np.array([False, True]), np.uint8),
 ])
-def test_voxels_keep_an_mgh_type_or_get_the_first_that_holds_them(tmp_path, values, dtype):
+def test_voxels_keep_their_type_where_mgh_has_it_else_get_the_first_that_holds_them(tmp_path, values, dtype):
     array = np.zeros((2, 2, 2), dtype=values.dtype)
     array.flat[:2] = values
     back = read_image(write_image(Image(array, np.eye(4)), tmp_path / "x.mgz"))
@@ -62,17 +62,30 @@ def test_voxels_keep_an_mgh_type_or_get_the_first_that_holds_them(tmp_path, valu
     np.testing.assert_array_equal(back.array, array.astype(dtype))
 
 
-def test_channels_are_frames(tmp_path):
-    array = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
-    back = read_image(write_image(Image(array, np.diag([1.0, 1.0, 2.0, 1.0])), tmp_path / "two.mgz"))
-    assert back.num_channels == 2
-    np.testing.assert_array_equal(back.array, array)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_channels_are_frames(tmp_path, channels):
+    array = np.arange(channels * 3 * 4 * 5, dtype=np.float32).reshape(channels, 3, 4, 5)
+    back = read_image(write_image(Image(array, np.diag([1.0, 1.0, 2.0, 1.0])), tmp_path / "x.mgz"))
+    np.testing.assert_array_equal(back.array, array if channels > 1 else array[0])  # one frame reads as 3D
 
 
-def test_values_beyond_int32_and_broken_files_are_one_line_errors(tmp_path):
+def test_values_mgh_cannot_store_and_broken_files_are_one_line_errors(tmp_path):
     with pytest.raises(ImageWriteError, match="up to int32"):
         write_image(Image(np.full((2, 2, 2), 2**40), np.eye(4)), tmp_path / "big.mgz")
+    with pytest.raises(ImageWriteError, match="beyond float32's range"):
+        write_image(Image(np.full((2, 2, 2), 1e300), np.eye(4)), tmp_path / "huge.mgz")
+    with pytest.raises(ImageWriteError, match="empty image"):
+        write_image(Image(np.zeros((0, 2, 2)), np.eye(4)), tmp_path / "empty.mgz")
     assert not list(tmp_path.iterdir())  # nothing half-written
+    values = np.zeros(SHAPE)
+    freesurfer_mgz(tmp_path / "short.mgz", values)
+    whole = gzip.decompress((tmp_path / "short.mgz").read_bytes())
+    (tmp_path / "short.mgz").write_bytes(gzip.compress(whole[:-8]))  # voxels cut short: nibabel says so on 2 lines
+    with pytest.raises(ImageReadError, match=r"short.mgz: not a readable MGH file \([^\n]+\)$"):
+        read_image(tmp_path / "short.mgz")
+    (tmp_path / "tensor.mgz").write_bytes(gzip.compress(whole[:20] + struct.pack(">i", 6) + whole[24:]))
+    with pytest.raises(ImageReadError, match="tensor.mgz: not a readable MGH file"):  # a type nibabel lacks
+        read_image(tmp_path / "tensor.mgz")
     freesurfer_mgz(tmp_path / "cut.mgz", np.zeros(SHAPE))
     (tmp_path / "cut.mgz").write_bytes((tmp_path / "cut.mgz").read_bytes()[:40])
     with pytest.raises(ImageReadError, match=r"cut.mgz: not a readable MGH file \(.+\)$"):

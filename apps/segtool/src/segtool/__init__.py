@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["SegmentOptions", "Segmenter", "segment", "totalsegmentator"]
 _HOMES = {"SegmentOptions": "segtool.options", "Segmenter": "segtool.segmenter", "segment": "segtool.api",
-          "totalsegmentator": "segtool.totalseg_api"}
+          "totalsegmentator": "segtool.totalseg_api"}  #: public name -> its module
+__all__ = list(_HOMES)
 
 
 def __getattr__(name: str) -> Any:

@@ -62,10 +62,10 @@ def segment(
     ``save_lowres``).
 
     Args:
-        input: image path (NIfTI, NRRD, MHA, DICOM folder or zip) or a nibabel image.
-        output: folder of per-class masks, or (with ``ml``) a multilabel file (``.nii.gz``, ``.nii``, ``.nrrd``,
-            ``.mha``, ``.mhd``; a name without one of these is a folder that gets ``<scan name>.nii.gz``);
-            None writes nothing.
+        input: image path (NIfTI, FreeSurfer MGZ, NRRD, MHA, DICOM folder or zip) or a nibabel image.
+        output: folder of per-class masks, or (with ``ml``) a multilabel file (``.nii.gz``, ``.nii``, ``.mgz``,
+            ``.mgh``, ``.nrrd``, ``.mha``, ``.mhd``; a name without one of these is a folder that gets
+            ``<scan name>.nii.gz``); None writes nothing.
         task, fast, fastest, device, roi_subset, tta, save_lowres, robust_crop, body_seg, resampling_order,
             v1_order, force_split, higher_order_resampling, crop_path, model_size: see `SegmentOptions`.
         ml: write one multilabel file instead of one mask per class.

@@ -1,14 +1,15 @@
 """Inter-process exclusive locks on lock files (so two segtool processes never clash).
 
-``flock`` where there is one; on Windows, ``msvcrt.locking`` on the file's first byte. (filelock, the library,
-was tried: its 4.x retries forever where the lock file cannot be created, e.g. on a read-only weights folder,
-where this module fails at once with the ``OSError`` that segtool reports in one line.)
+``flock`` where there is one; on Windows, ``msvcrt.locking`` on the file's first byte, tried every 0.1 s.
+(filelock, the library, was tried: its 4.x retries forever where the lock file cannot be created, e.g. on a
+read-only weights folder, where this module fails at once with the ``OSError`` that segtool reports in one line.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -18,6 +19,9 @@ try:
 except ImportError:  # Windows
     fcntl = None
     import msvcrt
+
+_TAKEN = (errno.EACCES, errno.EDEADLOCK)  #: how msvcrt.locking says another process holds the byte
+_RETRY_S = 0.1
 
 
 @contextlib.contextmanager
@@ -36,13 +40,14 @@ def _lock(handle: IO) -> None:
         fcntl.flock(handle, fcntl.LOCK_EX)
         return
     handle.seek(0)
-    while True:
+    while True:  # not LK_LOCK, whose 10 s of tries in C would not see Ctrl+C
         try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # tries for 10 s, then raises EDEADLOCK
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
             return
         except OSError as err:
-            if err.errno != errno.EDEADLOCK:
+            if err.errno not in _TAKEN:
                 raise
+        time.sleep(_RETRY_S)
 
 
 def _unlock(handle: IO) -> None:

@@ -33,8 +33,8 @@ class SegmentOptions:
             (TotalSegmentator's ``--save_lowres``; for models resampled to one spacing, e.g. ``total`` fast).
         robust_crop: locate a ROI subset with the fast (3 mm) models instead of the fastest (6 mm) ones, as
             TotalSegmentator's ``--robust_crop``.
-        body_seg: crop a CT scan to the body (found by the `BODY_TASK`'s fast model) before segmenting it, as
-            TotalSegmentator's ``--body_seg`` (a ROI subset's own crop replaces it).
+        body_seg: crop a CT scan to the body (found by the fast model of `segtool.regions.BODY_TASK`) before
+            segmenting it, as TotalSegmentator's ``--body_seg`` (a ROI subset's own crop replaces it).
         resampling_order: spline order (0-5) with which the scan is resampled to the spacing of TotalSegmentator's
             weights (its ``--resampling_order``; default 1, linear). segkit models resample as they were trained.
         v1_order: number the classes as TotalSegmentator v1 did (its ``--v1_order``; task ``total`` only): the

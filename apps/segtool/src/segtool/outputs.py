@@ -13,12 +13,12 @@ import numpy as np
 
 from segkit.io import Image, write_image
 from segkit.io.atomic import atomic_path
+from segkit.io.cpus import available_cpus
 from segkit.io.writing import IMAGE_SUFFIXES
 from segtool.dicom_series import DICOM_SUFFIX
 
 MASK_ENDING = ".nii.gz"
-FILE_SUFFIXES = IMAGE_SUFFIXES  # image files: multilabel outputs, and scans
-OUTPUT_SUFFIXES = FILE_SUFFIXES + (DICOM_SUFFIX,)  # what a multilabel output file may be
+OUTPUT_SUFFIXES = IMAGE_SUFFIXES + (DICOM_SUFFIX,)  # what a multilabel output file may be
 
 
 def image_stem(name: str, suffixes: tuple[str, ...] = OUTPUT_SUFFIXES) -> str:
@@ -62,7 +62,7 @@ def write_class_masks(labels: Image, names: dict[int, str], folder: Path, *, thr
             return write(name, ordered.array == value)
 
         extra = extra or {}
-        with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
+        with ThreadPoolExecutor(threads or available_cpus()) as pool:
             written = [*pool.map(write_class, sorted(names.items())),
                        *pool.map(write, extra, [np.asfortranarray(mask) for mask in extra.values()])]
         for path in written:

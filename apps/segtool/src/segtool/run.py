@@ -10,6 +10,7 @@ from pathlib import Path
 
 from segkit.io import Image, SegkitError
 from segkit.io.atomic import atomic_path
+from segkit.io.writing import IMAGE_SUFFIXES
 from segtool.derived_masks import derived_masks
 from segtool.dicom_rtstruct import write_rtstruct
 from segtool.dicom_seg import write_dicom_seg
@@ -17,7 +18,6 @@ from segtool.dicom_series import DICOM_SUFFIX, check_dicom_source, source_datase
 from segtool.errors import SegtoolError
 from segtool.options import path_argument
 from segtool.outputs import (
-    FILE_SUFFIXES,
     MASK_ENDING,
     image_stem,
     label_names_path,
@@ -31,7 +31,7 @@ from segtool.segmenter import Segmenter
 from segtool.statistics import StatisticsOptions, class_statistics
 from segtool.steps import step
 
-SCAN_SUFFIXES = FILE_SUFFIXES + (".zip",)  # a zip holds a DICOM series
+SCAN_SUFFIXES = IMAGE_SUFFIXES + (".zip",)  # a zip holds a DICOM series
 OUTPUT_TYPES = ("nifti", "dicom_seg", "dicom_rtstruct")  #: TotalSegmentator's ``--output_type`` values
 OUTPUT_TYPE_ALIASES = {"dicom": "dicom_rtstruct"}  #: TotalSegmentator's older name, which it still takes
 DICOM_WRITERS = {"dicom_seg": write_dicom_seg, "dicom_rtstruct": write_rtstruct}

@@ -404,7 +404,6 @@ def _models_predicting(task: Task, models: tuple[ModelEntry, ...], values: froze
     return tuple(m for m in models if wanted & set(m.labels.values()))
 
 
-
 def _renumbering(labels: dict[int, str], to: dict[int, str]) -> np.ndarray:
     """Lookup array from each value of ``labels`` to the value of the same class name in ``to`` (0: none there)."""
     value_in = {name: value for value, name in to.items()}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segkit.infer.errors import InputMismatchError, OutputError
-from segkit.io.writing import IMAGE_SUFFIXES as IMAGE_ENDINGS
+from segkit.io.writing import IMAGE_SUFFIXES
 
 _CHANNEL = re.compile(r"^(?P<cid>.+)_(?P<channel>\d{4})$")
 
@@ -29,7 +29,7 @@ class InputCase:
 
 def _split(name: str) -> tuple[str, str] | None:
     lower = name.lower()
-    for ending in IMAGE_ENDINGS:
+    for ending in IMAGE_SUFFIXES:
         if lower.endswith(ending):
             return name[: -len(ending)], name[-len(ending):]
     return None
@@ -48,7 +48,7 @@ def find_input_cases(path: str | os.PathLike, *, num_channels: int) -> list[Inpu
     if path.is_file():
         parts = _split(path.name)
         if parts is None:
-            raise InputMismatchError(f"{path}: not an image file ({', '.join(IMAGE_ENDINGS)})")
+            raise InputMismatchError(f"{path}: not an image file ({', '.join(IMAGE_SUFFIXES)})")
         match = _CHANNEL.match(parts[0])
         return [InputCase(match["cid"] if match else parts[0], (path,), parts[1])]
     if not path.is_dir():
@@ -62,7 +62,7 @@ def find_input_cases(path: str | os.PathLike, *, num_channels: int) -> list[Inpu
         key = (match["cid"] if match else parts[0], parts[1])
         groups.setdefault(key, {})[int(match["channel"]) if match else 0] = child
     if not groups:
-        raise InputMismatchError(f"input folder {path} holds no images ({', '.join(IMAGE_ENDINGS)})")
+        raise InputMismatchError(f"input folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     cases = []
     for (cid, ending), channels in sorted(groups.items()):
         missing = [c for c in range(num_channels) if c not in channels]
@@ -75,11 +75,11 @@ def find_input_cases(path: str | os.PathLike, *, num_channels: int) -> list[Inpu
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
-    """The image files (any of `IMAGE_ENDINGS`) directly in ``folder``, sorted by name; none if it is missing."""
+    """The image files (any of `IMAGE_SUFFIXES`) directly in ``folder``, sorted by name; none if it is missing."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return [p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower().endswith(IMAGE_ENDINGS)]
+    return [p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)]
 
 
 def check_output_folder(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:

@@ -9,12 +9,15 @@ import nibabel as nib
 import numpy as np
 from nibabel.freesurfer.mghformat import MGHError
 
-from segkit.io.errors import ImageGeometryError, ImageReadError, ImageWriteError
+from segkit.io.errors import ImageGeometryError, ImageReadError, ImageWriteError, one_line
 from segkit.io.image import Image
 
 MGH_SUFFIXES = (".mgz", ".mgh")
-#: the voxel types an MGH file stores, smallest integers first
-MGH_DTYPES = (np.uint8, np.int16, np.uint16, np.int32, np.float32)
+#: the voxel types written, smallest integers first: FreeSurfer's long-standing ones (its uint16 is recent, and
+#: ITK and nibabel before 5.4 do not read it)
+MGH_DTYPES = (np.uint8, np.int16, np.int32, np.float32)
+_UNREADABLE = (OSError, EOFError, zlib.error, ValueError, KeyError, nib.filebasedimages.ImageFileError, MGHError,
+               nib.spatialimages.HeaderDataError)  # KeyError: a voxel type code nibabel does not know
 
 
 def read_mgh(path: Path) -> Image:
@@ -22,23 +25,35 @@ def read_mgh(path: Path) -> Image:
     try:
         mgh = nib.load(str(path))
         array = np.asanyarray(mgh.dataobj)
-    except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError, MGHError,
-            nib.spatialimages.HeaderDataError) as err:
-        raise ImageReadError(f"{path}: not a readable MGH file ({str(err).strip() or type(err).__name__})") from err
+    except _UNREADABLE as err:
+        raise ImageReadError(f"{path}: not a readable MGH file ({one_line(err)})") from err
     zooms = mgh.header.get_zooms()[:3]
     if any(not np.isfinite(z) or z <= 0 for z in zooms):
         raise ImageGeometryError(f"{path}: voxel spacing must be positive, header has {tuple(map(float, zooms))}")
     if array.ndim == 4:
-        array = np.ascontiguousarray(np.moveaxis(array, -1, 0))
+        array = np.moveaxis(array, -1, 0)
     elif array.ndim != 3:
         raise ImageGeometryError(f"{path}: expected a 3D or 4D volume, got shape {array.shape}")
-    return Image(array, mgh.affine)
+    return Image(np.ascontiguousarray(array), mgh.affine)
 
 
 def write_mgh(image: Image, path: Path) -> None:
-    """Write ``image`` as MGH (gzip-compressed for ``.mgz``), in its own voxel type where MGH has it (`mgh_dtype`)."""
-    array = image.array if image.array.ndim == 3 else np.moveaxis(image.array, 0, -1)
-    nib.save(nib.MGHImage(array.astype(mgh_dtype(array), copy=False), image.affine), str(path))
+    """Write ``image`` as MGH (gzip-compressed for ``.mgz``), in the voxel type `mgh_dtype` chooses; channels are
+    frames (one channel: a 3D volume). MGH has no place for label names.
+
+    Raises:
+        ImageWriteError: an empty image, or values MGH cannot store.
+    """
+    if image.array.size == 0:
+        raise ImageWriteError(f"{path}: MGH cannot store an empty image (shape {image.array.shape})")
+    frames = image.array if image.array.ndim == 3 else np.moveaxis(image.array, 0, -1)
+    if frames.shape[3:] == (1,):
+        frames = frames[..., 0]  # MGH reads one frame as a 3D volume
+    with np.errstate(over="ignore"):  # checked below
+        stored = frames.astype(mgh_dtype(frames), copy=False)
+    if stored.dtype.kind == "f" and not np.isfinite(stored).all() and np.isfinite(frames).all():
+        raise ImageWriteError(f"{path}: values beyond float32's range, which MGH stores")
+    nib.save(nib.MGHImage(stored, image.affine), str(path))
 
 
 def mgh_dtype(array: np.ndarray) -> type:
@@ -52,7 +67,7 @@ def mgh_dtype(array: np.ndarray) -> type:
         return array.dtype.type
     if array.dtype.kind == "f":
         return np.float32
-    low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
+    low, high = int(array.min()), int(array.max())
     for dtype in MGH_DTYPES[:-1]:
         if np.iinfo(dtype).min <= low and high <= np.iinfo(dtype).max:
             return dtype

@@ -8,7 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from segkit.io.errors import ImageGeometryError, ImageReadError
+from segkit.io.errors import ImageGeometryError, ImageReadError, one_line
 from segkit.io.image import XFORM_CODES, Image
 from segkit.io.label_table import label_table_extension, read_label_table
 
@@ -26,7 +26,7 @@ def read_nifti(path: Path) -> Image:
         nifti = nib.load(str(path))
         array = np.asanyarray(nifti.dataobj)
     except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as err:
-        raise ImageReadError(f"{path}: not a readable NIfTI file ({_reason(err)})") from err
+        raise ImageReadError(f"{path}: not a readable NIfTI file ({one_line(err)})") from err
     zooms = _stored_zooms(path, type(nifti.header), nifti.header.get_data_shape())
     if any(not np.isfinite(z) or z <= 0 for z in zooms):
         raise ImageGeometryError(f"{path}: voxel spacing must be positive, header has {zooms}")
@@ -94,8 +94,3 @@ def _to_channels_first(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim != 3:
         raise ImageGeometryError(f"{path}: expected a 2D, 3D or 4D image, got shape {array.shape}")
     return array
-
-
-def _reason(err: Exception) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text if len(text) < 160 else text[:157] + "..."

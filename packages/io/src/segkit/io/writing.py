@@ -15,7 +15,7 @@ from segkit.io.mgh import MGH_SUFFIXES, write_mgh
 from segkit.io.nifti import NIFTI_SUFFIXES, write_nifti
 
 SITK_WRITE_SUFFIXES = (".nrrd", ".mha", ".mhd")
-IMAGE_SUFFIXES = NIFTI_SUFFIXES + MGH_SUFFIXES + SITK_WRITE_SUFFIXES  #: single-file images, read and written
+IMAGE_SUFFIXES = NIFTI_SUFFIXES + MGH_SUFFIXES + SITK_WRITE_SUFFIXES  #: image files read and written by name
 
 
 def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, dtype=None) -> Path:
