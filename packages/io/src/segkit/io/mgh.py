@@ -31,10 +31,10 @@ def read_mgh(path: Path) -> Image:
     if any(not np.isfinite(z) or z <= 0 for z in zooms):
         raise ImageGeometryError(f"{path}: voxel spacing must be positive, header has {tuple(map(float, zooms))}")
     if array.ndim == 4:
-        array = np.moveaxis(array, -1, 0)
+        array = np.ascontiguousarray(np.moveaxis(array, -1, 0))
     elif array.ndim != 3:
         raise ImageGeometryError(f"{path}: expected a 3D or 4D volume, got shape {array.shape}")
-    return Image(np.ascontiguousarray(array), mgh.affine)
+    return Image(array, mgh.affine)
 
 
 def write_mgh(image: Image, path: Path) -> None:
@@ -51,7 +51,8 @@ def write_mgh(image: Image, path: Path) -> None:
         frames = frames[..., 0]  # MGH reads one frame as a 3D volume
     with np.errstate(over="ignore"):  # checked below
         stored = frames.astype(mgh_dtype(frames), copy=False)
-    if stored.dtype.kind == "f" and not np.isfinite(stored).all() and np.isfinite(frames).all():
+    narrowed = stored.dtype != frames.dtype and stored.dtype.kind == "f"  # float64 (or wider) to float32
+    if narrowed and not np.isfinite(stored).all() and np.isfinite(frames).all():
         raise ImageWriteError(f"{path}: values beyond float32's range, which MGH stores")
     nib.save(nib.MGHImage(stored, image.affine), str(path))
 
