@@ -956,7 +956,7 @@ def test_crop_to_body_refuses_a_bad_output_or_scan_before_the_model_runs(inputs,
         result = runner.invoke(app, ["crop-to-body", "-i", str(inputs[CASES[0]]), "-o", str(output)])
         assert result.exit_code == 2, result.output
         assert result.output.strip().splitlines() == [f"error: {output}: the cropped scan is an image file; name it "
-                                                      ".nii.gz, .nii, .nrrd, .mha or .mhd"]
+                                                      ".nii.gz, .nii, .mgz, .mgh, .nrrd, .mha or .mhd"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and not any((tmp_path / "folder").iterdir())
     scans = tmp_path / "scans"  # a folder of scans is a batch, not one scan (nor a DICOM series)
     scans.mkdir()
