@@ -5,10 +5,10 @@ class SegkitError(Exception):
     """Base class of all segkit errors: a one-line message a CLI prints as-is (exit code 2)."""
 
 
-def one_line(err: Exception) -> str:
-    """The first line of a library's exception message (at most 160 characters), or its type's name, to quote as
-    the cause inside a `SegkitError`'s message."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+def one_line(cause: Exception | str) -> str:
+    """The first line of a library's exception message or of a text (at most 160 characters), or the exception's
+    type name, to quote as the cause inside a `SegkitError`'s message."""
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     return text if len(text) < 160 else text[:157] + "..."
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from segkit.io.dicom_files import skipped_slices
-from segkit.io.errors import ImageGeometryError, ImageReadError
+from segkit.io.errors import ImageGeometryError, ImageReadError, one_line
 from segkit.io.image import Image
 from segkit.io.stderr_capture import captured_stderr
 
@@ -169,5 +169,4 @@ def _reason(err: Exception, native_text: str) -> str:
     printed = [line.strip() for line in native_text.splitlines() if line.strip()]
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     useful = [line for line in lines if "ERROR" in line or "Exception" in line or "Unable" in line]
-    text = printed[0] if printed else (useful or lines or [type(err).__name__])[-1]
-    return text if len(text) < 160 else text[:157] + "..."
+    return one_line(printed[0] if printed else (useful or lines or [type(err).__name__])[-1])
