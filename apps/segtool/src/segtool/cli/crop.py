@@ -22,7 +22,7 @@ def crop_to_body(
     """Crop a CT scan to the body that the body task's 6 mm model finds (plus 3 mm), keeping its voxels and their
     position; a scan where no body is found is written whole."""
     from segkit.io import write_image
-    from segkit.io.writing import IMAGE_SUFFIXES
+    from segkit.io.writing import IMAGE_SUFFIX_LIST, IMAGE_SUFFIXES
     from segtool.body_crop import body_box
     from segtool.errors import SegtoolError
     from segtool.outputs import image_stem
@@ -31,8 +31,7 @@ def crop_to_body(
 
     context.show_messages(quiet)
     if image_stem(output.name, IMAGE_SUFFIXES) == output.name:  # before the model runs
-        raise SegtoolError(f"{output}: the cropped scan is an image file; name it .nii.gz, .nii, .mgz, .mgh, .nrrd, "
-                           ".mha or .mhd")
+        raise SegtoolError(f"{output}: the cropped scan is an image file; name it {IMAGE_SUFFIX_LIST}")
     scans, batch = find_scans(input_path)
     if batch:
         raise SegtoolError(f"{input_path}: a folder of {len(scans)} scan(s); crop-to-body crops one scan (a file, or "

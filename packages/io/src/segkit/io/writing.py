@@ -16,6 +16,7 @@ from segkit.io.nifti import NIFTI_SUFFIXES, write_nifti
 
 SITK_WRITE_SUFFIXES = (".nrrd", ".mha", ".mhd")
 IMAGE_SUFFIXES = NIFTI_SUFFIXES + MGH_SUFFIXES + SITK_WRITE_SUFFIXES  #: image files read and written by name
+IMAGE_SUFFIX_LIST = f"{', '.join(IMAGE_SUFFIXES[:-1])} or {IMAGE_SUFFIXES[-1]}"  #: for messages: ".nii.gz, ... or .mhd"
 
 
 def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, dtype=None) -> Path:
@@ -37,8 +38,7 @@ def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, d
     path = Path(path)
     name = path.name.lower()
     if not name.endswith(IMAGE_SUFFIXES):
-        raise ImageWriteError(f"{path}: cannot write this file type; use .nii.gz, .nii, .mgz, .mgh, .nrrd, .mha or "
-                              ".mhd")
+        raise ImageWriteError(f"{path}: cannot write this file type; use {IMAGE_SUFFIX_LIST}")
     if not path.parent.is_dir():
         raise ImageWriteError(f"{path}: folder {path.parent} does not exist")
     if label:
