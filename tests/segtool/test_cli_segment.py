@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -89,6 +90,7 @@ def test_multilabel_with_statistics_and_preview(hippo_cli, inputs, tmp_path):
     (lambda d, src: d / "missing.nii.gz", "no such file"),
     (lambda d, src: _nan_copy(d, src), "nan.nii.gz: the scan has 1 NaN or Inf voxel(s); replace them"),
     (lambda d, src: _four_d_copy(d, src), "two.nii.gz: expected a single-channel 3D scan, got 2 channels"),
+    (lambda d, src: shutil.copyfile(src, d / "renamed.mgz"), "renamed.mgz: not a readable MGH file ("),  # a NIfTI
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(hippo_cli, inputs, tmp_path, make_input, message):
     bad = make_input(tmp_path, inputs[CASES[0]])
