@@ -10,6 +10,7 @@ import pytest
 
 from segkit.io import FileWriteError, Image, ImageWriteError, as_label_array, atomic_path, read_image, write_image
 from segkit.io.image import XFORM_CODES
+from segkit.io.writing import split_suffix
 
 
 @pytest.mark.parametrize(("high", "dtype"), [(2, np.uint8), (255, np.uint8), (256, np.uint16), (70000, np.uint32)])
@@ -57,6 +58,13 @@ def test_unknown_extension_and_missing_folder_are_write_errors(tmp_path):
         write_image(image, tmp_path / "x.png")
     with pytest.raises(ImageWriteError, match="does not exist"):
         write_image(image, tmp_path / "missing" / "x.nii.gz")
+
+
+@pytest.mark.parametrize(("name", "parts"), [
+    ("case_0000.nii.gz", ("case_0000", ".nii.gz")), ("CT.NII.GZ", ("CT", ".NII.GZ")), ("brain.mgz", ("brain", ".mgz")),
+    ("scan.nii", ("scan", ".nii")), ("a.b.nrrd", ("a.b", ".nrrd")), ("seg.png", None), ("nii.gz", None)])
+def test_file_names_split_at_the_longest_image_ending_in_any_case(name, parts):
+    assert split_suffix(name) == parts
 
 
 def test_written_files_get_the_mode_the_umask_gives(tmp_path):

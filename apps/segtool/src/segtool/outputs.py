@@ -14,7 +14,7 @@ import numpy as np
 from segkit.io import Image, write_image
 from segkit.io.atomic import atomic_path
 from segkit.io.cpus import available_cpus
-from segkit.io.writing import IMAGE_SUFFIXES
+from segkit.io.writing import IMAGE_SUFFIXES, split_suffix
 from segtool.dicom_series import DICOM_SUFFIX
 
 MASK_ENDING = ".nii.gz"
@@ -23,10 +23,8 @@ OUTPUT_SUFFIXES = IMAGE_SUFFIXES + (DICOM_SUFFIX,)  # what a multilabel output f
 
 def image_stem(name: str, suffixes: tuple[str, ...] = OUTPUT_SUFFIXES) -> str:
     """``name`` without its image-file suffix (any case): ``seg.NII.GZ`` -> ``seg``."""
-    for suffix in suffixes:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    parts = split_suffix(name, suffixes)
+    return name if parts is None else parts[0]
 
 
 def binary_mask(grid: Image, mask: np.ndarray) -> Image:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segkit.infer.errors import InputMismatchError, OutputError
-from segkit.io.writing import IMAGE_SUFFIXES
+from segkit.io.writing import IMAGE_SUFFIXES, split_suffix
 
 _CHANNEL = re.compile(r"^(?P<cid>.+)_(?P<channel>\d{4})$")
 
@@ -27,14 +27,6 @@ class InputCase:
         return f"{self.identifier}{self.file_ending}"
 
 
-def _split(name: str) -> tuple[str, str] | None:
-    lower = name.lower()
-    for ending in IMAGE_SUFFIXES:
-        if lower.endswith(ending):
-            return name[: -len(ending)], name[-len(ending):]
-    return None
-
-
 def find_input_cases(path: str | os.PathLike, *, num_channels: int) -> list[InputCase]:
     """Return the cases of an input file or folder.
 
@@ -46,7 +38,7 @@ def find_input_cases(path: str | os.PathLike, *, num_channels: int) -> list[Inpu
     """
     path = Path(path)
     if path.is_file():
-        parts = _split(path.name)
+        parts = split_suffix(path.name)
         if parts is None:
             raise InputMismatchError(f"{path}: not an image file ({', '.join(IMAGE_SUFFIXES)})")
         match = _CHANNEL.match(parts[0])
@@ -55,7 +47,7 @@ def find_input_cases(path: str | os.PathLike, *, num_channels: int) -> list[Inpu
         raise InputMismatchError(f"input {path} does not exist")
     groups: dict[tuple[str, str], dict[int, Path]] = {}
     for child in sorted(path.iterdir()):
-        parts = _split(child.name) if child.is_file() else None
+        parts = split_suffix(child.name) if child.is_file() else None
         if parts is None:
             continue
         match = _CHANNEL.match(parts[0])

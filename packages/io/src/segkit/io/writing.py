@@ -19,6 +19,16 @@ IMAGE_SUFFIXES = NIFTI_SUFFIXES + MGH_SUFFIXES + SITK_WRITE_SUFFIXES  #: image f
 IMAGE_SUFFIX_LIST = f"{', '.join(IMAGE_SUFFIXES[:-1])} or {IMAGE_SUFFIXES[-1]}"  #: for messages: ".nii.gz, ... or .mhd"
 
 
+def split_suffix(name: str, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> tuple[str, str] | None:
+    """``name`` as (stem, suffix) for the first of ``suffixes`` it ends with, in any case (``CT.NII.GZ`` ->
+    ``("CT", ".NII.GZ")``); None if it ends with none of them."""
+    lower = name.lower()
+    for suffix in suffixes:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)], name[-len(suffix):]
+    return None
+
+
 def write_image(image: Image, path: str | os.PathLike, *, label: bool = False, dtype=None) -> Path:
     """Write ``image`` to ``path`` (format from the extension), atomically.
 
