@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from segkit.infer.archive import import_model_folder
 from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.io.model_folder import ModelInfo, write_model_info
 from segkit.nets import ArchitectureSpec, build_network, save_weights
 from segkit.planning import Plans
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_small_model_folder(folder: Path, *, configuration: str, patch_size: list[int], labels: dict,
@@ -47,6 +50,14 @@ def write_small_model_folder(folder: Path, *, configuration: str, patch_size: li
     write_model_info(ModelInfo(trainer="test", configuration=configuration, folds=tuple(range(folds)),
                                labels=info_labels, mirroring_axes=tuple(range(dims))), folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def shipped_hippocampus_dir(tmp_path_factory) -> Path:
+    """segtool's shipped hippocampus model (segkit's 16..128-feature U-Net, fold all, mirrored left-right only)."""
+    registry = json.loads((REPO_ROOT / "weights_registry.json").read_text())
+    (entry,) = registry["tasks"]["hippocampus"]["modes"]["default"]
+    return import_model_folder(REPO_ROOT / entry["url"], tmp_path_factory.mktemp("shipped"))
 
 
 @pytest.fixture(scope="session")

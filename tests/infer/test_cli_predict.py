@@ -204,6 +204,29 @@ def test_bad_model_folders_say_what_is_wrong(hippo_model_dir, predictions_dir, t
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
 
 
+def test_several_model_folders_predict_as_one_ensemble(hippo_model_dir, shipped_hippocampus_dir, predictions_dir,
+                                                      tmp_path):
+    from segkit.infer.predictor import PredictOptions, Predictor
+
+    path = sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))[3]
+    models = ["-m", str(hippo_model_dir), "-m", str(shipped_hippocampus_dir)]
+    result = CliRunner().invoke(app, ["-i", str(path), "-o", str(tmp_path / "o"), *models, "--no-tta", "--precision",
+                                      "fp32", "--quiet"])
+    assert result.exit_code == 0, result.output
+    both = Predictor.from_model_folder([hippo_model_dir, shipped_hippocampus_dir],
+                                       options=PredictOptions(tta=False, precision="fp32"))
+    assert np.array_equal(read_image(tmp_path / "o" / path.name.replace("_0000", "")).array,
+                          both.predict(read_image(path)).array)
+    other = tmp_path / "other"
+    shutil.copytree(hippo_model_dir, other)
+    dataset = json.loads((other / "dataset.json").read_text())
+    (other / "dataset.json").write_text(json.dumps({**dataset, "labels": {"background": 0, "head": 1, "tail": 2}}))
+    result = CliRunner().invoke(app, _args(path, tmp_path / "o2", hippo_model_dir, "-m", str(other)))
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert f"{other} prepares scans other than {hippo_model_dir} does (labels differ)" in result.output
+    assert not (tmp_path / "o2").exists()
+
+
 def test_console_scripts_start_without_importing_torch():
     code = ("import sys, segkit.infer, segkit.infer.cli_predict, segkit.infer.cli_tools, segkit.infer.cli_evaluate; "
             "assert 'torch' not in sys.modules, 'torch was imported'")

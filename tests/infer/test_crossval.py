@@ -40,6 +40,38 @@ def test_each_case_is_predicted_by_its_own_fold(hippocampus_dir, tmp_path):
     assert summary["folds"]["0"]["Dice"]["1"] == pytest.approx(np.mean([d for d in fold0 if d is not None]))
 
 
+def test_model_folders_given_together_are_cross_validated_as_an_ensemble(hippocampus_dir, tmp_path):
+    """Fold K of an ensemble averages fold K of each folder: with the second folder's folds swapped, each case is
+    predicted by both folds of the first."""
+    labels = {"background": 0, "Anterior": 1, "Posterior": 2}
+    first = write_small_model_folder(tmp_path / "first", configuration="3d_fullres", patch_size=[16, 24, 16],
+                                     labels=labels, folds=2)
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    for k in (0, 1):
+        shutil.copy(first / f"fold_{k}" / "weights.safetensors", second / f"fold_{1 - k}" / "weights.safetensors")
+    splits = [{"train": ["hippocampus_004"], "val": ["hippocampus_001"]},
+              {"train": ["hippocampus_001"], "val": ["hippocampus_004"]}]
+    for model in (first, second):
+        (model / "splits_final.json").write_text(json.dumps(splits))
+    def crossval(out):
+        return CliRunner().invoke(crossval_app, ["-m", str(first), "-m", str(second), "-d", str(hippocampus_dir),
+                                                 "-o", str(out), *OPTIONS])
+
+    out = tmp_path / "cv"
+    result = crossval(out)
+    assert result.exit_code == 0, result.output
+    both_folds = Predictor.from_model_folder(first, folds=[0, 1], options=PredictOptions(tta=False, precision="fp32"))
+    for case in ("hippocampus_001", "hippocampus_004"):
+        image = read_image(hippocampus_dir / "imagesTr" / f"{case}_0000.nii.gz")
+        np.testing.assert_array_equal(read_image(out / f"{case}.nii.gz").array, both_folds.predict(image).array)
+    assert json.loads((out / "summary.json").read_text())["model"] == [str(first.resolve()), str(second.resolve())]
+    (second / "splits_final.json").write_text(json.dumps(splits[::-1]))
+    result = crossval(tmp_path / "cv2")
+    assert result.exit_code == 2 and "trained on other cross-validation splits" in result.output
+    assert not (tmp_path / "cv2").exists()
+
+
 def test_nnunet_folder_with_its_splits_scores_real_dice(hippo_model_dir, hippocampus_dir, tmp_path):
     splits = tmp_path / "splits_final.json"
     splits.write_text(json.dumps([{"train": [], "val": ["hippocampus_033", "hippocampus_035"]}]))

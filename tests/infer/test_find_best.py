@@ -31,6 +31,9 @@ def test_ranks_candidates_and_pair_ensembles(tmp_path):
     b[:, 1:3] = np.array([0.2, 0.8])[:, None, None, None]
     _folder(tmp_path / "a", {"c": a})
     _folder(tmp_path / "b", {"c": b})
+    # the folders' model folders, as segkit-crossval records them: b's is an ensemble of two
+    (tmp_path / "a" / "summary.json").write_text(json.dumps({"model": "/models/A"}))
+    (tmp_path / "b" / "summary.json").write_text(json.dumps({"model": ["/models/B1", "/models/B2"]}))
     result = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}",
                                                 "-o", str(tmp_path / "best" / "instr.json")])  # folder made
     assert result.exit_code == 0, result.output
@@ -38,7 +41,10 @@ def test_ranks_candidates_and_pair_ensembles(tmp_path):
     assert instructions["best"]["members"] == ["a", "b"]
     assert instructions["best"]["foreground_dice"] == 1.0
     assert [r["name"] for r in instructions["ranking"]][1:] == ["b", "a"]
-    assert instructions["commands"][-1].startswith("segkit-ensemble")
+    assert instructions["commands"] == [
+        "segkit-predict -i INPUT -o OUTPUT_a -m /models/A --save-probabilities",
+        "segkit-predict -i INPUT -o OUTPUT_b -m /models/B1 -m /models/B2 --save-probabilities",
+        "segkit-ensemble OUTPUT_a OUTPUT_b -o OUTPUT"]
     bad = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), "a", "-o", str(tmp_path / "x.json")])
     assert bad.exit_code == 2 and "NAME=FOLDER" in bad.output
     twice = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", f"a={tmp_path / 'b'}",

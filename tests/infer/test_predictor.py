@@ -1,6 +1,8 @@
 """The predictor on the genuine nnU-Net hippocampus model, against nnUNetv2_predict's outputs."""
 
 import gc
+import json
+import shutil
 import weakref
 from pathlib import Path
 
@@ -154,6 +156,35 @@ def test_fold_ensemble_of_identical_folds_equals_one_fold(hippo_model_dir, predi
     # fp32 convolutions are not bitwise reproducible from run to run (oneDNN/MKL pick paths by buffer alignment and
     # threads): about 1 run in 6 differed by 1.01e-5 at a voxel near a class boundary
     np.testing.assert_allclose(probs_both, probs_one, atol=1e-4)
+
+
+def test_model_folders_trained_with_the_same_plans_are_averaged_as_folds(hippo_model_dir, shipped_hippocampus_dir,
+                                                                         predictions_dir):
+    """nnU-Net's short reference run (32..256 features) and segtool's shipped model (segkit's own 16..128 U-Net)
+    prepare a hippocampus scan alike, so one predictor can average their probabilities."""
+    shipped = shipped_hippocampus_dir
+    options = PredictOptions(tta=False, precision="fp32")
+    alone = [Predictor.from_model_folder(folder, options=options) for folder in (hippo_model_dir, shipped)]
+    both = Predictor.from_model_folder([hippo_model_dir, shipped], options=options)
+    assert both.folds == (0, "all") and len(both.networks) == 2
+    assert alone[0].setup.mirror_axes == (0, 1, 2) and both.setup.mirror_axes == alone[1].setup.mirror_axes == (0,)
+    image = read_image(_inputs(predictions_dir)[2])
+    (labels_a, probs_a), (labels_b, probs_b) = (p.predict_probabilities(image) for p in alone)
+    assert not np.array_equal(labels_a.array, labels_b.array)  # two different networks: the test can fail
+    labels, probs = both.predict_probabilities(image)
+    np.testing.assert_allclose(probs, (probs_a + probs_b) / 2, atol=1e-4)
+    assert np.array_equal(labels.array, np.argmax(probs, axis=0))
+
+
+def test_model_folders_that_prepare_scans_differently_are_refused(hippo_model_dir, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(hippo_model_dir, other)
+    plans = json.loads((other / "plans.json").read_text())
+    plans["configurations"]["3d_fullres"]["patch_size"] = [32, 48, 32]
+    (other / "plans.json").write_text(json.dumps(plans))
+    with pytest.raises(ModelLoadError, match=r"prepares scans other than .* \(patch_size differ\): ensemble their "
+                                             "saved probabilities with segkit-ensemble instead"):
+        Predictor.from_model_folder([hippo_model_dir, other])
 
 
 def test_weights_that_do_not_load_are_a_model_load_error(hippo_model_dir, tmp_path):

@@ -4,7 +4,7 @@ Public API::
 
     Predictor, PredictOptions           load a model folder once, predict many images (segkit.infer.predictor)
     predict_folder, BatchOptions        what segkit-predict runs (segkit.infer.batch)
-    load_model_folder, ModelSetup       segkit or nnU-Net v2 model folders (segkit.infer.model_folder)
+    load_model_folder(s), ModelSetup    segkit or nnU-Net v2 model folders (segkit.infer.model_folder)
     case_metrics, evaluate_folders      Dice, IoU, NSD, HD95 (segkit.infer.metrics, segkit.infer.evaluate)
     PostprocessingPlan                  largest-component postprocessing (segkit.infer.postprocessing)
     ensemble_folders                    average saved probabilities (segkit.infer.ensemble)
@@ -22,7 +22,7 @@ _EXPORTS = {
     "OutputError": "errors",
     "EvaluateOptions": "evaluate", "evaluate_folders": "evaluate",
     "ClassMetrics": "metrics", "case_metrics": "metrics", "class_metrics": "metrics",
-    "LoadedModel": "model_folder", "load_model_folder": "model_folder",
+    "LoadedModel": "model_folder", "load_model_folder": "model_folder", "load_model_folders": "model_folder",
     "ModelSetup": "model_setup",
     "PostprocessingPlan": "postprocessing", "apply_postprocessing": "postprocessing",
     "determine_postprocessing": "postprocessing",

@@ -17,7 +17,8 @@ app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
 crossval_app = App(user_errors=(SegkitError, "segkit.nets.errors.NetsError"),
                    help="Cross-validation on the raw images: each fold's network predicts its validation cases.")
 
-Model = Annotated[Path, typer.Option("-m", "--model", help="segkit model folder or nnU-Net v2 result folder.")]
+Models = Annotated[list[Path], typer.Option("-m", "--model", help="segkit model folder or nnU-Net v2 result folder; "
+                                           "repeat it for an ensemble of folders trained with the same plans.")]
 Step = Annotated[float, typer.Option("--step", "-step_size", help="Sliding-window step as a fraction of the patch.")]
 NoTTA = Annotated[bool, typer.Option("--no-tta", "--disable_tta", help="Disable mirroring test-time augmentation.")]
 Device = Annotated[str, typer.Option("--device", "-device", help="auto (the CUDA GPU where there is one, else the "
@@ -55,8 +56,9 @@ def parse_folds(folds: list[str] | None) -> tuple[int | str, ...] | None:
 def predict(
     input: Annotated[Path, typer.Option("-i", "--input", help="Image file or folder of CASE_XXXX images.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created).")],
-    model: Annotated[Path | None, typer.Option("-m", "--model", help="segkit model folder or nnU-Net v2 result folder "
-                                               "(or find one with -d and -c).")] = None,
+    model: Annotated[list[Path] | None, typer.Option("-m", "--model", help="segkit model folder or nnU-Net v2 result "
+                                                     "folder (or find one with -d and -c); repeat it for an ensemble "
+                                                     "of folders trained with the same plans.")] = None,
     dataset: Annotated[str | None, typer.Option("-d", "--dataset", help="nnU-Net dataset number or name: its result "
                                                 "folder is found under $nnUNet_results, as nnUNetv2_predict finds "
                                                 "it.")] = None,
@@ -116,7 +118,7 @@ def predict(
         if part_id >= num_parts:
             raise InferError(f"--part-id must be below --num-parts ({num_parts}), got {part_id}")
         check_output_folder(output, [input])  # before loading the model
-        predictor = Predictor.from_model_folder(_model_folder(model, dataset, configuration, trainer, plans),
+        predictor = Predictor.from_model_folder(_model_folders(model, dataset, configuration, trainer, plans),
                                                 folds=parse_folds(folds), device=device, checkpoint=checkpoint,
                                                 options=options)
         cases = find_input_cases(input, num_channels=predictor.setup.in_channels)[part_id::num_parts]
@@ -144,27 +146,27 @@ def predict(
                                           "forward_calls": predictor.clock.calls}))
 
 
-def _model_folder(model: Path | None, dataset: str | None, configuration: str | None, trainer: str | None,
-                  plans: str | None) -> Path:
-    """The model folder given by ``-m``, or found by ``-d``/``-c``/``-tr``/``-p`` (`find_result_folder`)."""
+def _model_folders(model: list[Path] | None, dataset: str | None, configuration: str | None, trainer: str | None,
+                   plans: str | None) -> list[Path]:
+    """The model folders given by ``-m``, or the one found by ``-d``/``-c``/``-tr``/``-p`` (`find_result_folder`)."""
     from segkit.infer.results_folder import PLANS, TRAINER, find_result_folder
 
-    if (model is None) == (dataset is None):
+    if (not model) == (dataset is None):
         raise InferError("give the model as -m MODEL_FOLDER or as -d DATASET -c CONFIGURATION, one of the two")
     if dataset is None:
         given = [flag for flag, value in (("-c", configuration), ("-tr", trainer), ("-p", plans)) if value is not None]
         if given:
-            raise InferError(f"{'/'.join(given)}: these pick a result folder under -d DATASET, but -m {model} gives "
-                             "the folder itself; leave them out, or use -d instead of -m")
+            raise InferError(f"{'/'.join(given)}: these pick a result folder under -d DATASET, but -m {model[0]} "
+                             "gives the folder itself; leave them out, or use -d instead of -m")
         return model
     if configuration is None:
         raise InferError("-d DATASET needs -c CONFIGURATION (3d_fullres, 2d, 3d_lowres...)")
-    return find_result_folder(dataset, configuration, trainer=trainer or TRAINER, plans=plans or PLANS)
+    return [find_result_folder(dataset, configuration, trainer=trainer or TRAINER, plans=plans or PLANS)]
 
 
 @crossval_app.command()
 def crossval(
-    model: Model,
+    model: Models,
     dataset: Annotated[Path, typer.Option("-d", "--dataset", help="Raw nnU-Net dataset folder (imagesTr, labelsTr).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for all folds' predictions (created).")],
     folds: Annotated[list[str] | None, typer.Option("-f", "--folds", help="Folds (default: every fold_K of the "
@@ -178,8 +180,9 @@ def crossval(
     resume: Resume = False,
     quiet: Quiet = False,
 ) -> None:
-    """Predict every fold's validation cases with that fold's network; write OUTPUT/summary.json (all cases and
-    per fold), ready for segkit-find-best and segkit-postprocess determine."""
+    """Predict every fold's validation cases with that fold's network (of every model folder given, averaged);
+    write OUTPUT/summary.json (all cases and per fold), ready for segkit-find-best and segkit-postprocess
+    determine."""
     from segkit.infer.batch import BatchOptions
     from segkit.infer.cli_evaluate import print_summary
     from segkit.infer.crossval import crossval_cases, predict_crossval

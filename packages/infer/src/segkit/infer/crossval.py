@@ -41,33 +41,48 @@ def read_splits(path: str | os.PathLike) -> list[dict[str, list[str]]]:
     return splits
 
 
-def crossval_cases(model_folder: str | os.PathLike, dataset_folder: str | os.PathLike, *,
+ModelFolders = str | os.PathLike | Sequence[str | os.PathLike]  #: one model folder, or several to ensemble
+
+
+def model_folders(given: ModelFolders) -> list[Path]:
+    """``given`` as a list of folders (one folder, or several trained with the same plans, to ensemble)."""
+    return [Path(given)] if isinstance(given, str | os.PathLike) else [Path(f) for f in given]
+
+
+def crossval_cases(model_folder: ModelFolders, dataset_folder: str | os.PathLike, *,
                    folds: Sequence[int] | None = None,
                    splits_file: str | os.PathLike | None = None) -> dict[int, tuple[str, ...]]:
     """The validation cases of each fold to run, checked against the dataset.
 
     Args:
-        model_folder: a segkit model folder or an nnU-Net result folder with ``fold_K`` subfolders.
+        model_folder: a segkit model folder or an nnU-Net result folder with ``fold_K`` subfolders, or several to
+            ensemble (trained on the same splits).
         dataset_folder: the raw nnU-Net dataset (``imagesTr``, ``labelsTr``, ``dataset.json``).
-        folds: the folds to run (default: every fold of the splits that has a ``fold_K`` folder).
+        folds: the folds to run (default: every fold of the splits that has a ``fold_K`` folder in every model).
         splits_file: the splits (default: ``splits_final.json`` of the model folder, as segkit-train writes it;
             nnU-Net keeps it in its preprocessed folder).
 
     Raises:
-        InferError: not a model folder, unreadable splits, no folds, or validation cases that are not in the
-            dataset.
+        InferError: not a model folder, unreadable splits or model folders trained on different ones, no folds, or
+            validation cases that are not in the dataset.
     """
-    model_folder = Path(model_folder)
-    check_model_folder(model_folder)
-    if splits_file is None and not (model_folder / SPLITS_FILE).is_file():
-        raise InferError(f"{model_folder} has no {SPLITS_FILE} (an imported or nnU-Net model folder keeps none); "
+    folders = model_folders(model_folder)
+    for folder in folders:
+        check_model_folder(folder)
+    if splits_file is None and not (folders[0] / SPLITS_FILE).is_file():
+        raise InferError(f"{folders[0]} has no {SPLITS_FILE} (an imported or nnU-Net model folder keeps none); "
                          f"give the training's splits with --splits (nnU-Net's: nnUNet_preprocessed/DATASET/"
                          f"{SPLITS_FILE})")
-    splits = read_splits(splits_file or model_folder / SPLITS_FILE)
+    splits = read_splits(splits_file or folders[0] / SPLITS_FILE)
+    for folder in folders:
+        if (folder / SPLITS_FILE).is_file() and read_splits(folder / SPLITS_FILE) != splits:
+            raise InferError(f"{folder} was trained on other cross-validation splits than "
+                             f"{splits_file or folders[0]}; an ensemble's folds must share their validation cases")
     if folds is None:
-        folds = [k for k in range(len(splits)) if (model_folder / f"fold_{k}").is_dir()]
+        folds = [k for k in range(len(splits)) if all((f / f"fold_{k}").is_dir() for f in folders)]
     if not folds:
-        raise InferError(f"{model_folder} has no fold_K folder of the {len(splits)} cross-validation folds")
+        raise InferError(f"{', '.join(map(str, folders))}: no fold_K folder of the {len(splits)} cross-validation "
+                         "folds" + (" in every one" if len(folders) > 1 else ""))
     known = {case.identifier for case in Dataset.load(dataset_folder).training}
     cases = {}
     for fold in folds:
@@ -80,14 +95,14 @@ def crossval_cases(model_folder: str | os.PathLike, dataset_folder: str | os.Pat
     return cases
 
 
-def predict_crossval(model_folder: str | os.PathLike, dataset_folder: str | os.PathLike,
+def predict_crossval(model_folder: ModelFolders, dataset_folder: str | os.PathLike,
                      output: str | os.PathLike, cases: Mapping[int, Sequence[str]], *, device: str = "cpu",
                      options: PredictOptions | None = None, batch: BatchOptions | None = None,
                      on_case: Callable[[object, str], None] | None = None) -> dict:
     """Predict each fold's validation cases with that fold's network into ``output``; score them.
 
     Args:
-        model_folder: the model folder.
+        model_folder: the model folder, or several whose folds are ensembled.
         dataset_folder: the raw dataset.
         output: one folder for the predictions of all folds; gets ``summary.json``, which scores every label map
             in it (so folds predicted into it by earlier runs count in the overall means; ``"folds"`` has this
@@ -99,7 +114,8 @@ def predict_crossval(model_folder: str | os.PathLike, dataset_folder: str | os.P
         on_case: progress callback, as for `predict_folder`.
 
     Returns:
-        `evaluate_folders`' summary plus ``"model"`` (the model folder, for `segkit-find-best`'s commands) and
+        `evaluate_folders`' summary plus ``"model"`` (the model folder, a list for several, for
+        `segkit-find-best`'s commands) and
         ``"folds"``: per fold, its number of cases and mean Dice per label.
 
     Raises:
@@ -109,14 +125,16 @@ def predict_crossval(model_folder: str | os.PathLike, dataset_folder: str | os.P
     check_output_folder(output, [dataset.root, dataset.root / "imagesTr", dataset.root / "labelsTr"])
     batch = batch or BatchOptions()
     for fold, ids in cases.items():
-        predictor = Predictor.from_model_folder(model_folder, folds=[fold], device=device, options=options)
+        predictor = Predictor.from_model_folder(model_folders(model_folder), folds=[fold], device=device,
+                                                options=options)
         fold_batch = replace(batch, case_ids=frozenset(ids))
         predict_folder(predictor, dataset.root / "imagesTr", output, options=fold_batch, on_case=on_case)
     summary = evaluate_folders(output, dataset.root / "labelsTr",
                                options=EvaluateOptions.from_dataset_json(dataset.root / "dataset.json"),
                                allow_missing=True)
     ending = dataset.info.file_ending
-    summary["model"] = str(Path(model_folder).resolve())
+    resolved = [str(folder.resolve()) for folder in model_folders(model_folder)]
+    summary["model"] = resolved[0] if len(resolved) == 1 else resolved
     summary["folds"] = _per_fold(summary, {f"{case}{ending}": fold for fold, ids in cases.items() for case in ids})
     write_summary(summary, Path(output) / "summary.json")
     return summary

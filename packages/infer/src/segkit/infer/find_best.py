@@ -7,7 +7,7 @@ import itertools
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from segkit.infer.cases import image_files
@@ -72,13 +72,15 @@ def _check_same_cases(candidates: Mapping[str, str | os.PathLike]) -> None:
                              f"{len(other)} label maps); rank them on the same cross-validation cases")
 
 
-def model_folder_of(predictions: str | os.PathLike) -> str | None:
-    """The model folder that `segkit-crossval` recorded in the ``summary.json`` of its predictions, if any."""
+def model_folders_of(predictions: str | os.PathLike) -> list[str]:
+    """The model folders that `segkit-crossval` recorded in the ``summary.json`` of its predictions (several for an
+    ensemble; none if it recorded none)."""
     summary = Path(predictions) / "summary.json"
     try:
-        return json.loads(summary.read_text()).get("model")
+        model = json.loads(summary.read_text()).get("model")
     except (OSError, ValueError, AttributeError):
-        return None
+        return []
+    return [model] if isinstance(model, str) else [str(m) for m in model or ()]
 
 
 def _score(name: str, members: list[str], folder: Path, reference, options: EvaluateOptions | None) -> dict:
@@ -88,10 +90,10 @@ def _score(name: str, members: list[str], folder: Path, reference, options: Eval
 
 
 def write_instructions(result: dict, path: str | os.PathLike, *,
-                       model_folders: Mapping[str, str] | None = None) -> Path:
+                       model_folders: Mapping[str, Sequence[str]] | None = None) -> Path:
     """Write the winner and how to run it as JSON (``inference_instructions.json``), and its postprocessing as
-    ``postprocessing.json`` beside it. ``model_folders`` maps candidate names to their model folders (``MODEL_NAME``
-    stands in the commands for a folder that is not known)."""
+    ``postprocessing.json`` beside it. ``model_folders`` maps candidate names to their model folders (several for a
+    candidate that is an ensemble itself; ``MODEL_NAME`` stands in the commands for a folder that is not known)."""
     best = result["best"]
     folders = model_folders or {}
     path = Path(path)
@@ -99,8 +101,9 @@ def write_instructions(result: dict, path: str | os.PathLike, *,
     plan_path = plan.save(path.with_name("postprocessing.json"))
     ensemble = len(best["members"]) > 1
     raw = "OUTPUT_RAW" if plan.foreground or plan.classes else "OUTPUT"
-    commands = [f"segkit-predict -i INPUT -o {f'OUTPUT_{m}' if ensemble else raw} -m {folders.get(m, f'MODEL_{m}')}"
-                + (" --save-probabilities" if ensemble else "") for m in best["members"]]
+    commands = [f"segkit-predict -i INPUT -o {f'OUTPUT_{m}' if ensemble else raw} -m "
+                + " -m ".join(folders.get(m) or [f"MODEL_{m}"]) + (" --save-probabilities" if ensemble else "")
+                for m in best["members"]]
     if ensemble:
         commands.append("segkit-ensemble " + " ".join(f"OUTPUT_{m}" for m in best["members"]) + f" -o {raw}")
     if raw != "OUTPUT":

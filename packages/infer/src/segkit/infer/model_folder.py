@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from torch import nn
@@ -196,6 +197,40 @@ def load_model_folder(folder: str | Path, *, folds=None, checkpoint: str = NNUNE
         return _load_segkit(folder, folds) if kind == "segkit" else _load_nnunet(folder, folds, checkpoint)
     except NetsError as err:  # the message names the file, or else the folder is put in front
         raise ModelLoadError(str(err) if str(folder) in str(err) else f"{folder}: {err}") from err
+
+
+def load_model_folders(folders: Sequence[str | Path], *, folds=None,
+                       checkpoint: str = NNUNET_CHECKPOINT) -> LoadedModel:
+    """Load the chosen folds of several model folders as one model whose networks are all averaged, as folds are:
+    seeds or trainers of one recipe, which must prepare a scan the same way (plans, labels, patch). Test-time
+    mirroring keeps the axes that every folder allows.
+
+    Raises:
+        ModelLoadError: as `load_model_folder`, or folders whose setups differ.
+    """
+    if not folders:
+        raise ModelLoadError("no model folder given")
+    models = [load_model_folder(folder, folds=folds, checkpoint=checkpoint) for folder in folders]
+    first = models[0]
+    for folder, model in zip(folders[1:], models[1:], strict=True):
+        differ = _setup_differences(first.setup, model.setup)
+        if differ:
+            raise ModelLoadError(f"{folder} prepares scans other than {folders[0]} does ({', '.join(differ)} "
+                                 "differ): ensemble their saved probabilities with segkit-ensemble instead")
+    axes = tuple(a for a in first.setup.mirror_axes if all(a in m.setup.mirror_axes for m in models))
+    return LoadedModel(networks=tuple(n for m in models for n in m.networks),
+                       folds=tuple(f for m in models for f in m.folds), setup=replace(first.setup, mirror_axes=axes))
+
+
+def _setup_differences(a: ModelSetup, b: ModelSetup) -> list[str]:
+    """The fields of two setups that prepare or tile a scan differently (not their configuration's name or mirroring
+    axes; foreground statistics only of channels that CT normalization scales with them)."""
+    differ = [f.name for f in fields(ModelSetup) if f.name not in ("configuration", "mirror_axes", "intensity_stats")
+              and getattr(a, f.name) != getattr(b, f.name)]
+    ct_channels = [c for c, scheme in enumerate(a.normalization) if scheme is Scheme.CT]
+    if any(a.intensity_stats.get(c) != b.intensity_stats.get(c) for c in ct_channels):
+        differ.append("intensity_stats")
+    return differ
 
 
 def check_model_folder(folder: str | Path, *, checkpoint: str = NNUNET_CHECKPOINT) -> str:
