@@ -22,6 +22,22 @@ def test_cli_trains_and_reports_the_folder(hippo_preprocessed, tmp_path):
     assert (out / "fold_all" / "weights.safetensors").is_file()
 
 
+def test_seed_trains_the_same_recipe_again_from_other_weights(hippo_preprocessed, tmp_path):
+    from safetensors.numpy import load_file
+
+    weights = {}
+    for seed in (None, 7):
+        out = tmp_path / f"seed_{seed}"
+        extra = [] if seed is None else ["--seed", str(seed)]
+        result = runner.invoke(app, [str(hippo_preprocessed), "tiny", "all", "-o", str(out), "--device", "cpu",
+                                     "--epochs", "1", "--iters-per-epoch", "1", "--workers", "0", "--quiet", *extra])
+        assert result.exit_code == 0, result.output
+        assert json.loads((out / "fold_all" / "train_config.json").read_text())["seed"] == (seed or 0)
+        weights[seed] = load_file(out / "fold_all" / "weights.safetensors")
+    assert weights[None].keys() == weights[7].keys()
+    assert not all((weights[None][k] == weights[7][k]).all() for k in weights[None])
+
+
 def test_dataset_number_as_nnunet_takes_it(hippo_preprocessed, tmp_path, monkeypatch):
     (tmp_path / "pre").mkdir()
     (tmp_path / "pre" / "Dataset004_Hippocampus").symlink_to(hippo_preprocessed)

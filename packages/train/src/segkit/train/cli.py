@@ -45,6 +45,8 @@ def main(
     epochs: Annotated[int | None, typer.Option(help="Override the trainer's epochs.")] = None,
     iters_per_epoch: Annotated[int | None, typer.Option(help="Override iterations per epoch.")] = None,
     val_iters_per_epoch: Annotated[int | None, typer.Option(help="Override pseudo-Dice batches per epoch.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the trainer's seed (initialization, sampling, "
+                                             "augmentation): the same recipe trained again, to ensemble.")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", "--c", help="Continue from the newest valid checkpoint (nnU-Net's --c).")] = False,
     pretrained: Annotated[Path | None, typer.Option(
@@ -69,7 +71,7 @@ def main(
 
     preprocessed, results = _preprocessed_folder(preprocessed)
     options = RunOptions(output=output, results=results, trainer=trainer, device=device, epochs=epochs,
-                         iters_per_epoch=iters_per_epoch, val_iters_per_epoch=val_iters_per_epoch, resume=resume,
+                         iters_per_epoch=iters_per_epoch, val_iters_per_epoch=val_iters_per_epoch, seed=seed, resume=resume,
                          pretrained=pretrained, val_only=val_only, save_probabilities=save_probabilities,
                          workers=workers, dataset_json=dataset_json)
     folder = train(preprocessed, configuration, parse_fold(fold), options)

@@ -50,6 +50,7 @@ class RunOptions:
     epochs: int | None = None
     iters_per_epoch: int | None = None
     val_iters_per_epoch: int | None = None
+    seed: int | None = None
     resume: bool = False
     pretrained: Path | None = None
     val_only: bool = False
@@ -65,7 +66,8 @@ class RunOptions:
         config = get_trainer(self.trainer)
         overrides = {k: v for k, v in (("epochs", self.epochs), ("iters_per_epoch", self.iters_per_epoch),
                                        ("val_iters_per_epoch", self.val_iters_per_epoch),
-                                       ("checkpoint_every", self.checkpoint_every)) if v is not None}
+                                       ("checkpoint_every", self.checkpoint_every), ("seed", self.seed))
+                     if v is not None}
         return config.replace(**overrides) if overrides else config
 
 
