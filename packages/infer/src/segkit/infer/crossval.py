@@ -19,7 +19,7 @@ from segkit.infer.batch import BatchOptions, predict_folder
 from segkit.infer.cases import check_output_folder
 from segkit.infer.errors import InferError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders, write_summary
-from segkit.infer.model_folder import check_model_folder
+from segkit.infer.model_folder import ModelFolders, check_model_folder, folder_list
 from segkit.infer.predictor import PredictOptions, Predictor
 from segkit.io.dataset import Dataset
 
@@ -41,14 +41,6 @@ def read_splits(path: str | os.PathLike) -> list[dict[str, list[str]]]:
     return splits
 
 
-ModelFolders = str | os.PathLike | Sequence[str | os.PathLike]  #: one model folder, or several to ensemble
-
-
-def model_folders(given: ModelFolders) -> list[Path]:
-    """``given`` as a list of folders (one folder, or several trained with the same plans, to ensemble)."""
-    return [Path(given)] if isinstance(given, str | os.PathLike) else [Path(f) for f in given]
-
-
 def crossval_cases(model_folder: ModelFolders, dataset_folder: str | os.PathLike, *,
                    folds: Sequence[int] | None = None,
                    splits_file: str | os.PathLike | None = None) -> dict[int, tuple[str, ...]]:
@@ -66,7 +58,7 @@ def crossval_cases(model_folder: ModelFolders, dataset_folder: str | os.PathLike
         InferError: not a model folder, unreadable splits or model folders trained on different ones, no folds, or
             validation cases that are not in the dataset.
     """
-    folders = model_folders(model_folder)
+    folders = folder_list(model_folder)
     for folder in folders:
         check_model_folder(folder)
     if splits_file is None and not (folders[0] / SPLITS_FILE).is_file():
@@ -125,15 +117,14 @@ def predict_crossval(model_folder: ModelFolders, dataset_folder: str | os.PathLi
     check_output_folder(output, [dataset.root, dataset.root / "imagesTr", dataset.root / "labelsTr"])
     batch = batch or BatchOptions()
     for fold, ids in cases.items():
-        predictor = Predictor.from_model_folder(model_folders(model_folder), folds=[fold], device=device,
-                                                options=options)
+        predictor = Predictor.from_model_folder(model_folder, folds=[fold], device=device, options=options)
         fold_batch = replace(batch, case_ids=frozenset(ids))
         predict_folder(predictor, dataset.root / "imagesTr", output, options=fold_batch, on_case=on_case)
     summary = evaluate_folders(output, dataset.root / "labelsTr",
                                options=EvaluateOptions.from_dataset_json(dataset.root / "dataset.json"),
                                allow_missing=True)
     ending = dataset.info.file_ending
-    resolved = [str(folder.resolve()) for folder in model_folders(model_folder)]
+    resolved = [str(folder.resolve()) for folder in folder_list(model_folder)]
     summary["model"] = resolved[0] if len(resolved) == 1 else resolved
     summary["folds"] = _per_fold(summary, {f"{case}{ending}": fold for fold, ids in cases.items() for case in ids})
     write_summary(summary, Path(output) / "summary.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -199,15 +200,23 @@ def load_model_folder(folder: str | Path, *, folds=None, checkpoint: str = NNUNE
         raise ModelLoadError(str(err) if str(folder) in str(err) else f"{folder}: {err}") from err
 
 
-def load_model_folders(folders: Sequence[str | Path], *, folds=None,
-                       checkpoint: str = NNUNET_CHECKPOINT) -> LoadedModel:
-    """Load the chosen folds of several model folders as one model whose networks are all averaged, as folds are:
-    seeds or trainers of one recipe, which must prepare a scan the same way (plans, labels, patch). Test-time
-    mirroring keeps the axes that every folder allows.
+ModelFolders = str | os.PathLike | Sequence[str | os.PathLike]  #: one model folder, or several to ensemble
+
+
+def folder_list(given: ModelFolders) -> list[Path]:
+    """``given`` as a list of folders."""
+    return [Path(given)] if isinstance(given, str | os.PathLike) else [Path(f) for f in given]
+
+
+def load_model_folders(folders: ModelFolders, *, folds=None, checkpoint: str = NNUNET_CHECKPOINT) -> LoadedModel:
+    """Load the chosen folds of one model folder (`load_model_folder`) or of several as one model whose networks
+    are all averaged, as folds are: seeds or trainers of one recipe, which must prepare a scan the same way (plans,
+    labels, patch). Test-time mirroring keeps the axes that every folder allows.
 
     Raises:
         ModelLoadError: as `load_model_folder`, or folders whose setups differ.
     """
+    folders = folder_list(folders)
     if not folders:
         raise ModelLoadError("no model folder given")
     models = [load_model_folder(folder, folds=folds, checkpoint=checkpoint) for folder in folders]

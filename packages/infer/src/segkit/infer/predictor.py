@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,7 +14,7 @@ from torch import nn
 
 from segkit.infer.errors import InferError
 from segkit.infer.export import labels_from_logits, probabilities_from_logits, probability_slabs
-from segkit.infer.model_folder import LoadedModel, load_model_folders
+from segkit.infer.model_folder import LoadedModel, ModelFolders, load_model_folders
 from segkit.infer.model_setup import ModelSetup
 from segkit.infer.preprocessing import PreparedCase, preprocess
 from segkit.infer.probabilities import write_probabilities
@@ -107,8 +107,7 @@ class Predictor:
         return self._window.autocast_dtype or torch.float32
 
     @classmethod
-    def from_model_folder(cls, path: str | Path | Sequence[str | Path], *,
-                          folds: int | str | Iterable[int | str] | None = None,
+    def from_model_folder(cls, path: ModelFolders, *, folds: int | str | Iterable[int | str] | None = None,
                           device: str | torch.device = "auto", checkpoint: str = NNUNET_CHECKPOINT,
                           options: PredictOptions | None = None) -> Predictor:
         """Load a segkit model folder or an nnU-Net v2 result folder (no pickled code is executed).
@@ -122,8 +121,7 @@ class Predictor:
             checkpoint: nnU-Net checkpoint file name in each fold folder.
             options: prediction options.
         """
-        paths = [path] if isinstance(path, str | Path) else list(path)
-        model = load_model_folders(paths, folds=folds, checkpoint=checkpoint)
+        model = load_model_folders(path, folds=folds, checkpoint=checkpoint)
         owned = replace(model, networks=tuple(fuse(n, in_place=True) for n in model.networks))
         return cls(owned, device=device, options=options)
 

@@ -71,9 +71,9 @@ def main(
 
     preprocessed, results = _preprocessed_folder(preprocessed)
     options = RunOptions(output=output, results=results, trainer=trainer, device=device, epochs=epochs,
-                         iters_per_epoch=iters_per_epoch, val_iters_per_epoch=val_iters_per_epoch, seed=seed, resume=resume,
-                         pretrained=pretrained, val_only=val_only, save_probabilities=save_probabilities,
-                         workers=workers, dataset_json=dataset_json)
+                         iters_per_epoch=iters_per_epoch, val_iters_per_epoch=val_iters_per_epoch, seed=seed,
+                         resume=resume, pretrained=pretrained, val_only=val_only,
+                         save_probabilities=save_probabilities, workers=workers, dataset_json=dataset_json)
     folder = train(preprocessed, configuration, parse_fold(fold), options)
     typer.echo(str(folder))
 
