@@ -45,6 +45,8 @@ def test_resume_continues_with_identical_state(hippo_preprocessed, tmp_path):
     interrupted = RunOptions(output=tmp_path / "b", epochs=3, stop_after_epochs=1, **FAST)
     train(hippo_preprocessed, "tiny", 1, interrupted)
     assert not (tmp_path / "b" / "fold_1" / "validation").exists()
+    with pytest.raises(ResumeError, match="from a run with seed 0, not 5; resume it with --seed 0"):
+        train(hippo_preprocessed, "tiny", 1, RunOptions(output=tmp_path / "b", epochs=3, resume=True, seed=5, **FAST))
     resumed = train(hippo_preprocessed, "tiny", 1, RunOptions(output=tmp_path / "b", epochs=3, resume=True, **FAST))
     a = load_file(straight / "fold_1" / "weights.safetensors")
     b = load_file(resumed / "fold_1" / "weights.safetensors")

@@ -208,12 +208,15 @@ class Trainer:
         """Load the newest valid checkpoint of the fold folder and continue from its epoch.
 
         Raises:
-            ResumeError: no valid checkpoint, or one written for another trainer.
+            ResumeError: no valid checkpoint, or one written for another trainer or seed.
         """
         state = load_newest(self.parts.folder)
         if state["config"].get("name") != self.config.name:
             raise ResumeError(f"{self.parts.folder}: checkpoint is from trainer {state['config'].get('name')!r}, "
                               f"not {self.config.name!r}")
+        if state["config"].get("seed", 0) != self.config.seed:
+            raise ResumeError(f"{self.parts.folder}: checkpoint is from a run with seed {state['config'].get('seed')}, "
+                              f"not {self.config.seed}; resume it with --seed {state['config'].get('seed')}")
         model = getattr(self.parts.model, "module", self.parts.model)
         model.load_state_dict(state["model"])
         self.parts.optimizer.load_state_dict(state["optimizer"])
