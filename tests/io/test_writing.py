@@ -63,7 +63,7 @@ def test_unknown_extension_and_missing_folder_are_write_errors(tmp_path):
 @pytest.mark.parametrize(("name", "parts"), [
     ("case_0000.nii.gz", ("case_0000", ".nii.gz")), ("CT.NII.GZ", ("CT", ".NII.GZ")), ("brain.mgz", ("brain", ".mgz")),
     ("scan.nii", ("scan", ".nii")), ("a.b.nrrd", ("a.b", ".nrrd")), ("seg.png", None), ("nii.gz", None)])
-def test_file_names_split_at_the_longest_image_ending_in_any_case(name, parts):
+def test_file_names_split_at_their_image_ending_in_any_case(name, parts):
     assert split_suffix(name) == parts
 
 

@@ -214,9 +214,10 @@ class Trainer:
         if state["config"].get("name") != self.config.name:
             raise ResumeError(f"{self.parts.folder}: checkpoint is from trainer {state['config'].get('name')!r}, "
                               f"not {self.config.name!r}")
-        if state["config"].get("seed", 0) != self.config.seed:
-            raise ResumeError(f"{self.parts.folder}: checkpoint is from a run with seed {state['config'].get('seed')}, "
-                              f"not {self.config.seed}; resume it with --seed {state['config'].get('seed')}")
+        seed = state["config"].get("seed", 0)
+        if seed != self.config.seed:
+            raise ResumeError(f"{self.parts.folder}: checkpoint is from a run with seed {seed}, not "
+                              f"{self.config.seed}; resume it with --seed {seed}")
         model = getattr(self.parts.model, "module", self.parts.model)
         model.load_state_dict(state["model"])
         self.parts.optimizer.load_state_dict(state["optimizer"])
