@@ -65,11 +65,12 @@ def crossval_cases(model_folder: ModelFolders, dataset_folder: str | os.PathLike
         raise InferError(f"{folders[0]} has no {SPLITS_FILE} (an imported or nnU-Net model folder keeps none); "
                          f"give the training's splits with --splits (nnU-Net's: nnUNet_preprocessed/DATASET/"
                          f"{SPLITS_FILE})")
-    splits = read_splits(splits_file or folders[0] / SPLITS_FILE)
-    for folder in folders:
-        if (folder / SPLITS_FILE).is_file() and read_splits(folder / SPLITS_FILE) != splits:
-            raise InferError(f"{folder} was trained on other cross-validation splits than "
-                             f"{splits_file or folders[0]}; an ensemble's folds must share their validation cases")
+    source = Path(splits_file) if splits_file is not None else folders[0] / SPLITS_FILE
+    splits = read_splits(source)
+    for own in (folder / SPLITS_FILE for folder in folders):
+        if own != source and own.is_file() and read_splits(own) != splits:
+            raise InferError(f"{own.parent} was trained on other cross-validation splits than {source}; an "
+                             "ensemble's folds must share their validation cases")
     if folds is None:
         folds = [k for k in range(len(splits)) if all((f / f"fold_{k}").is_dir() for f in folders)]
     if not folds:
