@@ -95,7 +95,9 @@ def test_plan_train_export_publish_download_segment_evaluate(hippocampus_dir, hi
     result = runner.invoke(app, ["-i", str(scans), "-o", str(tmp_path / "segtool"), "-ta", "hippocampus", "--ml",
                                  "-q"])
     assert result.exit_code == 0, result.output
-    run("segkit-predict", "-i", scans, "-o", tmp_path / "predict", "-m", installed, "--device", "cpu")
+    (entry,) = registry.task("hippocampus").all_models()  # with the test-time augmentation segtool uses
+    run("segkit-predict", "-i", scans, "-o", tmp_path / "predict", "-m", installed, "--device", "cpu", "--shift-tta",
+        str(entry.shift_tta))
     run("segkit-evaluate", tmp_path / "segtool", labels, "-o", tmp_path / "summary.json", "--quiet")
 
     for case in held_out:  # segtool and segkit-predict agree on the same installed model, on the scan's grid

@@ -63,7 +63,8 @@ def test_nnunet_options_verbose_and_not_on_device_are_taken(hippo_model_dir, pre
     with caplog.at_level(logging.INFO, logger="segkit"):
         result = CliRunner().invoke(app, _args(path, tmp_path / "o", hippo_model_dir, "--verbose", "--not_on_device"))
     assert result.exit_code == 0, result.output
-    assert "3d_fullres: fold(s) 0 on cpu, float32, step 0.5, mirroring off, 1 tile(s) per forward pass" in caplog.text
+    assert ("3d_fullres: fold(s) 0 on cpu, float32, step 0.5, mirroring off, shifts off, 1 tile(s) per forward "
+            "pass") in caplog.text
     assert f"wrote {tmp_path / 'o' / 'hippocampus_033.nii.gz'}" in caplog.text
 
 
@@ -72,6 +73,22 @@ def test_single_file_input(hippo_model_dir, predictions_dir, tmp_path):
     result = CliRunner().invoke(app, _args(path, tmp_path / "out", hippo_model_dir, "--fast-export"))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", path.name.replace("_0000", "")]
+
+
+def test_shift_tta_predicts_as_the_predictor_with_shifts(hippo_model_dir, predictions_dir, tmp_path):
+    from segkit.infer import PredictOptions, Predictor
+
+    path = sorted((predictions_dir / "inputs").glob("*_0000.nii.gz"))[0]
+    result = CliRunner().invoke(app, _args(path, tmp_path / "out", hippo_model_dir, "--shift-tta", "3"))
+    assert result.exit_code == 0, result.output
+    ours = read_image(tmp_path / "out" / path.name.replace("_0000", "")).array
+    options = PredictOptions(tta=False, shift_tta=3, precision="fp32")
+    np.testing.assert_array_equal(ours, Predictor.from_model_folder(hippo_model_dir, folds=[0], options=options)
+                                  .predict(path).array)
+    assert not np.array_equal(ours, read_image(predictions_dir / "hippocampus_notta" / path.name.replace("_0000", ""))
+                              .array)  # nnU-Net's, without shifts
+    result = CliRunner().invoke(app, _args(path, tmp_path / "bad", hippo_model_dir, "--shift-tta", "-1"))
+    assert result.exit_code == 2 and not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize("ending", [".nrrd", ".mgz"])

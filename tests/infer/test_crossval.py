@@ -35,6 +35,7 @@ def test_each_case_is_predicted_by_its_own_fold(hippocampus_dir, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert [f["cases"] for f in summary["folds"].values()] == [2, 1]
     assert summary["model"] == str(model.resolve())
+    assert summary["prediction"] == {"step": 0.5, "tta": False, "shift_tta": 0}  # for segkit-find-best's commands
     per_case = {c["case"]: c["metrics"]["1"]["Dice"] for c in summary["metric_per_case"]}
     fold0 = [per_case[f"hippocampus_00{i}.nii.gz"] for i in (1, 3)]
     assert summary["folds"]["0"]["Dice"]["1"] == pytest.approx(np.mean([d for d in fold0 if d is not None]))

@@ -293,6 +293,8 @@ def test_cascade_stage_gets_the_previous_prediction_as_one_hot_channels(hippo_mo
     ({"fast_export": 1}, "fast_export must be True or False, got 1"),
     ({"step": 0}, r"step must be in \(0, 1\], got 0"),
     ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
+    ({"shift_tta": -2}, "shift_tta must be a whole number of voxels >= 0, got -2"),
+    ({"shift_tta": True}, "shift_tta must be a whole number of voxels >= 0, got True"),
 ])
 def test_prediction_options_are_checked(options, message):
     with pytest.raises(InferError, match=message):

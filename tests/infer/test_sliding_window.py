@@ -51,6 +51,37 @@ def test_image_smaller_than_tile_is_padded_and_cropped_back():
     torch.testing.assert_close(out.float(), net.conv(data[None])[0].detach(), **HALF)
 
 
+@pytest.mark.parametrize("shape", [(2, 37, 61, 45), (2, 10, 12, 9)])
+def test_translation_tta_blends_every_shifted_pass_back_in_place(shape):
+    """A pointwise network gives the same value wherever a voxel lies in a tile: shifted passes blended in the
+    wrong place would not reproduce it."""
+    net, data = Pointwise(), _data(shape)
+    plain, shifted = WindowOptions((16, 24, 20)), WindowOptions((16, 24, 20), shift=3)
+    ticks = []
+    out = predict_sliding_window(net, data, shifted, num_classes=3, progress=lambda *tick: ticks.append(tick))
+    torch.testing.assert_close(out.float(), net.conv(data[None])[0].detach(), **HALF)
+    tiles = sum(net.batches)
+    net.batches.clear()
+    predict_sliding_window(net, data, plain, num_classes=3)
+    assert tiles >= 7 * sum(net.batches)  # each of the 6 shifted passes needs at least the plain pass's tiles
+    assert ticks[-1] == (tiles, tiles) and {total for _, total in ticks} == {tiles}
+
+
+def test_translation_tta_changes_a_strided_network():
+    """A strided convolution sees the image on a grid of 2x2x2 blocks: shifted by an odd number of voxels, the
+    blocks fall elsewhere (as in a U-Net's downsampling, where translation TTA gets its variety)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv3d(2, 3, 2, stride=2), torch.nn.Upsample(scale_factor=2))
+    data = _data((2, 10, 12, 9))
+    plain = predict_sliding_window(net, data, WindowOptions((16, 16, 16)), num_classes=3)
+    shifted = predict_sliding_window(net, data, WindowOptions((16, 16, 16), shift=3), num_classes=3)
+    even = predict_sliding_window(net, data, WindowOptions((16, 16, 16), shift=2), num_classes=3)
+    assert shifted.shape == plain.shape == (3, 10, 12, 9)
+    assert (shifted.float() - plain.float()).abs().mean() > 0.05
+    # a shift of 2 moves the image by one voxel within the tile (it grows by 2 and is centred): blocks move too
+    assert not torch.equal(even, plain)
+
+
 class Forgetful(Pointwise):
     """Records, at every forward pass, whether an output it returned before is still alive anywhere."""
 
@@ -110,6 +141,8 @@ def test_options_are_checked():
         WindowOptions((16, 16, 16), step=1.5)
     with pytest.raises(InferError, match="mirror axes"):
         WindowOptions((16, 16, 16), mirror_axes=(3,))
+    with pytest.raises(InferError, match="shift"):
+        WindowOptions((16, 16, 16), shift=-1)
 
 
 @pytest.mark.parametrize("scale", [1e-3, 1e3])

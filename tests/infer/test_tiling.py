@@ -1,7 +1,14 @@
 import pytest
 
 from segkit.infer.errors import InferError
-from segkit.infer.tiling import compute_steps, flip_sets, pad_amounts, tile_starts
+from segkit.infer.tiling import (
+    compute_steps,
+    flip_sets,
+    pad_amounts,
+    shift_offsets,
+    shifted_pad_amounts,
+    tile_starts,
+)
 
 
 def test_steps_worked_cases():
@@ -39,3 +46,21 @@ def test_flip_sets():
     assert flip_sets(()) == [()]
     assert len(flip_sets((0, 1, 2))) == 8
     assert flip_sets((2, 0)) == [(), (0,), (2,), (0, 2)]
+
+
+def test_shift_offsets_move_along_one_axis_at_a_time():
+    assert shift_offsets(0, (40, 56, 40)) == [(0, 0, 0)]
+    assert shift_offsets(4, (40, 56, 40)) == [(0, 0, 0), (4, 0, 0), (-4, 0, 0), (0, 4, 0), (0, -4, 0), (0, 0, 4),
+                                              (0, 0, -4)]
+    assert shift_offsets(4, (1, 56, 40))[1:3] == [(0, 4, 0), (0, -4, 0)]  # a 2D model's slice axis stays
+
+
+def test_shifted_padding_places_the_image_later_or_earlier():
+    # no shift: the padding of pad_amounts
+    assert shifted_pad_amounts((36, 50, 35), (40, 56, 40), (0, 0, 0)) == pad_amounts((36, 50, 35), (40, 56, 40))
+    # 36 + 6 voxels exceed the tile of 40: nothing else is padded, and two tiles cover the axis
+    assert shifted_pad_amounts((36, 50, 35), (40, 56, 40), (6, 0, 0)) == ((6, 0), (3, 3), (2, 3))
+    assert shifted_pad_amounts((36, 50, 35), (40, 56, 40), (-6, 0, 0)) == ((0, 6), (3, 3), (2, 3))
+    # 30 + 4 voxels still fit one tile: padded to it, the image 2 voxels later than without the shift
+    assert shifted_pad_amounts((30,), (40,), (4,)) == ((7, 3),)
+    assert pad_amounts((30,), (40,)) == ((5, 5),)

@@ -98,13 +98,13 @@ def make_registry(tmp_path):
     def make(url: str, sha256: str | None, name: str = "Dataset004_Hippocampus", *, fastest: bool = False,
              fast: bool = False, modality: str = "MR", body: bool = False,
              input_resampling: str = "predictor", spacing_mm: float | list[float] = 1.0,
-             label_export: str = "resample", mirroring: bool = False, crop: dict | None = None,
+             label_export: str = "resample", mirroring: bool = False, shift_tta: int = 0, crop: dict | None = None,
              model_sizes: dict[str, str] | None = None) -> Path:
         model = {"name": name, "url": url, "sha256": sha256, "size": None, "format": "nnunetv2",
                  "trainer": "nnUNetTrainer_refShort", "plans": "nnUNetPlans", "configuration": "3d_fullres",
                  "folds": [0], "spacing_mm": spacing_mm, "step_size": 0.5, "mirroring": mirroring, "precision": "fp32",
                  "labels": {"1": "anterior", "2": "posterior"}, "input_resampling": input_resampling,
-                 "label_export": label_export}
+                 "label_export": label_export, "shift_tta": shift_tta}
         registry = {"format_version": 1, "tasks": {"hippo": {
             "modality": modality, "labels": {"1": "anterior", "2": "posterior"},
             "modes": {"default": [model], **({"fastest": [model]} if fastest else {}),

@@ -48,6 +48,32 @@ def test_segment_one_scan_into_class_masks(serve_hippo, inputs, nnunet_reference
     assert len(state.log) == 1
 
 
+def test_registry_shifts_are_test_time_augmentation_that_no_tta_turns_off(serve_hippo, inputs, nnunet_reference_dir,
+                                                                         tmp_path):
+    from segkit.infer import PredictOptions, Predictor
+
+    serve_hippo(shift_tta=6)
+    case = CASES[0]
+    result = runner.invoke(app, ["-i", str(inputs[case]), "-o", str(tmp_path / "tta.nii.gz"), "-ta", "hippo", "--ml",
+                                 "-v", "--report", str(tmp_path / "run.json")])
+    assert result.exit_code == 0, result.output
+    assert "mirroring off, shifts +-6" in result.output
+    (model,) = json.loads((tmp_path / "run.json").read_text())["models"]
+    assert (model["tta"], model["shift_tta"]) == (False, 6)
+    folder = nnunet_reference_dir / "Dataset004_Hippocampus" / "nnUNetTrainer_refShort__nnUNetPlans__3d_fullres"
+    options = PredictOptions(tta=False, shift_tta=6, precision="fp32")
+    tta = read_image(tmp_path / "tta.nii.gz").array
+    np.testing.assert_array_equal(tta, Predictor.from_model_folder(folder, folds=[0], options=options)
+                                  .predict(inputs[case]).array)
+    result = runner.invoke(app, ["-i", str(inputs[case]), "-o", str(tmp_path / "plain.nii.gz"), "-ta", "hippo", "--ml",
+                                 "--no-tta"])
+    assert result.exit_code == 0, result.output
+    plain = read_image(tmp_path / "plain.nii.gz").array
+    reference = read_image(nnunet_reference_dir / "predictions" / "hippocampus_notta" / f"{case}.nii.gz").array
+    assert all(dice(plain == v, reference == v) >= 0.99 for v in (1, 2))  # nnU-Net's, without any TTA
+    assert not np.array_equal(plain, tta) and all(dice(plain == v, tta == v) >= 0.9 for v in (1, 2))
+
+
 def test_batch_folder_loads_the_model_once(hippo_cli, inputs, tmp_path, monkeypatch):
     from segkit.infer.predictor import Predictor
 

@@ -23,7 +23,8 @@ class SegmentOptions:
         task: registry task name.
         mode: `Mode` (default, fast = 3 mm models, fastest = 6 mm models).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``gpu`` and ``gpu:N``, TotalSegmentator's names, too).
-        tta: mirroring test-time augmentation; None uses each model's registry setting.
+        tta: test-time augmentation: mirroring, and the translations a model's registry entry names (``shift_tta``);
+            None uses each model's registry setting, False turns both off.
         precision: network precision (auto, fp32, bf16, fp16); None uses each model's registry setting.
         roi_subset: only these classes (and only the models that predict them); one name or several.
         allow_download: fetch missing weights (else fail with a hint).

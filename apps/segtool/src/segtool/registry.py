@@ -85,6 +85,8 @@ class ModelEntry:
             TotalSegmentator gives its resampling (for ``predictor`` resampling informational; plans decide).
         step_size: sliding-window step as a fraction of the patch.
         mirroring: whether test-time mirroring is used by default.
+        shift_tta: translation test-time augmentation by default, in voxels (`segkit.infer.PredictOptions`'s
+            ``shift_tta``; 0: none).
         precision: network precision by default (``auto``, ``fp32``, ``bf16``, ``fp16``, or ``nnunet``:
             fp32 on CPU and fp16 autocast on CUDA, as nnU-Net itself runs).
         label_export: ``resample`` (logits back to the input grid, then argmax) or ``nearest``
@@ -110,6 +112,7 @@ class ModelEntry:
     precision: str = "auto"
     label_export: LabelExport = LabelExport.RESAMPLE
     input_resampling: InputResampling = InputResampling.PREDICTOR
+    shift_tta: int = 0
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelEntry:
@@ -124,6 +127,7 @@ class ModelEntry:
             labels={int(k): v for k, v in data["labels"].items()}, precision=data.get("precision", "auto"),
             label_export=LabelExport(data.get("label_export", "resample")),
             input_resampling=InputResampling(data.get("input_resampling", "predictor")),
+            shift_tta=int(data.get("shift_tta", 0)),
         )
 
     def __post_init__(self) -> None:

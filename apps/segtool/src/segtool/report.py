@@ -35,9 +35,10 @@ def run_report(segmenter: Segmenter, *, input_path: Path | None, output: Path | 
         "model_size": options.model_size,
         "device": segmenter.device,
         "models": [{"name": entry.name, "format": entry.format.value, "plans": entry.plans,
-                    "configuration": entry.configuration,
-                    "folds": list(predictor.folds), "sha256": entry.sha256, "step": predictor.options.step,
-                    "tta": predictor.options.tta, "precision": str(predictor.network_dtype).removeprefix("torch.")}
+                    "configuration": entry.configuration, "folds": list(predictor.folds), "sha256": entry.sha256,
+                    "step": predictor.options.step, "tta": predictor.options.tta,
+                    "shift_tta": predictor.options.shift_tta,
+                    "precision": str(predictor.network_dtype).removeprefix("torch.")}
                    for entry, predictor in segmenter.all_models],
         "roi_subset": list(options.roi_subset),
         "robust_crop": options.robust_crop,

@@ -378,6 +378,7 @@ class Segmenter:
                                   allow_download=self.options.allow_download, on_progress=self._progress_for(entry))
             options = PredictOptions(
                 step=entry.step_size, tta=entry.mirroring if self.options.tta is None else self.options.tta,
+                shift_tta=0 if self.options.tta is False else entry.shift_tta,
                 precision=_precision(self.options.precision or entry.precision, self.device),
                 fast_export=entry.label_export is LabelExport.NEAREST and not logits_back)
             key = (folder, entry.folds, options)
@@ -388,7 +389,8 @@ class Segmenter:
                                                                 options=options)
                         notes.append(f"folds {', '.join(map(str, predictor.folds))}, {self.device}, "
                                      f"{str(predictor.network_dtype).removeprefix('torch.')}, step {options.step}, "
-                                     f"mirroring {'on' if options.tta else 'off'}")
+                                     f"mirroring {'on' if options.tta else 'off'}"
+                                     + (f", shifts +-{options.shift_tta}" if options.shift_tta else ""))
                 except ModelLoadError as err:
                     raise SegtoolError(f"{entry.name}: the installed weights do not load ({err})") from err
                 self._predictors[key] = predictor

@@ -6,6 +6,7 @@
 # zip and print its sha256 and size for weights_registry.json.
 # trainer_final.json is nnU-Net's default trainer on that schedule, mirrored along the left-right axis only: the
 # crops share one orientation, and the head lies in front of and below the tail in every case (RESULTS.md).
+# At test time the registry entry adds translation TTA (shift_tta 6: shifts of +-6 voxels along each axis).
 # Usage: apps/segtool/tasks/hippocampus/build.sh [WORK_DIR]   (after scripts/install.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,7 +27,8 @@ PY
 for fold in 0 1 2 3 4; do
   "$bin/segkit-train" "$work/pre" 3d_fullres_16 "$fold" -o "$work/cv" -tr "$here/trainer_final.json" --device cpu
 done
-"$bin/segkit-crossval" -m "$work/cv" -d "$data" -o "$work/cv/crossval"   # per-fold Dice on the raw images
+# per-fold Dice on the raw images, with the test-time augmentation of the task's registry entry
+"$bin/segkit-crossval" -m "$work/cv" -d "$data" -o "$work/cv/crossval" --shift-tta 6
 "$bin/segkit-export" "$work/$name" "$here/$name.zip" --half
 sha256sum "$here/$name.zip"
 stat -c 'size %s bytes' "$here/$name.zip"

@@ -142,7 +142,8 @@ def segment(
         help="Bring the scan to the models' spacing as nnU-Net does (3rd-order splines) and their logits back "
              "(smoother masks, slower), instead of TotalSegmentator's linear zoom and nearest labels; -ro then has no "
              "effect.", rich_help_panel=MODELS)] = False,
-    no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time mirroring.", rich_help_panel=MODELS)] = False,
+    no_tta: Annotated[bool, typer.Option("--no-tta", help="No test-time augmentation (mirroring, and a model's "
+                                         "shifts).", rich_help_panel=MODELS)] = False,
     precision: Annotated[Precision | None, typer.Option(help="Network precision (default: the model's).",
         rich_help_panel=MODELS)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")] = False,

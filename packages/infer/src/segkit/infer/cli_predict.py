@@ -21,6 +21,9 @@ Models = Annotated[list[Path], typer.Option("-m", "--model", help="segkit model 
                                            "repeat it for an ensemble of folders trained with the same plans.")]
 Step = Annotated[float, typer.Option("--step", "-step_size", help="Sliding-window step as a fraction of the patch.")]
 NoTTA = Annotated[bool, typer.Option("--no-tta", "--disable_tta", help="Disable mirroring test-time augmentation.")]
+ShiftTTA = Annotated[int, typer.Option("--shift-tta", min=0, metavar="VOXELS", help=(
+    "Translation test-time augmentation: also slide the tiles with the image shifted by +-VOXELS along each axis "
+    "in turn, all blended (7x the forwards of a 3D model); 0: off."))]
 Device = Annotated[str, typer.Option("--device", "-device", help="auto (the CUDA GPU where there is one, else the "
                                      "CPU), cpu, cuda, cuda:N or mps.")]
 PrecisionOption = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")]
@@ -72,6 +75,7 @@ def predict(
                                                     "numbered fold_K; fold_all only when named or alone).")] = None,
     step: Step = 0.5,
     no_tta: NoTTA = False,
+    shift_tta: ShiftTTA = 0,
     device: Device = "auto",
     precision: PrecisionOption = "auto",
     batch_size: Annotated[int | None, typer.Option(help="Network inputs per forward pass (default: 4 on CUDA, "
@@ -111,8 +115,8 @@ def predict(
         from segkit.infer.predictor import PredictOptions, Predictor
         from segkit.infer.progress import case_progress
 
-        options = PredictOptions(step=step, tta=not no_tta, batch_size=batch_size, precision=precision,
-                                 fast_export=fast_export, num_threads=threads)
+        options = PredictOptions(step=step, tta=not no_tta, shift_tta=shift_tta, batch_size=batch_size,
+                                 precision=precision, fast_export=fast_export, num_threads=threads)
         if not input.exists():
             raise InferError(f"input {input} does not exist")
         if part_id >= num_parts:
@@ -174,6 +178,7 @@ def crossval(
     splits: Annotated[Path | None, typer.Option(help="splits_final.json (default: the model folder's).")] = None,
     step: Step = 0.5,
     no_tta: NoTTA = False,
+    shift_tta: ShiftTTA = 0,
     device: Device = "auto",
     precision: PrecisionOption = "auto",
     save_probabilities: SaveProbabilities = False,
@@ -193,7 +198,7 @@ def crossval(
     if chosen is not None and "all" in chosen:
         raise InferError("fold 'all' has no validation cases; name cross-validation folds by number")
     cases = crossval_cases(model, dataset, folds=chosen, splits_file=splits)
-    options = PredictOptions(step=step, tta=not no_tta, precision=precision)
+    options = PredictOptions(step=step, tta=not no_tta, shift_tta=shift_tta, precision=precision)
     batch = BatchOptions(save_probabilities=save_probabilities, skip_existing=resume)
     with case_progress(sum(len(ids) for ids in cases.values()), quiet=quiet) as advance:
         summary = predict_crossval(model, dataset, output, cases, device=device, options=options, batch=batch,

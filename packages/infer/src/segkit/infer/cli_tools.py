@@ -138,7 +138,7 @@ def find_best(
     from segkit.infer.errors import InferError
     from segkit.infer.evaluate import EvaluateOptions
     from segkit.infer.find_best import find_best as rank
-    from segkit.infer.find_best import model_folders_of, write_instructions
+    from segkit.infer.find_best import predict_arguments_of, write_instructions
     from segkit.io.atomic import writable_folder
 
     writable_folder(output.parent)  # before the scoring, which takes a while
@@ -152,8 +152,8 @@ def find_best(
         parsed[name] = folder
     options = None if dataset_json is None else EvaluateOptions.from_dataset_json(dataset_json)
     result = rank(parsed, reference, options=options, try_ensembles=not no_ensembles)
-    models = {name: model_folders_of(folder) for name, folder in parsed.items()}
-    write_instructions(result, output, model_folders=models)
+    arguments = {name: predict_arguments_of(folder) for name, folder in parsed.items()}
+    write_instructions(result, output, predict_arguments=arguments)
     for entry in result["ranking"]:
         typer.echo(f"{entry['foreground_dice']:.4f}  {entry['name']}")
 

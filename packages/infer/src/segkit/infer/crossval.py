@@ -107,9 +107,9 @@ def predict_crossval(model_folder: ModelFolders, dataset_folder: str | os.PathLi
         on_case: progress callback, as for `predict_folder`.
 
     Returns:
-        `evaluate_folders`' summary plus ``"model"`` (the model folder, a list for several, for
-        `segkit-find-best`'s commands) and
-        ``"folds"``: per fold, its number of cases and mean Dice per label.
+        `evaluate_folders`' summary plus ``"model"`` (the model folder, a list for several) and ``"prediction"``
+        (step and test-time augmentation), for `segkit-find-best`'s commands, and ``"folds"``: per fold, its
+        number of cases and mean Dice per label.
 
     Raises:
         OutputError: ``output`` is the dataset folder, its ``imagesTr`` or its ``labelsTr``.
@@ -117,6 +117,7 @@ def predict_crossval(model_folder: ModelFolders, dataset_folder: str | os.PathLi
     dataset = Dataset.load(dataset_folder)
     check_output_folder(output, [dataset.root, dataset.root / "imagesTr", dataset.root / "labelsTr"])
     batch = batch or BatchOptions()
+    options = options or PredictOptions()
     for fold, ids in cases.items():
         predictor = Predictor.from_model_folder(model_folder, folds=[fold], device=device, options=options)
         fold_batch = replace(batch, case_ids=frozenset(ids))
@@ -127,6 +128,7 @@ def predict_crossval(model_folder: ModelFolders, dataset_folder: str | os.PathLi
     ending = dataset.info.file_ending
     resolved = [str(folder.resolve()) for folder in folder_list(model_folder)]
     summary["model"] = resolved[0] if len(resolved) == 1 else resolved
+    summary["prediction"] = {"step": options.step, "tta": options.tta, "shift_tta": options.shift_tta}
     summary["folds"] = _per_fold(summary, {f"{case}{ending}": fold for fold, ids in cases.items() for case in ids})
     write_summary(summary, Path(output) / "summary.json")
     return summary

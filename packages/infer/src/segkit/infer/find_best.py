@@ -72,15 +72,27 @@ def _check_same_cases(candidates: Mapping[str, str | os.PathLike]) -> None:
                              f"{len(other)} label maps); rank them on the same cross-validation cases")
 
 
-def model_folders_of(predictions: str | os.PathLike) -> list[str]:
-    """The model folders that `segkit-crossval` recorded in the ``summary.json`` of its predictions (several for an
-    ensemble; none if it recorded none)."""
+def predict_arguments_of(predictions: str | os.PathLike) -> list[str]:
+    """The ``segkit-predict`` arguments that predict as `segkit-crossval` did for the ``summary.json`` of its
+    predictions: ``-m`` for each model folder it recorded (several for an ensemble), and its step and test-time
+    augmentation where they differ from the defaults (empty if it recorded no model)."""
     summary = Path(predictions) / "summary.json"
     try:
-        model = json.loads(summary.read_text()).get("model")
+        recorded = json.loads(summary.read_text())
+        model, prediction = recorded.get("model"), recorded.get("prediction") or {}
     except (OSError, ValueError, AttributeError):
         return []
-    return [model] if isinstance(model, str) else [str(m) for m in model or ()]
+    folders = [model] if isinstance(model, str) else [str(m) for m in model or ()]
+    if not folders:
+        return []
+    arguments = [part for folder in folders for part in ("-m", folder)]
+    if prediction.get("step", 0.5) != 0.5:
+        arguments += ["--step", str(prediction["step"])]
+    if prediction.get("tta") is False:
+        arguments.append("--no-tta")
+    if prediction.get("shift_tta"):
+        arguments += ["--shift-tta", str(prediction["shift_tta"])]
+    return arguments
 
 
 def _score(name: str, members: list[str], folder: Path, reference, options: EvaluateOptions | None) -> dict:
@@ -90,19 +102,19 @@ def _score(name: str, members: list[str], folder: Path, reference, options: Eval
 
 
 def write_instructions(result: dict, path: str | os.PathLike, *,
-                       model_folders: Mapping[str, Sequence[str]] | None = None) -> Path:
+                       predict_arguments: Mapping[str, Sequence[str]] | None = None) -> Path:
     """Write the winner and how to run it as JSON (``inference_instructions.json``), and its postprocessing as
-    ``postprocessing.json`` beside it. ``model_folders`` maps candidate names to their model folders (several for a
-    candidate that is an ensemble itself; ``MODEL_NAME`` stands in the commands for a folder that is not known)."""
+    ``postprocessing.json`` beside it. ``predict_arguments`` maps candidate names to their ``segkit-predict``
+    arguments (`predict_arguments_of`; ``-m MODEL_NAME`` stands in the commands for a candidate without them)."""
     best = result["best"]
-    folders = model_folders or {}
+    known = predict_arguments or {}
     path = Path(path)
     plan = PostprocessingPlan.from_dict(result["postprocessing"])
     plan_path = plan.save(path.with_name("postprocessing.json"))
     ensemble = len(best["members"]) > 1
     raw = "OUTPUT_RAW" if plan.foreground or plan.classes else "OUTPUT"
-    commands = [f"segkit-predict -i INPUT -o {f'OUTPUT_{m}' if ensemble else raw} -m "
-                + " -m ".join(folders.get(m) or [f"MODEL_{m}"]) + (" --save-probabilities" if ensemble else "")
+    commands = [f"segkit-predict -i INPUT -o {f'OUTPUT_{m}' if ensemble else raw} "
+                + " ".join(known.get(m) or ["-m", f"MODEL_{m}"]) + (" --save-probabilities" if ensemble else "")
                 for m in best["members"]]
     if ensemble:
         commands.append("segkit-ensemble " + " ".join(f"OUTPUT_{m}" for m in best["members"]) + f" -o {raw}")

@@ -1,4 +1,4 @@
-"""Sliding-window prediction: batched tiles, Gaussian blending, mirroring TTA, OOM fallback."""
+"""Sliding-window prediction: batched tiles, Gaussian blending, mirroring and translation TTA, OOM fallback."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from segkit.infer.errors import InferError
 from segkit.infer.gaussian import gaussian_importance_map
-from segkit.infer.tiling import flip_sets, pad_amounts, tile_starts
+from segkit.infer.tiling import flip_sets, shift_offsets, shifted_pad_amounts, tile_starts
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ class WindowOptions:
         tile_size: network input size per spatial axis (the model's patch size, segkit axis order).
         step: tile step as a fraction of the tile size (0.5: tiles overlap by half).
         mirror_axes: spatial axes (0-based, segkit order) flipped for test-time augmentation; () for none.
+        shift: translation test-time augmentation: the tiles slide over the image again with the image shifted by
+            ``+shift`` and ``-shift`` voxels along each axis in turn (`shift_offsets`: 1 + 2 x 3 passes over a 3D
+            image), and the passes' blends are averaged with equal weight; 0 for none.
         batch_size: network inputs (tiles x flips) per forward pass; halved on out-of-memory.
         autocast_dtype: dtype for `torch.autocast` (bf16 on CPU, fp16 on CUDA), or None for fp32.
         accumulate_on_device: keep the blended logits on the compute device (falls back to CPU on OOM); they are
@@ -45,6 +48,7 @@ class WindowOptions:
     tile_size: tuple[int, ...]
     step: float = 0.5
     mirror_axes: tuple[int, ...] = ()
+    shift: int = 0
     batch_size: int = 2
     autocast_dtype: torch.dtype | None = None
     accumulate_on_device: bool = True
@@ -55,6 +59,8 @@ class WindowOptions:
             raise InferError(f"tile step must be in (0, 1], got {self.step}")
         if self.batch_size < 1:
             raise InferError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.shift < 0:
+            raise InferError(f"shift must be >= 0 voxels, got {self.shift}")
         bad = [a for a in self.mirror_axes if not 0 <= a < len(self.tile_size)]
         if bad:
             raise InferError(f"mirror axes {bad} outside 0..{len(self.tile_size) - 1}")
@@ -228,38 +234,72 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
     spatial = tuple(data.shape[1:])
     if len(spatial) != len(tile):
         raise InferError(f"image has {len(spatial)} spatial axes, the model's tile {len(tile)}")
-    pads = pad_amounts(spatial, tile)
-    if any(p for pair in pads for p in pair):
-        data = F.pad(data, [p for pair in reversed(pads) for p in pair], mode="constant", value=0.0)
-    starts = tile_starts(tuple(data.shape[1:]), tile, options.step)
-    gaussian = torch.from_numpy(np.array(gaussian_importance_map(tile))).to(result_device)
-    flips = flip_sets(options.mirror_axes)
-    runner = _Runner(network, options, data.device, clock, num_classes)
-    channels = network.feature_channels if runner.blends_features else num_classes
-    mean, weights = _accumulators(channels, spatial, result_device,  # the image only, not its padding
-                                  dtype=torch.float32 if runner.blends_features else torch.float16,
-                                  channels_last=runner.blends_features and options.channels_last)
-    per_forward = max(1, options.batch_size // len(flips))
-    for first in range(0, len(starts), per_forward):
-        group = starts[first:first + per_forward]
-        tiles = torch.stack([data[(slice(None), *(slice(s, s + t) for s, t in zip(start, tile, strict=True)))]
-                             for start in group])
-        inputs = torch.cat([_flip(tiles, axes, 2) for axes in flips])
-        del tiles
-        outputs = runner.tile_outputs(inputs)
-        del inputs
-        summed = _mean_over_flips(outputs.view(len(flips), len(group), -1, *tile), flips).to(result_device)
-        del outputs
-        _blend_tiles(mean, weights, summed, group, gaussian, pads)
-        del summed  # the last reference: the next tile's forward runs without this one's outputs
-        if progress is not None:
-            progress(first + len(group), len(starts))
-    del weights
-    if runner.blends_features:
-        mean = runner.logits_from_features(mean)
+    placements = [(pads, tile_starts(_padded_shape(spatial, pads), tile, options.step))  # (padding, tile starts)
+                  for pads in (shifted_pad_amounts(spatial, tile, o) for o in shift_offsets(options.shift, tile))]
+    slide = _Slide(_Runner(network, options, data.device, clock, num_classes), options, result_device,
+                   progress=progress, tiles_in_all=sum(len(starts) for _, starts in placements))
+    mean = None
+    for index, (pads, starts) in enumerate(placements):  # translation TTA: each shift weighs as much as the others
+        placed = slide.blend(_pad(data, pads), pads, starts, spatial)
+        if mean is None:
+            mean = placed
+        else:
+            _blend(mean, placed.float(), 1.0 / (index + 1))
+        del placed
+    if slide.runner.blends_features:
+        mean = slide.runner.logits_from_features(mean)
     if not _all_finite(mean):
         raise InferError("the prediction holds non-finite values (overflow in the blended logits)")
     return mean
+
+
+class _Slide:
+    """Slides the network over padded images, tile batch after tile batch, blending the outputs (or features)."""
+
+    def __init__(self, runner: _Runner, options: WindowOptions, result_device: torch.device, *,
+                 progress: TileProgress | None, tiles_in_all: int) -> None:
+        self.runner, self.options, self.result_device = runner, options, result_device
+        self.gaussian = torch.from_numpy(np.array(gaussian_importance_map(options.tile_size))).to(result_device)
+        self.flips = flip_sets(options.mirror_axes)
+        self.progress, self.tiles_in_all, self.done = progress, tiles_in_all, 0
+
+    def blend(self, padded: torch.Tensor, pads: Sequence[tuple[int, int]], starts: Sequence[Sequence[int]],
+              spatial: Sequence[int]) -> torch.Tensor:
+        """The Gaussian-weighted blend over the image (``spatial``, inside the ``pads`` of ``padded``) of the outputs
+        of the tiles at ``starts``, each averaged over the mirror flips."""
+        tile, flips, runner = tuple(self.options.tile_size), self.flips, self.runner
+        channels = runner.network.feature_channels if runner.blends_features else runner.num_classes
+        mean, weights = _accumulators(channels, spatial, self.result_device,  # the image only, not its padding
+                                      dtype=torch.float32 if runner.blends_features else torch.float16,
+                                      channels_last=runner.blends_features and self.options.channels_last)
+        per_forward = max(1, self.options.batch_size // len(flips))
+        for first in range(0, len(starts), per_forward):
+            group = starts[first:first + per_forward]
+            tiles = torch.stack([padded[(slice(None), *(slice(s, s + t) for s, t in zip(start, tile, strict=True)))]
+                                 for start in group])
+            inputs = torch.cat([_flip(tiles, axes, 2) for axes in flips])
+            del tiles
+            outputs = runner.tile_outputs(inputs)
+            del inputs
+            summed = _mean_over_flips(outputs.view(len(flips), len(group), -1, *tile), flips).to(self.result_device)
+            del outputs
+            _blend_tiles(mean, weights, summed, group, self.gaussian, pads)
+            del summed  # the last reference: the next tile's forward runs without this one's outputs
+            self.done += len(group)
+            if self.progress is not None:
+                self.progress(self.done, self.tiles_in_all)
+        return mean
+
+
+def _padded_shape(spatial: Sequence[int], pads: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    return tuple(n + before + after for n, (before, after) in zip(spatial, pads, strict=True))
+
+
+def _pad(data: torch.Tensor, pads: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """``(c, *spatial)`` data zero-padded by ``(before, after)`` per spatial axis (itself where nothing is padded)."""
+    if not any(p for pair in pads for p in pair):
+        return data
+    return F.pad(data, [p for pair in reversed(pads) for p in pair], mode="constant", value=0.0)
 
 
 def _all_finite(values: torch.Tensor) -> bool:

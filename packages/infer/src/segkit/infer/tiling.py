@@ -1,4 +1,4 @@
-"""Pure tiling arithmetic for sliding windows: padding to the tile size, tile positions, flip sets."""
+"""Pure tiling arithmetic for sliding windows: padding to the tile size, tile positions, flip sets, shifts."""
 
 from __future__ import annotations
 
@@ -23,6 +23,37 @@ def pad_amounts(image_size: Sequence[int], tile_size: Sequence[int]) -> tuple[tu
         missing = max(0, tile - size)
         out.append((missing // 2, missing - missing // 2))
     return tuple(out)
+
+
+def shift_offsets(shift: int, tile_size: Sequence[int]) -> list[tuple[int, ...]]:
+    """Return the image offsets of translation TTA: none, then ``+shift`` and ``-shift`` along each axis in turn.
+
+    Axes whose tile is one voxel thick (a 2D model's slice axis) are not shifted.
+
+    Example:
+        >>> shift_offsets(6, (40, 56, 1))
+        [(0, 0, 0), (6, 0, 0), (-6, 0, 0), (0, 6, 0), (0, -6, 0)]
+    """
+    offsets = [(0,) * len(tile_size)]
+    if shift:
+        for axis, tile in enumerate(tile_size):
+            if tile > 1:
+                offsets += [tuple(sign * shift if a == axis else 0 for a in range(len(tile_size))) for sign in (1, -1)]
+    return offsets
+
+
+def shifted_pad_amounts(image_size: Sequence[int], tile_size: Sequence[int],
+                        offset: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Return per-axis ``(before, after)`` padding that places the image ``offset`` voxels later (positive) or
+    earlier (negative) among the tiles: ``|offset|`` voxels padded before (or after) it, then `pad_amounts`.
+
+    Example:
+        >>> shifted_pad_amounts((36, 50, 35), (40, 56, 40), (6, 0, 0))
+        ((6, 0), (3, 3), (2, 3))
+    """
+    grown = [size + abs(o) for size, o in zip(image_size, offset, strict=True)]
+    return tuple((before + max(o, 0), after + max(-o, 0))
+                 for (before, after), o in zip(pad_amounts(grown, tile_size), offset, strict=True))
 
 
 def compute_steps(image_size: Sequence[int], tile_size: Sequence[int], step: float) -> list[list[int]]:
