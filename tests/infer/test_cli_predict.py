@@ -89,6 +89,9 @@ def test_shift_tta_predicts_as_the_predictor_with_shifts(hippo_model_dir, predic
                               .array)  # nnU-Net's, without shifts
     result = CliRunner().invoke(app, _args(path, tmp_path / "bad", hippo_model_dir, "--shift-tta", "-1"))
     assert result.exit_code == 2 and not (tmp_path / "bad").exists()
+    result = CliRunner().invoke(app, _args(path, tmp_path / "bad", hippo_model_dir, "--shift-tta", "40"))
+    assert result.exit_code == 2 and not (tmp_path / "bad").exists()
+    assert "moves the image by a whole patch (40x56x40) or more" in result.output
 
 
 @pytest.mark.parametrize("ending", [".nrrd", ".mgz"])

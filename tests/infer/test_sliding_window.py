@@ -143,6 +143,9 @@ def test_options_are_checked():
         WindowOptions((16, 16, 16), mirror_axes=(3,))
     with pytest.raises(InferError, match="shift"):
         WindowOptions((16, 16, 16), shift=-1)
+    with pytest.raises(InferError, match="by a whole patch"):
+        WindowOptions((16, 24, 1), shift=16)
+    assert WindowOptions((16, 24, 1), shift=15).shift == 15
 
 
 @pytest.mark.parametrize("scale", [1e-3, 1e3])

@@ -61,6 +61,9 @@ class WindowOptions:
             raise InferError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.shift < 0:
             raise InferError(f"shift must be >= 0 voxels, got {self.shift}")
+        if self.shift and self.shift >= min(t for t in self.tile_size if t > 1):
+            raise InferError(f"a shift of {self.shift} voxels moves the image by a whole patch "
+                             f"({'x'.join(map(str, self.tile_size))}) or more; shift by less than the patch")
         bad = [a for a in self.mirror_axes if not 0 <= a < len(self.tile_size)]
         if bad:
             raise InferError(f"mirror axes {bad} outside 0..{len(self.tile_size) - 1}")
