@@ -35,10 +35,33 @@ def test_each_case_is_predicted_by_its_own_fold(hippocampus_dir, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert [f["cases"] for f in summary["folds"].values()] == [2, 1]
     assert summary["model"] == str(model.resolve())
-    assert summary["prediction"] == {"step": 0.5, "tta": False, "shift_tta": 0}  # for segkit-find-best's commands
+    # for segkit-find-best's commands
+    assert summary["prediction"] == {"step": 0.5, "tta": False, "shift_tta": 0, "precision": "fp32"}
     per_case = {c["case"]: c["metrics"]["1"]["Dice"] for c in summary["metric_per_case"]}
     fold0 = [per_case[f"hippocampus_00{i}.nii.gz"] for i in (1, 3)]
     assert summary["folds"]["0"]["Dice"]["1"] == pytest.approx(np.mean([d for d in fold0 if d is not None]))
+
+
+def test_a_folder_takes_no_predictions_made_with_other_settings(hippocampus_dir, tmp_path):
+    model = write_small_model_folder(tmp_path / "model", configuration="3d_fullres", patch_size=[16, 24, 16],
+                                     labels={"background": 0, "Anterior": 1, "Posterior": 2}, folds=2)
+    splits = [{"train": ["hippocampus_004"], "val": ["hippocampus_001"]},
+              {"train": ["hippocampus_001"], "val": ["hippocampus_004"]}]
+    (model / "splits_final.json").write_text(json.dumps(splits))
+    out = tmp_path / "cv"
+
+    def crossval(fold, *extra):
+        return CliRunner().invoke(crossval_app, ["-m", str(model), "-d", str(hippocampus_dir), "-o", str(out),
+                                                 "-f", fold, *OPTIONS, *extra])
+
+    result = crossval("0", "--shift-tta", "2")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["prediction"]["shift_tta"] == 2
+    result = crossval("1")  # fold 1 into the same folder, without the shifts: the scores would mix the two
+    assert result.exit_code == 2
+    assert f"{out} holds predictions made with shift_tta 2; this run asks for shift_tta 0" in result.output
+    assert not (out / "hippocampus_004.nii.gz").exists()
+    assert crossval("1", "--shift-tta", "2").exit_code == 0 and (out / "hippocampus_004.nii.gz").is_file()
 
 
 def test_model_folders_given_together_are_cross_validated_as_an_ensemble(hippocampus_dir, tmp_path):

@@ -33,7 +33,7 @@ def test_ranks_candidates_and_pair_ensembles(tmp_path):
     _folder(tmp_path / "b", {"c": b})
     # the folders' model folders and prediction settings, as segkit-crossval records them: b's is an ensemble of two
     (tmp_path / "a" / "summary.json").write_text(json.dumps({"model": "/models/A", "prediction": {
-        "step": 0.5, "tta": True, "shift_tta": 6}}))
+        "step": 0.5, "tta": True, "shift_tta": 6, "precision": "fp32"}}))
     (tmp_path / "b" / "summary.json").write_text(json.dumps({"model": ["/models/B1", "/models/B2"], "prediction": {
         "step": 0.25, "tta": False, "shift_tta": 0}}))
     result = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}",
@@ -44,7 +44,7 @@ def test_ranks_candidates_and_pair_ensembles(tmp_path):
     assert instructions["best"]["foreground_dice"] == 1.0
     assert [r["name"] for r in instructions["ranking"]][1:] == ["b", "a"]
     assert instructions["commands"] == [
-        "segkit-predict -i INPUT -o OUTPUT_a -m /models/A --shift-tta 6 --save-probabilities",
+        "segkit-predict -i INPUT -o OUTPUT_a -m /models/A --shift-tta 6 --precision fp32 --save-probabilities",
         "segkit-predict -i INPUT -o OUTPUT_b -m /models/B1 -m /models/B2 --step 0.25 --no-tta --save-probabilities",
         "segkit-ensemble OUTPUT_a OUTPUT_b -o OUTPUT"]
     bad = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), "a", "-o", str(tmp_path / "x.json")])

@@ -9,6 +9,7 @@ import torch
 from segkit.infer import sliding_window
 from segkit.infer.errors import InferError
 from segkit.infer.sliding_window import WindowOptions, predict_sliding_window
+from segkit.infer.tiling import shift_offsets
 
 # blended logits are kept and returned in half precision (11-bit significand)
 HALF = {"rtol": 2e-3, "atol": 2e-3}
@@ -67,6 +68,22 @@ def test_translation_tta_blends_every_shifted_pass_back_in_place(shape):
     assert ticks[-1] == (tiles, tiles) and {total for _, total in ticks} == {tiles}
 
 
+def test_translation_tta_weighs_every_placement_the_same(monkeypatch):
+    """The result is the plain mean of the 7 placements' own blends, not one Gaussian blend of all their tiles (a
+    voxel near a shifted tile's centre would then count more)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv3d(2, 3, 2, stride=2), torch.nn.Upsample(scale_factor=2))
+    data = _data((2, 20, 12, 30))  # larger than the tile along two axes, smaller along one
+    options = WindowOptions((16, 16, 16), shift=3)
+    together = predict_sliding_window(net, data, options, num_classes=3).float()
+    alone = []
+    for offset in shift_offsets(3, options.tile_size):
+        monkeypatch.setattr(sliding_window, "shift_offsets", lambda shift, tile, offset=offset: [offset])
+        alone.append(predict_sliding_window(net, data, options, num_classes=3).float())
+    assert (alone[1] - alone[0]).abs().max() > 0.1  # the placements differ: the weighting matters
+    torch.testing.assert_close(together, torch.stack(alone).mean(0), **HALF)
+
+
 def test_translation_tta_changes_a_strided_network():
     """A strided convolution sees the image on a grid of 2x2x2 blocks: shifted by an odd number of voxels, the
     blocks fall elsewhere (as in a U-Net's downsampling, where translation TTA gets its variety)."""
@@ -119,7 +136,7 @@ def test_forward_out_of_memory_halves_the_batch(caplog):
 
 def test_accumulation_out_of_memory_falls_back_to_cpu(monkeypatch, caplog):
     calls = []
-    real = sliding_window._accumulators
+    real = sliding_window.accumulators
 
     def failing_once(channels, shape, device, **kwargs):
         calls.append(device)
@@ -127,7 +144,7 @@ def test_accumulation_out_of_memory_falls_back_to_cpu(monkeypatch, caplog):
             raise torch.cuda.OutOfMemoryError("simulated")
         return real(channels, shape, device, **kwargs)
 
-    monkeypatch.setattr(sliding_window, "_accumulators", failing_once)
+    monkeypatch.setattr(sliding_window, "accumulators", failing_once)
     net, data = Pointwise(), _data()
     with caplog.at_level(logging.WARNING):
         out = predict_sliding_window(net, data, WindowOptions((16, 24, 20)), num_classes=3)
@@ -143,6 +160,8 @@ def test_options_are_checked():
         WindowOptions((16, 16, 16), mirror_axes=(3,))
     with pytest.raises(InferError, match="shift"):
         WindowOptions((16, 16, 16), shift=-1)
+    with pytest.raises(InferError, match="whole number of voxels"):
+        WindowOptions((16, 16, 16), shift=2.5)
     with pytest.raises(InferError, match="by a whole patch"):
         WindowOptions((16, 24, 1), shift=16)
     assert WindowOptions((16, 24, 1), shift=15).shift == 15
@@ -171,8 +190,8 @@ def test_logits_beyond_half_precision_range_are_reported():
         predict_sliding_window(net, data, WindowOptions((16, 24, 20)), num_classes=3)
 
 
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_many_class_network_blends_features_and_runs_its_head_once_per_voxel(channels_last):
+@pytest.mark.parametrize(("channels_last", "shift"), [(False, 0), (True, 0), (True, 3)])
+def test_many_class_network_blends_features_and_runs_its_head_once_per_voxel(channels_last, shift):
     from segkit.nets import build_network, fuse
     from segkit.nets.spec import ArchitectureSpec
 
@@ -191,7 +210,7 @@ def test_many_class_network_blends_features_and_runs_its_head_once_per_voxel(cha
     net.head_logits = lambda features, classes=slice(None): head_inputs.append(features.shape) or head_logits(
         features, classes)
     data = _data()
-    options = WindowOptions((16, 16, 12), mirror_axes=(0,), channels_last=channels_last)
+    options = WindowOptions((16, 16, 12), mirror_axes=(0,), shift=shift, channels_last=channels_last)
     with torch.no_grad():
         blended = predict_sliding_window(net, data, options, num_classes=num_classes)
         per_tile = predict_sliding_window(lambda x: net(x), data, options, num_classes=num_classes)

@@ -126,6 +126,8 @@ def test_import_by_sha256_and_mismatch(hippocampus_model_zip, hippocampus_model_
     ('{"tasks": {"t": {"modality": "CT", "labels": {"1": "a"}, "modes": {"slow": []}}}}', "'slow'"),
     ('{"tasks": {"t": {"modality": "CT", "labels": {"1": "a"}, "modes": {}, "cleanup": {"keep_largest": ["b"]}}}}',
      "cleanup names classes it does not have: b"),
+    ('{"tasks": {"t": {"modality": "MR", "labels": {"1": "a"}, "modes": {"default": [{"name": "m", "url": "m.zip", '
+     '"labels": {"1": "a"}, "shift_tta": 2.5}]}}}}', "model 'm': shift_tta must be a whole number of voxels >= 0"),
 ])
 def test_broken_registry_is_one_clear_error(tmp_path, text, message):
     path = tmp_path / "weights_registry.json"

@@ -127,12 +127,15 @@ class ModelEntry:
             labels={int(k): v for k, v in data["labels"].items()}, precision=data.get("precision", "auto"),
             label_export=LabelExport(data.get("label_export", "resample")),
             input_resampling=InputResampling(data.get("input_resampling", "predictor")),
-            shift_tta=int(data.get("shift_tta", 0)),
+            shift_tta=data.get("shift_tta", 0),
         )
 
     def __post_init__(self) -> None:
         if self.input_resampling is InputResampling.TOTALSEGMENTATOR and not self.spacing_mm:
             raise ValueError(f"model {self.name!r}: input_resampling 'totalsegmentator' needs spacing_mm")
+        if isinstance(self.shift_tta, bool) or not isinstance(self.shift_tta, int) or self.shift_tta < 0:
+            raise ValueError(f"model {self.name!r}: shift_tta must be a whole number of voxels >= 0, got "
+                             f"{self.shift_tta!r}")
 
     @property
     def result_folder(self) -> str:

@@ -6,7 +6,8 @@
 # zip and print its sha256 and size for weights_registry.json.
 # trainer_final.json is nnU-Net's default trainer on that schedule, mirrored along the left-right axis only: the
 # crops share one orientation, and the head lies in front of and below the tail in every case (RESULTS.md).
-# At test time the registry entry adds translation TTA (shift_tta 6: shifts of +-6 voxels along each axis).
+# At test time the registry entry adds translation TTA (shift_tta 6: 6 zero voxels padded before, then after the
+# image, along each axis in turn; segkit-predict --shift-tta).
 # Usage: apps/segtool/tasks/hippocampus/build.sh [WORK_DIR]   (after scripts/install.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

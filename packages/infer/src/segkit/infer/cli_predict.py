@@ -22,8 +22,9 @@ Models = Annotated[list[Path], typer.Option("-m", "--model", help="segkit model 
 Step = Annotated[float, typer.Option("--step", "-step_size", help="Sliding-window step as a fraction of the patch.")]
 NoTTA = Annotated[bool, typer.Option("--no-tta", "--disable_tta", help="Disable mirroring test-time augmentation.")]
 ShiftTTA = Annotated[int, typer.Option("--shift-tta", min=0, metavar="VOXELS", help=(
-    "Translation test-time augmentation: also predict the image shifted by +-VOXELS along each axis in turn and "
-    "average the predictions (7x the tiles of a 3D model, or more); 0: off."))]
+    "Translation test-time augmentation: also predict the image with VOXELS zero voxels padded before it, then "
+    "after it, along each axis in turn (moving it by up to VOXELS), and average the predictions (at least 7x the "
+    "tiles of a 3D model); 0: off."))]
 Device = Annotated[str, typer.Option("--device", "-device", help="auto (the CUDA GPU where there is one, else the "
                                      "CPU), cpu, cuda, cuda:N or mps.")]
 PrecisionOption = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")]

@@ -113,11 +113,15 @@ def predict_crossval(model_folder: ModelFolders, dataset_folder: str | os.PathLi
 
     Raises:
         OutputError: ``output`` is the dataset folder, its ``imagesTr`` or its ``labelsTr``.
+        InferError: ``output`` holds predictions that an earlier run made with other settings.
     """
     dataset = Dataset.load(dataset_folder)
     check_output_folder(output, [dataset.root, dataset.root / "imagesTr", dataset.root / "labelsTr"])
     batch = batch or BatchOptions()
     options = options or PredictOptions()
+    settings = {"step": options.step, "tta": options.tta, "shift_tta": options.shift_tta,
+                "precision": options.precision.value}
+    _check_same_settings(Path(output), settings)
     for fold, ids in cases.items():
         predictor = Predictor.from_model_folder(model_folder, folds=[fold], device=device, options=options)
         fold_batch = replace(batch, case_ids=frozenset(ids))
@@ -128,10 +132,24 @@ def predict_crossval(model_folder: ModelFolders, dataset_folder: str | os.PathLi
     ending = dataset.info.file_ending
     resolved = [str(folder.resolve()) for folder in folder_list(model_folder)]
     summary["model"] = resolved[0] if len(resolved) == 1 else resolved
-    summary["prediction"] = {"step": options.step, "tta": options.tta, "shift_tta": options.shift_tta}
+    summary["prediction"] = settings
     summary["folds"] = _per_fold(summary, {f"{case}{ending}": fold for fold, ids in cases.items() for case in ids})
     write_summary(summary, Path(output) / "summary.json")
     return summary
+
+
+def _check_same_settings(output: Path, settings: dict) -> None:
+    """Refuse to add predictions to ``output`` if its ``summary.json`` records other prediction settings: its scores
+    would mix the two, and `segkit-find-best` would recommend the new settings for all of them."""
+    try:
+        recorded = json.loads((output / "summary.json").read_text()).get("prediction") or {}
+    except (OSError, ValueError, AttributeError):
+        return
+    differ = [key for key, value in recorded.items() if key in settings and settings[key] != value]
+    if differ:
+        raise InferError(f"{output} holds predictions made with " + ", ".join(f"{k} {recorded[k]}" for k in differ)
+                         + "; this run asks for " + ", ".join(f"{k} {settings[k]}" for k in differ)
+                         + ": predict into another folder")
 
 
 def _per_fold(summary: dict, fold_of_file: dict[str, int]) -> dict[str, dict]:

@@ -73,9 +73,17 @@ def _check_same_cases(candidates: Mapping[str, str | os.PathLike]) -> None:
 
 
 def predict_arguments_of(predictions: str | os.PathLike) -> list[str]:
-    """The ``segkit-predict`` arguments that predict as `segkit-crossval` did for the ``summary.json`` of its
-    predictions: ``-m`` for each model folder it recorded (several for an ensemble), and its step and test-time
-    augmentation where they differ from the defaults (empty if it recorded no model)."""
+    """Return the ``segkit-predict`` arguments that predict as `segkit-crossval` did into ``predictions``.
+
+    They come from the folder's ``summary.json``: ``-m`` for each model folder it recorded (several for an
+    ensemble), and its step, test-time augmentation and precision where they differ from the defaults.
+
+    Args:
+        predictions: a folder of `segkit-crossval`'s predictions.
+
+    Returns:
+        The arguments, or none where the folder records no model.
+    """
     summary = Path(predictions) / "summary.json"
     try:
         recorded = json.loads(summary.read_text())
@@ -92,6 +100,8 @@ def predict_arguments_of(predictions: str | os.PathLike) -> list[str]:
         arguments.append("--no-tta")
     if prediction.get("shift_tta"):
         arguments += ["--shift-tta", str(prediction["shift_tta"])]
+    if prediction.get("precision", "auto") != "auto":
+        arguments += ["--precision", str(prediction["precision"])]
     return arguments
 
 

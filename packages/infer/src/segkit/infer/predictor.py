@@ -35,10 +35,11 @@ class PredictOptions:
     Args:
         step: sliding-window step as a fraction of the patch size.
         tta: mirroring test-time augmentation over the axes the model allows.
-        shift_tta: translation test-time augmentation (not in nnU-Net): the image is also predicted shifted by plus
-            and minus this many voxels along each axis in turn, and the predictions are averaged with equal weight
-            (7 times the tiles of a 3D model, more where a shifted image outgrows the patch); 0 for none. With 6,
-            the hippocampus task's posterior Dice rose by 0.002-0.004 in each cross-validation fold.
+        shift_tta: translation test-time augmentation (not in nnU-Net): the image is also predicted with this many
+            zero voxels of the network grid padded before it, then after it, along each axis in turn (moving it by
+            up to that many voxels among the tiles), and the predictions are averaged with equal weight (at least 7
+            times the tiles of a 3D model, 5 of a 2D one); 0 for none. With 6, the hippocampus task's posterior Dice
+            rose by 0.002-0.004 in each cross-validation fold.
         batch_size: network inputs per forward pass (tiles x flips), halved on out-of-memory; None: 4 on CUDA,
             1 on the CPU (larger CPU batches were measured no faster and cost memory).
         precision: network precision (`Precision`).

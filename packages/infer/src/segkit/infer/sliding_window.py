@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from segkit.infer.blending import accumulators, average_in, blend_tiles
 from segkit.infer.errors import InferError
 from segkit.infer.gaussian import gaussian_importance_map
 from segkit.infer.tiling import flip_sets, shift_offsets, shifted_pad_amounts, tile_starts
@@ -35,9 +36,9 @@ class WindowOptions:
         tile_size: network input size per spatial axis (the model's patch size, segkit axis order).
         step: tile step as a fraction of the tile size (0.5: tiles overlap by half).
         mirror_axes: spatial axes (0-based, segkit order) flipped for test-time augmentation; () for none.
-        shift: translation test-time augmentation: the tiles slide over the image again with the image shifted by
-            ``+shift`` and ``-shift`` voxels along each axis in turn (`shift_offsets`: 1 + 2 x 3 passes over a 3D
-            image), and the passes' blends are averaged with equal weight; 0 for none.
+        shift: translation test-time augmentation: the tiles slide over the image again with ``shift`` zero voxels
+            padded before it, then after it, along each axis in turn (`shift_offsets`, `shifted_pad_amounts`: 1 + 2
+            x 3 passes over a 3D image), and the passes' blends are averaged with equal weight; 0 for none.
         batch_size: network inputs (tiles x flips) per forward pass; halved on out-of-memory.
         autocast_dtype: dtype for `torch.autocast` (bf16 on CPU, fp16 on CUDA), or None for fp32.
         accumulate_on_device: keep the blended logits on the compute device (falls back to CPU on OOM); they are
@@ -59,9 +60,9 @@ class WindowOptions:
             raise InferError(f"tile step must be in (0, 1], got {self.step}")
         if self.batch_size < 1:
             raise InferError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.shift < 0:
-            raise InferError(f"shift must be >= 0 voxels, got {self.shift}")
-        if self.shift and self.shift >= min(t for t in self.tile_size if t > 1):
+        if isinstance(self.shift, bool) or not isinstance(self.shift, int) or self.shift < 0:
+            raise InferError(f"shift must be a whole number of voxels >= 0, got {self.shift!r}")
+        if self.shift and self.shift >= min((t for t in self.tile_size if t > 1), default=1):
             raise InferError(f"a shift of {self.shift} voxels moves the image by a whole patch "
                              f"({'x'.join(map(str, self.tile_size))}) or more; shift by less than the patch")
         bad = [a for a in self.mirror_axes if not 0 <= a < len(self.tile_size)]
@@ -77,34 +78,6 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def _accumulators(channels: int, shape: Sequence[int], device: torch.device, *, dtype: torch.dtype,
-                  channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The running blended mean of the tile outputs and its weight sums (float32).
-
-    Logits are kept in half precision, as nnU-Net keeps them; that halves the largest buffer of a many-class
-    prediction (118 classes on a 3 mm CT: 651 -> 325 MB). Blended features stay float32, in the layout of the
-    network's output: blending channels-last tiles into the usual layout transposed them (0.3 s per CT tile).
-    """
-    weights = torch.zeros(tuple(shape), dtype=torch.float32, device=device)
-    if channels_last:
-        return torch.zeros((*shape, channels), dtype=dtype, device=device).movedim(-1, 0), weights
-    return torch.zeros((channels, *shape), dtype=dtype, device=device), weights
-
-
-def _blend(mean: torch.Tensor, values: torch.Tensor, ratio: torch.Tensor) -> None:
-    """Move the running weighted ``mean`` towards ``values`` (float32) by ``ratio`` = weight / total.
-
-    Keeping the weighted mean instead of the weighted sum gives the same result (sum / weights) while the stored
-    numbers stay at the logits' scale, so half precision does not underflow where Gaussian weights are tiny
-    (tile corners: ~1e-11); only logits beyond the half-precision range (65504) overflow, and are reported.
-    A half-precision step is computed in float32 (mixed half/float arithmetic ran 2.4x slower on the CPU).
-    """
-    if mean.dtype == torch.float32:
-        mean.lerp_(values, ratio)
-    else:
-        mean.copy_(mean.float().lerp_(values, ratio))
 
 
 def _mean_over_flips(outputs: torch.Tensor, flips: list[tuple[int, ...]]) -> torch.Tensor:
@@ -156,7 +129,7 @@ class _Runner:
 
     def tile_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """What is blended for ``inputs`` (float32): the network's logits, or its features (see the class)."""
-        if self.blends_features:  # channels-last features are blended as they are (see `_accumulators`)
+        if self.blends_features:  # channels-last features are blended as they are (see `blending.accumulators`)
             return self.forward(inputs, self.network.forward_features, channels_last=self.options.channels_last)
         return self.forward(inputs, channels_last=self.options.channels_last).contiguous()
 
@@ -243,11 +216,11 @@ def _predict(network: Network, data: torch.Tensor, options: WindowOptions, *, nu
                    progress=progress, tiles_in_all=sum(len(starts) for _, starts in placements))
     mean = None
     for index, (pads, starts) in enumerate(placements):  # translation TTA: each shift weighs as much as the others
-        placed = slide.blend(_pad(data, pads), pads, starts, spatial)
+        placed = slide.blend(_pad(data, pads), pads, starts=starts, spatial=spatial)
         if mean is None:
             mean = placed
         else:
-            _blend(mean, placed.float(), 1.0 / (index + 1))
+            average_in(mean, placed, 1.0 / (index + 1))
         del placed
     if slide.runner.blends_features:
         mean = slide.runner.logits_from_features(mean)
@@ -266,13 +239,13 @@ class _Slide:
         self.flips = flip_sets(options.mirror_axes)
         self.progress, self.tiles_in_all, self.done = progress, tiles_in_all, 0
 
-    def blend(self, padded: torch.Tensor, pads: Sequence[tuple[int, int]], starts: Sequence[Sequence[int]],
+    def blend(self, padded: torch.Tensor, pads: Sequence[tuple[int, int]], *, starts: Sequence[Sequence[int]],
               spatial: Sequence[int]) -> torch.Tensor:
-        """The Gaussian-weighted blend over the image (``spatial``, inside the ``pads`` of ``padded``) of the outputs
-        of the tiles at ``starts``, each averaged over the mirror flips."""
+        """Return the Gaussian-weighted blend over the image (``spatial``, inside the ``pads`` of ``padded``) of the
+        outputs of the tiles at ``starts``, each averaged over the mirror flips."""
         tile, flips, runner = tuple(self.options.tile_size), self.flips, self.runner
         channels = runner.network.feature_channels if runner.blends_features else runner.num_classes
-        mean, weights = _accumulators(channels, spatial, self.result_device,  # the image only, not its padding
+        mean, weights = accumulators(channels, spatial, self.result_device,  # the image only, not its padding
                                       dtype=torch.float32 if runner.blends_features else torch.float16,
                                       channels_last=runner.blends_features and self.options.channels_last)
         per_forward = max(1, self.options.batch_size // len(flips))
@@ -286,7 +259,7 @@ class _Slide:
             del inputs
             summed = _mean_over_flips(outputs.view(len(flips), len(group), -1, *tile), flips).to(self.result_device)
             del outputs
-            _blend_tiles(mean, weights, summed, group, self.gaussian, pads)
+            blend_tiles(mean, weights, summed, group, self.gaussian, pads)
             del summed  # the last reference: the next tile's forward runs without this one's outputs
             self.done += len(group)
             if self.progress is not None:
@@ -313,24 +286,3 @@ def _all_finite(values: torch.Tensor) -> bool:
     """
     low, high = torch.aminmax(values)
     return bool(torch.isfinite(low) & torch.isfinite(high))
-
-
-def _blend_tiles(mean: torch.Tensor, weights: torch.Tensor, outputs: torch.Tensor, starts: Sequence[Sequence[int]],
-                 gaussian: torch.Tensor, pads: Sequence[tuple[int, int]]) -> None:
-    """Blend the ``(tiles, channels, *tile)`` outputs of the tiles at ``starts`` into ``mean``, tile after tile, as if
-    each were blended alone; ``weights`` sums the Gaussian weights per voxel."""
-    for start, out in zip(starts, outputs, strict=True):
-        inside, target = _overlap(start, gaussian.shape, pads, weights.shape)
-        weights[target] += gaussian[inside]
-        _blend(mean[(slice(None), *target)], out[(slice(None), *inside)], gaussian[inside] / weights[target])
-
-
-def _overlap(start: Sequence[int], tile: Sequence[int], pads: Sequence[tuple[int, int]],
-             spatial: Sequence[int]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """The part of a tile (at ``start`` in the padded image) inside the image: (slices in the tile, in the image)."""
-    inside, target = [], []
-    for s, t, (before, _), n in zip(start, tile, pads, spatial, strict=True):
-        low, high = max(s, before), min(s + t, before + n)
-        inside.append(slice(low - s, high - s))
-        target.append(slice(low - before, high - before))
-    return tuple(inside), tuple(target)

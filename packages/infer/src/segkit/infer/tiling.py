@@ -44,8 +44,16 @@ def shift_offsets(shift: int, tile_size: Sequence[int]) -> list[tuple[int, ...]]
 
 def shifted_pad_amounts(image_size: Sequence[int], tile_size: Sequence[int],
                         offset: Sequence[int]) -> tuple[tuple[int, int], ...]:
-    """Return per-axis ``(before, after)`` padding that places the image ``offset`` voxels later (positive) or
-    earlier (negative) among the tiles: ``|offset|`` voxels padded before (or after) it, then `pad_amounts`.
+    """Return per-axis ``(before, after)`` padding that moves the image later or earlier among the tiles.
+
+    ``|offset|`` voxels are padded before the image (positive) or after it (negative), then `pad_amounts` pads the
+    whole to the tile size. An image smaller than the tile moves by about half the offset (it is centred in the
+    tile), a larger one by up to the offset (the tiles are spread over the grown axis).
+
+    Args:
+        image_size: spatial size of the image.
+        tile_size: tile size per axis.
+        offset: per axis, the zero voxels padded before (positive) or after (negative) the image.
 
     Example:
         >>> shifted_pad_amounts((36, 50, 35), (40, 56, 40), (6, 0, 0))
