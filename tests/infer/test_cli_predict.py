@@ -124,6 +124,10 @@ def test_bad_input_exits_2_with_one_line(hippo_model_dir, predictions_dir, tmp_p
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()  # no output folder left behind
     result = runner.invoke(app, [*_args(tmp_path / "in", tmp_path / "o2", hippo_model_dir), "-f", "3"])
     assert result.exit_code == 2 and "not found" in result.output
+    result = runner.invoke(app, [*_args(tmp_path / "in", tmp_path / "o3", hippo_model_dir), "--timing",
+                                 str(tmp_path / "empty")])  # a folder: checked before the model loads
+    assert result.exit_code == 2 and "is a folder; name a .json file" in result.output
+    assert not (tmp_path / "o3").exists()
 
 
 def test_bad_case_mid_run_keeps_written_files_valid(hippo_model_dir, predictions_dir, tmp_path):

@@ -8,7 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from segkit.infer import PredictOptions, Predictor
+from segkit.infer.cli_evaluate import app as evaluate_app
 from segkit.infer.cli_predict import crossval_app
+from segkit.infer.find_best import predict_arguments_of
 from segkit.io import read_image
 
 from .conftest import write_small_model_folder
@@ -25,8 +27,9 @@ def test_each_case_is_predicted_by_its_own_fold(hippocampus_dir, tmp_path):
     out = tmp_path / "cv"
     result = CliRunner().invoke(crossval_app, ["-m", str(model), "-d", str(hippocampus_dir), "-o", str(out), *OPTIONS])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["dataset.json", "hippocampus_001.nii.gz", "hippocampus_003.nii.gz",
-                                                     "hippocampus_004.nii.gz", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["crossval.json", "dataset.json", "hippocampus_001.nii.gz",
+                                                     "hippocampus_003.nii.gz", "hippocampus_004.nii.gz",
+                                                     "summary.json"]
     image = read_image(hippocampus_dir / "imagesTr" / "hippocampus_004_0000.nii.gz")
     by_fold = [Predictor.from_model_folder(model, folds=[f], options=PredictOptions(tta=False, precision="fp32"))
                .predict(image).array for f in (0, 1)]
@@ -42,7 +45,7 @@ def test_each_case_is_predicted_by_its_own_fold(hippocampus_dir, tmp_path):
     assert summary["folds"]["0"]["Dice"]["1"] == pytest.approx(np.mean([d for d in fold0 if d is not None]))
 
 
-def test_a_folder_takes_no_predictions_made_with_other_settings(hippocampus_dir, tmp_path):
+def test_a_folder_takes_no_predictions_of_another_model_or_made_with_other_settings(hippocampus_dir, tmp_path):
     model = write_small_model_folder(tmp_path / "model", configuration="3d_fullres", patch_size=[16, 24, 16],
                                      labels={"background": 0, "Anterior": 1, "Posterior": 2}, folds=2)
     splits = [{"train": ["hippocampus_004"], "val": ["hippocampus_001"]},
@@ -57,11 +60,20 @@ def test_a_folder_takes_no_predictions_made_with_other_settings(hippocampus_dir,
     result = crossval("0", "--shift-tta", "2")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "summary.json").read_text())["prediction"]["shift_tta"] == 2
+    # segkit-evaluate writes its own summary.json over crossval's; the folder's record (crossval.json) stays
+    result = CliRunner().invoke(evaluate_app, [str(out), str(hippocampus_dir / "labelsTr"), "--chill", "--quiet"])
+    assert result.exit_code == 0 and "prediction" not in json.loads((out / "summary.json").read_text())
+    assert predict_arguments_of(out) == ["-m", str(model.resolve()), "--no-tta", "--shift-tta", "2", "--precision",
+                                         "fp32"]
     result = crossval("1")  # fold 1 into the same folder, without the shifts: the scores would mix the two
     assert result.exit_code == 2
     assert f"{out} holds predictions made with shift_tta 2; this run asks for shift_tta 0" in result.output
     assert not (out / "hippocampus_004.nii.gz").exists()
     assert crossval("1", "--shift-tta", "2").exit_code == 0 and (out / "hippocampus_004.nii.gz").is_file()
+    other = shutil.copytree(model, tmp_path / "other")
+    result = CliRunner().invoke(crossval_app, ["-m", str(other), "-d", str(hippocampus_dir), "-o", str(out), *OPTIONS,
+                                               "--shift-tta", "2", "--continue"])
+    assert result.exit_code == 2 and f"holds predictions of {model.resolve()}; this run predicts with" in result.output
 
 
 def test_model_folders_given_together_are_cross_validated_as_an_ensemble(hippocampus_dir, tmp_path):

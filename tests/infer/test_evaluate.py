@@ -71,8 +71,15 @@ def test_errors_exit_2(tmp_path):
     assert result.exit_code == 2 and "grid" in result.output
     result = CliRunner().invoke(app, [str(tmp_path / "pred"), str(tmp_path / "nope")])
     assert result.exit_code == 2 and "does not exist" in result.output
-    with pytest.raises(EvaluationError, match="tolerance"):
-        EvaluateOptions(tolerance_mm=-1)
+    for tolerance in (-1, float("nan"), float("inf")):
+        with pytest.raises(EvaluationError, match="tolerance must be a finite number"):
+            EvaluateOptions(tolerance_mm=tolerance)
+    # a JSON result is not written over an image, nor as a folder, and nothing is written before the check
+    before = (tmp_path / "ref" / "a.nii.gz").read_bytes()
+    for target, message in ((tmp_path / "ref" / "a.nii.gz", "name a .json file"), (tmp_path / "ref", "name a .json")):
+        result = CliRunner().invoke(app, [str(tmp_path / "pred"), str(tmp_path / "pred"), "-o", str(target)])
+        assert result.exit_code == 2 and message in result.output
+    assert (tmp_path / "ref" / "a.nii.gz").read_bytes() == before
     (tmp_path / "other").mkdir()
     _write(tmp_path / "other", "z.nii.gz", np.zeros((4, 4, 4)))
     with pytest.raises(EvaluationError, match="without reference"):

@@ -52,6 +52,10 @@ def test_ranks_candidates_and_pair_ensembles(tmp_path):
     twice = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", f"a={tmp_path / 'b'}",
                                                "-o", str(tmp_path / "x.json")])
     assert twice.exit_code == 2 and "given twice" in twice.output
+    for target, message in ((tmp_path / "best", "is a folder"), (tmp_path / "p" / "postprocessing.json", "beside")):
+        refused = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", "-o", str(target)])
+        assert refused.exit_code == 2 and message in refused.output
+    assert not (tmp_path / "p" / "postprocessing.json").exists()
 
 
 def test_candidates_must_predict_the_same_cases(tmp_path):

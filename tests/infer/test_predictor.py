@@ -286,6 +286,8 @@ def test_cascade_stage_gets_the_previous_prediction_as_one_hot_channels(hippo_mo
         assert np.array_equal(case.data[channel].numpy() == 1, previous.array[box] == label)
     with pytest.raises(InputMismatchError, match="cascade"):
         preprocess(image, cascade)
+    with pytest.raises(InputMismatchError, match="is not a cascade stage: it takes no previous stage's prediction"):
+        preprocess(image, loaded.setup, previous=previous)  # --prev-stage for a plain model: not silently ignored
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -56,10 +56,10 @@ def evaluate(
 ) -> None:
     """Compute Dice, IoU, NSD and HD95 per case and class; write summary.json (default: PRED_DIR/summary.json)."""
     from segkit.infer.evaluate import EvaluateOptions, evaluate_folders, write_summary
-    from segkit.io.atomic import writable_folder
+    from segkit.io.atomic import writable_json_file
 
     if output is not None:
-        writable_folder(output.parent)  # before the scoring
+        writable_json_file(output)  # before the scoring
     if dataset_json is not None:
         options = EvaluateOptions.from_dataset_json(dataset_json, tolerance_mm=tolerance)
     else:

@@ -86,7 +86,7 @@ def predict(
     save_probabilities: SaveProbabilities = False,
     fast_export: Annotated[bool, typer.Option("--fast-export", help="Argmax on the model grid, then nearest.")] = False,
     resume: Resume = False,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch (default: torch's).")] = None,
     quiet: Quiet = False,
     prev_stage: Annotated[Path | None, typer.Option(
         "--prev-stage", "-prev_stage_predictions", help="Cascade: folder of the previous stage's label maps.")] = None,
@@ -115,6 +115,7 @@ def predict(
         from segkit.infer.cases import check_output_folder, find_input_cases
         from segkit.infer.predictor import PredictOptions, Predictor
         from segkit.infer.progress import case_progress
+        from segkit.io.atomic import atomic_path, writable_json_file
 
         options = PredictOptions(step=step, tta=not no_tta, shift_tta=shift_tta, batch_size=batch_size,
                                  precision=precision, fast_export=fast_export, num_threads=threads)
@@ -123,6 +124,8 @@ def predict(
         if part_id >= num_parts:
             raise InferError(f"--part-id must be below --num-parts ({num_parts}), got {part_id}")
         check_output_folder(output, [input])  # before loading the model
+        if timing is not None:
+            writable_json_file(timing)
         predictor = Predictor.from_model_folder(_model_folders(model, dataset, configuration, trainer, plans),
                                                 folds=parse_folds(folds), device=device, checkpoint=checkpoint,
                                                 options=options)
@@ -146,9 +149,10 @@ def predict(
             kept = f"; {len(skipped)} already there, kept (--continue)" if skipped else ""
             typer.echo(f"{len(written)} case(s) written to {output}{kept}", err=True)
         if timing is not None:
-            timing.write_text(json.dumps({"cases": len(written), "wall_s": time.perf_counter() - began,
-                                          "forward_s": predictor.clock.seconds,
-                                          "forward_calls": predictor.clock.calls}))
+            with atomic_path(timing) as tmp:
+                tmp.write_text(json.dumps({"cases": len(written), "wall_s": time.perf_counter() - began,
+                                           "forward_s": predictor.clock.seconds,
+                                           "forward_calls": predictor.clock.calls}))
 
 
 def _model_folders(model: list[Path] | None, dataset: str | None, configuration: str | None, trainer: str | None,

@@ -54,9 +54,9 @@ def determine(
 
     from segkit.infer.evaluate import EvaluateOptions
     from segkit.infer.postprocessing import determine_postprocessing, label_pairs
-    from segkit.io.atomic import writable_folder
+    from segkit.io.atomic import writable_json_file
 
-    writable_folder(output.parent)  # the labels, and where the result goes, are checked before any image is read
+    writable_json_file(output)  # the labels, and where the result goes, are checked before any image is read
     options = (EvaluateOptions.from_dataset_json(dataset_json) if dataset_json is not None
                else EvaluateOptions(labels=labels or None))
     labels, ignore = options.labels, options.ignore_label
@@ -139,9 +139,12 @@ def find_best(
     from segkit.infer.evaluate import EvaluateOptions
     from segkit.infer.find_best import find_best as rank
     from segkit.infer.find_best import predict_arguments_of, write_instructions
-    from segkit.io.atomic import writable_folder
+    from segkit.io.atomic import writable_json_file
 
-    writable_folder(output.parent)  # before the scoring, which takes a while
+    writable_json_file(output)  # before the scoring, which takes a while
+    if output.name == "postprocessing.json":  # written beside the instructions
+        raise InferError(f"{output}: the winner's postprocessing.json goes beside the instructions; name them "
+                         "otherwise (inference_instructions.json)")
     parsed = {}
     for item in candidates:
         name, sep, folder = item.partition("=")

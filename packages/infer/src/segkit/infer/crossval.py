@@ -21,9 +21,12 @@ from segkit.infer.errors import InferError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders, write_summary
 from segkit.infer.model_folder import ModelFolders, check_model_folder, folder_list
 from segkit.infer.predictor import PredictOptions, Predictor
+from segkit.io.atomic import atomic_path
 from segkit.io.dataset import Dataset
 
 SPLITS_FILE = "splits_final.json"
+#: what made a cross-validation folder's predictions (model folders, prediction settings), written with its first case
+RECORD_FILE = "crossval.json"
 
 
 def read_splits(path: str | os.PathLike) -> list[dict[str, list[str]]]:
@@ -113,7 +116,7 @@ def predict_crossval(model_folder: ModelFolders, dataset_folder: str | os.PathLi
 
     Raises:
         OutputError: ``output`` is the dataset folder, its ``imagesTr`` or its ``labelsTr``.
-        InferError: ``output`` holds predictions that an earlier run made with other settings.
+        InferError: ``output`` holds predictions that an earlier run made with another model or other settings.
     """
     dataset = Dataset.load(dataset_folder)
     check_output_folder(output, [dataset.root, dataset.root / "imagesTr", dataset.root / "labelsTr"])
@@ -121,34 +124,65 @@ def predict_crossval(model_folder: ModelFolders, dataset_folder: str | os.PathLi
     options = options or PredictOptions()
     settings = {"step": options.step, "tta": options.tta, "shift_tta": options.shift_tta,
                 "precision": options.precision.value}
-    _check_same_settings(Path(output), settings)
+    resolved = [str(folder.resolve()) for folder in folder_list(model_folder)]
+    record = {"model": resolved[0] if len(resolved) == 1 else resolved, "prediction": settings}
+    _check_same_record(Path(output), record)
+    recording = _RecordWithFirstCase(Path(output) / RECORD_FILE, record, on_case)
     for fold, ids in cases.items():
         predictor = Predictor.from_model_folder(model_folder, folds=[fold], device=device, options=options)
         fold_batch = replace(batch, case_ids=frozenset(ids))
-        predict_folder(predictor, dataset.root / "imagesTr", output, options=fold_batch, on_case=on_case)
+        predict_folder(predictor, dataset.root / "imagesTr", output, options=fold_batch, on_case=recording)
     summary = evaluate_folders(output, dataset.root / "labelsTr",
                                options=EvaluateOptions.from_dataset_json(dataset.root / "dataset.json"),
                                allow_missing=True)
     ending = dataset.info.file_ending
-    resolved = [str(folder.resolve()) for folder in folder_list(model_folder)]
-    summary["model"] = resolved[0] if len(resolved) == 1 else resolved
-    summary["prediction"] = settings
+    summary.update(record)
     summary["folds"] = _per_fold(summary, {f"{case}{ending}": fold for fold, ids in cases.items() for case in ids})
     write_summary(summary, Path(output) / "summary.json")
     return summary
 
 
-def _check_same_settings(output: Path, settings: dict) -> None:
-    """Refuse to add predictions to ``output`` if its ``summary.json`` records other prediction settings: its scores
-    would mix the two, and `segkit-find-best` would recommend the new settings for all of them."""
-    try:
-        recorded = json.loads((output / "summary.json").read_text()).get("prediction") or {}
-    except (OSError, ValueError, AttributeError):
-        return
-    differ = [key for key, value in recorded.items() if key in settings and settings[key] != value]
+def crossval_record(predictions: str | os.PathLike) -> dict:
+    """Return what made a folder of `predict_crossval`'s predictions: ``"model"`` and ``"prediction"`` settings, from
+    its `RECORD_FILE` (or, for a folder of an older segkit, its ``summary.json``); empty where neither says."""
+    for name in (RECORD_FILE, "summary.json"):
+        try:
+            found = json.loads((Path(predictions) / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(found, dict) and found.get("model"):
+            return {key: found[key] for key in ("model", "prediction") if key in found}
+    return {}
+
+
+class _RecordWithFirstCase:
+    """A `predict_folder` case callback that writes the folder's record once its first case is written (so that an
+    interrupted run is recorded, and a run that writes nothing leaves nothing), then calls ``on_case``."""
+
+    def __init__(self, path: Path, record: dict, on_case: Callable[[object, str], None] | None) -> None:
+        self.path, self.record, self.on_case, self.written = path, record, on_case, path.is_file()
+
+    def __call__(self, case: object, status: str) -> None:
+        if status == "done" and not self.written:
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(json.dumps(self.record, indent=2))
+            self.written = True
+        if self.on_case is not None:
+            self.on_case(case, status)
+
+
+def _check_same_record(output: Path, record: dict) -> None:
+    """Refuse to add predictions to ``output`` if its record (`crossval_record`) names another model or other
+    prediction settings: its scores would mix the two, and `segkit-find-best` would recommend this run's for all."""
+    recorded = crossval_record(output)
+    if recorded.get("model", record["model"]) != record["model"]:
+        raise InferError(f"{output} holds predictions of {recorded['model']}; this run predicts with "
+                         f"{record['model']}: predict into another folder")
+    before, now = recorded.get("prediction") or {}, record["prediction"]
+    differ = [key for key, value in before.items() if key in now and now[key] != value]
     if differ:
-        raise InferError(f"{output} holds predictions made with " + ", ".join(f"{k} {recorded[k]}" for k in differ)
-                         + "; this run asks for " + ", ".join(f"{k} {settings[k]}" for k in differ)
+        raise InferError(f"{output} holds predictions made with " + ", ".join(f"{k} {before[k]}" for k in differ)
+                         + "; this run asks for " + ", ".join(f"{k} {now[k]}" for k in differ)
                          + ": predict into another folder")
 
 

@@ -32,7 +32,7 @@ class EvaluateOptions:
     names of the labels by their summary keys (``{"1": "anterior"}``, from a dataset.json).
 
     Raises:
-        InferError: a negative tolerance, or a label that is not a whole number > 0.
+        InferError: a negative, infinite or NaN tolerance, or a label that is not a whole number > 0.
     """
 
     labels: tuple[LabelOrRegion, ...] | None = None
@@ -41,8 +41,8 @@ class EvaluateOptions:
     names: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
-        if self.tolerance_mm < 0:
-            raise EvaluationError(f"tolerance must be >= 0 mm, got {self.tolerance_mm}")
+        if not self.tolerance_mm >= 0 or self.tolerance_mm == float("inf"):  # NaN fails the comparison
+            raise EvaluationError(f"tolerance must be a finite number >= 0 mm, got {self.tolerance_mm}")
         if self.labels is not None:
             object.__setattr__(self, "labels", foreground_classes(self.labels))
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from segkit.infer.cases import image_files
+from segkit.infer.crossval import crossval_record
 from segkit.infer.ensemble import ensemble_folders
 from segkit.infer.errors import InferError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders
@@ -75,8 +76,8 @@ def _check_same_cases(candidates: Mapping[str, str | os.PathLike]) -> None:
 def predict_arguments_of(predictions: str | os.PathLike) -> list[str]:
     """Return the ``segkit-predict`` arguments that predict as `segkit-crossval` did into ``predictions``.
 
-    They come from the folder's ``summary.json``: ``-m`` for each model folder it recorded (several for an
-    ensemble), and its step, test-time augmentation and precision where they differ from the defaults.
+    They come from the folder's record (`crossval_record`): ``-m`` for each model folder (several for an ensemble),
+    and the step, test-time augmentation and precision where they differ from the defaults.
 
     Args:
         predictions: a folder of `segkit-crossval`'s predictions.
@@ -84,12 +85,8 @@ def predict_arguments_of(predictions: str | os.PathLike) -> list[str]:
     Returns:
         The arguments, or none where the folder records no model.
     """
-    summary = Path(predictions) / "summary.json"
-    try:
-        recorded = json.loads(summary.read_text())
-        model, prediction = recorded.get("model"), recorded.get("prediction") or {}
-    except (OSError, ValueError, AttributeError):
-        return []
+    recorded = crossval_record(predictions)
+    model, prediction = recorded.get("model"), recorded.get("prediction") or {}
     folders = [model] if isinstance(model, str) else [str(m) for m in model or ()]
     if not folders:
         return []

@@ -97,12 +97,16 @@ def preprocess(image: Image, setup: ModelSetup, *, device: torch.device | str = 
             image's grid; its one-hot foreground channels are appended to the image channels.
 
     Raises:
-        InputMismatchError: wrong channel count, 2D image, NaNs, missing previous-stage prediction.
+        InputMismatchError: wrong channel count, 2D image, NaNs, a missing previous-stage prediction, or one given to
+            a model that is not a cascade stage.
     """
     check_image(image, setup)
     if setup.previous_stage is not None and previous is None:
         raise InputMismatchError(f"configuration {setup.configuration!r} is a cascade stage: pass the "
                                  f"{setup.previous_stage!r} prediction of this image (--prev-stage)")
+    if setup.previous_stage is None and previous is not None:
+        raise InputMismatchError(f"configuration {setup.configuration!r} is not a cascade stage: it takes no previous "
+                                 "stage's prediction (leave out --prev-stage)")
     canonical = image.to_canonical()
     array = canonical.array if canonical.array.ndim == 4 else canonical.array[None]
     perm = setup.axis_permutation

@@ -73,6 +73,25 @@ def writable_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def writable_json_file(path: str | os.PathLike) -> Path:
+    """Check, before any work, that a JSON result can be written at ``path``; return it.
+
+    The name must end in ``.json`` (a result written over a label map or image would lose it), must not be a folder,
+    and its folder is created and checked by `writable_folder`.
+
+    Raises:
+        FileWriteError: another suffix, a folder at ``path``, or a folder that cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise FileWriteError(f"{path} is a folder; name a .json file in it")
+    if path.suffix.lower() != ".json":
+        raise FileWriteError(f"{path}: name a .json file for this result (a file of another kind there would be "
+                             "replaced)")
+    writable_folder(path.parent)
+    return path
+
+
 @contextlib.contextmanager
 def output_folder(folder: str | os.PathLike, *, side_files: Collection[str] = ()) -> Iterator[Path]:
     """Yield ``folder`` (created and checked by `writable_folder`); if the block fails having written nothing there
