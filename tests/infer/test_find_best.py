@@ -56,6 +56,9 @@ def test_ranks_candidates_and_pair_ensembles(tmp_path):
         refused = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", "-o", str(target)])
         assert refused.exit_code == 2 and message in refused.output
     assert not (tmp_path / "p" / "postprocessing.json").exists()
+    missing = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", "b=nope", "-o",
+                                                 str(tmp_path / "x.json")])
+    assert missing.exit_code == 2 and "candidate 'b': nope is not a folder of predictions" in missing.output
 
 
 def test_candidates_must_predict_the_same_cases(tmp_path):

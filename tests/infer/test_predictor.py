@@ -226,7 +226,7 @@ def test_bad_inputs_raise_one_line_errors(hippo_predictor_notta, predictions_dir
     with pytest.raises(InputMismatchError, match="NaN"):
         hippo_predictor_notta.predict(image.with_array(nan))
     flat = Image(image.array[:, :, :1], image.affine)
-    with pytest.raises(InputMismatchError, match="2D"):
+    with pytest.raises(InputMismatchError, match=r"one voxel thick along an axis \(2D or less\); the model is 3D"):
         hippo_predictor_notta.predict(flat)
     with pytest.raises(ImageReadError, match="expected an image: a path, a list of channel files"):
         hippo_predictor_notta.predict(image.array)

@@ -152,6 +152,8 @@ def find_best(
             raise InferError(f"candidate {item!r} must be NAME=FOLDER")
         if name in parsed:
             raise InferError(f"candidate name {name!r} is given twice")
+        if not Path(folder).is_dir():
+            raise InferError(f"candidate {name!r}: {folder} is not a folder of predictions")
         parsed[name] = folder
     options = None if dataset_json is None else EvaluateOptions.from_dataset_json(dataset_json)
     result = rank(parsed, reference, options=options, try_ensembles=not no_ensembles)

@@ -53,7 +53,8 @@ def check_image(image: Image, setup: ModelSetup) -> None:
         raise InputMismatchError(f"image has {image.num_channels} channel(s), the model expects {setup.in_channels}; "
                                  f"pass one file per channel (_0000, _0001, ...)")
     if min(image.spatial_shape) < 2 and setup.slice_axis is None:
-        raise InputMismatchError(f"image of shape {image.spatial_shape} is 2D, the model is 3D")
+        raise InputMismatchError(f"image of shape {image.spatial_shape} is one voxel thick along an axis (2D or "
+                                 "less); the model is 3D")
     if np.issubdtype(image.array.dtype, np.floating) and not np.isfinite(image.array).all():
         raise InputMismatchError("image holds NaN or infinite voxels; replace them before predicting")
 
