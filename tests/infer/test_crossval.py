@@ -136,6 +136,10 @@ def test_bad_requests_exit_2(hippo_model_dir, hippocampus_dir, tmp_path):
     assert result.exit_code == 2 and "validation cases" in result.output
     result = runner.invoke(crossval_app, [*base, "--splits", str(splits), "-f", "3"])
     assert result.exit_code == 2 and "not in the splits" in result.output
+    twice = tmp_path / "twice.json"
+    twice.write_text(json.dumps([{"train": [], "val": ["hippocampus_033"]}, {"train": [], "val": ["hippocampus_033"]}]))
+    result = runner.invoke(crossval_app, [*base, "--splits", str(twice)])
+    assert result.exit_code == 2 and "'hippocampus_033' is a validation case of fold 0 and of fold 1" in result.output
     fake = tmp_path / "fakemodel"
     fake.mkdir()
     shutil.copy(hippo_model_dir / "plans.json", fake)

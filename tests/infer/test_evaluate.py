@@ -74,6 +74,9 @@ def test_errors_exit_2(tmp_path):
     for tolerance in (-1, float("nan"), float("inf")):
         with pytest.raises(EvaluationError, match="tolerance must be a finite number"):
             EvaluateOptions(tolerance_mm=tolerance)
+    for ignore in (-1, 0):
+        with pytest.raises(EvaluationError, match="ignore label must be a whole number > 0"):
+            EvaluateOptions(ignore_label=ignore)
     # a JSON result is not written over an image, nor as a folder, and nothing is written before the check
     before = (tmp_path / "ref" / "a.nii.gz").read_bytes()
     for target, message in ((tmp_path / "ref" / "a.nii.gz", "name a .json file"), (tmp_path / "ref", "name a .json")):

@@ -41,6 +41,13 @@ def read_splits(path: str | os.PathLike) -> list[dict[str, list[str]]]:
             raise ValueError("expected a list of {'train': [...], 'val': [...]}")
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise InferError(f"{path}: cannot read the cross-validation splits ({err})") from err
+    seen: dict[str, int] = {}
+    for fold, split in enumerate(splits):
+        for case in split["val"]:
+            if case in seen:  # it would be predicted twice, by two folds' networks, into one file
+                raise InferError(f"{path}: case {case!r} is a validation case of fold {seen[case]} and of fold {fold}; "
+                                 "each case validates one fold")
+            seen[case] = fold
     return splits
 
 

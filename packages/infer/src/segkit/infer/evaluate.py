@@ -32,7 +32,7 @@ class EvaluateOptions:
     names of the labels by their summary keys (``{"1": "anterior"}``, from a dataset.json).
 
     Raises:
-        InferError: a negative, infinite or NaN tolerance, or a label that is not a whole number > 0.
+        InferError: a negative, infinite or NaN tolerance, or a label or ignore label that is not a whole number > 0.
     """
 
     labels: tuple[LabelOrRegion, ...] | None = None
@@ -45,6 +45,9 @@ class EvaluateOptions:
             raise EvaluationError(f"tolerance must be a finite number >= 0 mm, got {self.tolerance_mm}")
         if self.labels is not None:
             object.__setattr__(self, "labels", foreground_classes(self.labels))
+        ignore = self.ignore_label
+        if ignore is not None and (isinstance(ignore, bool) or not isinstance(ignore, int) or ignore <= 0):
+            raise EvaluationError(f"the ignore label must be a whole number > 0 (0 is the background), got {ignore!r}")
 
     @classmethod
     def from_dataset_json(cls, path: str | os.PathLike, *, tolerance_mm: float = 1.0) -> EvaluateOptions:
