@@ -118,8 +118,8 @@ def predict_crossval(model_folder: ModelFolders, dataset_folder: str | os.PathLi
 
     Returns:
         `evaluate_folders`' summary plus ``"model"`` (the model folder, a list for several) and ``"prediction"``
-        (step and test-time augmentation), for `segkit-find-best`'s commands, and ``"folds"``: per fold, its
-        number of cases and mean Dice per label.
+        (step, test-time augmentation and precision), as `RECORD_FILE` holds them for `segkit-find-best`'s
+        commands, and ``"folds"``: per fold, its number of cases and mean Dice per label.
 
     Raises:
         OutputError: ``output`` is the dataset folder, its ``imagesTr`` or its ``labelsTr``.

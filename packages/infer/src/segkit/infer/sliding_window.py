@@ -246,8 +246,8 @@ class _Slide:
         tile, flips, runner = tuple(self.options.tile_size), self.flips, self.runner
         channels = runner.network.feature_channels if runner.blends_features else runner.num_classes
         mean, weights = accumulators(channels, spatial, self.result_device,  # the image only, not its padding
-                                      dtype=torch.float32 if runner.blends_features else torch.float16,
-                                      channels_last=runner.blends_features and self.options.channels_last)
+                                     dtype=torch.float32 if runner.blends_features else torch.float16,
+                                     channels_last=runner.blends_features and self.options.channels_last)
         per_forward = max(1, self.options.batch_size // len(flips))
         for first in range(0, len(starts), per_forward):
             group = starts[first:first + per_forward]
