@@ -174,6 +174,13 @@ def test_zero_or_negative_spacing_is_a_geometry_error(tmp_path, zoom):
         read_image(path)
 
 
+def test_an_image_without_voxels_says_so(tmp_path):
+    path = tmp_path / "empty.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((0, 5, 5), np.float32), np.eye(4)), path)
+    with pytest.raises(ImageGeometryError, match=r"empty.nii.gz: holds no voxels \(shape \(0, 5, 5\)\)"):
+        read_image(path)
+
+
 def test_dicom_reader_copes_with_a_copied_subset(ct_dir, tmp_path):
     files = sorted((ct_dir / "example_ct_dicom").iterdir())[:5]
     for path in files:

@@ -27,7 +27,10 @@ def read_nifti(path: Path) -> Image:
         array = np.asanyarray(nifti.dataobj)
     except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as err:
         raise ImageReadError(f"{path}: not a readable NIfTI file ({one_line(err)})") from err
-    zooms = _stored_zooms(path, type(nifti.header), nifti.header.get_data_shape())
+    shape = nifti.header.get_data_shape()
+    if 0 in shape:  # nibabel then hands over a flat array of shape (0,)
+        raise ImageGeometryError(f"{path}: holds no voxels (shape {tuple(int(n) for n in shape)})")
+    zooms = _stored_zooms(path, type(nifti.header), shape)
     if any(not np.isfinite(z) or z <= 0 for z in zooms):
         raise ImageGeometryError(f"{path}: voxel spacing must be positive, header has {zooms}")
     array = _to_channels_first(array, path)
