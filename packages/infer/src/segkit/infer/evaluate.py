@@ -75,7 +75,7 @@ def read_label_map(path: Path) -> Image:
     """Read a label map: one 3D volume of whole numbers (a 4D file of a single volume counts as 3D).
 
     Raises:
-        EvaluationError: several volumes (a 4D file), or fractional values.
+        EvaluationError: several volumes (a 4D file), or fractional, NaN or infinite values.
     """
     image = read_image(path)
     if image.num_channels != 1:
@@ -83,6 +83,8 @@ def read_label_map(path: Path) -> Image:
                               f"image), not one 3D label map")
     image = image.channel(0)
     values = np.asarray(image.array)
+    if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+        raise EvaluationError(f"{path}: holds NaN or infinite values, not a label map")
     if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
         raise EvaluationError(f"{path}: holds fractional values, not a label map")
     return image
