@@ -71,9 +71,9 @@ def test_candidates_must_predict_the_same_cases(tmp_path):
     _folder(tmp_path / "a", {"c": probs, "d": probs})
     _folder(tmp_path / "b", {"c": probs})
     result = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}",
-                                                "-o", str(tmp_path / "instr.json")])
+                                                "-o", str(tmp_path / "new" / "instr.json")])
     assert result.exit_code == 2 and "predicted different cases (2 and 1 label maps)" in result.output
-    assert not (tmp_path / "instr.json").exists()
+    assert not (tmp_path / "new").exists()  # the output's folder is made only to write the result
 
 
 def test_determines_postprocessing_for_the_winner(tmp_path):

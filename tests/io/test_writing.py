@@ -93,15 +93,17 @@ def test_metaimage_header_names_its_data_file(tmp_path):
 def test_a_json_result_is_checked_before_the_work_that_writes_it(tmp_path):
     from segkit.io.atomic import writable_json_file
 
-    assert writable_json_file(tmp_path / "new" / "summary.json") == tmp_path / "new" / "summary.json"
-    assert (tmp_path / "new").is_dir()  # created, ready for the result
+    assert writable_json_file(tmp_path / "new" / "sub" / "summary.json") == tmp_path / "new" / "sub" / "summary.json"
+    assert not (tmp_path / "new").exists()  # created by the writer, once the work is done: none left if it fails
     with pytest.raises(FileWriteError, match="name a .json file for this result"):
         writable_json_file(tmp_path / "labels" / "case.nii.gz")  # would replace a label map
+    (tmp_path / "folder").mkdir()
     with pytest.raises(FileWriteError, match="is a folder; name a .json file in it"):
-        writable_json_file(tmp_path / "new")
+        writable_json_file(tmp_path / "folder")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(FileWriteError, match="is a file; give a folder"):
-        writable_json_file(tmp_path / "file" / "summary.json")
+    for under_a_file in (tmp_path / "file" / "summary.json", tmp_path / "file" / "sub" / "summary.json"):
+        with pytest.raises(FileWriteError, match="is a file; give a folder"):
+            writable_json_file(under_a_file)
 
 
 def test_atomic_write_into_a_missing_folder_or_onto_a_folder_is_one_clear_error(tmp_path):

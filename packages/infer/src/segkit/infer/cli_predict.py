@@ -149,6 +149,7 @@ def predict(
             kept = f"; {len(skipped)} already there, kept (--continue)" if skipped else ""
             typer.echo(f"{len(written)} case(s) written to {output}{kept}", err=True)
         if timing is not None:
+            timing.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(timing) as tmp:
                 tmp.write_text(json.dumps({"cases": len(written), "wall_s": time.perf_counter() - began,
                                            "forward_s": predictor.clock.seconds,

@@ -169,8 +169,9 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
 
 
 def write_summary(summary: dict, path: str | os.PathLike) -> Path:
-    """Write ``summary.json`` atomically."""
+    """Write ``summary.json`` atomically (its folder created if needed)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     return path

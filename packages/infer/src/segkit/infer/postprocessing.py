@@ -70,8 +70,9 @@ class PostprocessingPlan:
             raise InferError(f"postprocessing JSON: 'keep_largest_per_class' holds {classes!r} ({err})") from err
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the JSON atomically."""
+        """Write the JSON atomically (its folder created if needed)."""
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.to_dict(), indent=2))
         return path

@@ -76,11 +76,13 @@ def writable_folder(folder: str | os.PathLike) -> Path:
 def writable_json_file(path: str | os.PathLike) -> Path:
     """Check, before any work, that a JSON result can be written at ``path``; return it.
 
-    The name must end in ``.json`` (a result written over a label map or image would lose it), must not be a folder,
-    and its folder is created and checked by `writable_folder`.
+    The name must end in ``.json`` (a result written over a label map or image would lose it) and must not be a
+    folder. Its folder is checked by `writable_folder` where it exists; where it does not, the nearest existing
+    folder above it must be one that can be written, and the writer creates it (nothing is left behind if the work
+    fails first).
 
     Raises:
-        FileWriteError: another suffix, a folder at ``path``, or a folder that cannot be written.
+        FileWriteError: another suffix, a folder at ``path``, or a folder that cannot be written or created.
     """
     path = Path(path)
     if path.is_dir():
@@ -88,7 +90,11 @@ def writable_json_file(path: str | os.PathLike) -> Path:
     if path.suffix.lower() != ".json":
         raise FileWriteError(f"{path}: name a .json file for this result (a file of another kind there would be "
                              "replaced)")
-    writable_folder(path.parent)
+    existing = next(folder for folder in (path.parent.absolute(), *path.parent.absolute().parents) if folder.exists())
+    if existing == path.parent.absolute() or not existing.is_dir():
+        writable_folder(existing)  # a file in the way is reported as such
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        raise FileWriteError(f"output folder {path.parent} cannot be created: {existing} is not writable")
     return path
 
 
