@@ -95,6 +95,9 @@ def test_errors_exit_2(tmp_path):
     write_image(Image(np.full((4, 4, 5), np.nan, np.float32), np.eye(4)), tmp_path / "soft" / "a.nii.gz")
     result = CliRunner().invoke(app, [str(tmp_path / "soft"), str(tmp_path / "ref")])
     assert result.exit_code == 2 and "holds NaN or infinite values, not a label map" in result.output
+    write_image(Image(np.full((4, 4, 5), -3, np.int16), np.eye(4)), tmp_path / "soft" / "a.nii.gz")
+    result = CliRunner().invoke(app, [str(tmp_path / "soft"), str(tmp_path / "ref")])
+    assert result.exit_code == 2 and "holds negative values (down to -3), not a label map" in result.output
 
 
 def test_regions_score_the_union_of_their_labels(predictions_dir, hippocampus_dir, tmp_path):

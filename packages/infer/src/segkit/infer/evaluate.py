@@ -75,7 +75,7 @@ def read_label_map(path: Path) -> Image:
     """Read a label map: one 3D volume of whole numbers (a 4D file of a single volume counts as 3D).
 
     Raises:
-        EvaluationError: several volumes (a 4D file), or fractional, NaN or infinite values.
+        EvaluationError: several volumes (a 4D file), or fractional, negative, NaN or infinite values.
     """
     image = read_image(path)
     if image.num_channels != 1:
@@ -87,6 +87,8 @@ def read_label_map(path: Path) -> Image:
         raise EvaluationError(f"{path}: holds NaN or infinite values, not a label map")
     if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
         raise EvaluationError(f"{path}: holds fractional values, not a label map")
+    if values.size and values.min() < 0:
+        raise EvaluationError(f"{path}: holds negative values (down to {values.min():g}), not a label map")
     return image
 
 
