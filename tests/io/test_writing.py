@@ -1,5 +1,6 @@
 """Label dtypes, kept image dtypes and atomic writes."""
 
+import json
 import os
 import re
 import stat
@@ -91,10 +92,12 @@ def test_metaimage_header_names_its_data_file(tmp_path):
 
 
 def test_a_json_result_is_checked_before_the_work_that_writes_it(tmp_path):
-    from segkit.io.atomic import writable_json_file
+    from segkit.io.atomic import writable_json_file, write_json
 
     assert writable_json_file(tmp_path / "new" / "sub" / "summary.json") == tmp_path / "new" / "sub" / "summary.json"
     assert not (tmp_path / "new").exists()  # created by the writer, once the work is done: none left if it fails
+    write_json({"dice": 0.9}, tmp_path / "new" / "sub" / "summary.json")
+    assert json.loads((tmp_path / "new" / "sub" / "summary.json").read_text()) == {"dice": 0.9}
     with pytest.raises(FileWriteError, match="name a .json file for this result"):
         writable_json_file(tmp_path / "labels" / "case.nii.gz")  # would replace a label map
     (tmp_path / "folder").mkdir()

@@ -106,7 +106,6 @@ def predict(
                                           "precision) to standard error.")] = False,
 ) -> None:
     """Predict every case of INPUT and write CASE.nii.gz label maps (named as nnUNetv2_predict names them)."""
-    import json
     import time
 
     began = time.perf_counter()
@@ -115,7 +114,7 @@ def predict(
         from segkit.infer.cases import check_output_folder, find_input_cases
         from segkit.infer.predictor import PredictOptions, Predictor
         from segkit.infer.progress import case_progress
-        from segkit.io.atomic import atomic_path, writable_json_file
+        from segkit.io.atomic import writable_json_file, write_json
 
         options = PredictOptions(step=step, tta=not no_tta, shift_tta=shift_tta, batch_size=batch_size,
                                  precision=precision, fast_export=fast_export, num_threads=threads)
@@ -149,11 +148,9 @@ def predict(
             kept = f"; {len(skipped)} already there, kept (--continue)" if skipped else ""
             typer.echo(f"{len(written)} case(s) written to {output}{kept}", err=True)
         if timing is not None:
-            timing.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(timing) as tmp:
-                tmp.write_text(json.dumps({"cases": len(written), "wall_s": time.perf_counter() - began,
-                                           "forward_s": predictor.clock.seconds,
-                                           "forward_calls": predictor.clock.calls}))
+            write_json({"cases": len(written), "wall_s": time.perf_counter() - began,
+                        "forward_s": predictor.clock.seconds, "forward_calls": predictor.clock.calls}, timing,
+                       indent=None)
 
 
 def _model_folders(model: list[Path] | None, dataset: str | None, configuration: str | None, trainer: str | None,

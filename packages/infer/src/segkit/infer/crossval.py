@@ -21,7 +21,7 @@ from segkit.infer.errors import InferError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders, write_summary
 from segkit.infer.model_folder import ModelFolders, check_model_folder, folder_list
 from segkit.infer.predictor import PredictOptions, Predictor
-from segkit.io.atomic import atomic_path
+from segkit.io.atomic import write_json
 from segkit.io.dataset import Dataset
 
 SPLITS_FILE = "splits_final.json"
@@ -171,8 +171,7 @@ class _RecordWithFirstCase:
 
     def __call__(self, case: object, status: str) -> None:
         if status == "done" and not self.written:
-            with atomic_path(self.path) as tmp:
-                tmp.write_text(json.dumps(self.record, indent=2))
+            write_json(self.record, self.path)
             self.written = True
         if self.on_case is not None:
             self.on_case(case, status)

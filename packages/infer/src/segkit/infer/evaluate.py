@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +21,8 @@ from segkit.infer.metrics import (
     label_key,
 )
 from segkit.infer.model_setup import read_dataset_labels
-from segkit.io import Image, atomic_path, read_image
+from segkit.io import Image, read_image
+from segkit.io.atomic import write_json
 
 METRICS = ("Dice", "IoU", "NSD", "HD95")  #: the scores a summary's table shows; its means cover every count too
 
@@ -41,7 +42,7 @@ class EvaluateOptions:
     names: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
-        if not self.tolerance_mm >= 0 or self.tolerance_mm == float("inf"):  # NaN fails the comparison
+        if not (math.isfinite(self.tolerance_mm) and self.tolerance_mm >= 0):
             raise EvaluationError(f"tolerance must be a finite number >= 0 mm, got {self.tolerance_mm}")
         if self.labels is not None:
             object.__setattr__(self, "labels", foreground_classes(self.labels))
@@ -83,10 +84,11 @@ def read_label_map(path: Path) -> Image:
                               f"image), not one 3D label map")
     image = image.channel(0)
     values = np.asarray(image.array)
-    if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
-        raise EvaluationError(f"{path}: holds NaN or infinite values, not a label map")
-    if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
-        raise EvaluationError(f"{path}: holds fractional values, not a label map")
+    if np.issubdtype(values.dtype, np.floating):
+        if not np.isfinite(values).all():
+            raise EvaluationError(f"{path}: holds NaN or infinite values, not a label map")
+        if not np.array_equal(values, np.round(values)):
+            raise EvaluationError(f"{path}: holds fractional values, not a label map")
     if values.size and values.min() < 0:
         raise EvaluationError(f"{path}: holds negative values (down to {values.min():g}), not a label map")
     return image
@@ -172,8 +174,4 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
 
 def write_summary(summary: dict, path: str | os.PathLike) -> Path:
     """Write ``summary.json`` atomically (its folder created if needed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
-    return path
+    return write_json(summary, path)

@@ -4,7 +4,6 @@ postprocessing that helps it, as ``nnUNetv2_find_best_configuration`` does."""
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -17,7 +16,7 @@ from segkit.infer.errors import InferError
 from segkit.infer.evaluate import EvaluateOptions, evaluate_folders
 from segkit.infer.metrics import as_label_or_region
 from segkit.infer.postprocessing import PostprocessingPlan, determine_postprocessing, label_pairs
-from segkit.io import atomic_path
+from segkit.io.atomic import write_json
 
 
 def find_best(candidates: Mapping[str, str | os.PathLike], reference: str | os.PathLike, *,
@@ -128,6 +127,5 @@ def write_instructions(result: dict, path: str | os.PathLike, *,
     if raw != "OUTPUT":
         commands.append(f"segkit-postprocess apply {raw} OUTPUT -p {plan_path}")
     payload = {**result, "commands": commands}
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2))
+    write_json(payload, path)
     return path

@@ -23,7 +23,7 @@ from segkit.infer.cases import image_files
 from segkit.infer.errors import InferError
 from segkit.infer.evaluate import read_label_pair
 from segkit.infer.metrics import LabelOrRegion, foreground_classes, label_mask
-from segkit.io import atomic_path
+from segkit.io.atomic import write_json
 
 FORMAT = "segkit-postprocessing/1"
 
@@ -71,11 +71,7 @@ class PostprocessingPlan:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the JSON atomically (its folder created if needed)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
+        return write_json(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PostprocessingPlan:

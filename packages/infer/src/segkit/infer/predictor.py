@@ -21,6 +21,7 @@ from segkit.infer.probabilities import write_probabilities
 from segkit.infer.runtime import Precision, autocast_dtype, parse_device, torch_threads
 from segkit.infer.slicewise import Slicewise
 from segkit.infer.sliding_window import ForwardClock, TileProgress, WindowOptions, predict_sliding_window
+from segkit.infer.tiling import check_shift
 from segkit.io import Image, ImageSource, as_image
 from segkit.io.model_folder import NNUNET_CHECKPOINT
 from segkit.nets import cudnn_autotuning, fuse
@@ -64,8 +65,7 @@ class PredictOptions:
             raise InferError(f"step must be in (0, 1], got {self.step}")
         if self.batch_size is not None and self.batch_size < 1:
             raise InferError(f"batch_size must be >= 1, got {self.batch_size}")
-        if isinstance(self.shift_tta, bool) or not isinstance(self.shift_tta, int) or self.shift_tta < 0:
-            raise InferError(f"shift_tta must be a whole number of voxels >= 0, got {self.shift_tta!r}")
+        check_shift(self.shift_tta, "shift_tta")
 
 
 class Predictor:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from segkit.infer.blending import accumulators, average_in, blend_tiles
 from segkit.infer.errors import InferError
 from segkit.infer.gaussian import gaussian_importance_map
-from segkit.infer.tiling import flip_sets, shift_offsets, shifted_pad_amounts, tile_starts
+from segkit.infer.tiling import check_shift, flip_sets, shift_offsets, shifted_pad_amounts, tile_starts
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ class WindowOptions:
             raise InferError(f"tile step must be in (0, 1], got {self.step}")
         if self.batch_size < 1:
             raise InferError(f"batch_size must be >= 1, got {self.batch_size}")
-        if isinstance(self.shift, bool) or not isinstance(self.shift, int) or self.shift < 0:
-            raise InferError(f"shift must be a whole number of voxels >= 0, got {self.shift!r}")
+        check_shift(self.shift)
         if self.shift and self.shift >= min((t for t in self.tile_size if t > 1), default=1):
             raise InferError(f"a shift of {self.shift} voxels moves the image by a whole patch "
                              f"({'x'.join(map(str, self.tile_size))}) or more; shift by less than the patch")

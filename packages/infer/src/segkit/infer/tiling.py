@@ -25,6 +25,12 @@ def pad_amounts(image_size: Sequence[int], tile_size: Sequence[int]) -> tuple[tu
     return tuple(out)
 
 
+def check_shift(shift: object, name: str = "shift") -> None:
+    """Raise `InferError` unless ``shift`` (translation TTA, in voxels) is a whole number >= 0."""
+    if isinstance(shift, bool) or not isinstance(shift, int) or shift < 0:
+        raise InferError(f"{name} must be a whole number of voxels >= 0, got {shift!r}")
+
+
 def shift_offsets(shift: int, tile_size: Sequence[int]) -> list[tuple[int, ...]]:
     """Return the image offsets of translation TTA: none, then ``+shift`` and ``-shift`` along each axis in turn.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import stat
@@ -95,6 +96,21 @@ def writable_json_file(path: str | os.PathLike) -> Path:
         writable_folder(existing)  # a file in the way is reported as such
     elif not os.access(existing, os.W_OK | os.X_OK):
         raise FileWriteError(f"output folder {path.parent} cannot be created: {existing} is not writable")
+    return path
+
+
+def write_json(data: object, path: str | os.PathLike, *, indent: int | None = 2) -> Path:
+    """Write ``data`` as JSON at ``path`` atomically (`atomic_path`), creating its folder first; return the path.
+
+    The counterpart of `writable_json_file`, which checks the place before the work and leaves the folder to this.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise FileWriteError(f"cannot create {path.parent}: {err.strerror or err}") from err
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=indent))
     return path
 
 
