@@ -172,23 +172,6 @@ def test_bad_options_exit_2(hippo_cli, inputs, tmp_path, args, message):
     assert not (tmp_path / "out").exists()  # nothing written
 
 
-def test_totalsegmentator_device_names_mean_cuda_and_gpu_falls_back_to_the_cpu_with_a_warning(monkeypatch, caplog):
-    import torch
-
-    from segtool import SegmentOptions
-    from segtool.errors import SegtoolError
-    from segtool.segmenter import _resolve_device
-
-    assert [SegmentOptions(device=d).device for d in ("GPU", "GPU:1", "cuda:2")] == ["gpu", "cuda:1", "cuda:2"]
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert _resolve_device("auto") == "cpu" and not caplog.records
-    assert _resolve_device("gpu") == "cpu" and "no CUDA GPU found: running on the CPU" in caplog.text
-    with pytest.raises(SegtoolError, match="no CUDA GPU is available"):
-        _resolve_device("cuda")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert _resolve_device("gpu") == "cuda"
-
-
 def test_unwritable_or_clashing_outputs_fail_before_any_work(hippo_cli, inputs, tmp_path, monkeypatch):
     from segtool import Segmenter
 

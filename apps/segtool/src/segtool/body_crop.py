@@ -9,11 +9,12 @@ import nibabel as nib
 
 from segkit.io import Image
 from segtool.errors import SegtoolError
+from segtool.models import ModelProgress
 from segtool.options import SegmentOptions
 from segtool.regions import BODY_MARGIN_MM, BODY_TASK, box_around
 from segtool.registry import Mode, Registry
 from segtool.scans import as_scan
-from segtool.segmenter import ModelProgress, Segmenter
+from segtool.segmenter import Segmenter
 from segtool.store import WeightsStore
 
 TRUNK = "body_trunc"  #: the body task's class of the trunk

@@ -14,11 +14,11 @@ import numpy as np
 
 from segkit.io import Image
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
+from segtool.models import ModelLoader, ModelProgress
 from segtool.options import SegmentOptions, segment_options
 from segtool.regions import BODY_MARGIN_MM, BODY_TASK, ROI_MARGIN_MM, box_around, given_masks, mask_paths
 from segtool.registry import (
     InputResampling,
-    LabelExport,
     Mode,
     ModelEntry,
     Registry,
@@ -37,10 +37,8 @@ from segtool.totalseg_grid import (
     splits_by_itself,
     to_model_grid,
 )
-from segtool.weights import ensure_model
 
 V1 = "v1"  #: the registry's label order of TotalSegmentator v1 (``v1_order``)
-ModelProgress = Callable[[ModelEntry], Callable[[int, int | None], None] | None]
 
 
 @dataclass(frozen=True)
@@ -84,9 +82,9 @@ class Segmenter:
         self.task: Task = self.registry.task(options.task).sized(options.model_size)
         self.roi_values = _roi_values(self.task, options.roi_subset)
         self._numbering = self._v1_numbering() if options.v1_order else None
-        self._store = store or WeightsStore(weights_dir())
-        self.device = _resolve_device(options.device)
-        self._progress_for = progress_for
+        self._loader = ModelLoader(options, registry=self.registry, store=store or WeightsStore(weights_dir()),
+                                   progress_for=progress_for)
+        self.device = self._loader.device
         entries = _models_predicting(self.task, self.task.models(options.mode), self.roi_values)
         if options.force_split and all(e.input_resampling is not InputResampling.TOTALSEGMENTATOR for e in entries):
             raise SegtoolError(f"force_split splits a scan on the grid of TotalSegmentator's weights; the models of "
@@ -97,8 +95,7 @@ class Segmenter:
         self.finder = self._finder()
         #: the models' one spacing, where the label maps stay with ``save_lowres``
         self.lowres_spacing = self._one_spacing(entries, self.finder is not None) if options.save_lowres else None
-        self._predictors: dict[tuple, object] = {}  # (folder, folds, PredictOptions) -> Predictor
-        self.parts = self._load(entries, own=True)
+        self.parts = self._loader.load(entries, own=True)
         self._multipart = len(self.task.models(options.mode)) > 1
         self.finder_models = self._finder_models()
         #: the segmenter of the task whose map this one's is trimmed to (None: not trimmed)
@@ -185,7 +182,7 @@ class Segmenter:
             return []
         if self.finder.segmenter is not None:  # a sub-task finds it: its own finder's models and its parts
             return self.finder.segmenter.all_models
-        return self._load(self.finder.entries)
+        return self._loader.load(self.finder.entries)
 
     def _helper(self, task: str, mode: Mode) -> Segmenter:
         """A segmenter of another ``task`` that this one needs (to find its region, or to trim its map to), with this
@@ -194,7 +191,7 @@ class Segmenter:
         return Segmenter(SegmentOptions(task=task, mode=mode, device=options.device, tta=options.tta,
                                         precision=options.precision, allow_download=options.allow_download,
                                         resampling_order=options.resampling_order),
-                         registry=self.registry, store=self._store, progress_for=self._progress_for)
+                         registry=self.registry, store=self._loader.store, progress_for=self._loader.progress_for)
 
     def _refined(self, result: np.ndarray, image: Image) -> np.ndarray:
         """``result`` (on ``image``'s grid) trimmed as the task's ``refine`` says, to the class of the refiner's task
@@ -365,38 +362,6 @@ class Segmenter:
                                                      "locate it are absent): the masks are empty", finder.task.name)
         return box
 
-    def _load(self, entries: tuple[ModelEntry, ...], *, own: bool = False) -> list:
-        """(entry, Predictor) for each model, installing missing weights first; the task's ``own`` parts bring their
-        logits back to the scan with ``higher_order_resampling``."""
-        from segkit.infer.errors import ModelLoadError
-        from segkit.infer.predictor import PredictOptions, Predictor
-
-        logits_back = own and self.options.higher_order_resampling
-        loaded = []
-        for entry in entries:
-            folder = ensure_model(entry, registry=self.registry, store=self._store,
-                                  allow_download=self.options.allow_download, on_progress=self._progress_for(entry))
-            options = PredictOptions(
-                step=entry.step_size, tta=entry.mirroring if self.options.tta is None else self.options.tta,
-                shift_tta=0 if self.options.tta is False else entry.shift_tta,
-                precision=_precision(self.options.precision or entry.precision, self.device),
-                fast_export=entry.label_export is LabelExport.NEAREST and not logits_back)
-            key = (folder, entry.folds, options)
-            if key not in self._predictors:  # a model that both finds the region and segments is loaded once
-                try:
-                    with step(f"loaded {entry.result_folder}") as notes:
-                        predictor = Predictor.from_model_folder(folder, folds=entry.folds, device=self.device,
-                                                                options=options)
-                        notes.append(f"folds {', '.join(map(str, predictor.folds))}, {self.device}, "
-                                     f"{str(predictor.network_dtype).removeprefix('torch.')}, step {options.step}, "
-                                     f"mirroring {'on' if options.tta else 'off'}"
-                                     + (f", shifts +-{options.shift_tta}" if options.shift_tta else ""))
-                except ModelLoadError as err:
-                    raise SegtoolError(f"{entry.name}: the installed weights do not load ({err})") from err
-                self._predictors[key] = predictor
-            loaded.append((entry, self._predictors[key]))
-        return loaded
-
 
 def _models_predicting(task: Task, models: tuple[ModelEntry, ...], values: frozenset[int]) -> tuple[ModelEntry, ...]:
     """The ``models`` that predict any of ``task``'s classes ``values`` (all of them when empty)."""
@@ -435,25 +400,3 @@ def _roi_values(task: Task, roi_subset: tuple[str, ...]) -> frozenset[int]:
                                f"see 'segtool classes {task.name}'")
     return frozenset(value_of[name] for name in roi_subset)
 
-
-def _precision(precision: str, device: str) -> str:
-    """Resolve the registry's ``nnunet`` precision: fp32 on CPU, fp16 autocast (auto) on CUDA, as nnU-Net runs."""
-    if precision == "nnunet":
-        return "fp32" if device == "cpu" else "auto"
-    return precision
-
-
-def _resolve_device(device: str) -> str:
-    """The torch device for ``device``: ``auto`` the GPU if there is one; ``gpu`` (TotalSegmentator's default) the
-    same, with a warning when it runs on the CPU; ``cuda`` fails without a GPU."""
-    import torch
-
-    if device in ("auto", "gpu"):
-        if torch.cuda.is_available():
-            return "cuda"
-        if device == "gpu":
-            logging.getLogger("segtool").warning("no CUDA GPU found: running on the CPU")
-        return "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SegtoolError(f"device {device!r} asked for, but no CUDA GPU is available; use device cpu (or auto)")
-    return device
