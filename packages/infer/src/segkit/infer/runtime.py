@@ -16,7 +16,7 @@ from segkit.nets import autocast_dtype as nets_autocast_dtype
 class Precision(str, enum.Enum):
     """Network precision: ``auto`` = fp16 autocast on CUDA, bf16 autocast on CPUs where it pays, else fp32.
 
-    Where bf16 pays (`segkit.nets.cpu_bf16_pays`: AMX, or a measured AVX-512 BF16 speed-up) it ran the hippocampus
+    Where bf16 pays (`segkit.nets.cpu_bf16_pays`: AMX, or AVX-512 BF16 on an AMD Zen 5 or later) it ran the hippocampus
     U-Net 2.4x faster than fp32 and kept Dice >= 0.997 per class against nnU-Net's fp32 masks.
     """
 

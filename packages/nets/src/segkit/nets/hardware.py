@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
-import time
+import platform
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
@@ -20,45 +21,43 @@ def cpu_has_amx() -> bool:
     return bool(check()) if check is not None else False
 
 
-#: how much faster than float32 a bf16 convolution must run for ``auto`` to choose bf16 on a CPU without AMX
-BF16_MIN_SPEEDUP = 1.3
+#: the first AMD CPU family (Zen 5) whose AVX-512 units are 512 bits wide; Zen 4 (family 25) splits each 512-bit
+#: instruction in two
+AMD_FULL_WIDTH_AVX512_FAMILY = 26
 
 
 @functools.cache
 def cpu_bf16_pays() -> bool:
-    """Tell whether bf16 autocast pays on this CPU: always with AMX, never where oneDNN would emulate it, and on
-    AVX-512 BF16 CPUs without AMX where a measured convolution (`bf16_conv_speedup`) runs at least
-    `BF16_MIN_SPEEDUP` times faster than in float32.
+    """Tell whether bf16 autocast pays on this CPU: always with AMX, never where oneDNN would emulate it, and with
+    AVX-512 BF16 alone on AMD CPUs from Zen 5 on (`AMD_FULL_WIDTH_AVX512_FAMILY`).
 
-    That measurement is needed because such CPUs differ: on an AMD EPYC of family 26 (Zen 5) bf16 ran the
-    hippocampus U-Net 2.4x faster than float32 (one 40x56x40 tile: 0.108 s -> 0.045 s); on an earlier AVX-512 BF16
-    host it ran slower (182 ms -> 243 ms), oneDNN's layout reorders eating the gain.
+    Such CPUs differ: on a Zen 5 EPYC bf16 ran the hippocampus U-Net 2.4x faster than float32 (one 40x56x40 tile:
+    0.108 s -> 0.045 s); on an earlier AVX-512 BF16 EPYC it ran slower (182 ms -> 243 ms), oneDNN's layout reorders
+    eating the gain. The choice rests on what the CPU is, never on a timing, so that one command gives the same
+    result on one machine however busy it is (a 30 ms timing had picked either precision from run to run).
     """
     if cpu_emulation_message(torch.bfloat16):
         return False
-    return cpu_has_amx() or bf16_conv_speedup() >= BF16_MIN_SPEEDUP
+    if cpu_has_amx():
+        return True
+    vendor, family = cpu_vendor_and_family(_cpu_description())
+    return vendor == "AuthenticAMD" and family is not None and family >= AMD_FULL_WIDTH_AVX512_FAMILY
 
 
-def bf16_conv_speedup(rounds: int = 3) -> float:
-    """float32 time / bf16 autocast time of one 32-channel 3x3x3 convolution on a 16^3 channels-last map (the
-    layout segkit predicts and trains in on the CPU), best of ``rounds`` after a warm-up; about 30 ms in all. Its
-    random numbers come from a generator of its own: a seeded training run draws the same ones with or without it."""
-    generator = torch.Generator().manual_seed(0)
-    weight, x = (torch.randn(shape, generator=generator).contiguous(memory_format=torch.channels_last_3d)
-                 for shape in ((32, 32, 3, 3, 3), (1, 32, 16, 16, 16)))
+def cpu_vendor_and_family(description: str) -> tuple[str | None, int | None]:
+    """The vendor (``AuthenticAMD``, ``GenuineIntel``) and family number that a CPU ``description`` names: Linux's
+    ``/proc/cpuinfo`` or Windows' ``platform.processor()`` (``AMD64 Family 26 Model 2 Stepping 0, AuthenticAMD``);
+    None for what it does not say."""
+    vendor = re.search(r"AuthenticAMD|GenuineIntel", description)
+    family = re.search(r"(?:cpu family\s*:|Family)\s*(\d+)", description)
+    return (vendor.group() if vendor else None), (int(family.group(1)) if family else None)
 
-    def seconds(bf16: bool) -> float:
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            start = time.perf_counter()
-            torch.nn.functional.conv3d(x, weight, padding=1)
-            return time.perf_counter() - start
 
-    seconds(False), seconds(True)
-    best = {False: math.inf, True: math.inf}
-    for _ in range(rounds):
-        for bf16 in best:
-            best[bf16] = min(best[bf16], seconds(bf16))
-    return best[False] / best[True]
+def _cpu_description() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace")[:4096]  # the first processor's lines
+    except OSError:
+        return platform.processor()
 
 
 _ONEDNN_CHECKS = {torch.bfloat16: "_is_mkldnn_bf16_supported", torch.float16: "_is_mkldnn_fp16_supported"}

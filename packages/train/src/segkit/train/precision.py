@@ -1,8 +1,8 @@
 """Autocast settings per device: bf16 or fp16 (+ gradient scaling) on CUDA, bf16 on CPUs where it pays, else fp32.
 
-Where bf16 pays (`segkit.nets.cpu_bf16_pays`: AMX, or a measured AVX-512 BF16 speed-up) a bf16-autocast training
+Where bf16 pays (`segkit.nets.cpu_bf16_pays`: AMX, or AVX-512 BF16 on an AMD Zen 5 or later) a bf16-autocast training
 step of the hippocampus U-Net took 0.81 s against 1.43 s in fp32 (batch 8, AMX). On an AVX-512 BF16 CPU where it
-measured slower than fp32 (7.1 s vs 6.2 s), ``auto`` keeps fp32; ``bf16`` can still be chosen.
+ran slower than fp32 (7.1 s vs 6.2 s), ``auto`` keeps fp32; ``bf16`` can still be chosen.
 
 3D networks in bf16 on the CPU train channels-last, one sample per forward/backward pass (`memory_format`):
 oneDNN's bf16 convolutions work in that layout, and in the usual one PyTorch reorders every activation and
