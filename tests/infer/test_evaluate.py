@@ -42,6 +42,29 @@ def test_summary_per_case_mean_and_foreground(tmp_path):
     assert summary["mean"]["1"]["FP"] == 2.0 and summary["foreground_mean"]["FP"] == 1.0
 
 
+def test_a_missed_class_is_counted_beside_the_hd95_mean_it_cannot_enter(tmp_path):
+    ref = np.zeros((8, 8, 8))
+    ref[1:3, 1:3, 1:3] = 1
+    pred = ref.copy()
+    pred[1:3, 1:3, 3] = 1  # one voxel further: HD95 1 mm
+    _write(tmp_path / "pred", "a.nii.gz", np.zeros_like(ref))  # label 1 missed: HD95 infinite
+    _write(tmp_path / "ref", "a.nii.gz", ref)
+    _write(tmp_path / "pred", "b.nii.gz", pred)
+    _write(tmp_path / "ref", "b.nii.gz", ref)
+    _write(tmp_path / "pred", "c.nii.gz", np.zeros_like(ref))  # absent from both: undefined, not missed
+    _write(tmp_path / "ref", "c.nii.gz", np.zeros_like(ref))
+    result = CliRunner().invoke(app, [str(tmp_path / "pred"), str(tmp_path / "ref"), "-l", "1",
+                                      "-o", str(tmp_path / "summary.json")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    cases = {c["case"]: c["metrics"]["1"] for c in summary["metric_per_case"]}
+    assert cases["a.nii.gz"]["HD95"] is None and cases["c.nii.gz"]["HD95"] is None
+    assert summary["mean"]["1"]["HD95"] == 1.0 and summary["mean"]["1"]["HD95_infinite"] == 1
+    assert summary["mean"]["1"]["Dice"] == pytest.approx((0 + 16 / 20) / 2)
+    assert summary["foreground_mean"]["HD95_infinite"] == 1
+    assert "1.0000 (+1 inf)" in result.output  # the table says what the mean leaves out
+
+
 def test_reference_folder_predictions_against_labels(predictions_dir, hippocampus_dir, tmp_path):
     args = [str(predictions_dir / "hippocampus_tta"), str(hippocampus_dir / "labelsTr"),
             "-o", str(tmp_path / "scores" / "summary.json")]  # the folder is made

@@ -19,8 +19,18 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _cells(means: dict) -> list[str]:
+    from segkit.infer.evaluate import HD95_INFINITE, METRICS
+
+    cells = [_fmt(means[m]) for m in METRICS]
+    if means.get(HD95_INFINITE):  # older summaries lack the count
+        cells[METRICS.index("HD95")] += f" (+{means[HD95_INFINITE]} inf)"
+    return cells
+
+
 def print_summary(summary: dict, title: str) -> None:
-    """Print the per-label means and the foreground mean of an evaluation summary as a table."""
+    """Print the per-label means and the foreground mean of an evaluation summary as a table; an HD95 mean that
+    leaves out cases where a class is in one map only says how many (``+N inf``)."""
     from segkit.infer.evaluate import METRICS
 
     table = Table(title=title)
@@ -29,8 +39,8 @@ def print_summary(summary: dict, title: str) -> None:
         table.add_column(metric, justify="right")
     names = summary.get("names", {})
     for label, values in summary["mean"].items():
-        table.add_row(f"{label} {names[label]}" if label in names else label, *(_fmt(values[m]) for m in METRICS))
-    table.add_row("foreground", *(_fmt(summary["foreground_mean"][m]) for m in METRICS), style="bold")
+        table.add_row(f"{label} {names[label]}" if label in names else label, *_cells(values))
+    table.add_row("foreground", *_cells(summary["foreground_mean"]), style="bold")
     output_console().print(table)
 
 

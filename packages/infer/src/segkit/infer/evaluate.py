@@ -25,6 +25,8 @@ from segkit.io import Image, read_image
 from segkit.io.atomic import write_json
 
 METRICS = ("Dice", "IoU", "NSD", "HD95")  #: the scores a summary's table shows; its means cover every count too
+#: a mean's count of the cases left out of its HD95: the class is in one map only, so HD95 is infinite there
+HD95_INFINITE = "HD95_infinite"
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,13 @@ def _nanmean(values: Sequence[float]) -> float | None:
     return float(np.mean(finite)) if finite else None
 
 
+def _class_mean(cases: Sequence[dict]) -> dict:
+    """Mean of each of one class's metrics over ``cases`` (undefined values left out), and `HD95_INFINITE`."""
+    mean = {m: _nanmean([c[m] for c in cases]) for m in SUMMARY_NAMES.values()}
+    mean[HD95_INFINITE] = sum((c["n_pred"] == 0) != (c["n_ref"] == 0) for c in cases)
+    return mean
+
+
 def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
                      options: EvaluateOptions | None = None, allow_missing: bool = False) -> dict:
     """Score every prediction against the reference of the same file name.
@@ -132,8 +141,9 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
         nnU-Net's summary.json layout, ``{"metric_per_case": [{"metrics": {key: {"Dice", "IoU", "TP", ...}},
         "prediction_file", "reference_file", "case"}], "mean": {key: {...}}, "foreground_mean": {...}, ...}``, keyed
         by `label_key` (``"1"``, or ``"(1, 2)"`` for a region), plus segkit's NSD and HD95 and the scoring settings
-        (``labels``, ``tolerance_mm``, ``ignore_label``); means leave out undefined (None) values, HD95's use finite
-        ones only.
+        (``labels``, ``tolerance_mm``, ``ignore_label``); means leave out undefined (None) values. HD95 is infinite
+        (None in the file) where a class is in one map only: its means leave those cases out and count them in
+        ``HD95_infinite`` (the foreground mean: over all classes), so that a missed structure is never silent.
 
     Raises:
         EvaluationError: a missing folder, no matching files, a prediction without reference (or a reference
@@ -164,9 +174,9 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike, *,
         per_case.append({"metrics": {label_key(k): v.to_dict() for k, v in scores.items()},
                          "prediction_file": str(preds[name]), "reference_file": str(refs[name]), "case": name})
     keys = [label_key(label) for label in labels]
-    names = SUMMARY_NAMES.values()
-    mean = {key: {m: _nanmean([c["metrics"][key][m] for c in per_case]) for m in names} for key in keys}
-    foreground = {m: _nanmean([mean[key][m] for key in keys]) for m in names}
+    mean = {key: _class_mean([c["metrics"][key] for c in per_case]) for key in keys}
+    foreground = {m: _nanmean([mean[key][m] for key in keys]) for m in SUMMARY_NAMES.values()}
+    foreground[HD95_INFINITE] = sum(mean[key][HD95_INFINITE] for key in keys)
     return {"labels": [list(v) if isinstance(v, tuple) else v for v in labels], "tolerance_mm": options.tolerance_mm,
             "ignore_label": options.ignore_label, "metric_per_case": per_case, "mean": mean,
             "foreground_mean": foreground, **({"names": options.names} if options.names else {})}
