@@ -1,5 +1,6 @@
 """nnU-Net folder -> segkit model folder -> zip -> installed folder: the same predictions all the way."""
 
+import shutil
 import zipfile
 
 import numpy as np
@@ -84,3 +85,18 @@ def test_convert_export_import_predict_the_same(hippo_model_dir, predictions_dir
     assert not list((tmp_path / "y").iterdir())
     result = runner.invoke(import_app, [str(archive), str(bad)])
     assert result.exit_code == 2 and f"cannot import into {bad}" in result.output
+
+    # damaged weights are refused when exported, and when a zip made without segkit brings them
+    damaged = tmp_path / "damaged"
+    shutil.copytree(converted, damaged)
+    weights = damaged / "fold_0" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = runner.invoke(export_app, [str(damaged), str(tmp_path / "damaged.zip")])
+    assert result.exit_code == 2 and "cannot export" in result.output and "not a safetensors file" in result.output
+    assert not (tmp_path / "damaged.zip").exists()
+    with zipfile.ZipFile(tmp_path / "by_hand.zip", "w") as handle:
+        for path in sorted(damaged.rglob("*")):
+            handle.write(path, path.relative_to(tmp_path).as_posix())
+    result = runner.invoke(import_app, [str(tmp_path / "by_hand.zip"), str(tmp_path / "z")])
+    assert result.exit_code == 2 and "cannot import" in result.output and "not a safetensors file" in result.output
+    assert not list((tmp_path / "z").iterdir())

@@ -13,7 +13,7 @@ from segkit.infer.errors import ModelLoadError
 from segkit.io.atomic import atomic_path
 from segkit.io.model_folder import WEIGHTS_FILE, is_nnunet_result_folder, read_model_info
 from segkit.io.safe_zip import extract_zip
-from segkit.nets import load_weights, save_weights
+from segkit.nets import CheckpointError, StoredWeights, load_weights, save_weights
 
 FOLDER_FILES = ("model.json", "plans.json", "dataset.json")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold
@@ -27,7 +27,7 @@ def export_model_folder(folder: str | os.PathLike, archive: str | os.PathLike, *
     back to the network's precision).
 
     Raises:
-        ModelLoadError: not a segkit model folder, or a listed fold without weights.
+        ModelLoadError: not a segkit model folder, or a listed fold without (readable) weights.
     """
     folder, archive = Path(folder), Path(archive)
     if not (folder / "model.json").is_file() and is_nnunet_result_folder(folder):
@@ -39,15 +39,24 @@ def export_model_folder(folder: str | os.PathLike, archive: str | os.PathLike, *
     missing = [str(m) for m in members if not m.is_file()]
     if missing:
         raise ModelLoadError(f"cannot export {folder}: missing {missing[0]}")
+    weights = {m: _readable_weights(m, f"cannot export {folder}") for m in members if m.name == WEIGHTS_FILE}
     with atomic_path(archive, suffix=".tmp") as tmp, \
             zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as handle, \
             tempfile.TemporaryDirectory() as scratch:
         for member in members:
             source = member
-            if half and member.name == WEIGHTS_FILE:
-                source = _half_precision_copy(member, Path(scratch) / f"{member.parent.name}.safetensors")
+            if half and member in weights:
+                source = _half_precision_copy(weights[member], Path(scratch) / f"{member.parent.name}.safetensors")
             _add_reproducibly(handle, source, f"{folder.name}/{member.relative_to(folder).as_posix()}")
     return archive
+
+
+def _readable_weights(path: Path, failing: str) -> StoredWeights:
+    """The weights in ``path``, read whole, so that a damaged file is refused (``failing``: what then fails)."""
+    try:
+        return load_weights(path)
+    except CheckpointError as err:
+        raise ModelLoadError(f"{failing}: {err}") from err
 
 
 def _add_reproducibly(handle: zipfile.ZipFile, source: Path, name: str) -> None:
@@ -59,8 +68,7 @@ def _add_reproducibly(handle: zipfile.ZipFile, source: Path, name: str) -> None:
         shutil.copyfileobj(src, dst, COPY_CHUNK)
 
 
-def _half_precision_copy(weights: Path, target: Path) -> Path:
-    stored = load_weights(weights)
+def _half_precision_copy(stored: StoredWeights, target: Path) -> Path:
     state = {k: v.half() if v.is_floating_point() else v for k, v in stored.state_dict.items()}
     return save_weights(state, stored.spec, target, in_channels=stored.in_channels, num_classes=stored.num_classes)
 
@@ -68,8 +76,8 @@ def _half_precision_copy(weights: Path, target: Path) -> Path:
 def import_model_folder(archive: str | os.PathLike, target_parent: str | os.PathLike) -> Path:
     """Extract a model zip into ``target_parent/<model name>``; nothing is left behind on failure.
 
-    The zip is extracted into a temp folder beside the target (zip-slip safe), checked (model.json and
-    weights of its folds), then renamed into place.
+    The zip is extracted into a temp folder beside the target (zip-slip safe), checked (model.json, and readable
+    weights for each of its folds), then renamed into place.
 
     Raises:
         ModelLoadError: not a (readable) model zip, the target exists already, or cannot be written.
@@ -94,8 +102,10 @@ def import_model_folder(archive: str | os.PathLike, target_parent: str | os.Path
             raise ModelLoadError(f"{archive}: expected one model folder (model.json), found {len(found)}")
         info = read_model_info(found[0])
         for fold in info.folds:
-            if not (found[0] / f"fold_{fold}" / WEIGHTS_FILE).is_file():
+            weights = found[0] / f"fold_{fold}" / WEIGHTS_FILE
+            if not weights.is_file():
                 raise ModelLoadError(f"{archive}: fold {fold} has no {WEIGHTS_FILE}")
+            _readable_weights(weights, f"cannot import {archive}")
         target = parent / found[0].name
         if target.exists():
             raise ModelLoadError(f"{target} exists already; remove it or import elsewhere")
