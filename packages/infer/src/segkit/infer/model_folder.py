@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -250,6 +251,9 @@ def check_model_folder(folder: str | Path, *, checkpoint: str = NNUNET_CHECKPOIN
     """
     folder = Path(folder)
     if not folder.is_dir():
+        if folder.suffix == ".zip" and folder.is_file():
+            raise ModelLoadError(f"model folder is a zip file: {folder}; install it first with "
+                                 f"`segkit-import {folder} TARGET_FOLDER` and give that folder")
         found = "is a file, not a folder" if folder.exists() else "not found"
         raise ModelLoadError(f"model folder {found}: {folder}")
     if (folder / "model.json").is_file():
@@ -257,4 +261,16 @@ def check_model_folder(folder: str | Path, *, checkpoint: str = NNUNET_CHECKPOIN
     if is_nnunet_result_folder(folder) or any(folder.glob(f"fold_*/{checkpoint}")):
         return "nnunet"
     raise ModelLoadError(f"{folder} is neither a segkit model folder (model.json) nor an nnU-Net result folder "
-                         f"(plans.json, dataset.json, fold_K/{checkpoint})")
+                         f"(plans.json, dataset.json, fold_K/{checkpoint}){_model_folder_hint(folder, checkpoint)}")
+
+
+def _model_folder_hint(folder: Path, checkpoint: str) -> str:
+    """What the user may have meant by ``folder``: one fold of a model folder, or another checkpoint's folder."""
+    fold = re.fullmatch(r"fold_(\d+|all)", folder.name)
+    parent = folder.parent
+    if fold and ((parent / "model.json").is_file() or (parent / "plans.json").is_file()):
+        return f"; it is one fold of {parent}: give that folder with -f {fold.group(1)}"
+    others = sorted({p.name for p in folder.glob("fold_*/*.pth")})
+    if others and (folder / "plans.json").is_file():
+        return f"; its folds hold {', '.join(others)}: choose one with --checkpoint (-chk)"
+    return ""
