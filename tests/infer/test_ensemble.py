@@ -1,3 +1,4 @@
+import json
 import shutil
 import zipfile
 
@@ -114,3 +115,15 @@ def test_an_output_folder_that_is_an_input_folder_is_refused(predictions_dir, tm
                                                       f"{tmp_path / folder}: outputs there would replace or join "
                                                       f"the inputs; choose another output folder"]
         assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_folders_whose_classes_carry_other_names_are_not_averaged(predictions_dir, tmp_path):
+    case = "hippocampus_033"
+    _prediction_folder(predictions_dir / "hippocampus_tta", tmp_path / "a", [case])
+    _prediction_folder(predictions_dir / "hippocampus_notta", tmp_path / "b", [case])
+    dataset = json.loads((tmp_path / "b" / "dataset.json").read_text())
+    dataset["labels"]["Anterior"], dataset["labels"]["Posterior"] = dataset["labels"]["Posterior"], 1
+    (tmp_path / "b" / "dataset.json").write_text(json.dumps(dataset))  # the same values, the classes swapped
+    result = CliRunner().invoke(ensemble_app, [str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "probability channels hold different classes" in result.output
+    assert not (tmp_path / "o").exists()

@@ -4,6 +4,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from segkit.infer.cli_tools import find_best_app
+from segkit.infer.find_best import find_best
 from segkit.infer.probabilities import save_probabilities
 from segkit.io import Image, write_image
 
@@ -59,6 +60,20 @@ def test_ranks_candidates_and_pair_ensembles(tmp_path):
     missing = CliRunner().invoke(find_best_app, [str(tmp_path / "ref"), f"a={tmp_path / 'a'}", "b=nope", "-o",
                                                  str(tmp_path / "x.json")])
     assert missing.exit_code == 2 and "candidate 'b': nope is not a folder of predictions" in missing.output
+
+
+def test_candidates_without_probabilities_are_ranked_and_said_to_be_left_out_of_ensembles(tmp_path, caplog):
+    ref = np.zeros((4, 4, 4), np.uint8)
+    ref[:2] = 1
+    (tmp_path / "ref").mkdir()
+    write_image(Image(ref, AFFINE), tmp_path / "ref" / "c.nii.gz", label=True)
+    probs = np.stack([1.0 - ref, ref]).astype(np.float32)
+    _folder(tmp_path / "a", {"c": probs})
+    _folder(tmp_path / "b", {"c": probs[::-1].copy()})
+    (tmp_path / "b" / "c.npz").unlink()  # b kept only its label maps
+    result = find_best({"a": tmp_path / "a", "b": tmp_path / "b"}, tmp_path / "ref")
+    assert [r["name"] for r in result["ranking"]] == ["a", "b"]  # no ensemble could be made
+    assert "no pair ensembles with b: no probabilities (.npz) there" in caplog.text
 
 
 def test_candidates_must_predict_the_same_cases(tmp_path):

@@ -13,6 +13,7 @@ import torch
 from segkit.infer.cases import check_output_folder
 from segkit.infer.errors import InferError
 from segkit.infer.export import indices_to_values
+from segkit.infer.model_setup import read_dataset_labels
 from segkit.infer.probabilities import LABELS_FILE, load_probabilities, read_label_values, save_probabilities
 from segkit.infer.resampling import best_class, paint_regions
 from segkit.io import atomic_path, read_image, write_image
@@ -79,12 +80,22 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
         if other is not None and labels is not None and other != labels:
             raise InferError(f"{folder} predicts labels {list(other[0])}, {folders[0]} labels {list(labels[0])}"
                              " (or one has regions and the other not)")
+        names, first = _class_names(folder), _class_names(folders[0])
+        if names is not None and first is not None and names != first:  # the same values for other classes
+            raise InferError(f"{folder} names its labels {names}, {folders[0]} {first}: their probability "
+                             "channels hold different classes")
     with output_folder(output, side_files=(LABELS_FILE,)) as out:
         if labels is not None:
             with atomic_path(out / LABELS_FILE) as tmp:
                 shutil.copyfile(folders[0] / LABELS_FILE, tmp)
         return [_ensemble_case(case, folders, out, labels=labels, save_probabilities_too=save_probabilities_too)
                 for case in sorted(every_case)]
+
+
+def _class_names(folder: Path) -> dict | None:
+    """Class name -> label value (or region) from ``FOLDER/dataset.json`` (None: no file)."""
+    path = folder / LABELS_FILE
+    return read_dataset_labels(path)[0] if path.is_file() else None
 
 
 def _ensemble_case(case: str, folders: Sequence[Path], out: Path, *,

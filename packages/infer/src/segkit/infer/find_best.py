@@ -4,6 +4,7 @@ postprocessing that helps it, as ``nnUNetv2_find_best_configuration`` does."""
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,8 @@ from segkit.infer.evaluate import EvaluateOptions, evaluate_folders
 from segkit.infer.metrics import as_label_or_region
 from segkit.infer.postprocessing import PostprocessingPlan, determine_postprocessing, label_pairs
 from segkit.io.atomic import write_json
+
+logger = logging.getLogger(__name__)
 
 
 def find_best(candidates: Mapping[str, str | os.PathLike], reference: str | os.PathLike, *,
@@ -47,6 +50,9 @@ def find_best(candidates: Mapping[str, str | os.PathLike], reference: str | os.P
             folders[name] = Path(folder)
             scores.append(_score(name, [name], folders[name], reference, options))
         with_probs = [n for n, f in candidates.items() if any(Path(f).glob("*.npz"))]
+        if try_ensembles and len(candidates) > 1 and len(with_probs) < len(candidates):
+            logger.warning("no pair ensembles with %s: no probabilities (.npz) there (predict with "
+                           "--save-probabilities to try them)", ", ".join(n for n in candidates if n not in with_probs))
         for a, b in itertools.combinations(with_probs, 2) if try_ensembles else ():
             name = f"ensemble {a} + {b}"
             folders[name] = Path(tmp) / f"{a}+{b}"
