@@ -242,6 +242,7 @@ def test_a_folder_of_one_scan_is_a_batch_and_other_formats_are_multilabel_files(
 
 
 def test_inputs_are_one_scan_or_a_batch(ct_dir, tmp_path):
+    from segtool.errors import SegtoolError
     from segtool.run import find_scans
 
     series = ct_dir / "example_ct_dicom"
@@ -252,8 +253,21 @@ def test_inputs_are_one_scan_or_a_batch(ct_dir, tmp_path):
         (studies / name / "IM0001").write_bytes((next(series.iterdir())).read_bytes())
     (studies / ".segtool-tmp").mkdir()
     assert find_scans(studies) == ([studies / "a", studies / "b"], True)  # a folder of series folders
+    # a medium's index and notes beside the series, and a folder of earlier outputs, are passed over
+    directory = pydicom.Dataset()
+    directory.file_meta = pydicom.dataset.FileMetaDataset()
+    directory.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"
+    directory.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    directory.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    directory.save_as(studies / "DICOMDIR", enforce_file_format=True)
+    (studies / "notes.txt").write_text("scanned 2026-12-06")
+    (studies / "out").mkdir()
+    (studies / "out" / "liver.nii.gz").write_bytes(b"")
+    assert find_scans(studies) == ([studies / "a", studies / "b"], True)
     (studies / "c.nii.gz").write_bytes(b"")
-    assert find_scans(studies) == ([studies / "c.nii.gz"], True)  # scan files take precedence
+    assert find_scans(studies) == ([studies / "a", studies / "b", studies / "c.nii.gz"], True)  # both kinds
+    with pytest.raises(SegtoolError, match="folder holds no scans"):
+        find_scans(studies / ".segtool-tmp")
 
 
 def test_segmenter_takes_paths_and_one_roi_name(hippo_cli, inputs):
