@@ -99,6 +99,17 @@ def test_combine_from_a_folder_of_masks(ct_dir, tmp_path):
         combined = read_image(tmp_path / f"{group}.nii.gz").array.astype(bool)
         assert np.isin(seg.array, values).sum() > 4000
         np.testing.assert_array_equal(combined, np.isin(seg.array, values))
+    # a combined mask never replaces what it is made from: a class mask of the folder, or the multilabel file
+    before = (masks / "liver.nii.gz").read_bytes()
+    result = invoke("combine", "-i", masks, "-o", masks / "liver.nii.gz", "-m", "vertebrae")
+    assert result.exit_code == 2 and "would overwrite liver.nii.gz, a mask in" in result.output
+    assert (masks / "liver.nii.gz").read_bytes() == before
+    assert invoke("combine", "-i", masks, "-o", masks / "vertebrae.nii.gz", "-m", "vertebrae").exit_code == 0
+    multilabel = tmp_path / "seg.nii.gz"
+    multilabel.write_bytes((ct_dir / "example_seg.nii.gz").read_bytes())
+    result = invoke("combine", "-i", multilabel, "-o", tmp_path / "." / "seg.nii.gz", "-m", "lung")
+    assert result.exit_code == 2 and "would overwrite its input" in result.output
+    assert multilabel.read_bytes() == (ct_dir / "example_seg.nii.gz").read_bytes()
 
 
 @pytest.mark.parametrize(("group", "message"), [("lungs", "did you mean 'lung'"), ("body", "holds no class")])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segkit.io import Image, read_image
+from segkit.io import Image, read_image, write_image
 from segtool.errors import SegtoolError, UnknownTaskError, did_you_mean
 from segtool.outputs import MASK_ENDING, binary_mask, read_label_names
 
@@ -57,6 +57,22 @@ def combine(source: Path, group: str) -> Image:
     _require(members, group, source)
     values = [value for value, name in names.items() if name in members]
     return binary_mask(image, np.isin(image.array, values))
+
+
+def write_combined(source: Path, output: Path, group: str) -> Image:
+    """`combine` ``group`` of ``source`` and write the mask to ``output`` (atomically); returns the mask.
+
+    Raises:
+        SegtoolError: as `combine`, or ``output`` would overwrite ``source`` (a multilabel file) or one of its
+            masks (a folder), before anything is read.
+    """
+    target = output.resolve()
+    if target == source.resolve() or (source.is_dir() and target.parent == source.resolve() and target.exists()):
+        what = f"{output.name}, a mask in {source}" if source.is_dir() else f"its input {source}"
+        raise SegtoolError(f"{output}: the combined mask would overwrite {what}; choose another output")
+    mask = combine(source, group)
+    write_image(mask, output, label=True)
+    return mask
 
 
 def _require(members: list[str], group: str, source: Path) -> None:

@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from segkit.io import write_image
 from segtool.cli import context
-from segtool.combine import combine as combine_group
+from segtool.combine import write_combined
 
 
 def combine(
@@ -19,6 +18,5 @@ def combine(
     group: Annotated[str, typer.Option("--mask", "-m", help="Group name (lung, vertebrae, ribs, ...).")],
 ) -> None:
     """Merge the classes of a group into one binary mask."""
-    mask = combine_group(input_path, group)
-    write_image(mask, output, label=True)
+    mask = write_combined(input_path, output, group)
     context.out().print(f"{group}: {int(mask.array.sum())} voxels -> {output}")
