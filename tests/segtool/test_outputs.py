@@ -32,3 +32,11 @@ def test_saving_threads_are_checked():
     assert OutputRequest(saving_threads=3).saving_threads == 3
     with pytest.raises(SegtoolError, match="saving threads must be a whole number above 0, got 0"):
         OutputRequest(saving_threads=0)
+
+
+def test_a_folder_in_a_mask_s_place_leaves_no_partial_set(tmp_path):
+    labels = Image(np.array([[[0, 1], [2, 2]]] * 2, np.uint8), np.eye(4))
+    (tmp_path / "posterior.nii.gz").mkdir()  # sorted after anterior: its move would fail after anterior's
+    with pytest.raises(SegtoolError, match=f"cannot write {tmp_path / 'posterior.nii.gz'}: a folder of that name"):
+        write_class_masks(labels, {1: "anterior", 2: "posterior"}, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["posterior.nii.gz"]

@@ -16,6 +16,7 @@ from segkit.io.atomic import atomic_path
 from segkit.io.cpus import available_cpus
 from segkit.io.writing import IMAGE_SUFFIXES, split_suffix
 from segtool.dicom_series import DICOM_SUFFIX
+from segtool.errors import SegtoolError
 
 MASK_ENDING = ".nii.gz"
 OUTPUT_SUFFIXES = IMAGE_SUFFIXES + (DICOM_SUFFIX,)  # what a multilabel output file may be
@@ -42,6 +43,10 @@ def write_class_masks(labels: Image, names: dict[int, str], folder: Path, *, thr
     Masks are written to a hidden temporary folder inside ``folder`` first and moved in only
     when all are complete, so a failed run never leaves a partial set.
     """
+    targets = [folder / f"{name}{MASK_ENDING}" for name in [*names.values(), *(extra or {})]]
+    in_the_way = [path for path in targets if path.is_dir()]
+    if in_the_way:  # os.replace would fail there after earlier masks were moved in
+        raise SegtoolError(f"cannot write {in_the_way[0]}: a folder of that name is in the way")
     folder.mkdir(parents=True, exist_ok=True)
     # NIfTI stores the first axis fastest: masks cut from a Fortran-ordered map go to disk without being transposed
     # (transposing each one cost nibabel 2 s per 488x404x336 mask, 4x its compression)
