@@ -156,3 +156,18 @@ assert "SimpleITK" in sys.modules
 """
     subprocess.run([sys.executable, "-c", code], check=True)
     assert read_image(tmp_path / "copy.nrrd").same_grid(read_image(tmp_path / "copy.nii.gz"))
+
+
+def test_a_download_bar_appears_only_when_bytes_come():
+    from rich.progress import Progress
+
+    from segtool.cli.context import progress_for
+    from segtool.registry import load_registry
+
+    (entry,) = load_registry().task("hippocampus").models("default")
+    bars = Progress(disable=True)
+    update = progress_for(bars)(entry)  # asked for every model, installed or not
+    assert not bars.tasks
+    update(1024, entry.size)
+    update(2048, entry.size)
+    assert [(t.description, t.completed) for t in bars.tasks] == [(f"downloading {entry.name}", 2048)]

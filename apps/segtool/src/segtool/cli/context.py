@@ -67,12 +67,16 @@ def step_bars(quiet: bool) -> Progress:
 
 
 def progress_for(bars: Progress) -> Callable[[ModelEntry], Callable[[int, int | None], None]]:
-    """Per-model download callbacks that drive one bar each on ``bars``."""
+    """Per-model download callbacks that drive one bar each on ``bars``, shown from the first bytes on (a model
+    already installed downloads nothing, and shows no bar)."""
 
     def make(entry: ModelEntry) -> Callable[[int, int | None], None]:
-        task = bars.add_task(f"downloading {entry.name}", total=entry.size)
+        task = None
 
         def update(done: int, total: int | None) -> None:
+            nonlocal task
+            if task is None:
+                task = bars.add_task(f"downloading {entry.name}", total=entry.size)
             bars.update(task, completed=done, total=total)
 
         return update
