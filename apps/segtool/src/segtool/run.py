@@ -158,10 +158,11 @@ def output_target(output: Path, scan: Path, *, ml: bool, batch: bool, suffix: st
 
 def plan_targets(scans: list[Path], output: Path, request: OutputRequest, *, batch: bool,
                  inputs_on_disk: bool = True, lowres: bool = False) -> list[Path]:
-    """Each scan's `output_target`, checked before any work: no two scans share one, none
-    overwrites an input scan, and each can be written; DICOM outputs have a DICOM series as input, and are refused
-    for label maps kept on the models' grid (``lowres``). With ``inputs_on_disk`` False the scans only name the
-    outputs (images held in memory). A ``request.statistics_file`` (one scan only) is checked the same way.
+    """Each scan's `output_target`, checked before any work: no two scans share one, none overwrites an input scan,
+    a batch's output folder is not its folder of scans, and each can be written; DICOM outputs have a DICOM series
+    as input, and are refused for label maps kept on the models' grid (``lowres``). With ``inputs_on_disk`` False
+    the scans only name the outputs (images held in memory). A ``request.statistics_file`` (one scan only) is
+    checked the same way.
     """
     if lowres and request.dicom_types:
         raise SegtoolError(f"{request.dicom_types[0]} output lies on the DICOM series' slices; it cannot be saved "
@@ -172,6 +173,9 @@ def plan_targets(scans: list[Path], output: Path, request: OutputRequest, *, bat
     if not request.dicom_file and is_dicom:
         raise SegtoolError(f"{output}: a {DICOM_SUFFIX} file is a DICOM object; give a NIfTI file or a folder for "
                            f"{' and '.join(request.output_types)} output")
+    if batch and inputs_on_disk and scans and output.resolve() == scans[0].parent.resolve():
+        raise SegtoolError(f"{output}: the output folder is the folder of scans, whose results the next run would "
+                           "take for scans; choose another output folder")
     ml = request.ml
     suffix = DICOM_SUFFIX if request.dicom_file else MASK_ENDING
     targets = [output_target(output, scan, ml=ml, batch=batch, suffix=suffix) for scan in scans]
