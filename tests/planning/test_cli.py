@@ -7,7 +7,9 @@ import shutil
 
 from typer.testing import CliRunner
 
+from segkit.io.dataset import DatasetInfo
 from segkit.planning.cli import app, with_default_command
+from segkit.planning.fingerprint import Fingerprint
 from segkit.planning.plans import Plans
 from segkit.planning.storage import PreprocessedCase
 
@@ -31,12 +33,57 @@ def test_full_run_then_resume(tmp_path, small_hippocampus):
     config_hash = json.loads((out / "3d_fullres" / f"{cases[1]}.json").read_text())["configuration_hash"]
     assert PreprocessedCase.is_complete(out / "3d_fullres", cases[0], config_hash)
     # a configuration the plans do not hold (small images: no 3d_lowres; or a typo) is refused before any work
-    for command in ("run", "preprocess"):
+    for command, message in [
+        ("preprocess", "the plans hold no configuration '3d_lowres', '3d_fulres'; they hold 2d, 3d_fullres"),
+        ("run", "unknown configuration '3d_fulres'; valid: 2d, 3d_fullres, 3d_lowres, 3d_cascade_fullres"),
+    ]:
         result = runner.invoke(app, [command, str(small_hippocampus.root), "-o", str(out), "-c", "3d_lowres",
                                      "-c", "3d_fulres", "-c", "2d", "-q"])
-        assert result.exit_code == 2
-        assert "the plans hold no configuration '3d_lowres', '3d_fulres'; they hold 2d, 3d_fullres" in result.output
+        assert result.exit_code == 2 and message in result.output, result.output
         assert not (out / "2d").exists()
+
+
+def test_a_configuration_the_plans_lack_is_refused_before_anything_is_written(tmp_path, small_hippocampus):
+    for name, message in [("3d_lowres", "the plans hold no configuration '3d_lowres'; they hold 2d, 3d_fullres"),
+                          ("3d_fulres", "unknown configuration '3d_fulres'; valid: 2d, 3d_fullres")]:
+        result = runner.invoke(app, ["run", str(small_hippocampus.root), "-o", str(tmp_path / "out"), "-c", name,
+                                     "-np", "2", "-q"])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "out").exists()  # no fingerprint.json, plans.json or dataset.json
+
+
+def test_replanning_keeps_exactly_the_dataset_cases(tmp_path, hippocampus_subset, caplog):
+    raw, out = hippocampus_subset(tmp_path / "Dataset907_Four", 4), tmp_path / "out"
+    args = ["run", str(raw), "-o", str(out), "-c", "3d_fullres", "-np", "2", "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    folder, median_shape = out / "3d_fullres", Plans.load(out / "plans.json").original_median_shape
+    *rest, first = sorted(p.stem for p in folder.glob("*.json"))
+    (folder / "notes.txt").write_text("kept")
+    (folder / "settings.json").write_text('{"identifier": "other"}')  # not the properties of a case "settings"
+    (out / "splits_final.json").write_text(json.dumps([{"train": rest[1:], "val": [first, rest[0]]}]))
+    (raw / "imagesTr" / f"{first}_0000.nii.gz").unlink()  # the case is dropped from the dataset
+    (raw / "labelsTr" / f"{first}.nii.gz").unlink()
+    info = json.loads((raw / "dataset.json").read_text())
+    (raw / "dataset.json").write_text(json.dumps({**info, "numTraining": 3}))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["notes.txt", "settings.json", *(f"{c}{end}" for c in rest for end in (".b2nd", "_seg.b2nd", ".json"))])
+    assert f"removed 1 preprocessed case(s) that are not in the dataset ({first})" in caplog.text
+    assert f"splits_final.json names 1 case(s) that are not in the dataset ({first})" in caplog.text
+    plans, fingerprint = Plans.load(out / "plans.json"), Fingerprint.load(out / "fingerprint.json")
+    assert fingerprint.identifiers == tuple(rest) and plans.original_median_shape == median_shape
+    # the same median shape, yet replanned on the new cases' intensities, not those of the old
+    assert plans.foreground_intensity_properties_per_channel == fingerprint.intensity_properties
+
+
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path, small_hippocampus):
+    (tmp_path / "file").write_text("in the way")
+    out, raw = tmp_path / "file" / "out", str(small_hippocampus.root)
+    for args in (["fingerprint", raw], ["plan", raw], ["preprocess", raw], ["move-plans", __file__, raw]):
+        result = runner.invoke(app, [*args, "-o", str(out)])
+        assert result.exit_code == 2, (args, result.output)
+        assert f"output folder {out} is not writable" in result.output and "Traceback" not in result.output
 
 
 def test_nnunet_dataset_numbers_and_folder_variables(tmp_path, small_hippocampus, monkeypatch):
@@ -114,6 +161,17 @@ def test_move_plans(tmp_path, small_hippocampus, brain_dataset):
     assert moved.configuration("3d_fullres").patch_size == source.configuration("3d_fullres").patch_size
     assert moved.configuration("3d_fullres").data_identifier == "pretrained_3d_fullres"
     assert moved.foreground_intensity_properties_per_channel == source.foreground_intensity_properties_per_channel
+
+
+def test_preprocess_after_move_plans_writes_dataset_json(tmp_path, small_hippocampus, hippocampus_subset):
+    source, target = tmp_path / "source", hippocampus_subset(tmp_path / "Dataset908_Target", 2)
+    assert runner.invoke(app, ["plan", str(small_hippocampus.root), "-o", str(source), "-q"]).exit_code == 0
+    out = tmp_path / "finetune"
+    assert runner.invoke(app, ["move-plans", str(source / "plans.json"), str(target), "-o", str(out)]).exit_code == 0
+    result = runner.invoke(app, ["preprocess", str(target), "-o", str(out), "-c", "3d_fullres", "-w", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert DatasetInfo.from_file(out / "dataset.json") == DatasetInfo.from_file(target / "dataset.json")
+    assert len(list((out / "3d_fullres").glob("*.json"))) == 2
 
 
 def test_usage_errors_exit_2(tmp_path, small_hippocampus):

@@ -1,5 +1,8 @@
 """The resumable steps of segkit-plan."""
 
+import json
+import shutil
+
 import pytest
 
 from segkit.io.dataset import Dataset, DatasetInfo
@@ -39,6 +42,14 @@ def test_verify_reports_problems(tmp_path, small_hippocampus):
         (broken / "imagesTr" / case.image_files[0].name).symlink_to(case.image_files[0])
     with pytest.raises(DatasetError, match="problem"):
         verify(broken, workers=1)
+    two = tmp_path / "two_channels"  # the summary names the missing file, not only its case
+    shutil.copytree(small_hippocampus.root, two, symlinks=True)
+    info = json.loads((two / "dataset.json").read_text())
+    (two / "dataset.json").write_text(json.dumps({**info, "channel_names": {"0": "MRI", "1": "MRI"}}))
+    for case in small_hippocampus.training[1:]:
+        (two / "imagesTr" / f"{case.identifier}_0001.nii.gz").symlink_to(case.image_files[0])
+    with pytest.raises(DatasetError, match=f"{small_hippocampus.training[0].identifier}_0001.nii.gz: file is missing"):
+        verify(two, workers=1)
 
 
 def test_dataset_json_lands_beside_the_plans(tmp_path, small_hippocampus):

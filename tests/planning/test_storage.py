@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from segkit.planning.errors import PreprocessingError
-from segkit.planning.storage import CaseProperties, PreprocessedCase
+from segkit.planning.storage import CaseProperties, PreprocessedCase, remove_other_cases
 
 
 def _properties(identifier="case_1", config_hash="abc"):
@@ -67,3 +67,19 @@ def test_errors(tmp_path):
             properties=_properties(),
             patch_size=(4, 4, 4),
         )
+
+
+def test_remove_other_cases_deletes_only_case_files(tmp_path):
+    data, seg = np.zeros((1, 4, 4, 4), np.float32), np.zeros((1, 4, 4, 4), np.int16)
+    for ident in ("case_1", "case_2", "case_2_seg"):
+        PreprocessedCase.write(tmp_path, data=data, seg=seg, properties=_properties(ident), patch_size=(4, 4, 4))
+    (tmp_path / "case_3.b2nd").write_bytes(b"")  # an array whose properties were never written
+    (tmp_path / "notes.json").write_text('{"identifier": "case_1", "configuration_hash": "abc"}')  # not "notes"
+    (tmp_path / ".case_4.b2nd.0123abcd.tmp.b2nd").write_bytes(b"")  # a write in progress
+    (tmp_path / "sub").mkdir()
+    assert remove_other_cases(tmp_path, ["case_1", "case_2"]) == ["case_2_seg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".case_4.b2nd.0123abcd.tmp.b2nd", "case_1.b2nd", "case_1.json", "case_1_seg.b2nd", "case_2.b2nd",
+        "case_2.json", "case_2_seg.b2nd", "notes.json", "sub",
+    ]  # case_2_seg.b2nd is case_2's labels, kept
+    assert remove_other_cases(tmp_path / "missing", []) == []

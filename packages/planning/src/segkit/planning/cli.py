@@ -129,10 +129,12 @@ def _dataset_and_output(dataset_dir: Path | None, output: Path | None, dataset: 
 @app.command()
 def fingerprint(dataset_dir: DatasetDir, output: OutDir, workers: Workers = None, quiet: Quiet = False) -> None:
     """Compute OUTPUT/fingerprint.json for DATASET_DIR."""
+    from segkit.io.atomic import output_folder
     from segkit.io.dataset import Dataset
     from segkit.planning.runner import fingerprint_step
 
-    fingerprint_step(Dataset.load(dataset_dir), output, workers=_workers(workers), progress=_progress(quiet))
+    with output_folder(output) as output:
+        fingerprint_step(Dataset.load(dataset_dir), output, workers=_workers(workers), progress=_progress(quiet))
 
 
 @app.command()
@@ -145,13 +147,15 @@ def plan(
     quiet: Quiet = False,
 ) -> None:
     """Write OUTPUT/plans.json (computing the fingerprint first if it is missing)."""
+    from segkit.io.atomic import output_folder
     from segkit.io.dataset import Dataset
     from segkit.planning.planner import PlanOptions
     from segkit.planning.runner import fingerprint_step, plan_step
 
-    dataset = Dataset.load(dataset_dir)
-    fp = fingerprint_step(dataset, output, workers=_workers(workers), progress=_progress(quiet))
-    plans = plan_step(dataset, fp, output, options=PlanOptions(preset=preset, gpu_memory_gb=gpu_memory))
+    with output_folder(output) as output:
+        dataset = Dataset.load(dataset_dir)
+        fp = fingerprint_step(dataset, output, workers=_workers(workers), progress=_progress(quiet))
+        plans = plan_step(dataset, fp, output, options=PlanOptions(preset=preset, gpu_memory_gb=gpu_memory))
     _report(plans, quiet)
 
 
@@ -164,21 +168,22 @@ def preprocess(
     device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
-    """Preprocess DATASET_DIR with OUTPUT/plans.json into OUTPUT/<configuration>/."""
+    """Preprocess DATASET_DIR with OUTPUT/plans.json into OUTPUT/<configuration>/ (and write OUTPUT/dataset.json)."""
+    from segkit.io.atomic import output_folder
     from segkit.io.dataset import Dataset
     from segkit.planning.plans import Plans
     from segkit.planning.runner import PLANS_FILE, preprocess_step
 
-    plans = Plans.load(output / PLANS_FILE)
-    preprocess_step(
-        Dataset.load(dataset_dir),
-        plans,
-        output,
-        configurations=tuple(configs) if configs else None,
-        workers=_workers(workers),
-        device=device,
-        progress=_progress(quiet),
-    )
+    with output_folder(output) as output:
+        preprocess_step(
+            Dataset.load(dataset_dir),
+            Plans.load(output / PLANS_FILE),
+            output,
+            configurations=tuple(configs) if configs else None,
+            workers=_workers(workers),
+            device=device,
+            progress=_progress(quiet),
+        )
 
 
 @app.command("move-plans")
@@ -189,15 +194,16 @@ def move_plans_command(
     plans_name: Annotated[str | None, typer.Option("--plans-name", help="Name of the new plans.")] = None,
 ) -> None:
     """Copy SOURCE_PLANS onto TARGET_DATASET (for fine-tuning a pretrained network) as OUTPUT/plans.json."""
+    from segkit.io.atomic import output_folder
     from segkit.io.dataset import Dataset
     from segkit.planning.moving import move_plans
     from segkit.planning.plans import Plans
     from segkit.planning.runner import PLANS_FILE
 
-    target = Dataset.load(target_dataset)
-    moved = move_plans(Plans.load(source_plans), target.info, dataset_name=target.root.name, plans_name=plans_name)
-    output.mkdir(parents=True, exist_ok=True)
-    moved.save(output / PLANS_FILE)
+    with output_folder(output) as output:
+        target = Dataset.load(target_dataset)
+        moved = move_plans(Plans.load(source_plans), target.info, dataset_name=target.root.name, plans_name=plans_name)
+        moved.save(output / PLANS_FILE)
     Console(stderr=True).print(f"wrote {output / PLANS_FILE} ({len(moved.configurations)} configurations)")
 
 

@@ -18,7 +18,7 @@ from segkit.planning.case_checks import check_case_arrays
 from segkit.planning.parallel import map_cases
 from segkit.planning.plans import Configuration, Plans
 from segkit.planning.preprocessing import class_locations, preprocess_arrays
-from segkit.planning.storage import CaseProperties, PreprocessedCase
+from segkit.planning.storage import CaseProperties, PreprocessedCase, remove_other_cases
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +99,11 @@ def preprocess_dataset(
     device: str = "cpu",
     on_case_done: Callable[[], None] | None = None,
 ) -> Path:
-    """Preprocess all training cases into ``output/<configuration>/``; skip cases already done.
+    """Preprocess all training cases into ``output/<configuration>/``; skip cases already done, remove other cases.
 
     A case is done when its arrays and properties exist and were made with the same
-    configuration (its hash); anything else (missing, partial, stale) is redone.
+    configuration (its hash); anything else (missing, partial, stale) is redone. Cases of the folder that the
+    dataset no longer holds are removed first (as nnU-Net empties the folder), so it holds exactly the dataset's.
 
     Args:
         dataset: the raw dataset.
@@ -119,6 +120,10 @@ def preprocess_dataset(
     config = plans.configuration(configuration)
     folder = Path(output) / configuration
     folder.mkdir(parents=True, exist_ok=True)
+    stale = remove_other_cases(folder, {case.identifier for case in dataset.training})
+    if stale:
+        log.warning("%s: removed %d preprocessed case(s) that are not in the dataset (%s)", configuration, len(stale),
+                    ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else ""))
     config_hash = configuration_hash(plans, configuration)
     ignore = dataset.info.ignore_label
     labels = tuple(v for v in plans.extra.get("label_values", dataset.info.label_values) if v > 0 and v != ignore)

@@ -24,6 +24,8 @@ from segkit.planning.spacing import compute_new_shape, target_spacing
 
 log = logging.getLogger(__name__)
 
+PLANNED_CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres")
+"""Every configuration the planner can make (3d_lowres and 3d_cascade_fullres only for large images)."""
 LOWRES_THRESHOLD = 0.25
 """3d_lowres is made when a fullres patch covers less than this share of the median image."""
 LOWRES_SPACING_STEP = 1.03

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,3 +168,30 @@ class PreprocessedCase:
         """Return ``(data, seg)`` of a spatial region (all channels)."""
         region = (slice(None), *slices)
         return self.data[region], self.seg[region]
+
+
+def remove_other_cases(folder: str | os.PathLike, identifiers: Collection[str]) -> list[str]:
+    """Delete the preprocessed cases in ``folder`` that are not in ``identifiers``; return the ones deleted.
+
+    Only case files go: ``ID.json`` holding the properties of case ``ID``, and arrays ``*.b2nd`` that belong to
+    no case kept. Other files (notes, temporary files of a write in progress) and folders stay.
+    """
+    folder = Path(folder)
+    keep = {name for i in identifiers for name in (f"{i}.json", f"{i}.b2nd", f"{i}_seg.b2nd")}
+    removed = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.name in keep or not path.is_file() or path.name.startswith("."):
+            continue
+        if path.suffix == ".b2nd" or (path.suffix == ".json" and _is_properties_of(path, path.stem)):
+            path.unlink(missing_ok=True)
+            if path.suffix == ".json":
+                removed.append(path.stem)
+    return removed
+
+
+def _is_properties_of(path: Path, identifier: str) -> bool:
+    try:
+        header = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(header, dict) and header.get("identifier") == identifier and "configuration_hash" in header
