@@ -42,12 +42,17 @@ def test_dataset_json_round_trips_with_regions_and_ignore_label():
         ({"labels": {"background": 0, "a": [1, 2]}}, "regions_class_order"),
         ({"labels": {"background": 0, "a": 1.5}}, "label 'a'"),
         ({"file_ending": "nii.gz"}, "file_ending"),
+        ({"channel_names": None}, 'missing or malformed "channel_names"'),
+        ({"channel_names": ["CT"]}, 'missing or malformed "channel_names"'),
+        ({"labels": "background"}, 'missing or malformed "labels"'),
     ],
 )
 def test_invalid_dataset_json_says_what_is_wrong(change, message):
     data = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "a": 1}, "file_ending": ".nii.gz", **change}
     with pytest.raises(DatasetError, match=message):
-        DatasetInfo.from_dict(data)
+        DatasetInfo.from_dict({k: v for k, v in data.items() if v is not None})
+    with pytest.raises(DatasetError, match="expected a JSON object, found list"):
+        DatasetInfo.from_dict([data])
 
 
 def test_missing_pieces_are_dataset_errors(tmp_path):

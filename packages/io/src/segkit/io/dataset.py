@@ -81,6 +81,11 @@ class DatasetInfo:
     def from_dict(cls, data: dict) -> DatasetInfo:
         """Parse the JSON object of a ``dataset.json``."""
         known = {"channel_names", "modality", "labels", "file_ending", "numTraining", "regions_class_order"}
+        if not isinstance(data, dict):
+            raise DatasetError(f"dataset.json: expected a JSON object, found {type(data).__name__}")
+        for key, example in (("channel_names", '{"0": "CT"}'), ("labels", '{"background": 0, "liver": 1}')):
+            if not isinstance(data.get(key, data.get("modality") if key == "channel_names" else None), dict):
+                raise DatasetError(f'dataset.json: missing or malformed "{key}" (expected an object such as {example})')
         try:
             channels = data.get("channel_names", data.get("modality"))
             labels = {name: parse_label_value(name, v) for name, v in data["labels"].items()}
