@@ -98,6 +98,21 @@ def test_val_only_rescores_a_trained_fold(hippo_preprocessed, tmp_path, caplog):
     assert logs.count("validation Dice (4 cases") == 2
 
 
+def test_fold_all_validates_on_its_training_cases_as_nnunet_does(hippo_preprocessed, tmp_path):
+    out = tmp_path / "all"
+    base = [str(hippo_preprocessed), "tiny", "all", "-o", str(out), "--device", "cpu", "--workers", "0", "--quiet"]
+    result = runner.invoke(app, [*base, "--epochs", "1", "--iters-per-epoch", "1", "--val-iters-per-epoch", "1"])
+    assert result.exit_code == 0, result.output
+    summary = out / "fold_all" / "validation" / "summary.json"
+    cases = [case["case"] for case in json.loads(summary.read_text())["metric_per_case"]]
+    assert len(cases) == len(list((hippo_preprocessed / "3d_fullres").glob("*.json"))) == 20
+    summary.unlink()
+    assert runner.invoke(app, [*base, "--val"]).exit_code == 0
+    assert [case["case"] for case in json.loads(summary.read_text())["metric_per_case"]] == cases
+    logs = "".join(path.read_text() for path in sorted((out / "fold_all").glob("training_log_*.txt")))
+    assert "20 training / 20 validation cases" in logs and "validating fold all of tiny" in logs
+
+
 def test_console_script_starts_without_importing_torch():
     code = "import sys, segkit.train, segkit.train.cli; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

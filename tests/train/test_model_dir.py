@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from segkit.train.cli import app
+from segkit.train.errors import TrainConfigError
 from segkit.train.run import RunOptions, train
 
 FAST = {"iters_per_epoch": 2, "val_iters_per_epoch": 1, "workers": 0, "device": "cpu"}
@@ -17,20 +18,38 @@ def _snapshot(folder):
     return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def _dataset_json(hippo_preprocessed, path, **changes):
+    info = json.loads((hippo_preprocessed / "dataset.json").read_text())
+    path.write_text(json.dumps({**info, **changes}))
+    return str(path)
+
+
 def test_failed_runs_write_nothing(hippo_preprocessed, tmp_path):
     out = tmp_path / "m"
     (tmp_path / "a_file").write_text("not a folder")
-    cases = [
-        ["--val-only"],
-        ["--pretrained", str(hippo_preprocessed / "plans.json")],
-        ["--pretrained-weights", str(tmp_path / "missing.safetensors")],
-    ]
-    base = [str(hippo_preprocessed), "tiny", "0", "--device", "cpu", "--workers", "0", "--epochs", "1"]
-    for extra in cases:
+    two_channels = _dataset_json(hippo_preprocessed, tmp_path / "two.json", channel_names={"0": "MRI", "1": "T2"})
+    one_label = _dataset_json(hippo_preprocessed, tmp_path / "one.json", labels={"background": 0, "hippo": 1})
+    cases = {  # extra arguments: what the one error line says
+        ("--val-only",): "nothing to validate",
+        ("--pretrained", str(hippo_preprocessed / "plans.json")): "plans.json",
+        ("--pretrained-weights", str(tmp_path / "missing.safetensors")): "not found",
+        ("--pretrained", str(hippo_preprocessed)): "is a folder; pretrained weights are one file: a fold's "
+                                                   "weights.safetensors or checkpoint_latest.pt",
+        ("--dataset-json", two_channels): "2 channels, but tiny was preprocessed with 1",
+        ("--dataset-json", one_label): "labels [0, 1] leave out label value(s) [2]",
+    }
+    base = [str(hippo_preprocessed), "tiny", "0", "--device", "cpu", "--workers", "0", "--epochs", "1",
+            "--iters-per-epoch", "1", "--val-iters-per-epoch", "1"]
+    for extra, message in cases.items():
         result = runner.invoke(app, [*base, "-o", str(out), *extra])
         assert result.exit_code == 2, (extra, result.output)
         assert result.output.startswith("error:") and len(result.output.strip().splitlines()) == 1, result.output
+        assert message in result.output, result.output
         assert not out.exists(), extra
+    result = runner.invoke(app, [*base, "-o", str(out), "--workers", "-1"])  # refused by the option itself
+    assert result.exit_code == 2 and "--workers" in result.output and not out.exists(), result.output
+    with pytest.raises(TrainConfigError, match="workers: expected 0 .* or more, found -1"):
+        RunOptions(workers=-1)
     result = runner.invoke(app, [*base, "-o", str(tmp_path / "a_file")])
     assert result.exit_code == 2 and "not a folder" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, [*base, "-o", str(tmp_path / "a_file" / "m")])
@@ -91,3 +110,7 @@ def test_nnunet_continue_flag_starts_a_fold_without_checkpoint_and_refuses_an_un
     result = runner.invoke(app, [*base, "-o", str(tmp_path / "broken")])
     assert result.exit_code == 2 and "no valid checkpoint" in result.output, result.output
     assert (fold / "checkpoint_latest.pt").read_bytes() == b"truncated by a crash"
+    (fold / "checkpoint_previous.pt").write_bytes(bytes(range(256)) * 8)  # garbage, as torch reads it
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "broken")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.count("corrupt or truncated checkpoint") == 2 and "weights_only" not in result.output

@@ -31,7 +31,7 @@ def test_fold_selection():
     splits = make_splits(ids, num_folds=5)
     train, val = fold_cases(splits, 2, ids)
     assert len(val) == 2 and not set(train) & set(val) and len(train) == 8
-    assert fold_cases(splits, "all", ids) == (sorted(ids), [])
+    assert fold_cases(splits, "all", ids) == (sorted(ids), sorted(ids))  # nnU-Net validates fold all on its cases
     with pytest.raises(TrainDataError, match="expected 0..4"):
         fold_cases(splits, 5, ids)
 

@@ -46,23 +46,25 @@ def read_checkpoint_file(path: Path) -> dict[str, Any]:
     """Read one checkpoint safely (no code is unpickled).
 
     Raises:
-        ResumeError: unreadable, not a segkit checkpoint.
+        ResumeError: unreadable (no permission), corrupt or truncated, not a segkit checkpoint.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as err:
+        raise ResumeError(f"{path}: cannot read checkpoint ({err.strerror})") from err
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, IndexError, KeyError, TypeError,
-            AttributeError) as err:
-        raise ResumeError(f"{path}: unreadable checkpoint ({str(err).splitlines()[0] if str(err) else err!r})") from err
+            AttributeError) as err:  # torch's own text would suggest unpickling code (weights_only=False): never
+        raise ResumeError(f"{path}: corrupt or truncated checkpoint") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ResumeError(f"{path}: not a segkit training checkpoint")
     return state
 
 
 def load_newest(folder: Path) -> dict[str, Any]:
-    """Return the newest readable checkpoint of `folder`.
+    """Return the newest readable checkpoint of `folder` (a warning names each newer one that is not).
 
     Raises:
-        ResumeError: none is readable.
+        ResumeError: none is readable (one line naming each file and what is wrong with it).
     """
     errors = []
     for name in (LATEST, PREVIOUS):
@@ -70,9 +72,12 @@ def load_newest(folder: Path) -> dict[str, Any]:
         if not path.is_file():
             continue
         try:
-            return read_checkpoint_file(path)
+            state = read_checkpoint_file(path)
         except ResumeError as err:
-            log.warning("%s", err)
             errors.append(str(err))
+            continue
+        for error in errors:
+            log.warning("%s; resuming from %s", error, path.name)
+        return state
     detail = f" ({'; '.join(errors)})" if errors else ""
-    raise ResumeError(f"{folder}: no valid checkpoint to resume from{detail}")
+    raise ResumeError(f"{folder}: no valid checkpoint to resume from{detail}; train without --resume to start over")

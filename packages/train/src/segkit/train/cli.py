@@ -50,7 +50,8 @@ def main(
     resume: Annotated[bool, typer.Option(
         "--resume", "--c", help="Continue from the newest valid checkpoint (nnU-Net's --c).")] = False,
     pretrained: Annotated[Path | None, typer.Option(
-        "--pretrained", "--pretrained-weights", help="Initialise from these weights (heads fresh).")] = None,
+        "--pretrained", "--pretrained-weights", help="Initialise from this weights file (heads fresh): a fold's "
+        "weights.safetensors or checkpoint_latest.pt, or nnU-Net's checkpoint_final.pth.")] = None,
     val_only: Annotated[bool, typer.Option(
         "--val-only", "--val", help="Only run the final validation (nnU-Net's --val).")] = False,
     save_probabilities: Annotated[bool, typer.Option(
@@ -58,7 +59,7 @@ def main(
         "preprocessed grid (float16, segkit's axis order); nnU-Net's files on the original images: segkit-crossval "
         "--save-probabilities.")] = False,
     workers: Annotated[int | None, typer.Option(
-        help="Data worker processes (default: CPUs - 1; 0 for CPU training on 2 CPUs).")] = None,
+        min=0, help="Data worker processes (default: CPUs - 1; 0 for CPU training on 2 CPUs).")] = None,
     dataset_json: Annotated[Path | None, typer.Option(
         "--dataset-json", help="dataset.json (or the raw dataset folder) if PREPROCESSED has none.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Log warnings only.")] = False,

@@ -14,6 +14,8 @@ from segkit.train.errors import PretrainedError
 
 log = logging.getLogger(__name__)
 HEAD_PREFIX = "decoder.heads."
+ACCEPTED = ("a fold's weights.safetensors or checkpoint_latest.pt (segkit), or nnU-Net v2's checkpoint_final.pth / "
+            "checkpoint_best.pth")
 
 
 def _read_state(path: Path, dims: int) -> dict[str, torch.Tensor]:
@@ -38,8 +40,10 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
         PretrainedError: missing/unreadable file, a key the model lacks, or a tensor of another shape.
     """
     path = Path(path)
+    if path.is_dir():
+        raise PretrainedError(f"{path} is a folder; pretrained weights are one file: {ACCEPTED}")
     if not path.is_file():
-        raise PretrainedError(f"pretrained weights not found: {path}")
+        raise PretrainedError(f"pretrained weights not found: {path} (expected {ACCEPTED})")
     try:
         source = _read_state(path, model.spec.dims if hasattr(model, "spec") else 3)
     except NetsError as err:

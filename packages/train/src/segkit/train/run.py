@@ -61,6 +61,11 @@ class RunOptions:
     dataset_json: Path | None = None
     results: Path | None = None  # nnU-Net's results root: see `default_output`
 
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 0:
+            raise TrainConfigError(f"workers: expected 0 (build batches in the main process) or more, found "
+                                   f"{self.workers}")
+
     def config(self) -> TrainConfig:
         """The registered trainer config with this run's overrides applied."""
         config = get_trainer(self.trainer)

@@ -2,7 +2,8 @@
 
 ``PREPROCESSED_DIR`` holds ``plans.json``, ``dataset.json`` and one folder of preprocessed cases per
 configuration (segkit.planning's layout); a configuration without its own folder uses the folder of the
-configuration it ``inherits_from``. ``splits_final.json`` is read from there, or created there.
+configuration it ``inherits_from`` where that was preprocessed the same way (`segkit.train.data.provenance`).
+``splits_final.json`` is read from there, or created there.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from segkit.planning.plans import Configuration, Plans
 from segkit.train.augment import Augmenter
 from segkit.train.config import TrainConfig
 from segkit.train.data.batches import BatchPlan, PatchBatches
+from segkit.train.data.provenance import check_dataset_json, configuration_cases
 from segkit.train.data.splits import fold_cases, load_or_create_splits
-from segkit.train.data.store import PreprocessedStore, configuration_folder, read_json
+from segkit.train.data.store import PreprocessedStore, read_json
 from segkit.train.errors import TrainDataError
 from segkit.train.losses import build_loss
 from segkit.train.schedules import build_optimizer
@@ -50,7 +52,8 @@ class DataSetup:
         ``dataset_json`` (a file, or a raw dataset folder holding one) replaces ``PREPROCESSED_DIR/dataset.json``.
 
         Raises:
-            TrainDataError: not planned, not preprocessed, or fold out of range.
+            TrainDataError: not planned, not preprocessed (or with other plans), a dataset.json that does not fit
+                the preprocessed data, or fold out of range.
         """
         preprocessed = Path(preprocessed)
         if not preprocessed.is_dir():
@@ -59,11 +62,12 @@ class DataSetup:
             raise TrainDataError(f"{preprocessed}: no plans.json (not planned: run `segkit-plan run DATASET_DIR -o "
                                  f"{preprocessed}` first)")
         plans = Plans.load(preprocessed / "plans.json")
-        if dataset_json is not None and Path(dataset_json).is_dir():
-            dataset_json = Path(dataset_json) / "dataset.json"
-        dataset = DatasetInfo.from_dict(read_json(Path(dataset_json or preprocessed / "dataset.json"), "dataset.json"))
+        dataset_json = _dataset_json_path(preprocessed, dataset_json)
+        dataset = DatasetInfo.from_dict(read_json(dataset_json, "dataset.json"))
         conf = plans.configuration(configuration)
-        store = PreprocessedStore.open(configuration_folder(preprocessed, plans, configuration))
+        stored = configuration_cases(preprocessed, plans, configuration)
+        check_dataset_json(dataset, dataset_json, conf, plans=plans, stored=stored)
+        store = PreprocessedStore.open(stored.folder)
         splits = load_or_create_splits(preprocessed, store.case_ids, num_folds=config.num_folds, seed=config.split_seed)
         train_ids, val_ids = fold_cases(splits, fold, store.case_ids)
         missing = sorted(set(train_ids + val_ids) - set(store.case_ids))
@@ -94,6 +98,14 @@ class DataSetup:
         if config.norm is not None:
             changes["norm"] = config.norm
         return dataclasses.replace(spec, **changes)
+
+
+def _dataset_json_path(preprocessed: Path, dataset_json: Path | None) -> Path:
+    """``--dataset-json`` (a file, or a raw dataset folder holding one), else ``PREPROCESSED_DIR/dataset.json``."""
+    if dataset_json is None:
+        return preprocessed / "dataset.json"
+    dataset_json = Path(dataset_json)
+    return dataset_json / "dataset.json" if dataset_json.is_dir() else dataset_json
 
 
 def as_3d(size: tuple[int, ...], slice_axis: int | None) -> tuple[int, ...]:

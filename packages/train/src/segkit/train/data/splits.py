@@ -72,13 +72,13 @@ def _check_shape(path: Path, splits) -> None:
 
 
 def fold_cases(splits: list[dict], fold: int | str, case_ids: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """Return (train, val) case ids of `fold`; fold ``"all"`` trains on every case and validates on none.
+    """Return (train, val) case ids of `fold`; fold ``"all"`` trains and validates on every case, as nnU-Net does.
 
     Raises:
         TrainDataError: fold out of range.
     """
     if fold == "all":
-        return sorted(case_ids), []
+        return sorted(case_ids), sorted(case_ids)
     if not isinstance(fold, int) or not 0 <= fold < len(splits):
         raise TrainDataError(f"fold {fold!r} out of range: expected 0..{len(splits) - 1} or 'all'")
     return list(splits[fold]["train"]), list(splits[fold]["val"])

@@ -14,7 +14,6 @@ from typing import Protocol
 import numpy as np
 
 from segkit.planning.errors import PlanningError
-from segkit.planning.plans import Plans
 from segkit.planning.storage import PreprocessedCase
 from segkit.train.errors import TrainDataError
 
@@ -98,18 +97,6 @@ class MemoryStore:
         data, seg, _ = self.cases[case_id]
         region = (slice(None), *slices)
         return data[region].astype(np.float32, copy=False), seg[region].astype(np.int16, copy=False)
-
-
-def configuration_folder(preprocessed: Path, plans: Plans, configuration: str) -> Path:
-    """Return the folder with `configuration`'s cases: its own, else the nearest ``inherits_from`` one's."""
-    current: str | None = configuration
-    while current is not None:
-        folder = preprocessed / current
-        if folder.is_dir():
-            return folder
-        current = plans.configurations.get(current, {}).get("inherits_from")
-    raise TrainDataError(f"{preprocessed}: configuration {configuration!r} was not preprocessed "
-                         f"(no folder {preprocessed / configuration})")
 
 
 def read_json(path: Path, what: str) -> dict:
