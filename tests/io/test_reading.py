@@ -78,6 +78,26 @@ def test_dicom_zip_reads_like_the_folder(ct_dir, tmp_path):
     assert packed.meta["dicom_files"] == tuple(f"patient/series/{Path(f).name}" for f in folder.meta["dicom_files"])
 
 
+def test_a_dicom_zip_gathers_its_series_from_every_folder(ct_dir, tmp_path):
+    folder = read_image(ct_dir / "example_ct_dicom")
+    slices = sorted((ct_dir / "example_ct_dicom").iterdir())
+    archive = tmp_path / "split.zip"  # the series in two folders, beside a larger folder of reports
+    with zipfile.ZipFile(archive, "w") as zf:
+        for number, path in enumerate(slices):
+            zf.write(path, f"DICOM/{number // 10}/{path.name}")
+        for number in range(len(slices) + 5):
+            zf.writestr(f"DICOM/reports/report_{number}.txt", "not an image")
+    packed = read_image(archive)
+    assert_same_image(packed, folder)
+    names = {path.name: f"DICOM/{number // 10}/{path.name}" for number, path in enumerate(slices)}
+    assert packed.meta["dicom_files"] == tuple(names[Path(f).name] for f in folder.meta["dicom_files"])
+    empty = tmp_path / "reports.zip"
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("reports/report.txt", "not an image")
+    with pytest.raises(ImageReadError, match=r"reports.zip: no DICOM series found$"):
+        read_image(empty)
+
+
 def test_4d_nifti_becomes_channels_first_and_round_trips(data_dir, tmp_path):
     path = data_dir / "misc" / "example4d.nii.gz"
     image = read_image(path)

@@ -30,7 +30,7 @@ def test_negative_or_fractional_labels_are_refused():
         as_label_array(np.array([0.0, 0.5]))
 
 
-@pytest.mark.parametrize("dtype", [np.int16, np.float32, np.uint8])
+@pytest.mark.parametrize("dtype", [np.int16, np.float32, np.uint8, np.int64, np.uint64])
 def test_images_keep_their_dtype(tmp_path, dtype):
     image = Image(np.arange(27, dtype=dtype).reshape(3, 3, 3), np.diag([0.5, 0.5, 2.0, 1.0]))
     assert read_image(write_image(image, tmp_path / "x.nii.gz")).array.dtype == dtype

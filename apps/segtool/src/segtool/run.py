@@ -10,7 +10,7 @@ from pathlib import Path
 
 from segkit.io import Image, SegkitError
 from segkit.io.atomic import atomic_path
-from segkit.io.dicom_files import storage_class
+from segkit.io.dicom_files import is_dicom_instance
 from segkit.io.writing import IMAGE_SUFFIXES
 from segtool.derived_masks import derived_masks
 from segtool.dicom_rtstruct import write_rtstruct
@@ -33,7 +33,6 @@ from segtool.statistics import StatisticsOptions, class_statistics
 from segtool.steps import step
 
 SCAN_SUFFIXES = IMAGE_SUFFIXES + (".zip",)  # a zip holds a DICOM series
-DICOMDIR_CLASS = "1.2.840.10008.1.3.10"  #: Media Storage Directory Storage: a DICOMDIR's storage class
 OUTPUT_TYPES = ("nifti", "dicom_seg", "dicom_rtstruct")  #: TotalSegmentator's ``--output_type`` values
 OUTPUT_TYPE_ALIASES = {"dicom": "dicom_rtstruct"}  #: TotalSegmentator's older name, which it still takes
 DICOM_WRITERS = {"dicom_seg": write_dicom_seg, "dicom_rtstruct": write_rtstruct}
@@ -118,19 +117,14 @@ def find_scans(path: Path) -> tuple[list[Path], bool]:
     entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
     files = [p for p in entries if p.is_file()]
     scans = [p for p in files if p.name.lower().endswith(SCAN_SUFFIXES)]
-    if not scans and any(map(_is_dicom_slice, files)):
+    if not scans and any(map(is_dicom_instance, files)):
         return [path], False  # a DICOM series folder
-    series = [p for p in entries if p.is_dir() and any(map(_is_dicom_slice, sorted(p.iterdir())))]
+    series = [p for p in entries if p.is_dir() and any(map(is_dicom_instance, sorted(p.iterdir())))]
     if scans or series:
         return sorted(scans + series), True
     if files:
         return [path], False
     raise SegtoolError(f"{path}: folder holds no scans (scan files, or DICOM series: a folder of slices each)")
-
-
-def _is_dicom_slice(path: Path) -> bool:
-    """Whether ``path`` is a DICOM file other than a DICOMDIR (the index of a medium, not a slice)."""
-    return path.is_file() and storage_class(path) not in (None, DICOMDIR_CLASS)
 
 
 def scan_name(path: Path) -> str:

@@ -8,6 +8,12 @@ from pathlib import Path
 _MAGIC_AT = 128  # a DICOM file: a 128-byte preamble, then b"DICM", then the file meta (explicit VR little endian)
 _SOP_CLASS = b"\x02\x00\x02\x00UI"  # element (0002,0002) Media Storage SOP Class UID, VR UI, 2-byte length
 _HEAD_BYTES = 4096
+DICOMDIR_CLASS = "1.2.840.10008.1.3.10"  #: Media Storage Directory Storage: a DICOMDIR, the index of a medium
+
+
+def is_dicom_instance(path: Path) -> bool:
+    """Tell whether ``path`` is a DICOM file (``DICM`` after the preamble) other than a DICOMDIR."""
+    return path.is_file() and storage_class(path) not in (None, DICOMDIR_CLASS)
 
 
 def storage_class(path: Path) -> str | None:

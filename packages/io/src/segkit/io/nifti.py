@@ -60,7 +60,9 @@ def to_nifti(image: Image) -> nib.Nifti1Image:
     ``meta[XFORM_CODES]`` gives the qform and sform codes (both 1, scanner coordinates, without it).
     """
     array = image.array if image.array.ndim == 3 else np.moveaxis(image.array, 0, -1)
-    nifti = nib.Nifti1Image(array, image.affine)
+    # 64-bit integers are valid NIfTI; nibabel only asks for them to be named (it refuses them unnamed)
+    nifti = nib.Nifti1Image(array, image.affine, dtype=array.dtype if array.dtype.itemsize == 8 and
+                            array.dtype.kind in "iu" else None)
     qform_code, sform_code = image.meta.get(XFORM_CODES, (1, 1))
     nifti.header.set_qform(image.affine, code=qform_code)
     nifti.header.set_sform(image.affine, code=sform_code)

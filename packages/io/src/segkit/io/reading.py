@@ -11,6 +11,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from segkit.io.dicom_files import is_dicom_instance
 from segkit.io.errors import ImageGeometryError, ImageReadError
 from segkit.io.image import Image
 from segkit.io.mgh import MGH_SUFFIXES, read_mgh
@@ -142,10 +143,18 @@ def _read_dicom_zip(path: Path) -> Image:
         folders = sorted({p.parent for p in extracted}, key=lambda p: len(str(p)))
         if not folders:
             raise ImageReadError(f"{path}: the zip holds no files")
-        dicom_folder = max(folders, key=lambda folder: sum(1 for f in folder.iterdir() if f.is_file()))
+        instances = [p for p in extracted if is_dicom_instance(p)]
+        if instances:  # wherever they lie (a series split over folders, reports beside it): gathered in one folder
+            series_folder = root / ".series"
+            series_folder.mkdir()
+            for number, file in enumerate(sorted(instances)):
+                moved = file.rename(series_folder / f"{number:06d}{file.suffix}")
+                member_of[moved.resolve()] = member_of.pop(file.resolve())
+        else:  # DICOM without its preamble: the folder with the most files
+            series_folder = max(folders, key=lambda folder: sum(1 for f in folder.iterdir() if f.is_file()))
         from segkit.io.sitk_format import read_dicom_series
 
-        image = read_dicom_series(dicom_folder, source=path)
+        image = read_dicom_series(series_folder, source=path)
         members = tuple(member_of[Path(f).resolve()] for f in image.meta["dicom_files"])
         return Image(image.array, image.affine, {"dicom_files": members, "dicom_archive": str(path)})
 

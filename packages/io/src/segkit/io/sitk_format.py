@@ -80,7 +80,7 @@ def _series_files(reader: sitk.ImageSeriesReader, folder: Path, source: Path) ->
     """The files of the largest series in ``folder``; refuses a folder with a DICOM slice GDCM could not read."""
     series = [reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in reader.GetGDCMSeriesIDs(str(folder))]
     if not series:
-        raise ImageReadError(f"{source}: no DICOM series found in this folder")
+        raise ImageReadError(f"{source}: no DICOM series found" + (" in this folder" if source == folder else ""))
     skipped = skipped_slices(folder, series)
     if skipped:
         more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
