@@ -181,6 +181,18 @@ def test_dicom_series_with_a_missing_slice_is_a_geometry_error(ct_dir, tmp_path,
     assert capfd.readouterr().err == ""
 
 
+def test_dicom_series_with_a_slice_twice_says_so(ct_dir, tmp_path):
+    files = sorted((ct_dir / "example_ct_dicom").iterdir())
+    series = tmp_path / "doubled"
+    series.mkdir()
+    for path in files:
+        shutil.copy(path, series / path.name)
+    shutil.copy(files[5], series / "copy_of_a_slice.dcm")
+    with pytest.raises(ImageGeometryError, match=f"doubled: {files[5].name} and copy_of_a_slice.dcm lie at the same "
+                                                 "position"):
+        read_image(series)
+
+
 @pytest.mark.parametrize("zoom", [0.0, -1.0])
 def test_zero_or_negative_spacing_is_a_geometry_error(tmp_path, zoom):
     nifti = nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), None)

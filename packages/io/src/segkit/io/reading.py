@@ -148,7 +148,7 @@ def _read_dicom_zip(path: Path) -> Image:
             series_folder = root / ".series"
             series_folder.mkdir()
             for number, file in enumerate(sorted(instances)):
-                moved = file.rename(series_folder / f"{number:06d}{file.suffix}")
+                moved = file.rename(series_folder / f"{number:06d}_{file.name}")  # names stay legible in errors
                 member_of[moved.resolve()] = member_of.pop(file.resolve())
         else:  # DICOM without its preamble: the folder with the most files
             series_folder = max(folders, key=lambda folder: sum(1 for f in folder.iterdir() if f.is_file()))

@@ -111,7 +111,15 @@ def _check_slice_steps(reader: sitk.ImageSeriesReader, itk_image: sitk.Image, so
         return
     positions = np.array([reader.GetMetaData(i, "0020|0032").split("\\") for i in range(count)], dtype=np.float64)
     slice_axis = np.asarray(itk_image.GetDirection()).reshape(3, 3)[:, 2]
-    steps = np.diff(positions @ slice_axis)
+    heights = positions @ slice_axis
+    order = np.argsort(heights, kind="stable")
+    twice = np.flatnonzero(np.diff(heights[order]) < 0.01 * max(float(np.ptp(heights)) / count, 1e-6))
+    if len(twice):
+        files = [Path(name).name for name in reader.GetFileNames()]
+        first, second = sorted(order[twice[0]:twice[0] + 2])
+        raise ImageGeometryError(f"{source}: {files[first]} and {files[second]} lie at the same position (a slice "
+                                 "twice?); remove one")
+    steps = np.diff(heights)
     if not np.allclose(steps, np.median(steps), rtol=0.01, atol=0.01):
         gap = int(np.argmax(np.abs(steps - np.median(steps))))
         raise ImageGeometryError(
