@@ -1,9 +1,10 @@
 """segkit-dataset and segkit-image: exit code 0 on success, 2 with one line on bad input."""
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from segkit.io import read_image
+from segkit.io import Image, read_image, write_image
 from segkit.io.cli import dataset_app, image_app
 
 runner = CliRunner()
@@ -61,6 +62,22 @@ def test_image_commands_on_bad_input_exit_2_and_write_nothing(tmp_path, bad):
 def test_image_info(ct_dir):
     result = runner.invoke(image_app, ["info", str(ct_dir / "example_ct_sm.nii.gz")])
     assert result.exit_code == 0 and "(122, 101, 30)" in result.output
+
+
+def test_image_info_counts_nan_voxels_beside_the_range_of_the_others(tmp_path):
+    array = np.arange(27, dtype=np.float32).reshape(3, 3, 3)
+    array[0, 0, 0] = np.nan
+    write_image(Image(array, np.eye(4)), tmp_path / "nan.nii.gz")
+    result = runner.invoke(image_app, ["info", str(tmp_path / "nan.nii.gz")])
+    assert result.exit_code == 0 and "1.0 .. 26.0 (1 NaN or infinite voxels)" in result.output
+
+
+def test_image_convert_onto_its_input_is_refused(ct_dir, tmp_path):
+    source = tmp_path / "ct.nii.gz"
+    source.write_bytes((ct_dir / "example_ct_sm.nii.gz").read_bytes())
+    result = runner.invoke(image_app, ["convert", str(source), str(tmp_path / "." / "ct.nii.gz"), "--canonical"])
+    assert result.exit_code == 2 and "the output is the input" in result.output
+    assert source.read_bytes() == (ct_dir / "example_ct_sm.nii.gz").read_bytes()
 
 
 def test_image_convert_of_a_bad_metaimage_prints_only_our_line(tmp_path, capfd):

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -38,7 +37,7 @@ def verify(dataset_dir: ExistingDir, workers: Workers = None, quiet: Quiet = Fal
     table = Table("case", "file", "problem", title=f"{len(problems)} problem(s) in {dataset_dir}")
     for problem in problems:
         table.add_row(problem.case, problem.file, problem.message)
-    Console(stderr=True).print(table)
+    output_console(stderr=True).print(table)
     raise typer.Exit(USAGE_ERROR)
 
 
@@ -59,6 +58,8 @@ def convert_msd_command(
 @image_app.command()
 def info(image: Annotated[Path, typer.Argument(help="Image file, DICOM folder or zip.")]) -> None:
     """Print the shape, spacing, orientation and value range of IMAGE."""
+    import numpy as np
+
     from segkit.io.reading import read_image
 
     img = read_image(image)
@@ -69,7 +70,10 @@ def info(image: Annotated[Path, typer.Argument(help="Image file, DICOM folder or
     table.add_row("orientation", "".join(img.axis_codes))
     table.add_row("origin (RAS mm)", ", ".join(f"{v:.2f}" for v in img.origin))
     table.add_row("dtype", str(img.array.dtype))
-    table.add_row("range", f"{img.array.min()} .. {img.array.max()}")
+    finite = img.array[np.isfinite(img.array)] if img.array.dtype.kind == "f" else img.array
+    bad = img.array.size - finite.size
+    table.add_row("range", (f"{finite.min()} .. {finite.max()}" if finite.size else "-")
+                  + (f" ({bad} NaN or infinite voxels)" if bad else ""))
     output_console().print(table)
 
 
@@ -81,9 +85,13 @@ def convert(
     label: Annotated[bool, typer.Option(help="Store as a label map (smallest unsigned type).")] = False,
 ) -> None:
     """Convert SOURCE to TARGET, keeping the geometry exactly."""
+    from segkit.io.errors import FileWriteError
     from segkit.io.reading import read_image
     from segkit.io.writing import write_image
 
+    if target.resolve() == source.resolve():
+        raise FileWriteError(f"{target}: the output is the input; choose another file (it would be converted in "
+                             "place)")
     img = read_image(source)
     write_image(img.to_canonical() if canonical else img, target, label=label)
     output_console().print(f"wrote {target}")

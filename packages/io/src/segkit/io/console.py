@@ -223,8 +223,8 @@ def print_error(message: str) -> None:
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
 
 
-def output_console() -> Console:
-    """Console for results on stdout: a terminal's width, or (piped into a file or another program) wide enough
-    that paths and table cells are never wrapped or cut."""
-    console = Console(soft_wrap=True)
-    return console if console.is_terminal else Console(soft_wrap=True, width=PIPED_WIDTH)
+def output_console(*, stderr: bool = False) -> Console:
+    """Console for results on stdout (``stderr``: on stderr): a terminal's width, or (piped into a file or another
+    program, a CI log) wide enough that paths and table cells are never wrapped or cut."""
+    console = Console(soft_wrap=True, stderr=stderr)
+    return console if console.is_terminal else Console(soft_wrap=True, stderr=stderr, width=PIPED_WIDTH)
