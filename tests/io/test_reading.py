@@ -124,6 +124,23 @@ def test_channel_files_stack_and_must_share_a_grid(hippocampus_dir, tmp_path):
         read_channels([first, shifted])
 
 
+@pytest.mark.parametrize(("stored", "slope", "inter", "dtype"), [
+    (np.int16, 1.0, -1024.0, np.int32),  # a CT's stored values and intercept (dcm2niix writes them so)
+    (np.uint16, 2.0, -1024.0, np.int32),
+    (np.uint8, 0.5, -100.0, np.float32),
+    (np.int32, 1.0, -1024.0, np.float64),  # beyond float32's exact integers: as nibabel gives it
+    (np.int16, 1.0, 0.0, np.int16),  # no scaling: the stored type
+])
+def test_scaled_nifti_values_come_whole_or_in_float32_where_exact(tmp_path, stored, slope, inter, dtype):
+    values = np.arange(60, dtype=stored).reshape(3, 4, 5)
+    nifti = nib.Nifti1Image(values, np.eye(4))
+    nifti.header.set_slope_inter(slope, inter)
+    nib.save(nifti, tmp_path / "scaled.nii.gz")
+    image = read_image(tmp_path / "scaled.nii.gz")
+    assert image.array.dtype == dtype
+    np.testing.assert_array_equal(image.array, values.astype(np.float64) * slope + inter)
+
+
 def test_missing_file_is_a_read_error(tmp_path):
     with pytest.raises(ImageReadError, match="no such file"):
         read_image(tmp_path / "absent.nii.gz")

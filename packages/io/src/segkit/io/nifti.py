@@ -24,7 +24,7 @@ def read_nifti(path: Path) -> Image:
     """
     try:
         nifti = nib.load(str(path))
-        array = np.asanyarray(nifti.dataobj)
+        array = _voxels(nifti)
     except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as err:
         raise ImageReadError(f"{path}: not a readable NIfTI file ({one_line(err)})") from err
     shape = nifti.header.get_data_shape()
@@ -39,6 +39,23 @@ def read_nifti(path: Path) -> Image:
     if label_names:
         meta["label_names"] = label_names
     return Image(array, nifti.affine, {**meta, **xform_codes(nifti.header)})
+
+
+def _voxels(nifti: nib.Nifti1Image) -> np.ndarray:
+    """The voxel values, scaled by ``scl_slope``/``scl_inter``. 8- and 16-bit integers scaled by whole numbers (a
+    CT's stored values and its -1024 intercept, as dcm2niix writes them) stay whole numbers, in int32, as a DICOM
+    series reads; by other numbers they come in float32, exact there. nibabel would give float64 for both (twice
+    the memory, and a CT that no longer reads as integers)."""
+    stored, proxy = nifti.header.get_data_dtype(), nifti.dataobj  # nibabel keeps the scaling in its array proxy
+    slope, inter = float(getattr(proxy, "slope", 1.0)), float(getattr(proxy, "inter", 0.0))
+    if (slope, inter) == (1.0, 0.0) or stored.kind not in "iu" or stored.itemsize > 2:
+        return np.asanyarray(proxy)
+    if slope.is_integer() and inter.is_integer() and abs(slope) * 2**16 + abs(inter) < 2**31:
+        values = np.asanyarray(proxy.get_unscaled()).astype(np.int32)
+        values *= int(slope)
+        values += int(inter)
+        return values
+    return nifti.get_fdata(dtype=np.float32)
 
 
 def xform_codes(header: nib.Nifti1Header) -> dict:
