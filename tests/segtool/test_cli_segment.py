@@ -147,7 +147,8 @@ def _four_d_copy(folder, source):
     (["-ta", "hippo", "--fast", "--fastest"], "either --fast or --fastest"),
     (["-ta", "hippo", "-f", "-ff"], "either --fast or --fastest"),  # TotalSegmentator's short options
     (["-ta", "hippo", "--device", "tpu"], "device must be"),
-    (["-ta", "hippo", "-d", "gpu:x"], "device must be auto, cpu, cuda, cuda:N or gpu, got 'gpu:x'"),
+    (["-ta", "hippo", "-d", "gpu:x"], "device must be auto, cpu, cuda, cuda:N, gpu, gpu:N or mps, got 'gpu:x'"),
+    (["-ta", "hippo", "-rmb", "-5"], "remove_small_blobs must be a size in mm3 above 0, got -5"),
     (["-ta", "hippo", "-rmb", "0"], "remove_small_blobs must be a size in mm3 above 0, got 0.0"),
     (["-ta", "hippo", "-sa", "mode"], "Invalid value for '--stats-aggregation'"),
     (["-ta", "hippo", "-ot", "rtstruct"], "Invalid value for '--output-type'"),

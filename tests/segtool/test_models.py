@@ -57,11 +57,18 @@ def test_totalsegmentator_device_names_mean_cuda_and_gpu_falls_back_to_the_cpu_w
     from segtool.errors import SegtoolError
     from segtool.models import resolve_device
 
-    assert [SegmentOptions(device=d).device for d in ("GPU", "GPU:1", "cuda:2")] == ["gpu", "cuda:1", "cuda:2"]
+    assert [SegmentOptions(device=d).device for d in ("GPU", "GPU:1", "cuda:2", "MPS")] == [
+        "gpu", "gpu:1", "cuda:2", "mps"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == "cpu" and not caplog.records
     assert resolve_device("gpu") == "cpu" and "no CUDA GPU found: running on the CPU" in caplog.text
+    assert resolve_device("gpu:1") == "cpu" and "no CUDA GPU 1 found: running on the CPU" in caplog.text
     with pytest.raises(SegtoolError, match="no CUDA GPU is available"):
         resolve_device("cuda")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(SegtoolError, match="no Apple GPU"):
+        resolve_device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert resolve_device("gpu") == "cuda"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("gpu") == "cuda" and resolve_device("gpu:1") == "cuda:1"
+    assert resolve_device("gpu:2") == "cpu"  # no such GPU: the CPU, as TotalSegmentator runs it

@@ -80,16 +80,26 @@ def resolve_precision(precision: str, device: str) -> str:
 
 
 def resolve_device(device: str) -> str:
-    """The torch device for ``device``: ``auto`` the GPU if there is one; ``gpu`` (TotalSegmentator's default) the
-    same, with a warning when it runs on the CPU; ``cuda`` fails without a GPU."""
+    """The torch device for ``device``: ``auto`` the GPU if there is one; ``gpu`` and ``gpu:N`` (TotalSegmentator's)
+    the same, or GPU N, with a warning when they run on the CPU instead, as there; ``cuda`` and ``mps`` fail
+    without that device."""
     import torch
 
+    log = logging.getLogger("segtool")
     if device in ("auto", "gpu"):
         if torch.cuda.is_available():
             return "cuda"
         if device == "gpu":
-            logging.getLogger("segtool").warning("no CUDA GPU found: running on the CPU")
+            log.warning("no CUDA GPU found: running on the CPU")
+        return "cpu"
+    if device.startswith("gpu:"):
+        number = int(device[4:])
+        if torch.cuda.is_available() and number < torch.cuda.device_count():
+            return f"cuda:{number}"
+        log.warning("no CUDA GPU %d found: running on the CPU", number)
         return "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SegtoolError(f"device {device!r} asked for, but no CUDA GPU is available; use device cpu (or auto)")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise SegtoolError("device 'mps' asked for, but this machine has no Apple GPU; use device cpu (or auto)")
     return device

@@ -83,10 +83,9 @@ class SegmentOptions:
             raise SegtoolError(f"model_size must be a size name ({BIG!r} or another the task comes in), got "
                                f"{self.model_size!r}")
         device = self.device.lower() if isinstance(self.device, str) else ""
-        if device.startswith("gpu:"):  # TotalSegmentator's spelling; bare ``gpu`` falls back to the CPU, as there
-            device = "cuda" + device[3:]
-        if not (device in ("auto", "cpu", "cuda", "gpu") or (device.startswith("cuda:") and device[5:].isdigit())):
-            raise SegtoolError(f"device must be auto, cpu, cuda, cuda:N or gpu, got {self.device!r}")
+        numbered = device.partition(":")[0] in ("cuda", "gpu") and device.partition(":")[2].isdigit()
+        if not (device in ("auto", "cpu", "cuda", "gpu", "mps") or numbered):  # gpu, gpu:N: TotalSegmentator's
+            raise SegtoolError(f"device must be auto, cpu, cuda, cuda:N, gpu, gpu:N or mps, got {self.device!r}")
         object.__setattr__(self, "device", device)
         if self.tta not in (None, True, False):
             raise SegtoolError(f"tta must be True, False or None (the model's setting), got {self.tta!r}")

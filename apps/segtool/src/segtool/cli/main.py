@@ -60,8 +60,8 @@ def segment(
         "--model-size", "-ms", metavar="SIZE", help="big, or another size the task comes in (total_v3: small, its "
                                                     "ResEnc models).", rich_help_panel=MODELS)] = BIG,
     device: Annotated[str, typer.Option(
-        "--device", "-d", help="auto, cpu, cuda or cuda:N; gpu (the GPU, else the CPU with a warning) or gpu:N as in "
-                               "TotalSegmentator.", rich_help_panel=MODELS)] = "auto",
+        "--device", "-d", help="auto, cpu, cuda, cuda:N or mps; gpu or gpu:N as in TotalSegmentator (that GPU, else "
+                               "the CPU with a warning).", rich_help_panel=MODELS)] = "auto",
     ml: Annotated[bool, typer.Option("--ml", "-ml", help="One multilabel file instead of one mask per class.")] = False,
     save_lowres: Annotated[bool, typer.Option(
         "--save-lowres", "-sl", help="Keep the masks at the models' resolution (3 mm with --fast, 6 mm with "

@@ -44,9 +44,20 @@ def respell(args: list[str], known: Collection[str], *, repeatable: Collection[s
         repeated = name if name in repeatable and not equals else None
         values = 0
         respelled.append(arg)
-        if name in bare_values and not equals and (i + 1 == len(args) or args[i + 1].startswith("-")):
+        if name in bare_values and not equals and (i + 1 == len(args) or _is_option(args[i + 1])):
             respelled.append(bare_values[name])
     return respelled
+
+
+def _is_option(arg: str) -> bool:
+    """Whether ``arg`` names an option, not a (negative) number given as a value (``-rmb -5``: refused as a value)."""
+    if not arg.startswith("-"):
+        return False
+    try:
+        float(arg)
+    except ValueError:
+        return True
+    return False
 
 
 class TotalSegmentatorStyle(PlainFlagsGroup):
