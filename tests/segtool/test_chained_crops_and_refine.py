@@ -92,11 +92,11 @@ def test_a_refined_map_is_trimmed_to_the_class_another_task_finds(registry, scan
     result = runner.invoke(app, ["download", "hippo_trimmed", "-q"])
     assert result.exit_code == 0, result.output
     assert "hippo_trimmed refine (hippo_coarse default): Dataset004_Hippocampus ->" in result.output
-    with pytest.raises(SegtoolError, match="no ROI or body crop or trimming"):
+    with pytest.raises(SegtoolError, match="not with a ROI subset, a body crop or a task cropped or trimmed"):
         Segmenter(SegmentOptions(task="hippo_trimmed", device="cpu", save_lowres=True), registry=registry)
     result = runner.invoke(app, ["-i", str(scan), "-o", str(tmp_path / "low.nii.gz"), "-ta", "hippo_trimmed", "--ml",
                                  "-sl"])
-    assert result.exit_code == 2 and "no ROI or body crop or trimming" in result.output
+    assert result.exit_code == 2 and "not with a ROI subset, a body crop or a task cropped or trimmed" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "low.nii.gz").exists()
 
 
@@ -190,7 +190,7 @@ def test_a_sub_task_that_finds_no_region_of_its_own_still_finds_one_for_the_next
 def test_save_lowres_on_a_chained_task_is_refused_before_any_download(registry, http_server, scan, tmp_path):
     out = tmp_path / "low.nii.gz"
     result = runner.invoke(app, ["-i", str(scan), "-o", str(out), "-ta", "hippo_inner", "--ml", "-sl"])
-    assert result.exit_code == 2 and "no ROI or body crop or trimming: task 'hippo_inner'" in result.output
+    assert result.exit_code == 2 and "trimmed to another's classes ('hippo_inner')" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not out.exists()
     assert http_server[1].log == []  # not even the models that find its region were fetched
 

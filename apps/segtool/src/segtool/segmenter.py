@@ -170,10 +170,13 @@ class Segmenter:
     def _one_spacing(self, entries: tuple[ModelEntry, ...], cropped: bool) -> Spacing:
         """The one spacing that all of ``entries`` resample the scan to (``save_lowres`` keeps their maps there)."""
         spacings = {e.spacing_mm if e.input_resampling is InputResampling.TOTALSEGMENTATOR else None for e in entries}
-        if cropped or self.task.refine is not None or len(spacings) != 1 or None in spacings:
-            raise SegtoolError(f"save_lowres needs models that resample the scan to one spacing, and no ROI or body "
-                               f"crop or trimming: task {self.task.name!r} in {self.options.mode.value} mode has "
-                               "others (try --fast)")
+        if cropped or self.task.refine is not None:
+            raise SegtoolError(f"save_lowres keeps the masks on the models' whole grid: not with a ROI subset, a "
+                               f"body crop or a task cropped or trimmed to another's classes ({self.task.name!r})")
+        if len(spacings) != 1 or None in spacings:
+            hint = " (try --fast)" if self.options.mode is Mode.DEFAULT and Mode.FAST in self.task.modes else ""
+            raise SegtoolError(f"save_lowres needs models that resample the scan to one spacing: task "
+                               f"{self.task.name!r} in {self.options.mode.value} mode has others{hint}")
         return spacings.pop()
 
     def _finder_models(self) -> list:
