@@ -882,6 +882,8 @@ def test_report_of_a_batch_lists_every_file_and_the_failures(hippo_cli, inputs, 
     assert [f["input"] for f in report["failed"]] == [str(folder / "nan.nii.gz")]
     assert [m["tta"] for m in report["models"]] == [False] and report["multilabel"] is True
     assert all(Path(f).is_file() for scan in report["scans"] for f in scan["files"])
+    # TotalSegmentator's keys: its pipelines read them
+    assert (report["fast"], report["fastest"], report["output_files"]) == (False, False, ["good.nii.gz"])
 
     batch_stats = runner.invoke(app, ["-i", str(folder), "-o", str(tmp_path / "out2"), "-ta", "hippo",
                                       "-s", str(tmp_path / "s.json")])

@@ -18,7 +18,8 @@ STDOUT = Path("-")  #: the report path that means standard output
 
 def run_report(segmenter: Segmenter, *, input_path: Path | None, output: Path | None, request: OutputRequest,
                done: list[tuple[Path | None, ScanOutputs]], failures: list[tuple[Path, str]], seconds: float) -> dict:
-    """The report of one run of ``segmenter`` over the scans of ``input_path``.
+    """The report of one run of ``segmenter`` over the scans of ``input_path``; it holds TotalSegmentator's keys
+    (``fast``, ``fastest``, ``output_files``: the ``.nii.gz`` files written into the output folder, by name) too.
 
     Args:
         input_path, output: the run's input and output (None: an image held in memory; nothing written).
@@ -32,6 +33,8 @@ def run_report(segmenter: Segmenter, *, input_path: Path | None, output: Path | 
         "task": task.name,
         "modality": task.modality,
         "mode": options.mode.value,
+        "fast": options.mode.value == "fast",  # TotalSegmentator's report keys, for pipelines that read them
+        "fastest": options.mode.value == "fastest",
         "model_size": options.model_size,
         "device": segmenter.device,
         "models": [{"name": entry.name, "format": entry.format.value, "plans": entry.plans,
@@ -61,6 +64,8 @@ def run_report(segmenter: Segmenter, *, input_path: Path | None, output: Path | 
         "scans": [{"input": None if scan is None else str(scan), "files": [str(f) for f in outputs.files]}
                   for scan, outputs in done],
         "failed": [{"input": str(scan), "error": message} for scan, message in failures],
+        "output_files": sorted(f.name for _, outputs in done for f in map(Path, outputs.files)
+                               if output is not None and f.parent == output and f.name.endswith(".nii.gz")),
     }
 
 
