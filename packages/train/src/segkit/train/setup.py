@@ -67,7 +67,7 @@ class DataSetup:
         conf = plans.configuration(configuration)
         stored = configuration_cases(preprocessed, plans, configuration)
         check_dataset_json(dataset, dataset_json, conf, plans=plans, stored=stored)
-        store = PreprocessedStore.open(stored.folder)
+        store = PreprocessedStore(stored.folder, stored.case_ids)  # the cases whose hash was checked
         splits = load_or_create_splits(preprocessed, store.case_ids, num_folds=config.num_folds, seed=config.split_seed)
         train_ids, val_ids = fold_cases(splits, fold, store.case_ids)
         missing = sorted(set(train_ids + val_ids) - set(store.case_ids))

@@ -17,14 +17,16 @@ from segkit.io.dataset import DatasetInfo
 from segkit.planning.errors import PlansError
 from segkit.planning.pipeline import configuration_hash
 from segkit.planning.plans import Configuration, Plans
+from segkit.train.data.store import complete_case_ids
 from segkit.train.errors import TrainDataError
 
 
 @dataclass(frozen=True)
 class StoredCases:
-    """The complete cases of one preprocessed folder: their configuration hashes and foreground label values."""
+    """The complete cases of one preprocessed folder: their ids, configuration hashes and foreground label values."""
 
     folder: Path
+    case_ids: tuple[str, ...]
     hashes: frozenset[str]
     label_values: frozenset[int]
 
@@ -32,17 +34,16 @@ class StoredCases:
     def read(cls, folder: Path) -> StoredCases:
         """Read the JSON of every case of `folder` whose arrays are there too (none: empty sets)."""
         folder = Path(folder)
+        case_ids = complete_case_ids(folder)
         hashes, labels = set(), set()
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            if not all((folder / f"{path.stem}{end}.b2nd").is_file() for end in ("", "_seg")):
-                continue
+        for path in (folder / f"{case_id}.json" for case_id in case_ids):
             try:
                 header = json.loads(path.read_text())
                 hashes.add(str(header["configuration_hash"]))
                 labels.update(int(k) for k in header.get("class_locations", {}))
             except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
                 raise TrainDataError(f"{path}: unreadable preprocessed case ({err}); preprocess again") from err
-        return cls(folder, frozenset(hashes), frozenset(labels))
+        return cls(folder, tuple(case_ids), frozenset(hashes), frozenset(labels))
 
 
 def expected_hash(plans: Plans, configuration: str, owner: str) -> str:

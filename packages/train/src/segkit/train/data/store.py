@@ -46,9 +46,7 @@ class PreprocessedStore:
         Raises:
             TrainDataError: the folder does not exist or holds no preprocessed case.
         """
-        folder = Path(folder)
-        ids = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
-        ids = [i for i in ids if (folder / f"{i}.b2nd").is_file() and (folder / f"{i}_seg.b2nd").is_file()]
+        ids = complete_case_ids(folder)
         if not ids:
             raise TrainDataError(f"{folder}: no preprocessed cases; run segkit planning/preprocessing first")
         return cls(folder, ids)
@@ -97,6 +95,13 @@ class MemoryStore:
         data, seg, _ = self.cases[case_id]
         region = (slice(None), *slices)
         return data[region].astype(np.float32, copy=False), seg[region].astype(np.int16, copy=False)
+
+
+def complete_case_ids(folder: str | Path) -> list[str]:
+    """The cases of a ``<preprocessed>/<configuration>`` folder that have their JSON and both arrays, sorted."""
+    folder = Path(folder)
+    ids = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    return [i for i in ids if (folder / f"{i}.b2nd").is_file() and (folder / f"{i}_seg.b2nd").is_file()]
 
 
 def read_json(path: Path, what: str) -> dict:
