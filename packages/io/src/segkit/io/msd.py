@@ -18,6 +18,7 @@ from segkit.io.atomic import atomic_path, is_temp_name, output_folder
 from segkit.io.cpus import available_cpus
 from segkit.io.dataset import DatasetInfo, channel_file_name
 from segkit.io.errors import DatasetError, FileWriteError, ImageReadError, one_line
+from segkit.io.nifti import channel_count
 from segkit.io.reading import read_image
 from segkit.io.writing import write_image
 
@@ -132,9 +133,7 @@ def _header_channels(path: Path) -> int:
         shape = nib.load(str(path)).header.get_data_shape()
     except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as err:
         raise ImageReadError(f"{path}: not a readable NIfTI file ({one_line(err)})") from err
-    if len(shape) == 5 and shape[3] == 1:
-        shape = shape[:3] + shape[4:]
-    return int(shape[3]) if len(shape) == 4 else 1
+    return channel_count(shape)
 
 
 def _check_empty(out_dir: Path) -> None:

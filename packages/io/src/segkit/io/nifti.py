@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
@@ -106,11 +107,21 @@ def _stored_zooms(path: Path, header_class: type, shape: tuple[int, ...]) -> tup
     return tuple(float(z) for z in raw["pixdim"][1 : 1 + min(3, len(shape))])
 
 
+def channel_count(shape: Sequence[int]) -> int:
+    """The number of channels `read_nifti` makes of a file of data ``shape`` (from its header alone)."""
+    shape = _without_singleton_time(shape)
+    return int(shape[3]) if len(shape) == 4 else 1
+
+
+def _without_singleton_time(shape: Sequence[int]) -> tuple[int, ...]:
+    # a 5D file whose 4th (time) axis is one long holds its channels along the 5th
+    return (*shape[:3], shape[4]) if len(shape) == 5 and shape[3] == 1 else tuple(shape)
+
+
 def _to_channels_first(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim == 2:
         return array[:, :, None]
-    if array.ndim == 5 and array.shape[3] == 1:
-        array = array[:, :, :, 0, :]
+    array = array.reshape(_without_singleton_time(array.shape))
     if array.ndim == 4:
         return np.ascontiguousarray(np.moveaxis(array, -1, 0))
     if array.ndim != 3:
