@@ -74,15 +74,15 @@ def ensemble_folders(folders: Sequence[str | os.PathLike], output: str | os.Path
             missing = sorted(every_case - cases)
             raise InferError(f"{folder} lacks the probabilities of {len(missing)} case(s) the others have "
                              f"({', '.join(missing[:3])}); every folder must hold the same cases")
-    labels = read_label_values(folders[0])
+    labels, names = read_label_values(folders[0]), _class_names(folders[0])
     for folder in folders[1:]:
         other = read_label_values(folder)
         if other is not None and labels is not None and other != labels:
             raise InferError(f"{folder} predicts labels {list(other[0])}, {folders[0]} labels {list(labels[0])}"
                              " (or one has regions and the other not)")
-        names, first = _class_names(folder), _class_names(folders[0])
-        if names is not None and first is not None and names != first:  # the same values for other classes
-            raise InferError(f"{folder} names its labels {names}, {folders[0]} {first}: their probability "
+        other_names = _class_names(folder)
+        if other_names is not None and names is not None and other_names != names:  # same values, other classes
+            raise InferError(f"{folder} names its labels {other_names}, {folders[0]} {names}: their probability "
                              "channels hold different classes")
     with output_folder(output, side_files=(LABELS_FILE,)) as out:
         if labels is not None:
